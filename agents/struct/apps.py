@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class StructConfig(AppConfig):
+    name = "agents.struct"
+    label = "struct"
+    verbose_name = "Struct agent"

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Set up and run the orchestrator, or its tests, on a machine with only Python.
+
+    python3 dev.py run     # set up, then supervisord in the foreground (everything)
+    python3 dev.py test    # set up, then the test suite (extra args go to pytest)
+    python3 dev.py setup   # only the set-up steps
+
+Set-up is idempotent: a virtualenv in .venv, the pinned packages (reinstalled
+only when requirements.txt changes), migrations and default data, and a local
+Redis server when REDIS_URL points at this machine and nothing answers there.
+This file uses only the standard library until it re-executes inside .venv.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+VAR = ROOT / "var"
+PY = VENV / "bin" / "python"
+
+
+def say(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def die(message: str) -> None:
+    print(f"[dev] ERROR: {message}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+# --- virtualenv and packages ------------------------------------------------------
+
+def ensure_venv() -> None:
+    if not PY.exists():
+        say(f"creating virtualenv in {VENV.name}/")
+        try:
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        except Exception as exc:  # ensurepip missing on some distributions
+            die(f"could not create a virtualenv ({exc}); install your distribution's python3-venv package")
+    requirements = ROOT / "requirements.txt"
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    stamp = VENV / ".requirements.sha256"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    say("installing pinned packages from requirements.txt (first run takes a minute)")
+    cmd = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(requirements)]
+    if subprocess.call(cmd) != 0:
+        die("pip could not install requirements.txt; check your network or package index settings")
+    stamp.write_text(digest)
+
+
+# --- Redis ------------------------------------------------------------------------------
+
+def redis_address() -> tuple[str, int, bool]:
+    url = urlparse(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    host = url.hostname or "127.0.0.1"
+    port = url.port or 6379
+    return host, port, host in ("127.0.0.1", "localhost", "::1")
+
+
+def redis_answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def find_redis_server() -> str | None:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say("redis-server not found; installing Debian's redis-server package")
+        subprocess.call(["apt-get", "install", "-y", "-q", "redis-server"],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return shutil.which("redis-server")
+
+
+def ensure_redis_for_tests() -> None:
+    """Tests need a Redis: start a throwaway one when the configured local one is silent."""
+    host, port, local = redis_address()
+    if redis_answers(host, port):
+        return
+    if not local:
+        die(f"REDIS_URL points at {host}:{port} and nothing answers there")
+    binary = find_redis_server()
+    if not binary:
+        die("no Redis answers and redis-server is not installed: install it (apt-get install redis-server)"
+            " or set REDIS_URL to a running server")
+    VAR.mkdir(mode=0o700, exist_ok=True)
+    say(f"starting redis-server on {host}:{port} for the tests")
+    subprocess.check_call([binary, "--daemonize", "yes", "--bind", host, "--port", str(port), "--save", "",
+                           "--appendonly", "no", "--dir", str(VAR), "--logfile", str(VAR / "redis-test.log")])
+    for _ in range(50):
+        if redis_answers(host, port):
+            return
+        time.sleep(0.1)
+    die(f"redis-server did not answer on {host}:{port}; see var/redis-test.log")
+
+
+# --- commands -------------------------------------------------------------------------
+
+def manage(*args: str) -> None:
+    code = subprocess.call([str(PY), str(ROOT / "manage.py"), *args], cwd=ROOT)
+    if code != 0:
+        die(f"manage.py {' '.join(args)} failed with exit code {code}")
+
+
+def setup() -> None:
+    ensure_venv()
+    VAR.mkdir(mode=0o700, exist_ok=True)
+    manage("migrate", "--noinput", "-v", "0")
+
+
+def run_tests(extra: list[str]) -> int:
+    ensure_venv()
+    ensure_redis_for_tests()
+    VAR.mkdir(mode=0o700, exist_ok=True)
+    say("running the test suite (SQLite)")
+    code = subprocess.call([str(PY), "-m", "pytest", *extra], cwd=ROOT)
+    if code == 5:  # pytest: no tests collected
+        die("pytest collected no tests")
+    return code
+
+
+def run_system() -> int:
+    setup()
+    runner = ROOT / "scripts" / "run_system.py"
+    if not runner.exists():
+        die("scripts/run_system.py is missing")
+    return subprocess.call([str(PY), str(runner)], cwd=ROOT)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    command, extra = argv[0], argv[1:]
+    if command == "setup":
+        setup()
+        return 0
+    if command == "test":
+        return run_tests(extra)
+    if command == "run":
+        return run_system()
+    die(f"unknown command {command!r}; use run, test or setup")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

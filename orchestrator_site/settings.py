@@ -1,0 +1,169 @@
+"""Django settings for the orchestrator site.
+
+Every value comes from the environment through the typed helpers in
+``orchestrator_site.env`` and has a working single-machine default: SQLite
+under ``var/``, Redis on localhost, sockets in a private directory.
+"""
+from __future__ import annotations
+
+import dj_database_url
+
+from orchestrator_site.env import env_bool, env_float, env_int, env_list, env_str
+from orchestrator_site.paths import PROJECT_ROOT, VAR_DIR, socket_dir
+
+BASE_DIR = PROJECT_ROOT
+VAR_DIR.mkdir(mode=0o700, exist_ok=True)
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# A per-checkout secret is generated on first use so a fresh machine works;
+# production sets DJANGO_SECRET_KEY.
+_secret_file = VAR_DIR / "secret_key"
+
+
+def _load_secret() -> str:
+    import secrets
+
+    if not _secret_file.exists():
+        _secret_file.write_text(secrets.token_urlsafe(50))
+        _secret_file.chmod(0o600)
+    return _secret_file.read_text().strip()
+
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "") or _load_secret()
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "channels",
+    "orchestrator_site.orchestrator",
+    "agents",
+    "agents.naming",
+    "agents.struct",
+    "agents.semantic",
+    "agents.manager",
+    "llmrouter",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "orchestrator_site.urls"
+ASGI_APPLICATION = "orchestrator_site.asgi.application"
+WSGI_APPLICATION = "orchestrator_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes share the file: WAL lets readers run beside the one
+    # writer, IMMEDIATE transactions take the write lock at BEGIN so two
+    # read-then-write transactions serialise instead of failing with
+    # "database is locked" at upgrade time, and the timeout makes waiters
+    # queue rather than error.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": env_float("SQLITE_TIMEOUT_S", 30.0),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Redis, channels, cache ---------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "orch:")
+
+CHANNEL_LAYER_BACKEND = env_str("CHANNEL_LAYER", "memory")  # "memory" or "redis"
+if CHANNEL_LAYER_BACKEND == "redis":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": REDIS_KEY_PREFIX + "asgi"},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Orchestrator and agents ------------------------------------------------------
+ORCHESTRATOR = {
+    "SOCKET_DIR": socket_dir(),
+    "MAX_FRAME_BYTES": env_int("ORCHESTRATOR_MAX_FRAME_BYTES", 1024 * 1024, minimum=1024),
+    "REQUEST_TIMEOUT_MS": env_int("ORCHESTRATOR_REQUEST_TIMEOUT_MS", 30_000, minimum=1),
+    "MAX_INFLIGHT_PER_INSTANCE": env_int("ORCHESTRATOR_MAX_INFLIGHT_PER_INSTANCE", 1024, minimum=1),
+    "MAX_QUEUE_PER_TYPE": env_int("ORCHESTRATOR_MAX_QUEUE_PER_TYPE", 10_000, minimum=0),
+    "DRAIN_TIMEOUT_S": env_float("ORCHESTRATOR_DRAIN_TIMEOUT_S", 10.0, minimum=0),
+    "MONITOR_INTERVAL_S": env_float("ORCHESTRATOR_MONITOR_INTERVAL_S", 300.0, minimum=1),
+    "HTTP_PORT": env_int("ORCHESTRATOR_HTTP_PORT", 8090, minimum=1),
+}
+
+# --- REST framework ---------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Orchestrator API",
+    "DESCRIPTION": "Agents over HTTP, the LLM router, providers, budgets and logs.",
+    "VERSION": "1.0.0",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
