@@ -6,6 +6,8 @@ under ``var/``, Redis on localhost, sockets in a private directory.
 """
 from __future__ import annotations
 
+import os
+
 import dj_database_url
 
 from orchestrator_site.env import env_bool, env_float, env_int, env_list, env_str
@@ -97,7 +99,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
+
+# Test databases are per test run (pid in the name) so that several pytest runs
+# on one machine never share one; a file, not SQLite's in-memory default, so
+# that threads in concurrency tests see one database with real locking.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_db_{os.getpid()}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
