@@ -124,6 +124,17 @@ def setup() -> None:
     manage("migrate", "--noinput", "-v", "0")
 
 
+def postgres_url_for_tests() -> str | None:
+    """The PostgreSQL to run the concurrency tests on a second time, if one answers."""
+    url = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+    parsed = urlparse(url)
+    try:
+        socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 5432), timeout=0.5).close()
+    except OSError:
+        return None
+    return url
+
+
 def run_tests(extra: list[str]) -> int:
     ensure_venv()
     ensure_redis_for_tests()
@@ -132,6 +143,18 @@ def run_tests(extra: list[str]) -> int:
     code = subprocess.call([str(PY), "-m", "pytest", *extra], cwd=ROOT)
     if code == 5:  # pytest: no tests collected
         die("pytest collected no tests")
+    if code != 0 or extra:
+        return code
+    pg_url = postgres_url_for_tests()
+    if pg_url is None:
+        say("no PostgreSQL answers (set TEST_POSTGRES_URL): the PostgreSQL concurrency pass is skipped")
+        return code
+    say("running the concurrency tests again on PostgreSQL")
+    env = dict(os.environ, DATABASE_URL=pg_url)
+    code = subprocess.call([str(PY), "-m", "pytest", "-m", "postgres"], cwd=ROOT, env=env)
+    if code == 5:
+        say("no PostgreSQL tests were collected")
+        return 0
     return code
 
 
