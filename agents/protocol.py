@@ -46,6 +46,7 @@ class ErrorCode(StrEnum):
     TIMEOUT = "TIMEOUT"
     OVERLOADED = "OVERLOADED"
     UNAUTHORIZED = "UNAUTHORIZED"
+    FORBIDDEN = "FORBIDDEN"  # authenticated, but not allowed this action (HTTP 403)
     RATE_LIMITED = "RATE_LIMITED"
     BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
     NO_SUITABLE_PROVIDER = "NO_SUITABLE_PROVIDER"
@@ -249,6 +250,11 @@ class LineBuffer:
             if line.strip():
                 out.append(line)
         return out
+
+    def take_rest(self) -> bytes:
+        """Return and forget the incomplete frame held back (a last line without newline at EOF)."""
+        rest, self._buf = self._buf, b""
+        return rest
 
     @property
     def pending(self) -> int:

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "agents.semantic",
     "agents.manager",
     "llmrouter",
+    "orchestrator_site.web",
 ]
 
 MIDDLEWARE = [
@@ -125,6 +126,21 @@ STATIC_ROOT = VAR_DIR / "static"
 # --- Redis, channels, cache ---------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "orch:")
+# Agents' Redis transport (agents/runtime/redis_transport.py) and the first-answer
+# memory of idempotent requests (agents/runtime/idempotency.py); see docs/redis.md.
+REDIS_TRANSPORT = {
+    "CLAIM_IDLE_MS": env_int("REDIS_CLAIM_IDLE_MS", 30_000, minimum=100),
+    "BLOCK_MS": env_int("REDIS_BLOCK_MS", 2000, minimum=10),
+    "MAX_DELIVERIES": env_int("REDIS_MAX_DELIVERIES", 5, minimum=1),
+    "STREAM_MAXLEN": env_int("REDIS_STREAM_MAXLEN", 100_000, minimum=100),
+    "REPLY_TTL_MS": env_int("REDIS_REPLY_TTL_MS", 60_000, minimum=1000),
+    "LEGACY_PUBSUB": env_bool("REDIS_LEGACY_PUBSUB", True),
+}
+IDEMPOTENCY = {
+    "ENABLED": env_bool("IDEMPOTENCY_ENABLED", True),
+    "WINDOW_S": env_float("IDEMPOTENCY_WINDOW_S", 3600.0, minimum=1),
+    "PENDING_TTL_S": env_float("IDEMPOTENCY_PENDING_TTL_S", 30.0, minimum=0.1),
+}
 
 CHANNEL_LAYER_BACKEND = env_str("CHANNEL_LAYER", "memory")  # "memory" or "redis"
 if CHANNEL_LAYER_BACKEND == "redis":
@@ -137,7 +153,13 @@ if CHANNEL_LAYER_BACKEND == "redis":
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# DJANGO_CACHE=redis puts the cache (and with it the API rate-limit counters)
+# in Redis so that several web processes share one limit per client.
+if env_str("DJANGO_CACHE", "memory") == "redis":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL, "KEY_PREFIX": REDIS_KEY_PREFIX + "cache"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Orchestrator and agents ------------------------------------------------------
 ORCHESTRATOR = {
@@ -157,10 +179,33 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Reads need a token (or a session); writes need staff.
+    "DEFAULT_PERMISSION_CLASSES": ["orchestrator_site.web.permissions.ReadAuthenticatedWriteStaff"],
+    # Fixed-window limits per token and per anonymous client (see orchestrator_site/web/throttling.py).
+    "DEFAULT_THROTTLE_RATES": {
+        "request_user": env_str("API_RATE_REQUEST_USER", "6000/min"),
+        "request_anon": env_str("API_RATE_REQUEST_ANON", "60/min"),
+        "route_llm_user": env_str("API_RATE_ROUTE_LLM_USER", "1200/min"),
+        "route_llm_anon": env_str("API_RATE_ROUTE_LLM_ANON", "30/min"),
+    },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+}
+
+# --- Web interfaces (orchestrator_site/web) -----------------------------------------
+WEB = {
+    # Anonymous clients may call POST /api/request and /ws/ (with the anonymous rate limit).
+    "REQUEST_ANONYMOUS": env_bool("API_REQUEST_ANONYMOUS", False),
+    # agent.action pairs only staff may call over HTTP/WebSocket (process control, event injection).
+    "STAFF_ONLY_ACTIONS": env_list("API_STAFF_ONLY_ACTIONS", [
+        "manager.start_agent", "manager.stop_agent", "manager.restart_agent", "orchestrator.publish"]),
+    # How long a resolved API token is trusted before it is looked up again (revocation delay).
+    "TOKEN_CACHE_TTL_S": env_float("API_TOKEN_CACHE_TTL_S", 10.0, minimum=0),
+    "WS_AUTH_TIMEOUT_S": env_float("WS_AUTH_TIMEOUT_S", 10.0, minimum=0.1),
+    "WS_MAX_INFLIGHT": env_int("WS_MAX_INFLIGHT", 256, minimum=1),
+    # /metrics without a token (for scrapers on a trusted network).
+    "METRICS_PUBLIC": env_bool("METRICS_PUBLIC", False),
 }
 
 SPECTACULAR_SETTINGS = {

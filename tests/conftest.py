@@ -5,6 +5,9 @@ import os
 
 import pytest
 
+# The end-to-end harness (System, system_factory) for every engineer's e2e tests.
+pytest_plugins = ["tests.support.fixtures"]
+
 
 def pytest_collection_modifyitems(config, items):
     # Tests marked "postgres" run only when the database really is PostgreSQL.

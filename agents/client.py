@@ -1,0 +1,333 @@
+"""Client library for the orchestrator's client socket (sync and async).
+
+    from agents.client import AsyncClient, Client
+
+    async with await AsyncClient.connect() as client:            # many requests in flight
+        frame = await client.request("naming", "allocate_namespace", {"environment": "test"})
+
+    with Client() as client:                                       # one at a time, blocking
+        frame = client.request("naming", "allocate_namespace", {"environment": "test"})
+
+Both return the response frame (``status`` "success" or "error"). The socket
+defaults to ``<socket dir>/orchestrator.sock`` (``ORCHESTRATOR_SOCKET_DIR``, or
+the project's default); pass ``socket_path`` to use another, which works
+without Django. A dropped connection is re-opened on the next request; requests
+in flight when it dropped raise ``ConnectionError``. ``ClientTimeout`` is
+raised only when the orchestrator itself does not answer (it answers TIMEOUT
+error frames on its own well before that).
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import socket
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from agents import protocol
+
+# How long past the request's own timeout we wait for the orchestrator's answer.
+GRACE_S = 5.0
+DEFAULT_TIMEOUT_MS = 30_000
+
+
+class ClientTimeout(TimeoutError):
+    """The orchestrator did not answer at all (not even with a TIMEOUT error frame)."""
+
+
+def default_socket_path() -> Path:
+    """``orchestrator.sock`` in the configured socket directory (Django settings when configured)."""
+    try:
+        from django.conf import settings
+
+        if settings.configured:
+            return Path(settings.ORCHESTRATOR["SOCKET_DIR"]) / "orchestrator.sock"
+    except Exception:  # Django absent or settings broken: fall back to the environment
+        pass
+    from orchestrator_site.paths import socket_dir
+
+    return socket_dir() / "orchestrator.sock"
+
+
+def _default_timeout_ms() -> int:
+    try:
+        from django.conf import settings
+
+        if settings.configured:
+            return int(settings.ORCHESTRATOR["REQUEST_TIMEOUT_MS"])
+    except Exception:
+        pass
+    return DEFAULT_TIMEOUT_MS
+
+
+def build_request(agent: str, action: str, data: dict[str, Any] | None, *, timeout_ms: float | None,
+                  idempotency_key: str | None, interface: str | None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"agent": agent, "action": action, "data": data or {}}
+    if timeout_ms is not None:
+        frame["timeout_ms"] = timeout_ms
+    if idempotency_key is not None:
+        frame["idempotency_key"] = idempotency_key
+    if interface is not None:
+        frame["interface"] = interface
+    return frame
+
+
+_client_ids = itertools.count(1)
+
+
+def _next_id() -> str:
+    return f"cl{os.getpid():x}-{next(_client_ids)}"
+
+
+# --- async --------------------------------------------------------------------------------------
+
+class _ClientProtocol(asyncio.Protocol):
+    def __init__(self, client: "AsyncClient") -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+        self._buf = protocol.LineBuffer(client.max_frame_bytes)
+        self._out: list[bytes] = []
+        self._loop = asyncio.get_running_loop()
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            lines = self._buf.feed(data)
+        except protocol.FrameTooLarge:
+            self.transport.close()  # type: ignore[union-attr]
+            return
+        deliver = self.client._deliver
+        for line in lines:
+            try:
+                deliver(protocol.decode(line))
+            except protocol.ProtocolError:
+                continue
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.client._lost(self, exc)
+
+    def write(self, data: bytes) -> None:
+        self._out.append(data)
+        if len(self._out) == 1:
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if out and not self.lost:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[union-attr]
+
+
+class AsyncClient:
+    """Many requests in flight on one connection, matched by id; writes of one loop tick are batched."""
+
+    def __init__(self, socket_path: str | os.PathLike[str] | None = None, *,
+                 max_frame_bytes: int = protocol.DEFAULT_MAX_FRAME_BYTES) -> None:
+        self.socket_path = Path(socket_path) if socket_path is not None else default_socket_path()
+        self.max_frame_bytes = max_frame_bytes
+        self.default_timeout_ms = _default_timeout_ms()
+        self._proto: _ClientProtocol | None = None
+        self._connecting: asyncio.Lock | None = None
+        self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._subscribed = False
+
+    @classmethod
+    async def connect(cls, socket_path: str | os.PathLike[str] | None = None, **kwargs: Any) -> "AsyncClient":
+        client = cls(socket_path, **kwargs)
+        await client._ensure_connected()
+        return client
+
+    async def __aenter__(self) -> "AsyncClient":
+        await self._ensure_connected()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def _ensure_connected(self) -> _ClientProtocol:
+        proto = self._proto
+        if proto is not None and not proto.lost:
+            return proto
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._proto is None or self._proto.lost:
+                loop = asyncio.get_running_loop()
+                _, self._proto = await loop.create_unix_connection(lambda: _ClientProtocol(self), str(self.socket_path))
+                if self._subscribed:
+                    await self._send_frame({"agent": "orchestrator", "action": "subscribe"}, None)
+            return self._proto
+
+    async def request(self, agent: str, action: str, data: dict[str, Any] | None = None, *,
+                      timeout_ms: float | None = None, idempotency_key: str | None = None,
+                      interface: str | None = None) -> dict[str, Any]:
+        """Send one request and return its response frame."""
+        frame = build_request(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
+                              interface=interface)
+        return await self._send_frame(frame, timeout_ms)
+
+    async def send(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """Send a raw request frame; the response carries the caller's own id (or the one we assigned)."""
+        own_id = protocol.request_id_of(frame)
+        out = {k: v for k, v in frame.items() if k not in ("id", "request_id")}
+        timeout_ms = frame.get("timeout_ms") if isinstance(frame.get("timeout_ms"), (int, float)) else None
+        response = await self._send_frame(out, timeout_ms)
+        if own_id is not None:
+            response["id"] = own_id
+        return response
+
+    async def _send_frame(self, frame: dict[str, Any], timeout_ms: float | None) -> dict[str, Any]:
+        proto = await self._ensure_connected()
+        rid = _next_id()
+        frame["id"] = rid
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters[rid] = fut
+        proto.write(protocol.encode(frame))
+        wait_s = (timeout_ms or self.default_timeout_ms) / 1000 + GRACE_S
+        try:
+            return await asyncio.wait_for(fut, wait_s)
+        except asyncio.TimeoutError:
+            raise ClientTimeout(f"No answer from the orchestrator within {wait_s:.1f} s") from None
+        finally:
+            self._waiters.pop(rid, None)
+
+    async def subscribe(self) -> dict[str, Any]:
+        """Receive event frames on this connection from now on (see ``events()``); re-done after a reconnect."""
+        response = await self.request("orchestrator", "subscribe")
+        self._subscribed = response.get("status") == "success"
+        return response
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        while True:
+            yield await self._events.get()
+
+    async def next_event(self, timeout: float | None = None) -> dict[str, Any]:
+        return await asyncio.wait_for(self._events.get(), timeout)
+
+    def _deliver(self, frame: dict[str, Any]) -> None:
+        if frame.get("type") == "event":
+            self._events.put_nowait(frame)
+            return
+        fut = self._waiters.pop(frame.get("id"), None)  # type: ignore[arg-type]
+        if fut is not None and not fut.done():
+            fut.set_result(frame)
+
+    def _lost(self, proto: _ClientProtocol, exc: Exception | None) -> None:
+        if proto is not self._proto:
+            return
+        self._proto = None
+        waiters, self._waiters = self._waiters, {}
+        for fut in waiters.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError(f"Connection to {self.socket_path} lost: {exc or 'closed'}"))
+
+    async def close(self) -> None:
+        proto, self._proto = self._proto, None
+        if proto is not None and proto.transport is not None:
+            proto._flush()
+            proto.transport.close()
+        for fut in self._waiters.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError("Client closed"))
+        self._waiters.clear()
+
+
+# --- sync ----------------------------------------------------------------------------------------
+
+class Client:
+    """Blocking client: one request at a time per client (thread-safe), reconnects lazily."""
+
+    def __init__(self, socket_path: str | os.PathLike[str] | None = None, *,
+                 max_frame_bytes: int = protocol.DEFAULT_MAX_FRAME_BYTES) -> None:
+        self.socket_path = Path(socket_path) if socket_path is not None else default_socket_path()
+        self.default_timeout_ms = _default_timeout_ms()
+        self.max_frame_bytes = max_frame_bytes
+        self.events: deque[dict[str, Any]] = deque(maxlen=10_000)
+        self._sock: socket.socket | None = None
+        self._buf = protocol.LineBuffer(max_frame_bytes)
+        self._lines: deque[bytes] = deque()
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _connect(self) -> socket.socket:
+        if self._sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(self.socket_path))
+            except OSError:
+                sock.close()
+                raise
+            self._sock = sock
+            self._buf = protocol.LineBuffer(self.max_frame_bytes)
+            self._lines.clear()
+        return self._sock
+
+    def request(self, agent: str, action: str, data: dict[str, Any] | None = None, *,
+                timeout_ms: float | None = None, idempotency_key: str | None = None,
+                interface: str | None = None) -> dict[str, Any]:
+        frame = build_request(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
+                              interface=interface)
+        return self._exchange(frame, timeout_ms)
+
+    def send(self, frame: dict[str, Any]) -> dict[str, Any]:
+        own_id = protocol.request_id_of(frame)
+        out = {k: v for k, v in frame.items() if k not in ("id", "request_id")}
+        timeout_ms = frame.get("timeout_ms") if isinstance(frame.get("timeout_ms"), (int, float)) else None
+        response = self._exchange(out, timeout_ms)
+        if own_id is not None:
+            response["id"] = own_id
+        return response
+
+    def _exchange(self, frame: dict[str, Any], timeout_ms: float | None) -> dict[str, Any]:
+        rid = _next_id()
+        frame["id"] = rid
+        wait_s = (timeout_ms or self.default_timeout_ms) / 1000 + GRACE_S
+        with self._lock:
+            sock = self._connect()
+            try:
+                sock.settimeout(wait_s)
+                sock.sendall(protocol.encode(frame))
+                while True:
+                    response = self._read_frame(sock)
+                    if response.get("type") == "event":
+                        self.events.append(response)
+                    elif response.get("id") == rid:
+                        return response
+            except socket.timeout:
+                self._drop()
+                raise ClientTimeout(f"No answer from the orchestrator within {wait_s:.1f} s") from None
+            except OSError as exc:
+                self._drop()
+                raise ConnectionError(f"Connection to {self.socket_path} failed: {exc}") from exc
+
+    def _read_frame(self, sock: socket.socket) -> dict[str, Any]:
+        while not self._lines:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionResetError("the orchestrator closed the connection")
+            self._lines.extend(self._buf.feed(chunk))
+        try:
+            return protocol.decode(self._lines.popleft())
+        except protocol.ProtocolError:
+            return {}
+
+    def _drop(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()

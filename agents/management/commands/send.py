@@ -1,0 +1,58 @@
+"""``manage.py send <agent> <action> key=value ...``: one request, print the response frame.
+
+Values are parsed as JSON when they parse (``count=3``, ``tags='["a","b"]'``,
+``flag=true``), else taken as strings (``environment=test``). Exit status: 0
+for a success frame, 1 for an error frame, 2 when the orchestrator cannot be
+reached.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from agents.client import Client, ClientTimeout
+
+
+def parse_pairs(pairs: list[str]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise CommandError(f"Expected key=value, got {pair!r}")
+        try:
+            data[key] = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            data[key] = raw
+    return data
+
+
+class Command(BaseCommand):
+    help = "Send one request through the orchestrator and print the response frame."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("agent", help="Agent type, or 'orchestrator' for status/metrics.")
+        parser.add_argument("action")
+        parser.add_argument("pairs", nargs="*", metavar="key=value", help="Data fields; values parsed as JSON if they parse.")
+        parser.add_argument("--socket", type=Path, help="Client socket (default: <socket dir>/orchestrator.sock).")
+        parser.add_argument("--timeout", type=int, dest="timeout_ms", help="Request timeout in milliseconds.")
+        parser.add_argument("--idempotency-key", help="Idempotency key for a safely repeatable request.")
+        parser.add_argument("--compact", action="store_true", help="Print the frame on one line.")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        data = parse_pairs(opts["pairs"])
+        path = opts["socket"] or Path(settings.ORCHESTRATOR["SOCKET_DIR"]) / "orchestrator.sock"
+        try:
+            with Client(path) as client:
+                frame = client.request(opts["agent"], opts["action"], data, timeout_ms=opts["timeout_ms"],
+                                       idempotency_key=opts["idempotency_key"], interface="cli")
+        except (ConnectionError, FileNotFoundError, ClientTimeout, OSError) as exc:
+            self.stderr.write(f"Cannot reach the orchestrator at {path}: {exc}")
+            raise SystemExit(2)
+        option = 0 if opts["compact"] else orjson.OPT_INDENT_2
+        self.stdout.write(orjson.dumps(frame, option=option).decode())
+        if frame.get("status") != "success":
+            raise SystemExit(1)

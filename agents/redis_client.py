@@ -1,0 +1,198 @@
+"""Talk to agents through Redis only (no orchestrator), with the usual envelope.
+
+For scripts and older tools that reach agents over Redis::
+
+    from agents.redis_client import redis_request
+    frame = redis_request("naming", "allocate_namespace", {"environment": "test"},
+                          timeout_ms=5000, idempotency_key="job-42")
+    # {"id": ..., "status": "success", "data": {...}, "transport": "redis", ...}
+
+    frame = await redis_request_async("naming", "echo", {"x": 1}, timeout_ms=2000)
+
+    async with AsyncRedisAgentClient() as client:        # many requests in flight
+        frames = await asyncio.gather(*(client.request("naming", "echo", {"i": i}) for i in range(1000)))
+
+The request goes into the agent type's stream, so it waits there for an agent
+if none is running (at-least-once delivery; give allocations an
+``idempotency_key`` so a retry returns the first answer). Errors come back as
+error frames (TIMEOUT when no answer arrives in time, AGENT_UNAVAILABLE when
+Redis cannot be reached); these functions do not raise for them.
+
+Works without Django: ``redis_url`` and the key prefix default to
+``settings.REDIS_URL`` / ``settings.REDIS_KEY_PREFIX`` when Django is
+configured, else to the REDIS_URL / REDIS_KEY_PREFIX environment variables.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from typing import Any
+
+import orjson
+import redis
+from redis.exceptions import RedisError
+
+from agents import protocol
+from agents.protocol import ErrorCode
+from agents.redis_keys import RedisKeys
+from agents.redis_streams import DEFAULT_STREAM_MAXLEN, StreamRequester, client_id, entry_fields
+from agents.runtime import redis_conn
+
+DEFAULT_TIMEOUT_MS = 30_000
+
+
+def default_redis_url() -> str:
+    try:
+        from django.conf import settings
+
+        if settings.configured:
+            return settings.REDIS_URL
+    except ImportError:  # pragma: no cover
+        pass
+    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def default_prefix() -> str:
+    try:
+        from django.conf import settings
+
+        if settings.configured:
+            return settings.REDIS_KEY_PREFIX
+    except ImportError:  # pragma: no cover
+        pass
+    return os.environ.get("REDIS_KEY_PREFIX", "orch:")
+
+
+def build_request(agent: str, action: str, data: dict[str, Any] | None, *, timeout_ms: float,
+                  idempotency_key: str | None, request_id: Any = None, interface: str | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"id": request_id if request_id is not None else protocol.new_request_id(),
+                             "agent": agent, "action": action, "data": data or {}, "timeout_ms": timeout_ms}
+    if idempotency_key is not None:
+        frame["idempotency_key"] = idempotency_key
+    if interface is not None:
+        frame["interface"] = interface
+    return frame
+
+
+def _timeout_frame(frame: dict[str, Any], timeout_ms: float) -> dict[str, Any]:
+    return protocol.error(frame["id"], ErrorCode.TIMEOUT, f"No answer from agent '{frame['agent']}' over Redis "
+                          f"within {timeout_ms:g} ms", {"agent": frame["agent"], "timeout_ms": timeout_ms},
+                          transport="redis")
+
+
+def _unavailable_frame(frame: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+    return protocol.error(frame["id"], ErrorCode.AGENT_UNAVAILABLE, f"Redis is unreachable: {exc}",
+                          {"agent": frame["agent"]}, transport="redis")
+
+
+def _answer(raw: bytes, frame: dict[str, Any]) -> dict[str, Any]:
+    answer = orjson.loads(raw)
+    answer["id"] = frame["id"]
+    return answer
+
+
+# --- synchronous ----------------------------------------------------------------------
+
+_sync_clients: dict[str, redis.Redis] = {}
+_sync_lock = threading.Lock()
+
+
+def _sync_client(url: str) -> redis.Redis:
+    # One client (pool) per URL per process; no socket timeout because BLPOP
+    # blocks for as long as the request's timeout.
+    with _sync_lock:
+        client = _sync_clients.get(url)
+        if client is None:
+            client = _sync_clients[url] = redis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=2.0)
+        return client
+
+
+def redis_request(agent: str, action: str, data: dict[str, Any] | None = None, *,
+                  timeout_ms: float = DEFAULT_TIMEOUT_MS, idempotency_key: str | None = None,
+                  redis_url: str | None = None, prefix: str | None = None, request_id: Any = None,
+                  interface: str | None = None) -> dict[str, Any]:
+    """Send one request through the agent's stream and wait for its answer (blocking)."""
+    frame = build_request(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
+                          request_id=request_id, interface=interface)
+    keys = RedisKeys(prefix if prefix is not None else default_prefix())
+    reply = keys.reply_list(f"{client_id()}:{frame['id']}")
+    client = _sync_client(redis_url or default_redis_url())
+    try:
+        client.xadd(keys.stream(agent), entry_fields(frame, reply_to=reply, reply_kind="list", timeout_ms=timeout_ms),
+                    maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
+        got = client.blpop([reply], timeout=max(timeout_ms / 1000, 0.01))
+    except (RedisError, OSError) as exc:
+        return _unavailable_frame(frame, exc)
+    if got is None:
+        return _timeout_frame(frame, timeout_ms)
+    return _answer(got[1], frame)
+
+
+# --- asyncio --------------------------------------------------------------------------------
+
+async def redis_request_async(agent: str, action: str, data: dict[str, Any] | None = None, *,
+                              timeout_ms: float = DEFAULT_TIMEOUT_MS, idempotency_key: str | None = None,
+                              redis_url: str | None = None, prefix: str | None = None, request_id: Any = None,
+                              interface: str | None = None) -> dict[str, Any]:
+    """The same as ``redis_request``, for asyncio code (one connection waits per call)."""
+    frame = build_request(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
+                          request_id=request_id, interface=interface)
+    keys = RedisKeys(prefix if prefix is not None else default_prefix())
+    reply = keys.reply_list(f"{client_id()}:{frame['id']}")
+    client = redis_conn.acquire(redis_url or default_redis_url())
+    try:
+        await client.xadd(keys.stream(agent),
+                          entry_fields(frame, reply_to=reply, reply_kind="list", timeout_ms=timeout_ms),
+                          maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
+        got = await client.blpop([reply], timeout=max(timeout_ms / 1000, 0.01))
+    except (RedisError, OSError) as exc:
+        return _unavailable_frame(frame, exc)
+    finally:
+        await redis_conn.release(client)
+    if got is None:
+        return _timeout_frame(frame, timeout_ms)
+    return _answer(got[1], frame)
+
+
+class AsyncRedisAgentClient:
+    """Many requests in flight over Redis streams, answers on one reply stream."""
+
+    def __init__(self, redis_url: str | None = None, prefix: str | None = None):
+        self.redis_url = redis_url or default_redis_url()
+        self.keys = RedisKeys(prefix if prefix is not None else default_prefix())
+        self._redis: Any = None
+        self._requester: StreamRequester | None = None
+
+    async def connect(self) -> "AsyncRedisAgentClient":
+        self._redis = redis_conn.acquire(self.redis_url)
+        self._requester = StreamRequester(self._redis, self.keys)
+        await self._requester.start()
+        return self
+
+    async def request(self, agent: str, action: str, data: dict[str, Any] | None = None, *,
+                      timeout_ms: float = DEFAULT_TIMEOUT_MS, idempotency_key: str | None = None,
+                      request_id: Any = None, interface: str | None = None) -> dict[str, Any]:
+        assert self._requester is not None, "call connect() first"
+        frame = build_request(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
+                              request_id=request_id, interface=interface)
+        try:
+            return await self._requester.submit(agent, frame, timeout_ms / 1000)
+        except asyncio.TimeoutError:
+            return _timeout_frame(frame, timeout_ms)
+        except (RedisError, OSError) as exc:
+            return _unavailable_frame(frame, exc)
+
+    async def close(self) -> None:
+        if self._requester is not None:
+            await self._requester.stop()
+            self._requester = None
+        if self._redis is not None:
+            await redis_conn.release(self._redis)
+            self._redis = None
+
+    async def __aenter__(self) -> "AsyncRedisAgentClient":
+        return await self.connect()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()

@@ -1,0 +1,69 @@
+"""Every Redis key and channel name the project uses, built in one place.
+
+All keys carry one configurable prefix (``settings.REDIS_KEY_PREFIX``, "orch:"
+by default) so several deployments or test runs can share one Redis without
+seeing each other's data. The only exception is the legacy pub/sub channels,
+``agent.<type>.request`` / ``agent.<type>.response``: older clients publish on
+those exact names, so they are a fixed point and never prefixed.
+
+No Django import at module level: the script library uses this without a
+configured Django; ``RedisKeys.from_settings()`` reads the prefix lazily.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The one consumer group of every request stream; each agent instance is a
+# consumer in it (its instance id is the consumer name).
+CONSUMER_GROUP = "agents"
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    prefix: str = "orch:"
+
+    @classmethod
+    def from_settings(cls, prefix: str | None = None) -> "RedisKeys":
+        if prefix is None:
+            from django.conf import settings
+
+            prefix = getattr(settings, "REDIS_KEY_PREFIX", "orch:")
+        return cls(prefix)
+
+    # --- streams path ---------------------------------------------------------
+    def stream(self, agent_type: str) -> str:
+        """The request stream of one agent type (consumer group CONSUMER_GROUP)."""
+        return f"{self.prefix}stream:{agent_type}"
+
+    def reply_list(self, token: str) -> str:
+        """A per-request reply key: the agent LPUSHes the answer, the caller BLPOPs it."""
+        return f"{self.prefix}reply:{token}"
+
+    def reply_stream(self, client_id: str) -> str:
+        """A per-client reply stream: one reader per client process, answers matched by id."""
+        return f"{self.prefix}replies:{client_id}"
+
+    def live(self, agent_type: str) -> str:
+        """Sorted set of live Redis consumers of a type: member instance id, score expiry (ms)."""
+        return f"{self.prefix}live:{agent_type}"
+
+    # --- idempotency and legacy de-duplication ------------------------------------
+    def idempotency(self, agent_type: str, key: str) -> str:
+        return f"{self.prefix}idem:{agent_type}:{key}"
+
+    def legacy_claim(self, agent_type: str, token: str) -> str:
+        """SET NX by the one instance that answers a legacy pub/sub request."""
+        return f"{self.prefix}legacy:{agent_type}:{token}"
+
+    def pattern(self) -> str:
+        """A SCAN pattern matching every key of this prefix (tests clean up with it)."""
+        return f"{self.prefix}*"
+
+    # --- legacy pub/sub (unprefixed on purpose: a fixed point) ---------------------
+    @staticmethod
+    def legacy_request_channel(agent_type: str) -> str:
+        return f"agent.{agent_type}.request"
+
+    @staticmethod
+    def legacy_response_channel(agent_type: str) -> str:
+        return f"agent.{agent_type}.response"

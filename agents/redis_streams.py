@@ -1,0 +1,298 @@
+"""The streams path's wire format, shared by the agents and their callers.
+
+A request is one entry in the agent type's stream (``RedisKeys.stream``):
+
+    frame       the request frame, JSON (the same envelope as the sockets)
+    reply_to    where the answer goes: a list key (BLPOP) or a reply stream
+    reply_kind  "list" | "stream" (absent: nobody waits, the answer is dropped)
+    reply_id    optional: the token a reply stream entry carries (field "id") so
+                the caller matches answers without trusting request ids to be
+                unique; the request's own id is passed to the agent unchanged
+    timeout_ms  optional: how long the caller waits, counted from the entry id's
+                time; an agent that finds the entry older than that answers
+                TIMEOUT without running it (the caller has given up)
+
+The agent answers with REPLY_SCRIPT, which acknowledges the entry and writes
+the answer in one atomic step, and only if the entry was still pending: when a
+slow consumer and the consumer that reclaimed its entry both finish, exactly
+one answer is written. Callers either BLPOP their per-request key (one
+connection per waiting call: simple, for scripts) or share one reply stream
+per process read by one task (``StreamRequester``, for many in flight).
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, RedisError
+
+from agents import protocol
+from agents.redis_keys import CONSUMER_GROUP, RedisKeys
+
+logger = logging.getLogger(__name__)
+
+F_FRAME = b"frame"
+F_REPLY_TO = b"reply_to"
+F_REPLY_KIND = b"reply_kind"
+F_TIMEOUT_MS = b"timeout_ms"
+F_REPLY_ID = b"reply_id"
+
+DEFAULT_STREAM_MAXLEN = 100_000
+DEFAULT_REPLY_STREAM_MAXLEN = 10_000
+DEFAULT_REPLY_TTL_MS = 60_000
+
+# Acknowledge a stream entry and write its answer, atomically, once.
+# KEYS[1] = request stream, KEYS[2] = reply key (list or stream; absent when
+#           nobody waits for the answer)
+# ARGV[1] = consumer group, ARGV[2] = entry id, ARGV[3] = reply kind
+#           ("list" | "stream" | "none"), ARGV[4] = answer (JSON),
+#           ARGV[5] = reply TTL (ms), ARGV[6] = reply stream MAXLEN (~),
+#           ARGV[7] = the reply token (field "id" of a reply stream entry)
+# Returns 1 when this call acknowledged the entry and wrote the answer, 0 when
+# the entry was no longer pending (another consumer answered it already).
+REPLY_SCRIPT = """
+local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+if acked == 0 then
+  return 0
+end
+-- Acked entries are never read again; deleting them keeps the stream holding
+-- only work still to do, so MAXLEN trimming cannot drop unanswered requests
+-- unless that backlog itself passes the cap.
+redis.call('XDEL', KEYS[1], ARGV[2])
+if ARGV[3] == 'list' then
+  redis.call('LPUSH', KEYS[2], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+elseif ARGV[3] == 'stream' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'id', ARGV[7], 'frame', ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
+return 1
+"""
+
+
+def entry_time_ms(entry_id: bytes | str) -> int:
+    """The millisecond timestamp Redis put in an auto-generated entry id."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.split("-", 1)[0])
+
+
+def client_id() -> str:
+    """A process-unique name for reply keys and reply streams."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def entry_fields(frame: dict[str, Any], *, reply_to: str | None, reply_kind: str | None,
+                 timeout_ms: float | None, reply_id: str | None = None) -> dict[bytes, bytes]:
+    fields: dict[bytes, bytes] = {F_FRAME: orjson.dumps(frame, default=str)}
+    if reply_to and reply_kind:
+        fields[F_REPLY_TO] = reply_to.encode()
+        fields[F_REPLY_KIND] = reply_kind.encode()
+    if reply_id:
+        fields[F_REPLY_ID] = reply_id.encode()
+    if timeout_ms:
+        fields[F_TIMEOUT_MS] = str(int(timeout_ms)).encode()
+    return fields
+
+
+async def ensure_group(redis: aioredis.Redis, stream: str) -> None:
+    """Create the stream and its consumer group if missing (idempotent).
+
+    The group starts at id 0, so requests written before any agent ever
+    listened are served too.
+    """
+    try:
+        await redis.xgroup_create(stream, CONSUMER_GROUP, id="0", mkstream=True)
+    except aioredis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def live_consumers(redis: aioredis.Redis, keys: RedisKeys, agent_type: str) -> int:
+    """How many consumers of a type refreshed their liveness lately."""
+    return int(await redis.zcount(keys.live(agent_type), int(time.time() * 1000), "+inf"))
+
+
+class PipelineBatcher:
+    """Commands issued in the same loop tick reach Redis in one pipelined round trip.
+
+    Callers ``await batcher.call(...)`` as if they ran the command alone; one
+    writer task (``run``, kept and cancelled by the owner) sends whatever has
+    queued up since its last round trip. Under load this turns N round trips
+    (and N pooled connections) into one, which is where Redis throughput
+    comes from in Python. Scripts go as EVALSHA; after a Redis restart empties
+    the script cache the script is loaded again and the call retried.
+    """
+
+    def __init__(self, redis: aioredis.Redis, scripts: dict[str, str] | None = None):
+        self.redis = redis
+        self._scripts = {name: (src, hashlib.sha1(src.encode()).hexdigest()) for name, src in (scripts or {}).items()}
+        self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._wake = asyncio.Event()
+
+    async def call(self, *args: Any) -> Any:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((args, fut))
+        self._wake.set()
+        return await fut
+
+    async def script(self, name: str, keys: list[Any], args: list[Any]) -> Any:
+        return await self.call("EVALSHA", self._scripts[name][1], len(keys), *keys, *args)
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._queue = self._queue, []
+            batch = [(args, fut) for args, fut in batch if not fut.done()]  # callers that gave up
+            if batch:
+                await self._send(batch)
+
+    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]], retried: bool = False) -> None:
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for args, _fut in batch:
+                    pipe.execute_command(*args)
+                results = await pipe.execute(raise_on_error=False)
+        except asyncio.CancelledError:
+            for _args, fut in batch:
+                if not fut.done():
+                    fut.cancel()
+            raise
+        except (RedisError, OSError) as exc:
+            for _args, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        missing = []
+        for (args, fut), result in zip(batch, results):
+            if isinstance(result, NoScriptError) and not retried:
+                missing.append((args, fut))
+            elif fut.done():
+                continue
+            elif isinstance(result, Exception):
+                fut.set_exception(result)
+            else:
+                fut.set_result(result)
+        if missing:
+            try:
+                for src, _sha in self._scripts.values():
+                    await self.redis.script_load(src)
+            except (RedisError, OSError) as exc:
+                for _args, fut in missing:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                return
+            await self._send(missing, retried=True)
+
+
+class StreamRequester:
+    """Sends requests into agent streams; answers come back on one reply stream.
+
+    One reader task per requester reads the process's reply stream and resolves
+    the waiting futures by reply token, so a thousand requests in flight cost
+    one blocking connection, not a thousand. The request keeps the caller's id
+    (the agent's idempotency keys see the same id whichever path carried it);
+    a fresh reply token per request means two callers' equal ids never clash.
+    """
+
+    def __init__(self, redis: aioredis.Redis, keys: RedisKeys, *, stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
+                 reply_ttl_ms: int = DEFAULT_REPLY_TTL_MS, block_ms: int = 1000):
+        self.redis = redis
+        self.keys = keys
+        self.stream_maxlen = stream_maxlen
+        self.reply_ttl_ms = reply_ttl_ms
+        self.block_ms = block_ms
+        self.client_id = client_id()
+        self.reply_stream = keys.reply_stream(self.client_id)
+        self._counter = itertools.count(1)
+        self._waiting: dict[bytes, asyncio.Future[dict[str, Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._batcher = PipelineBatcher(redis)
+        self._last_id = b"0-0"
+
+    async def start(self) -> None:
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_replies(), name=f"redis-replies-{self.client_id}")
+            self._writer = asyncio.create_task(self._batcher.run(), name=f"redis-requests-{self.client_id}")
+
+    async def stop(self) -> None:
+        for task in (self._reader, self._writer):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in (self._reader, self._writer) if t is not None), return_exceptions=True)
+        self._reader = self._writer = None
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.cancel()
+        self._waiting.clear()
+        try:
+            await asyncio.wait_for(self.redis.delete(self.reply_stream), 1.0)
+        except (RedisError, OSError, asyncio.TimeoutError):
+            pass
+
+    async def submit(self, agent_type: str, frame: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """Write the request and wait for its answer.
+
+        Raises asyncio.TimeoutError when no answer comes within ``timeout_s``,
+        and redis errors when the request could not be written.
+        """
+        token = f"{self.client_id}:{next(self._counter)}"
+        caller_id = protocol.request_id_of(frame)
+        if caller_id is None:
+            frame = dict(frame, id=token)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        key = token.encode()
+        self._waiting[key] = fut
+        try:
+            async with asyncio.timeout(timeout_s):
+                fields = entry_fields(frame, reply_to=self.reply_stream, reply_kind="stream",
+                                      timeout_ms=timeout_s * 1000, reply_id=token)
+                await self._batcher.call("XADD", self.keys.stream(agent_type), "MAXLEN", "~", self.stream_maxlen,
+                                         "*", *(part for pair in fields.items() for part in pair))
+                answer = await fut
+        finally:
+            self._waiting.pop(key, None)
+        if caller_id is not None:
+            answer["id"] = caller_id
+        return answer
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._waiting)
+
+    async def _read_replies(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                result = await self.redis.xread({self.reply_stream: self._last_id}, count=1000, block=self.block_ms)
+                delay = 0.05
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                logger.debug("Reply stream read failed (%s); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            for _stream, entries in result or []:
+                for entry_id, fields in entries:
+                    self._last_id = entry_id
+                    self._resolve(fields)
+
+    def _resolve(self, fields: dict[bytes, bytes]) -> None:
+        fut = self._waiting.get(fields.get(b"id", b""))
+        if fut is None or fut.done():
+            return  # a late answer for a caller that gave up
+        try:
+            fut.set_result(protocol.decode(fields.get(b"frame", b"")))
+        except protocol.ProtocolError as exc:
+            fut.set_result(exc.to_frame(None))

@@ -1,0 +1,38 @@
+"""The router's settings, read when needed (never at import) with defaults.
+
+``settings.LLMROUTER`` (a dict, filled from the environment in settings.py)
+may set any of these keys; ``checks.py`` reports bad values at start.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Whether anonymous callers may POST /api/route-llm (rate limits are the web layer's job).
+    "ROUTE_ALLOW_ANONYMOUS": True,
+    # Serve POST /api/route-llm through the async fast path in front of Django.
+    "FAST_PATH": True,
+    # Threads running route_request for the fast path; 0 picks 1 on SQLite
+    # (one writer at a time anyway: more threads only queue on the file lock)
+    # and 4 on other engines.
+    "ROUTE_WORKERS": 0,
+    # The monitor: health-check timeout and failures before a provider is unhealthy.
+    "HEALTH_CHECK_TIMEOUT_S": 2.0,
+    "UNHEALTHY_AFTER_FAILURES": 3,
+    # /health asks the orchestrator for its agent count with this timeout.
+    "HEALTH_ORCHESTRATOR_TIMEOUT_S": 0.5,
+}
+
+
+def get(name: str) -> Any:
+    configured = getattr(settings, "LLMROUTER", None) or {}
+    return configured.get(name, DEFAULTS[name])
+
+
+def route_workers() -> int:
+    workers = int(get("ROUTE_WORKERS"))
+    if workers > 0:
+        return workers
+    return 1 if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") else 4

@@ -1,0 +1,256 @@
+"""Providers, budgets, the money ledger, route logs and the formula's weights.
+
+Money is stored as integer nano-dollars (1e-9 USD) in the ledger so sums are
+exact on every engine (SQLite would store a DecimalField as a float). Prices
+and budget amounts are Decimals in dollars, as an operator types them.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from llmrouter import scoring, windows
+
+NANOS_PER_DOLLAR = 1_000_000_000
+
+
+def nanos_to_dollars(nanos: int) -> Decimal:
+    return Decimal(nanos) / NANOS_PER_DOLLAR
+
+
+def dollars_to_nanos(dollars: Decimal) -> int:
+    return int(Decimal(dollars) * NANOS_PER_DOLLAR)
+
+
+def validate_zone(value: str) -> None:
+    if not windows.is_valid_zone(value):
+        raise ValidationError(f"Unknown time zone {value!r} (use an IANA name such as Europe/Berlin).")
+
+
+def validate_capabilities(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValidationError("Capabilities must be a list of non-empty strings, e.g. [\"coding\", \"reasoning\"].")
+
+
+class Provider(models.Model):
+    class Health(models.TextChoices):
+        HEALTHY = "healthy", "healthy"
+        UNHEALTHY = "unhealthy", "unhealthy"
+
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=100)
+    cost_per_1m = models.DecimalField("cost per 1M tokens (USD)", max_digits=12, decimal_places=4,
+                                      validators=[MinValueValidator(Decimal(0))])
+    context_window = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    latency_ms = models.PositiveIntegerField("typical latency (ms)")
+    quality = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    capabilities = models.JSONField(default=list, blank=True, validators=[validate_capabilities],
+                                    help_text='A JSON list such as ["coding", "reasoning"].')
+    enabled = models.BooleanField(default=True)
+    display_order = models.IntegerField(default=0, help_text="Ties in score go to the lower number.")
+    health_url = models.URLField(blank=True, help_text="Checked by the monitor; empty: no check.")
+    health_state = models.CharField(max_length=10, choices=Health.choices, default=Health.HEALTHY)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_check_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["display_order", "key"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quality__gte=0) & Q(quality__lte=1), name="llmrouter_provider_quality_0_1"),
+            models.CheckConstraint(condition=Q(cost_per_1m__gte=0), name="llmrouter_provider_cost_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key})"
+
+    @property
+    def healthy(self) -> bool:
+        return self.health_state == self.Health.HEALTHY
+
+    def to_spec(self) -> scoring.ProviderSpec:
+        return scoring.ProviderSpec(
+            key=self.key, name=self.name, cost_per_1m=float(self.cost_per_1m),
+            context_window=self.context_window, latency_ms=float(self.latency_ms), quality=self.quality,
+            capabilities=frozenset(self.capabilities or ()), enabled=self.enabled, healthy=self.healthy,
+        )
+
+
+class Budget(models.Model):
+    class Period(models.TextChoices):
+        DAILY = windows.DAILY, "daily"
+        WEEKLY = windows.WEEKLY, "weekly (ISO, Monday)"
+        MONTHLY = windows.MONTHLY, "monthly"
+
+    name = models.CharField(max_length=100, unique=True)
+    amount = models.DecimalField("amount (USD)", max_digits=14, decimal_places=4,
+                                 validators=[MinValueValidator(Decimal(0))])
+    period = models.CharField(max_length=10, choices=Period.choices, default=Period.DAILY)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_zone],
+                                help_text="Windows are calendar windows in this IANA zone.")
+    hard_cap = models.BooleanField(default=True, help_text="Refuse reservations that would exceed the amount.")
+    warning_threshold = models.FloatField(default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+                                          help_text="Share of the amount past which the monitor warns (0..1).")
+    active = models.BooleanField(default=True)
+    # The start of the last window a budget_warning event was sent for, so the
+    # monitor warns once per window instead of every pass.
+    warned_window_start = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="llmrouter_budget_amount_not_negative"),
+            models.CheckConstraint(condition=Q(warning_threshold__gte=0) & Q(warning_threshold__lte=1),
+                                   name="llmrouter_budget_threshold_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: ${self.amount} {self.period} ({self.timezone})"
+
+    @property
+    def amount_nanos(self) -> int:
+        return dollars_to_nanos(self.amount)
+
+    def window(self, now) -> tuple:
+        return windows.window_bounds(self.period, self.timezone, now)
+
+
+class RouteLog(models.Model):
+    """One routing request and its outcome, with every candidate's factors."""
+
+    OUTCOME_ROUTED = "routed"
+
+    decision_id = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(db_index=True)
+    interface = models.CharField(max_length=100, blank=True, db_index=True)
+    task_type = models.CharField(max_length=50, blank=True)
+    priority = models.CharField(max_length=10)
+    token_count = models.PositiveIntegerField()
+    max_latency = models.FloatField(default=0)
+    provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="routes")
+    provider_key = models.CharField(max_length=64, blank=True, db_index=True)
+    # "routed" or the error code (BUDGET_EXCEEDED, NO_SUITABLE_PROVIDER).
+    outcome = models.CharField(max_length=40, db_index=True)
+    estimated_cost_nanos = models.BigIntegerField(default=0)
+    # The price when routed, so a settlement uses it even after a price change.
+    cost_per_1m = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    confidence = models.FloatField(default=0)
+    reasoning = models.TextField(blank=True)
+    candidates = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.decision_id} {self.outcome} {self.provider_key}"
+
+    @property
+    def estimated_cost(self) -> Decimal:
+        return nanos_to_dollars(self.estimated_cost_nanos)
+
+
+class LedgerQuerySet(models.QuerySet):
+    def update(self, **kwargs):  # noqa: ARG002 - append-only
+        raise TypeError("The ledger is append-only: add an entry instead of updating one.")
+
+    def delete(self):
+        raise TypeError("The ledger is append-only: entries are never deleted.")
+
+
+class LedgerEntry(models.Model):
+    """Append-only money movements; spend is their sum over a window.
+
+    A reservation holds a routed request's estimated cost; its settlement adds
+    the difference between the real and the estimated cost (either sign).
+    ``charged_at`` places an entry in a budget window: a settlement carries its
+    reservation's time so the money lands in the window that reserved it.
+    """
+
+    class Kind(models.TextChoices):
+        RESERVATION = "reservation", "reservation"
+        SETTLEMENT = "settlement", "settlement"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    amount_nanos = models.BigIntegerField(help_text="Signed, in nano-dollars (1e-9 USD).")
+    charged_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    route = models.ForeignKey(RouteLog, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger")
+    provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    provider_key = models.CharField(max_length=64, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+
+    objects = LedgerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "ledger entries"
+        indexes = [
+            # Covers the per-window SUM every routing request runs.
+            models.Index(fields=["charged_at", "amount_nanos"], name="llmrouter_ledger_window"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["route"], condition=Q(kind="reservation"),
+                                    name="llmrouter_one_reservation_per_route"),
+            models.UniqueConstraint(fields=["route"], condition=Q(kind="settlement"),
+                                    name="llmrouter_one_settlement_per_route"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.provider_key}"
+
+    @property
+    def amount(self) -> Decimal:
+        return nanos_to_dollars(self.amount_nanos)
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("The ledger is append-only: add an entry instead of changing one.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The ledger is append-only: entries are never deleted.")
+
+
+class RouterWeights(models.Model):
+    """The formula's constants, one row (pk=1), editable without a deploy."""
+
+    high_quality_multiplier = models.FloatField(default=1.2)
+    high_cost_multiplier = models.FloatField(default=0.8)
+    low_quality_multiplier = models.FloatField(default=0.9)
+    low_cost_multiplier = models.FloatField(default=1.3)
+    over_budget_cost_factor = models.FloatField(default=0.1)
+    cost_scale = models.FloatField(default=20.0, validators=[MinValueValidator(1e-9)],
+                                   help_text="cost_factor = 1 - cost_per_1m / cost_scale")
+    latency_scale_ms = models.FloatField(default=5000.0, validators=[MinValueValidator(1e-9)],
+                                         help_text="latency_factor = 1 - latency / latency_scale_ms")
+    over_latency_factor = models.FloatField(default=0.3)
+    high_quality_threshold = models.FloatField(default=0.8)
+    cost_effective_share = models.FloatField(default=0.1)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "router weights"
+        verbose_name_plural = "router weights"
+        constraints = [
+            models.CheckConstraint(condition=Q(cost_scale__gt=0) & Q(latency_scale_ms__gt=0),
+                                   name="llmrouter_weights_scales_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return "Router weights"
+
+    def save(self, *args, **kwargs):
+        self.pk = 1  # a singleton
+        super().save(*args, **kwargs)
+
+    def to_weights(self) -> scoring.Weights:
+        return scoring.Weights(**{f: getattr(self, f) for f in scoring.Weights.__dataclass_fields__})

@@ -1,0 +1,98 @@
+"""Reads: spend per window, budget status, provider health."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Sum
+
+from llmrouter import windows
+from llmrouter.models import Budget, LedgerEntry, Provider
+
+
+def spend_nanos(*, start: datetime, end: datetime) -> int:
+    """Net money charged to [start, end): reservations plus settlement adjustments."""
+    total = LedgerEntry.objects.filter(charged_at__gte=start, charged_at__lt=end).aggregate(s=Sum("amount_nanos"))["s"]
+    return int(total or 0)
+
+
+def budget_status(*, budget: Budget, now: datetime | None = None) -> dict[str, Any]:
+    now = now or windows.utc_now()
+    start, end = budget.window(now)
+    spent = spend_nanos(start=start, end=end)
+    amount = budget.amount_nanos
+    utilization = spent / amount if amount > 0 else (1.0 if spent > 0 else 0.0)
+    return {
+        "id": budget.pk,
+        "name": budget.name,
+        "period": budget.period,
+        "timezone": budget.timezone,
+        "hard_cap": budget.hard_cap,
+        "amount": amount / 1e9,
+        "spent": spent / 1e9,
+        "remaining": (amount - spent) / 1e9,
+        "utilization_pct": round(utilization * 100, 2),
+        "warning_threshold": budget.warning_threshold,
+        "warning": utilization >= budget.warning_threshold,
+        "exhausted": spent >= amount,
+        "window_start": start.isoformat(),
+        "window_end": end.isoformat(),
+    }
+
+
+def budgets_status(*, now: datetime | None = None) -> list[dict[str, Any]]:
+    now = now or windows.utc_now()
+    return [budget_status(budget=b, now=now) for b in Budget.objects.filter(active=True).order_by("pk")]
+
+
+def primary_budget(statuses: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The budget /health reports as ``daily_budget``: the first active daily one, else the first active."""
+    for status in statuses:
+        if status["period"] == windows.DAILY:
+            return status
+    return statuses[0] if statuses else None
+
+
+def provider_health(*, providers: list[Provider] | None = None) -> list[dict[str, Any]]:
+    rows = providers if providers is not None else list(Provider.objects.order_by("display_order", "key"))
+    return [
+        {
+            "key": p.key,
+            "name": p.name,
+            "enabled": p.enabled,
+            "health": p.health_state,
+            "consecutive_failures": p.consecutive_failures,
+            "last_check_at": p.last_check_at.isoformat() if p.last_check_at else None,
+            "last_error": p.last_error,
+            "health_checked": bool(p.health_url),
+        }
+        for p in rows
+    ]
+
+
+def router_health(*, now: datetime | None = None) -> dict[str, Any]:
+    """The /health ``llm_router`` block (seed's keys first) and the problems an operator should see."""
+    now = now or windows.utc_now()
+    statuses = budgets_status(now=now)
+    primary = primary_budget(statuses)
+    providers = provider_health()
+    problems: list[str] = []
+    for p in providers:
+        if p["enabled"] and p["health"] != Provider.Health.HEALTHY:
+            problems.append(f"provider {p['key']} is unhealthy: {p['last_error'] or 'no detail'}")
+    for s in statuses:
+        if s["exhausted"]:
+            problems.append(f"budget {s['name']} is exhausted ({s['utilization_pct']}% used)")
+        elif s["warning"]:
+            problems.append(f"budget {s['name']} is past its warning threshold ({s['utilization_pct']}% used)")
+    if not any(p["enabled"] and p["health"] == Provider.Health.HEALTHY for p in providers):
+        problems.append("no enabled, healthy provider")
+    block = {
+        "daily_budget": primary["amount"] if primary else None,
+        "current_spend": primary["spent"] if primary else 0.0,
+        "remaining": primary["remaining"] if primary else None,
+        "utilization_pct": primary["utilization_pct"] if primary else 0.0,
+        "budgets": statuses,
+        "providers": providers,
+    }
+    return {"llm_router": block, "problems": problems}

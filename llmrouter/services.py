@@ -1,0 +1,292 @@
+"""Writes: route a request (filter, score, pick, reserve, log), settle usage.
+
+``route_request`` is the one entry point for HTTP, WebSocket, socket agents
+and the CLI. Everything it does happens in one transaction that first locks
+the active budget rows (``select_for_update``; on SQLite the IMMEDIATE
+transaction mode takes the database write lock at BEGIN), so the spend it
+reads cannot change before its reservation commits: however many requests
+race, the reservations of a hard-capped window never exceed its budget.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from ulid import ULID
+
+from agents.protocol import ErrorCode, ProtocolError
+from llmrouter import scoring, selectors, windows
+from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog, RouterWeights, nanos_to_dollars
+
+_NANOS_PER_TOKEN_PER_DOLLAR_PER_1M = Decimal(1000)  # $/1M tokens -> nano-dollars per token
+
+
+@dataclass(slots=True)
+class RouteResult:
+    decision_id: str
+    provider_key: str
+    provider_name: str
+    reasoning: str
+    estimated_cost_nanos: int
+    confidence: float
+    candidates: list[dict[str, Any]]
+    created_at: datetime
+
+    @property
+    def estimated_cost(self) -> float:
+        return self.estimated_cost_nanos / 1e9
+
+    def as_response(self) -> dict[str, Any]:
+        """The seed's response fields plus the decision id, provider key and candidates."""
+        return {
+            "provider": self.provider_name,
+            "reasoning": self.reasoning,
+            "estimated_cost": self.estimated_cost,
+            "confidence": self.confidence,
+            "decision_id": self.decision_id,
+            "provider_key": self.provider_key,
+            "candidates": self.candidates,
+        }
+
+
+@dataclass(slots=True)
+class _BudgetView:
+    remaining_nanos: float = math.inf  # min over active budgets
+    hard_cap_remaining_nanos: float = math.inf  # min over active hard-capped budgets
+    budgets: list[dict[str, Any]] = field(default_factory=list)
+
+
+def cost_nanos(token_count: int, cost_per_1m: Decimal) -> int:
+    """Exact cost in nano-dollars, rounded up so reservations never under-count."""
+    return int((token_count * Decimal(cost_per_1m) * _NANOS_PER_TOKEN_PER_DOLLAR_PER_1M).to_integral_value(ROUND_CEILING))
+
+
+def new_decision_id() -> str:
+    return f"rt_{ULID()}"
+
+
+def _lock_budgets(now: datetime) -> _BudgetView:
+    """Lock the active budgets (ordered, so lockers never deadlock) and read their spend."""
+    view = _BudgetView()
+    for budget in Budget.objects.select_for_update().filter(active=True).order_by("pk"):
+        start, end = budget.window(now)
+        remaining = budget.amount_nanos - selectors.spend_nanos(start=start, end=end)
+        view.remaining_nanos = min(view.remaining_nanos, remaining)
+        if budget.hard_cap:
+            view.hard_cap_remaining_nanos = min(view.hard_cap_remaining_nanos, remaining)
+    return view
+
+
+def _load_providers() -> tuple[list[scoring.ProviderSpec], dict[str, tuple[int, Decimal]]]:
+    """Provider specs in tie-break order, and key -> (pk, price) for the log and ledger."""
+    rows = Provider.objects.order_by("display_order", "key").values_list(
+        "pk", "key", "name", "cost_per_1m", "context_window", "latency_ms", "quality", "capabilities",
+        "enabled", "health_state")
+    specs: list[scoring.ProviderSpec] = []
+    extra: dict[str, tuple[int, Decimal]] = {}
+    for pk, key, name, cost, context, latency, quality, caps, enabled, health in rows:
+        specs.append(scoring.ProviderSpec(
+            key=key, name=name, cost_per_1m=float(cost), context_window=context, latency_ms=float(latency),
+            quality=quality, capabilities=frozenset(caps or ()), enabled=enabled,
+            healthy=health == Provider.Health.HEALTHY))
+        extra[key] = (pk, Decimal(cost))
+    return specs, extra
+
+
+def _load_weights() -> scoring.Weights:
+    row = RouterWeights.objects.filter(pk=1).first()
+    return row.to_weights() if row is not None else scoring.DEFAULT_WEIGHTS
+
+
+def _decide_exact(specs, prices, query: scoring.Query, view: _BudgetView, weights: scoring.Weights):
+    """Run the formula, then re-check the winner's exact integer cost against the hard cap.
+
+    The formula works in floats; the ledger in integer nano-dollars. In the
+    rare case where the two disagree at the budget's edge, the winner is
+    excluded for the budget reason and the decision is made again.
+    """
+    forced: set[str] = set()
+    while True:
+        decision = scoring.decide(
+            specs, query, remaining_budget=view.remaining_nanos / 1e9,
+            hard_cap_remaining=view.hard_cap_remaining_nanos / 1e9, weights=weights, force_excluded=forced)
+        chosen = decision.chosen
+        if chosen is None:
+            return decision, 0
+        amount = cost_nanos(query.token_count, prices[chosen.key][1])
+        if amount == 0 or amount <= view.hard_cap_remaining_nanos:
+            return decision, amount
+        forced.add(chosen.key)
+
+
+def budget_reserve(*, route: RouteLog, provider_pk: int | None, provider_key: str, amount_nanos: int,
+                   now: datetime) -> LedgerEntry:
+    """Append a reservation. Call inside route_request's transaction, after the budget lock."""
+    return LedgerEntry.objects.create(
+        kind=LedgerEntry.Kind.RESERVATION, amount_nanos=amount_nanos, charged_at=now, created_at=now,
+        route=route, provider_id=provider_pk, provider_key=provider_key)
+
+
+def route_request(*, token_count: int, task_type: str = "", priority: str = "medium", max_latency: float = 0.0,
+                  interface: str = "", now: datetime | None = None) -> RouteResult:
+    """Pick a provider, reserve its estimated cost and log the decision, atomically.
+
+    Raises ProtocolError(BUDGET_EXCEEDED or NO_SUITABLE_PROVIDER) when nothing
+    is routable; its details name why each provider was excluded. The route
+    log of a refused request is committed before the error is raised.
+    """
+    now = now or windows.utc_now()  # the clock is read once
+    query = scoring.Query(token_count=token_count, task_type=task_type, priority=priority, max_latency=max_latency)
+    decision_id = new_decision_id()
+    with transaction.atomic():
+        view = _lock_budgets(now)
+        specs, prices = _load_providers()
+        decision, amount = _decide_exact(specs, prices, query, view, _load_weights())
+        candidates = decision.candidates_as_dicts()
+        chosen = decision.chosen
+        provider_pk, price = prices[chosen.key] if chosen else (None, None)
+        route = RouteLog.objects.create(
+            decision_id=decision_id, created_at=now, interface=interface, task_type=task_type, priority=priority,
+            token_count=token_count, max_latency=max_latency, provider_id=provider_pk,
+            provider_key=chosen.key if chosen else "",
+            outcome=RouteLog.OUTCOME_ROUTED if chosen else decision.error_code,
+            estimated_cost_nanos=amount, cost_per_1m=price, confidence=decision.confidence,
+            reasoning=decision.reasoning, candidates=candidates)
+        if chosen is not None and amount > 0:
+            budget_reserve(route=route, provider_pk=provider_pk, provider_key=chosen.key, amount_nanos=amount, now=now)
+    if chosen is None:
+        raise _refusal(decision, decision_id, view, candidates)
+    return RouteResult(decision_id=decision_id, provider_key=chosen.key, provider_name=chosen.name,
+                       reasoning=decision.reasoning, estimated_cost_nanos=amount, confidence=decision.confidence,
+                       candidates=candidates, created_at=now)
+
+
+def _refusal(decision: scoring.Decision, decision_id: str, view: _BudgetView, candidates) -> ProtocolError:
+    if decision.error_code == ErrorCode.BUDGET_EXCEEDED:
+        message = "No provider fits the remaining budget; the paid providers that could serve this request would overspend it"
+    else:
+        message = "No enabled, healthy provider can serve this request"
+    remaining = None if math.isinf(view.hard_cap_remaining_nanos) else float(nanos_to_dollars(int(view.hard_cap_remaining_nanos)))
+    return ProtocolError(decision.error_code, message, {
+        "decision_id": decision_id, "excluded": decision.excluded, "candidates": candidates,
+        "remaining_budget": remaining,
+    })
+
+
+# --- usage settlement ---------------------------------------------------------
+
+@dataclass(slots=True)
+class Settlement:
+    decision_id: str
+    provider_key: str
+    prompt_tokens: int
+    completion_tokens: int
+    estimated_cost_nanos: int
+    actual_cost_nanos: int
+    already_settled: bool
+
+    def as_response(self) -> dict[str, Any]:
+        return {
+            "decision_id": self.decision_id,
+            "provider_key": self.provider_key,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "estimated_cost": self.estimated_cost_nanos / 1e9,
+            "actual_cost": self.actual_cost_nanos / 1e9,
+            "adjustment": (self.actual_cost_nanos - self.estimated_cost_nanos) / 1e9,
+            "already_settled": self.already_settled,
+        }
+
+
+def _settlement_of(route: RouteLog, entry: LedgerEntry, *, repeated: bool) -> Settlement:
+    return Settlement(decision_id=route.decision_id, provider_key=route.provider_key,
+                      prompt_tokens=entry.prompt_tokens or 0, completion_tokens=entry.completion_tokens or 0,
+                      estimated_cost_nanos=route.estimated_cost_nanos,
+                      actual_cost_nanos=route.estimated_cost_nanos + entry.amount_nanos, already_settled=repeated)
+
+
+def usage_settle(*, decision_id: str, prompt_tokens: int, completion_tokens: int,
+                 now: datetime | None = None) -> Settlement:
+    """Record a routed request's real usage: one settlement entry, idempotently.
+
+    A repeat with the same token counts returns the first settlement; a repeat
+    with different counts is a CONFLICT (the first report stands). The entry
+    is charged to the reservation's window.
+    """
+    now = now or windows.utc_now()
+    try:
+        with transaction.atomic():
+            route = RouteLog.objects.select_for_update().filter(decision_id=decision_id).first()
+            if route is None:
+                raise ProtocolError(ErrorCode.NOT_FOUND, f"No routing decision {decision_id!r}")
+            if route.outcome != RouteLog.OUTCOME_ROUTED:
+                raise ProtocolError(ErrorCode.CONFLICT, "That request was not routed; there is nothing to settle",
+                                    {"decision_id": decision_id, "outcome": route.outcome})
+            existing = LedgerEntry.objects.filter(route=route, kind=LedgerEntry.Kind.SETTLEMENT).first()
+            if existing is not None:
+                return _repeat(route, existing, prompt_tokens, completion_tokens)
+            actual = cost_nanos(prompt_tokens + completion_tokens, route.cost_per_1m or Decimal(0))
+            entry = LedgerEntry.objects.create(
+                kind=LedgerEntry.Kind.SETTLEMENT, amount_nanos=actual - route.estimated_cost_nanos,
+                charged_at=route.created_at, created_at=now, route=route, provider_id=route.provider_id,
+                provider_key=route.provider_key, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+            return _settlement_of(route, entry, repeated=False)
+    except IntegrityError:
+        # A concurrent settlement won the unique constraint; answer as a repeat.
+        route = RouteLog.objects.get(decision_id=decision_id)
+        existing = LedgerEntry.objects.get(route=route, kind=LedgerEntry.Kind.SETTLEMENT)
+        return _repeat(route, existing, prompt_tokens, completion_tokens)
+
+
+def _repeat(route: RouteLog, existing: LedgerEntry, prompt_tokens: int, completion_tokens: int) -> Settlement:
+    if (existing.prompt_tokens, existing.completion_tokens) != (prompt_tokens, completion_tokens):
+        raise ProtocolError(ErrorCode.CONFLICT, "This decision was already settled with other token counts", {
+            "decision_id": route.decision_id, "prompt_tokens": existing.prompt_tokens,
+            "completion_tokens": existing.completion_tokens})
+    return _settlement_of(route, existing, repeated=True)
+
+
+# --- monitor writes --------------------------------------------------------------
+
+def provider_record_health(*, provider_id: int, ok: bool, error: str, now: datetime,
+                           unhealthy_after: int) -> dict[str, Any] | None:
+    """Record one health check; return a provider_health_changed event when the state flips.
+
+    Unhealthy after ``unhealthy_after`` consecutive failures, healthy again
+    after one success. The row is locked so two monitors cannot both flip it.
+    """
+    with transaction.atomic():
+        p = Provider.objects.select_for_update().filter(pk=provider_id).first()
+        if p is None:
+            return None
+        previous = p.health_state
+        if ok:
+            p.consecutive_failures = 0
+            p.last_error = ""
+            p.health_state = Provider.Health.HEALTHY
+        else:
+            p.consecutive_failures += 1
+            p.last_error = error[:1000]
+            if p.consecutive_failures >= unhealthy_after:
+                p.health_state = Provider.Health.UNHEALTHY
+        p.last_check_at = now
+        p.save(update_fields=["consecutive_failures", "last_error", "health_state", "last_check_at", "updated_at"])
+    if p.health_state == previous:
+        return None
+    return {"event": "provider_health_changed", "provider": p.key, "name": p.name, "health": p.health_state,
+            "previous": previous, "error": p.last_error, "consecutive_failures": p.consecutive_failures}
+
+
+def budget_mark_warned(*, budget_id: int, window_start: datetime) -> bool:
+    """Claim the one budget_warning of a window: True for the first caller only.
+
+    A conditional UPDATE, so monitors in several processes cannot both warn.
+    """
+    updated = (Budget.objects.filter(pk=budget_id)
+               .exclude(warned_window_start=window_start)
+               .update(warned_window_start=window_start))
+    return updated == 1

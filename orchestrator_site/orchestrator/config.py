@@ -1,0 +1,46 @@
+"""The orchestrator's options: settings.ORCHESTRATOR plus command-line overrides."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OrchestratorOptions:
+    socket_dir: Path
+    max_frame_bytes: int = 1024 * 1024
+    request_timeout_ms: int = 30_000
+    max_inflight_per_instance: int = 1024
+    max_queue_per_type: int = 10_000
+    drain_timeout_s: float = 10.0
+    monitor_interval_s: float | None = 300.0  # None: no monitor loop
+    types_refresh_s: float = 30.0
+    agent_token: str = ""
+    redis_fallback: bool = True
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "orch:"
+    # Liveness: agents silent this long after a ping are dropped (their requests answered at once).
+    ping_interval_s: float = 10.0
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> "OrchestratorOptions":
+        from django.conf import settings
+
+        from orchestrator_site.env import env_str
+
+        conf = settings.ORCHESTRATOR
+        options = cls(
+            socket_dir=Path(conf["SOCKET_DIR"]),
+            max_frame_bytes=conf["MAX_FRAME_BYTES"],
+            request_timeout_ms=conf["REQUEST_TIMEOUT_MS"],
+            max_inflight_per_instance=conf["MAX_INFLIGHT_PER_INSTANCE"],
+            max_queue_per_type=conf["MAX_QUEUE_PER_TYPE"],
+            drain_timeout_s=conf["DRAIN_TIMEOUT_S"],
+            monitor_interval_s=conf["MONITOR_INTERVAL_S"],
+            types_refresh_s=conf.get("TYPES_REFRESH_S", 30.0),
+            agent_token=conf.get("AGENT_TOKEN") or env_str("ORCHESTRATOR_AGENT_TOKEN", ""),
+            redis_url=settings.REDIS_URL,
+            redis_prefix=settings.REDIS_KEY_PREFIX,
+        )
+        return replace(options, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,379 @@
+"""Routing requests to agent instances and answers back to their clients.
+
+The pending table maps an internal integer id to the client's request. The
+agent only ever sees internal ids, so two clients may both use ``"id": "1"``.
+Answers from our own agent runtime start with ``{"id":<int>,``; the relay
+splices the client's encoded id (and ``"transport":"socket"``) in front of the
+rest of the agent's bytes instead of decoding and re-encoding the frame. Any
+other shape falls back to a full decode.
+
+Selection is least-outstanding among READY instances of the type; when every
+instance is at its in-flight limit the request waits in a bounded per-type
+queue, and past that bound it gets OVERLOADED. Timeouts are checked by one
+periodic tick (no timer per request); the tick only scans the table when the
+earliest known deadline has passed.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from agents import protocol
+from agents.protocol import ErrorCode
+from orchestrator_site.orchestrator.link import AgentLink, LinkState
+from orchestrator_site.orchestrator.pending import Pending
+
+if TYPE_CHECKING:
+    from orchestrator_site.orchestrator.config import OrchestratorOptions
+    from orchestrator_site.orchestrator.connection import Connection
+    from orchestrator_site.orchestrator.events import EventHub
+    from orchestrator_site.orchestrator.stats import Stats
+
+logger = logging.getLogger(__name__)
+
+_ID_PREFIX = b'{"id":'
+_ERROR_MARK = b'"status":"error"'
+_TRANSPORT_SOCKET = b',"transport":"socket"'
+# An idempotent request is re-sent at most this many times after agent losses.
+MAX_ATTEMPTS = 3
+
+
+class Dispatcher:
+    def __init__(self, options: "OrchestratorOptions", stats: "Stats", events: "EventHub",
+                 fallback: Any = None) -> None:
+        self.options = options
+        self.stats = stats
+        self.events = events
+        self.fallback = fallback
+        self.known_types: set[str] = set()
+        self.pools: dict[str, list[AgentLink]] = {}
+        self.queues: dict[str, deque[Pending]] = {}
+        self.pending: dict[int, Pending] = {}
+        self.draining = False
+        self._ids = itertools.count(1)
+        self._rr = 0
+        self._next_deadline = float("inf")
+        self._fallback_tasks: set[asyncio.Task[None]] = set()
+        self._default_timeout_s = options.request_timeout_ms / 1000
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # --- agent instances ----------------------------------------------------------
+    def add_link(self, link: AgentLink) -> None:
+        self.pools.setdefault(link.agent_type, []).append(link)
+        self._pump_queue(link.agent_type)
+
+    def actions_of(self, agent_type: str) -> frozenset[str] | None:
+        """Actions announced by the type's live instances (None when none is connected)."""
+        links = self.pools.get(agent_type)
+        if not links:
+            return None
+        if len(links) == 1:
+            return links[0].actions
+        return frozenset().union(*(link.actions for link in links))
+
+    def link_draining(self, link: AgentLink) -> None:
+        if link.state is LinkState.READY:
+            link.transition(LinkState.DRAINING)
+
+    def link_lost(self, link: AgentLink) -> None:
+        """The agent's connection is gone: answer or re-send its in-flight requests at once."""
+        links = self.pools.get(link.agent_type, [])
+        if link in links:
+            links.remove(link)
+        if not links:
+            self.pools.pop(link.agent_type, None)
+        orphans = list(link.inflight.values())
+        link.inflight.clear()
+        for p in orphans:
+            p.link = None
+            if p.iid not in self.pending:
+                continue
+            if p.action in link.idempotent_actions and p.attempts < MAX_ATTEMPTS and self._has_ready(p.agent_type):
+                self.stats.resent += 1
+                self._route(p)
+            else:
+                self._fail(p, ErrorCode.AGENT_DISCONNECTED,
+                           f"Agent instance {link.agent_type}/{link.instance_id} disconnected before answering",
+                           {"agent": link.agent_type, "instance": link.instance_id})
+        if not self._has_live(link.agent_type):
+            # Nobody is left to take the queue: answer now rather than at timeout.
+            queue = self.queues.pop(link.agent_type, None)
+            while queue:
+                p = queue.popleft()
+                p.queued = False
+                if p.iid in self.pending:
+                    self._no_instance(p)
+
+    def _has_ready(self, agent_type: str) -> bool:
+        return any(link.state is LinkState.READY for link in self.pools.get(agent_type, ()))
+
+    def _has_live(self, agent_type: str) -> bool:
+        return bool(self.pools.get(agent_type))
+
+    # --- requests from clients ------------------------------------------------------
+    def submit(self, client: "Connection", request: dict[str, Any]) -> None:
+        """Accept a normalized request from ``client`` (its answer is written to ``client`` later)."""
+        agent_type = request["agent"]
+        client_id = request["id"]
+        if self.draining:
+            self._reject(client, client_id, ErrorCode.SHUTTING_DOWN, "The orchestrator is shutting down")
+            return
+        if agent_type not in self.known_types and agent_type not in self.pools:
+            self._reject(client, client_id, ErrorCode.UNKNOWN_AGENT, f"No agent type '{agent_type}'",
+                         {"agent": agent_type, "agents": sorted(self.known_types | {"orchestrator"})})
+            return
+        actions = self.actions_of(agent_type)
+        if actions is not None and request["action"] not in actions:
+            self._reject(client, client_id, ErrorCode.UNKNOWN_ACTION,
+                         f"Agent '{agent_type}' has no action '{request['action']}'",
+                         {"agent": agent_type, "actions": sorted(actions)})
+            return
+        iid = next(self._ids)
+        now = time.perf_counter()
+        timeout_ms = request.get("timeout_ms")
+        deadline = now + (timeout_ms / 1000 if timeout_ms else self._default_timeout_s)
+        if type(client_id) is str or type(client_id) is int:
+            client_id_json = orjson.dumps(client_id)
+        else:
+            client_id_json = orjson.dumps(client_id, default=str)
+        request["id"] = iid
+        p = Pending(iid, client, client_id, client_id_json, request, deadline, now)
+        self.pending[iid] = p
+        if self._idle.is_set():
+            self._idle.clear()
+        if deadline < self._next_deadline:
+            self._next_deadline = deadline
+        client.outstanding += 1
+        self.stats.requests += 1
+        self.stats.requests_by_type[agent_type] += 1
+        self._route(p)
+
+    def _route(self, p: Pending) -> None:
+        link = self._pick(p.agent_type)
+        if link is not None:
+            self._send(link, p)
+        elif self._has_ready(p.agent_type):
+            queue = self.queues.get(p.agent_type)
+            if queue is None:
+                queue = self.queues[p.agent_type] = deque()
+            if len(queue) >= self.options.max_queue_per_type:
+                self._fail(p, ErrorCode.OVERLOADED,
+                           f"Agent '{p.agent_type}' is overloaded: every instance is at its in-flight limit "
+                           "and the queue is full; retry later",
+                           {"agent": p.agent_type, "queued": len(queue)})
+                return
+            p.queued = True
+            queue.append(p)
+        else:
+            self._no_instance(p)
+
+    def _pick(self, agent_type: str) -> AgentLink | None:
+        links = self.pools.get(agent_type)
+        if not links:
+            return None
+        if len(links) == 1:
+            link = links[0]
+            if link.state is LinkState.READY and len(link.inflight) < link.max_inflight:
+                return link
+            return None
+        # Least outstanding first; the rotating start spreads ties across instances.
+        self._rr += 1
+        n = len(links)
+        best: AgentLink | None = None
+        best_load = 0
+        for k in range(n):
+            link = links[(self._rr + k) % n]
+            load = len(link.inflight)
+            if link.state is LinkState.READY and load < link.max_inflight and (best is None or load < best_load):
+                best, best_load = link, load
+        return best
+
+    def _send(self, link: AgentLink, p: Pending) -> None:
+        p.link = link
+        p.attempts += 1
+        link.inflight[p.iid] = p
+        payload = p.payload
+        if payload is None:
+            payload = p.payload = orjson.dumps(p.request, default=str) + b"\n"
+        link.conn.write(payload)
+
+    def _no_instance(self, p: Pending) -> None:
+        if self.fallback is not None:
+            self.stats.fallback_requests += 1
+            task = asyncio.get_running_loop().create_task(self._via_fallback(p))
+            self._fallback_tasks.add(task)
+            task.add_done_callback(self._fallback_tasks.discard)
+            return
+        self._fail(p, ErrorCode.AGENT_UNAVAILABLE, f"No instance of agent '{p.agent_type}' is connected",
+                   {"agent": p.agent_type})
+
+    async def _via_fallback(self, p: Pending) -> None:
+        timeout_s = max(0.001, p.deadline - time.perf_counter())
+        try:
+            frame = await self.fallback.submit(p.request, timeout_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the contract says never raises; stay safe anyway
+            logger.exception("Redis fallback failed")
+            frame = protocol.error(p.iid, ErrorCode.AGENT_UNAVAILABLE, f"Redis fallback failed: {exc}")
+        if self.pending.get(p.iid) is p:
+            self._finish_frame(p, frame, "redis")
+
+    def _pump_queue(self, agent_type: str) -> None:
+        queue = self.queues.get(agent_type)
+        while queue:
+            link = self._pick(agent_type)
+            if link is None:
+                return
+            p = queue.popleft()
+            p.queued = False
+            if self.pending.get(p.iid) is p:
+                self._send(link, p)
+
+    # --- answers from agents -----------------------------------------------------------
+    def on_agent_response_line(self, link: AgentLink, line: bytes) -> bool:
+        """Relay an answer in our runtime's byte layout without decoding it; False if the layout differs."""
+        if not line.startswith(_ID_PREFIX):
+            return False
+        end = line.find(b",", 6)
+        if end < 0:
+            return False
+        try:
+            iid = int(line[6:end])
+        except ValueError:
+            return False
+        p = link.inflight.pop(iid, None)
+        link.handled += 1
+        if p is None:
+            if iid in self.pending:
+                return False  # not ours on this link: let the slow path sort it out
+            self.stats.late_responses += 1
+            return True
+        del self.pending[iid]
+        if _ERROR_MARK in line:
+            self._count_error_line(line)
+        self._complete(p, b"".join((_ID_PREFIX, p.client_id_json, _TRANSPORT_SOCKET, line[end:], b"\n")))
+        if self.queues.get(link.agent_type):
+            self._pump_queue(link.agent_type)
+        return True
+
+    def on_agent_response_frame(self, link: AgentLink, frame: dict[str, Any]) -> None:
+        rid = frame.get("id")
+        p = link.inflight.pop(rid, None) if isinstance(rid, int) else None
+        link.handled += 1
+        if p is None or self.pending.get(p.iid) is not p:
+            self.stats.late_responses += 1
+            return
+        self._finish_frame(p, frame, "socket")
+        if self.queues.get(link.agent_type):
+            self._pump_queue(link.agent_type)
+
+    def _count_error_line(self, line: bytes) -> None:
+        try:
+            code = orjson.loads(line)["error"]["code"]
+        except Exception:
+            code = "UNKNOWN"
+        self.stats.record_error(str(code))
+
+    def _finish_frame(self, p: Pending, frame: dict[str, Any], transport: str) -> None:
+        """Answer ``p`` with a decoded frame (slow path: fallback, unusual layouts)."""
+        self.pending.pop(p.iid, None)
+        if p.link is not None:
+            p.link.inflight.pop(p.iid, None)
+        out = dict(frame)
+        out["id"] = p.client_id
+        out["transport"] = transport
+        if out.get("status") == "error":
+            err = out.get("error")
+            self.stats.record_error(str(err.get("code") if isinstance(err, dict) else "UNKNOWN"))
+        self._complete(p, protocol.encode(out))
+
+    def _complete(self, p: Pending, data: bytes) -> None:
+        stats = self.stats
+        stats.responses += 1
+        stats.responses_by_type[p.agent_type] += 1
+        stats.record_latency(time.perf_counter() - p.started)
+        client = p.client
+        client.outstanding -= 1
+        client.write(data)
+        if not self.pending:
+            self._idle.set()
+
+    # --- errors --------------------------------------------------------------------------
+    def _reject(self, client: "Connection", client_id: Any, code: ErrorCode, message: str,
+                details: dict[str, Any] | None = None) -> None:
+        """An error for a request that never entered the pending table."""
+        self.stats.record_error(code)
+        client.write(protocol.encode(protocol.error(client_id, code, message, details)))
+
+    def _fail(self, p: Pending, code: ErrorCode, message: str, details: dict[str, Any] | None = None) -> None:
+        self.pending.pop(p.iid, None)
+        if p.link is not None:
+            p.link.inflight.pop(p.iid, None)
+            p.link = None
+        self.stats.record_error(code)
+        self._complete(p, protocol.encode(protocol.error(p.client_id, code, message, details)))
+
+    # --- time ------------------------------------------------------------------------------
+    def expire(self, now: float | None = None) -> int:
+        """Answer TIMEOUT for every request past its deadline; returns how many."""
+        now = time.perf_counter() if now is None else now
+        if now < self._next_deadline:
+            return 0
+        expired = []
+        next_deadline = float("inf")
+        for p in self.pending.values():
+            if p.deadline <= now:
+                expired.append(p)
+            elif p.deadline < next_deadline:
+                next_deadline = p.deadline
+        self._next_deadline = next_deadline
+        for p in expired:
+            where = f"instance {p.link.instance_id}" if p.link is not None else "the queue"
+            p.queued = False
+            self._fail(p, ErrorCode.TIMEOUT, f"Agent '{p.agent_type}' did not answer in time (waiting in {where})",
+                       {"agent": p.agent_type, "timeout_ms": round((p.deadline - p.started) * 1000)})
+        return len(expired)
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is pending (for the shutdown drain)."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def fail_all(self, code: ErrorCode, message: str) -> None:
+        for p in list(self.pending.values()):
+            self._fail(p, code, message, {"agent": p.agent_type})
+        self.queues.clear()
+
+    async def close(self) -> None:
+        for task in list(self._fallback_tasks):
+            task.cancel()
+        if self._fallback_tasks:
+            await asyncio.gather(*self._fallback_tasks, return_exceptions=True)
+
+    def client_lost(self, client: "Connection") -> None:
+        """A client went away: its requests still run (their answers are dropped on arrival)."""
+        client.closed = True
+
+    # --- introspection -------------------------------------------------------------------------
+    def describe_types(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for agent_type in sorted(self.known_types | set(self.pools)):
+            links = self.pools.get(agent_type, [])
+            out[agent_type] = {
+                "instances": [link.describe() for link in links],
+                "inflight": sum(len(link.inflight) for link in links),
+                "queued": len(self.queues.get(agent_type, ())),
+                "actions": sorted(self.actions_of(agent_type) or ()),
+            }
+        return out

@@ -1,0 +1,49 @@
+"""The periodic provider monitor, run in a worker thread, its events fanned out."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable
+
+from django.db import close_old_connections
+
+from orchestrator_site.orchestrator.events import EventHub
+
+logger = logging.getLogger(__name__)
+
+
+def _load_monitor() -> Callable[[], dict[str, Any]] | None:
+    try:
+        from llmrouter.monitor import run_monitor_pass
+    except ImportError:
+        return None
+    return run_monitor_pass
+
+
+def _pass(func: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    close_old_connections()
+    try:
+        return func()
+    finally:
+        close_old_connections()
+
+
+async def monitor_loop(interval_s: float, events: EventHub) -> None:
+    """Every ``interval_s``: one monitor pass in a thread; its events go to subscribers. Runs until cancelled."""
+    while True:
+        await asyncio.sleep(interval_s)
+        func = _load_monitor()
+        if func is None:
+            logger.debug("llmrouter.monitor is not available; skipping the monitor pass")
+            continue
+        try:
+            result = await asyncio.to_thread(_pass, func)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("Monitor pass failed")
+            continue
+        for event in (result or {}).get("events", []) or []:
+            if isinstance(event, dict) and isinstance(event.get("event"), str):
+                fields = {k: v for k, v in event.items() if k not in ("event", "type", "timestamp")}
+                events.publish(event["event"], **fields)

@@ -1,0 +1,298 @@
+"""The orchestrator's lifecycle: start, listeners, background loops, drain, stop.
+
+Start: take the directory lock, check the directory, load the enabled agent
+types (worker thread), bind one listener per type plus the client socket.
+Background: a tick (timeouts, agent pings), the agent-type refresh, the
+provider monitor; every task is kept and cancelled at shutdown.
+Stop (SIGTERM/SIGINT): close the listeners, answer new requests with
+SHUTTING_DOWN, wait for in-flight requests up to the drain timeout, answer
+the rest, close every connection, remove our socket files, release the lock.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from agents import protocol
+from agents.protocol import ErrorCode, ProtocolError
+from orchestrator_site.orchestrator import registry_sync
+from orchestrator_site.orchestrator.builtin import Builtin
+from orchestrator_site.orchestrator.config import OrchestratorOptions
+from orchestrator_site.orchestrator.connection import Connection
+from orchestrator_site.orchestrator.dispatch import Dispatcher
+from orchestrator_site.orchestrator.events import EventHub
+from orchestrator_site.orchestrator.link import AgentLink, LinkState
+from orchestrator_site.orchestrator.monitor import monitor_loop
+from orchestrator_site.orchestrator.sockets import (
+    DirectoryLock,
+    bind_unix_socket,
+    client_socket_path,
+    prepare_socket_dir,
+    remove_socket_file,
+    type_socket_path,
+)
+from orchestrator_site.orchestrator.stats import Stats
+
+logger = logging.getLogger(__name__)
+
+TICK_S = 0.05
+
+
+class Listener:
+    """A bound socket file and the asyncio server accepting on it."""
+
+    def __init__(self, path: Path, server: asyncio.AbstractServer, inode: int) -> None:
+        self.path = path
+        self.server = server
+        self.inode = inode
+
+    def close(self) -> None:
+        self.server.close()
+
+    def remove_file(self) -> None:
+        remove_socket_file(self.path, self.inode)
+
+
+def _load_fallback(options: OrchestratorOptions) -> tuple[Any, str]:
+    if not options.redis_fallback:
+        return None, "disabled"
+    try:
+        from orchestrator_site.orchestrator.redis_fallback import RedisFallback
+    except ImportError:
+        logger.info("Redis fallback module not available; types with no socket instance answer AGENT_UNAVAILABLE")
+        return None, "unavailable"
+    return RedisFallback(redis_url=options.redis_url, prefix=options.redis_prefix), "redis"
+
+
+class OrchestratorServer:
+    def __init__(self, options: OrchestratorOptions) -> None:
+        self.options = options
+        self.pid = os.getpid()
+        self.stats = Stats()
+        self.events = EventHub()
+        self.fallback, self.fallback_state = _load_fallback(options)
+        self.dispatcher = Dispatcher(options, self.stats, self.events, self.fallback)
+        self.builtin = Builtin(self)
+        self.db = registry_sync.DbWorker()
+        self.listeners: dict[str | None, Listener] = {}  # agent type (None: client socket) -> listener
+        self.connections: set[Connection] = set()
+        self._lock = DirectoryLock(options.socket_dir)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._stop = asyncio.Event()
+        self._last_ping = 0.0
+
+    # --- start -------------------------------------------------------------------------
+    async def start(self) -> None:
+        prepare_socket_dir(self.options.socket_dir)
+        self._lock.acquire()
+        try:
+            types = await self.db.call(registry_sync.agent_types_enabled)
+            await self.db.call(registry_sync.agent_instances_mark_socket_disconnected)
+            if self.fallback is not None:
+                await self.fallback.start()
+            await self._listen(None)
+            for agent_type in types:
+                await self._listen(agent_type)
+        except BaseException:
+            await self._close_listeners()
+            self._lock.release()
+            raise
+        self.dispatcher.known_types.update(types)
+        loop = asyncio.get_running_loop()
+        self._tick_handle = loop.call_later(TICK_S, self._tick)
+        self._tasks.append(loop.create_task(self._refresh_types_loop(), name="refresh-types"))
+        if self.options.monitor_interval_s:
+            self._tasks.append(loop.create_task(monitor_loop(self.options.monitor_interval_s, self.events),
+                                                name="monitor"))
+        logger.info("Orchestrator %s serving %s (types: %s)", self.pid, self.options.socket_dir, ", ".join(types))
+
+    async def _listen(self, agent_type: str | None) -> None:
+        if agent_type is None:
+            path = client_socket_path(self.options.socket_dir)
+        else:
+            path = type_socket_path(self.options.socket_dir, agent_type)
+        sock, inode = bind_unix_socket(path)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_unix_server(lambda: Connection(self, agent_type), sock=sock)
+        self.listeners[agent_type] = Listener(path, server, inode)
+
+    async def _refresh_types_loop(self) -> None:
+        """Re-read the enabled agent types so types added in the admin get a socket without a restart."""
+        while True:
+            await asyncio.sleep(self.options.types_refresh_s)
+            try:
+                types = set(await self.db.call(registry_sync.agent_types_enabled))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Could not re-read agent types; keeping the current ones")
+                continue
+            await self.apply_types(types)
+
+    async def apply_types(self, types: set[str]) -> None:
+        current = {t for t in self.listeners if t is not None}
+        for agent_type in sorted(types - current):
+            try:
+                await self._listen(agent_type)
+            except Exception:
+                logger.exception("Could not open a socket for new agent type %s", agent_type)
+                continue
+            self.dispatcher.known_types.add(agent_type)
+            self.events.publish("agent_type_added", agent=agent_type)
+        for agent_type in sorted(current - types):
+            listener = self.listeners.pop(agent_type)
+            listener.close()
+            listener.remove_file()
+            self.dispatcher.known_types.discard(agent_type)
+            self.events.publish("agent_type_removed", agent=agent_type)
+
+    # --- connections and agents -------------------------------------------------------------
+    def connection_opened(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        self.stats.connections_total += 1
+        if self._stop.is_set():
+            conn.close()
+
+    def connection_closed(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        self.events.unsubscribe(conn)
+
+    def client_count(self) -> int:
+        return sum(1 for c in self.connections if c.link is None)
+
+    def accept_hello(self, link: AgentLink, frame: dict[str, Any]) -> None:
+        """Validate an agent's hello; on success the link is READY and welcomed. Raises ProtocolError."""
+        token = self.options.agent_token
+        if token and frame.get("token") != token:
+            raise ProtocolError(ErrorCode.UNAUTHORIZED, "Missing or wrong agent token in hello")
+        agent = frame.get("agent", link.agent_type)
+        if agent != link.agent_type:
+            raise ProtocolError(ErrorCode.INVALID_REQUEST,
+                                f"Hello from agent type {agent!r} on the socket of type {link.agent_type!r}")
+        instance = frame.get("instance")
+        actions = frame.get("actions")
+        if not isinstance(instance, str) or not instance or len(instance) > 100:
+            raise ProtocolError(ErrorCode.INVALID_REQUEST, "Hello needs 'instance' (a string of 1-100 characters)")
+        if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+            raise ProtocolError(ErrorCode.INVALID_REQUEST, "Hello needs 'actions' (a list of action names)")
+        if any(other.instance_id == instance for other in self.dispatcher.pools.get(link.agent_type, ())):
+            raise ProtocolError(ErrorCode.CONFLICT, f"Instance {instance!r} of {link.agent_type!r} is already connected")
+        idempotent = frame.get("idempotent_actions") or []
+        max_inflight = frame.get("max_inflight")
+        if not isinstance(max_inflight, int) or isinstance(max_inflight, bool) or max_inflight < 1:
+            max_inflight = 64
+        pid = frame.get("pid")
+        link.instance_id = instance
+        link.pid = pid if isinstance(pid, int) else None
+        link.actions = frozenset(actions)
+        link.idempotent_actions = frozenset(a for a in idempotent if isinstance(a, str))
+        link.max_inflight = min(max_inflight, self.options.max_inflight_per_instance)
+        link.conn.write_frame({"type": "welcome", "instance": instance, "max_inflight": link.max_inflight,
+                               "orchestrator_pid": self.pid, "timestamp": protocol.utc_timestamp()})
+        link.transition(LinkState.READY)
+        self.dispatcher.add_link(link)
+        self.events.publish("agent_connected", agent=link.agent_type, instance=instance, pid=link.pid)
+        self.db.submit(registry_sync.agent_instance_connected, agent_type=link.agent_type, instance_id=instance,
+                       pid=link.pid)
+
+    def agent_lost(self, link: AgentLink) -> None:
+        self.dispatcher.link_lost(link)
+        if link.instance_id:
+            self.events.publish("agent_disconnected", agent=link.agent_type, instance=link.instance_id, pid=link.pid)
+            if not self._stop.is_set():
+                self.db.submit(registry_sync.agent_instance_disconnected, agent_type=link.agent_type,
+                               instance_id=link.instance_id)
+
+    # --- periodic work ------------------------------------------------------------------------
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.dispatcher.expire()
+        now = loop.time()
+        interval = self.options.ping_interval_s
+        if interval and now - self._last_ping >= interval:
+            self._last_ping = now
+            self._ping_agents(now, interval)
+        self._tick_handle = loop.call_later(TICK_S, self._tick)
+
+    def _ping_agents(self, now: float, interval: float) -> None:
+        ping = protocol.encode(protocol.PING)
+        for conn in list(self.connections):
+            link = conn.link
+            if link is None:
+                continue
+            if now - link.last_seen > 3 * interval:
+                logger.warning("Agent %s/%s silent for %.0f s; dropping it", link.agent_type, link.instance_id,
+                               now - link.last_seen)
+                conn.close()
+            else:
+                conn.write(ping)
+
+    # --- stop ------------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def serve_until_stopped(self) -> None:
+        await self._stop.wait()
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        logger.info("Orchestrator stopping: draining %d in-flight request(s) (up to %.1f s)",
+                    len(self.dispatcher.pending), self.options.drain_timeout_s)
+        self._stop.set()
+        for listener in self.listeners.values():
+            listener.close()
+        self.dispatcher.draining = True
+        await self.dispatcher.wait_idle(self.options.drain_timeout_s)
+        self.dispatcher.fail_all(ErrorCode.SHUTTING_DOWN, "The orchestrator stopped before the agent answered")
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.dispatcher.close()
+        for conn in list(self.connections):
+            conn.flush_now()
+            conn.close()
+        # Let the transports deliver their last bytes and run connection_lost.
+        for _ in range(50):
+            if not self.connections:
+                break
+            await asyncio.sleep(0.01)
+        if self.fallback is not None:
+            try:
+                await self.fallback.close()
+            except Exception:
+                logger.exception("Closing the Redis fallback failed")
+        try:
+            await self.db.call(registry_sync.agent_instances_mark_socket_disconnected)
+        except Exception:
+            logger.exception("Could not record agent disconnections")
+        await self.db.close()
+        await self._close_listeners()
+        self._lock.release()
+        logger.info("Orchestrator stopped")
+
+    async def _close_listeners(self) -> None:
+        for listener in self.listeners.values():
+            listener.close()
+            listener.remove_file()
+        self.listeners.clear()
+
+
+async def run(options: OrchestratorOptions) -> None:
+    """Start, serve until SIGTERM/SIGINT, drain and stop."""
+    server = OrchestratorServer(options)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.request_stop)
+    try:
+        await server.serve_until_stopped()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,85 @@
+"""One agent request from the web side, shared by POST /api/request (fast
+path and DRF view) and the /ws/ consumer, so every entry applies the same
+checks in the same order:
+
+    authenticate (caller's job) -> admit (anonymous policy, rate limit)
+    -> parse and validate the envelope -> authorize the action -> forward.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+
+from agents import protocol
+from agents.protocol import ErrorCode, ProtocolError
+from orchestrator_site.web import webmetrics
+from orchestrator_site.web.gateway import gateway
+from orchestrator_site.web.principals import Principal
+from orchestrator_site.web.throttling import throttle_hit_async
+
+# Actions that would turn the shared orchestrator connection into an event
+# feed; clients subscribe through the WebSocket instead.
+_NOT_FORWARDED = {("orchestrator", "subscribe")}
+
+
+async def request_admit(*, principal: Principal) -> ProtocolError | None:
+    """Anonymous policy and rate limit: an error to answer with, or None."""
+    if not principal.is_authenticated and not settings.WEB["REQUEST_ANONYMOUS"]:
+        return ProtocolError(ErrorCode.UNAUTHORIZED, "Authentication credentials were not provided",
+                             {"hint": "send 'Authorization: Token <key>'"})
+    scope = "request_user" if principal.is_authenticated else "request_anon"
+    wait = await throttle_hit_async(scope=scope, ident=principal.throttle_ident)
+    if wait is not None:
+        return ProtocolError(ErrorCode.RATE_LIMITED, "Request was throttled",
+                             {"retry_after_s": round(wait, 3), "scope": scope})
+    return None
+
+
+def request_parse(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
+    """Bytes/str/dict -> a normalized request; ProtocolError on bad input."""
+    max_bytes = settings.ORCHESTRATOR["MAX_FRAME_BYTES"]
+    if isinstance(raw, (bytes, str)):
+        if len(raw) > max_bytes:
+            raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"Request larger than {max_bytes} bytes",
+                                {"max_bytes": max_bytes})
+        raw = protocol.decode(raw)
+    return protocol.normalize_request(raw)
+
+
+def request_authorize(*, request: dict[str, Any], principal: Principal) -> None:
+    agent, action = request["agent"], request["action"]
+    if (agent, action) in _NOT_FORWARDED:
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, "Subscribe to events through the WebSocket (/ws/)",
+                            {"agent": agent, "action": action})
+    if f"{agent}.{action}" in settings.WEB["STAFF_ONLY_ACTIONS"] and not principal.is_staff:
+        raise ProtocolError(ErrorCode.FORBIDDEN, f"'{agent}.{action}' needs a staff account",
+                            {"agent": agent, "action": action})
+
+
+async def request_execute(*, raw: bytes | str | dict[str, Any], principal: Principal, transport: str,
+                          started: float | None = None) -> dict[str, Any]:
+    """Parse, authorize and forward one admitted request; the response frame (never raises)."""
+    started = time.perf_counter() if started is None else started
+    agent = action = None
+    rid = raw.get("id", raw.get("request_id")) if isinstance(raw, dict) else None
+    try:
+        request = request_parse(raw)
+        rid, agent, action = request["id"], request["agent"], request["action"]
+        request_authorize(request=request, principal=principal)
+        if principal.username and "interface" not in request:
+            request["interface"] = f"web:{principal.username}"[:100]
+        frame = await gateway.send(request)
+    except ProtocolError as exc:
+        frame = exc.to_frame(rid if isinstance(rid, (str, int)) else None)
+    request_record(agent=agent, action=action, transport=transport, frame=frame, started=started)
+    return frame
+
+
+def request_record(*, agent: str | None, action: str | None, transport: str, frame: dict[str, Any],
+                   started: float) -> None:
+    err = frame.get("error") if frame.get("status") == "error" else None
+    outcome = str(err.get("code")) if isinstance(err, dict) else "success"
+    webmetrics.request_observe(agent=agent, action=action, transport=transport, outcome=outcome,
+                               seconds=time.perf_counter() - started)

@@ -1,0 +1,139 @@
+"""POST /api/request without Django's middleware: a plain ASGI handler.
+
+Django's request path costs ~26 thread hops per request (one per sync
+middleware hook and signal); this handler does the same checks as the DRF
+view (``agent_requests``) on the event loop: token auth (resolved tokens are
+cached for a few seconds), rate limit, envelope validation, forwarding over
+the process's one orchestrator connection.
+
+Requests that carry a session cookie and no token go to Django instead: a
+session-authenticated POST needs the CSRF check, which the DRF view does.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Awaitable, Callable
+
+import orjson
+from django.conf import settings
+
+from agents.protocol import ErrorCode, ProtocolError
+from orchestrator_site.web.agent_requests import request_admit, request_execute, request_record
+from orchestrator_site.web.principals import (AuthenticationFailed, Principal, client_ip_of, principal_for_token,
+                                              token_from_headers)
+from orchestrator_site.web.status_codes import http_status_for
+
+ASGIApp = Callable[[dict[str, Any], Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
+
+PATH = "/api/request"
+
+
+def wants_fast_path(scope: dict[str, Any]) -> bool:
+    """POST /api/request without a session cookie (or with a token, which wins)."""
+    if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+        return False
+    has_token = has_session = False
+    cookie_name = settings.SESSION_COOKIE_NAME.encode()
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            has_token = True
+        elif name == b"cookie" and cookie_name + b"=" in value:
+            has_session = True
+    return has_token or not has_session
+
+
+async def _read_body(receive: Callable[..., Awaitable[Any]], limit: int) -> bytes | None:
+    """The whole body, or None when it grows past ``limit`` (we stop reading)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        body = message.get("body", b"")
+        size += len(body)
+        if size > limit:
+            return None
+        chunks.append(body)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def respond(send: Callable[..., Awaitable[Any]], frame: dict[str, Any]) -> int:
+    status = http_status_for(frame)
+    body = orjson.dumps(frame, default=str)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Token realm="api"'))
+    elif status == 429:
+        wait = (frame.get("error") or {}).get("details", {}).get("retry_after_s", 1)
+        headers.append((b"retry-after", str(max(1, int(wait + 0.999))).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    return status
+
+
+async def handle_request(scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
+                         send: Callable[..., Awaitable[Any]]) -> None:
+    """The ASGI handler for POST /api/request (call only when wants_fast_path)."""
+    started = time.perf_counter()
+    client_ip = client_ip_of(scope)
+    frame: dict[str, Any]
+    try:
+        token = token_from_headers(scope.get("headers", ()))
+        principal = (await principal_for_token(token, client_ip=client_ip) if token is not None
+                     else Principal.anonymous(client_ip))
+    except AuthenticationFailed as exc:
+        frame = ProtocolError(ErrorCode.UNAUTHORIZED, str(exc)).to_frame(None)
+        request_record(agent=None, action=None, transport="http", frame=frame, started=started)
+        await respond(send, frame)
+        return
+    refusal = await request_admit(principal=principal)
+    if refusal is not None:
+        frame = refusal.to_frame(None)
+        request_record(agent=None, action=None, transport="http", frame=frame, started=started)
+        await respond(send, frame)
+        return
+    limit = settings.ORCHESTRATOR["MAX_FRAME_BYTES"]
+    body = await _read_body(receive, limit)
+    if body is None:
+        frame = ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"Request larger than {limit} bytes",
+                              {"max_bytes": limit}).to_frame(None)
+        request_record(agent=None, action=None, transport="http", frame=frame, started=started)
+    else:
+        frame = await request_execute(raw=body, principal=principal, transport="http", started=started)
+    await respond(send, frame)
+
+
+class FastRequestApp:
+    """Wraps the Django ASGI app: POST /api/request goes to ``handle_request``,
+    everything else to the wrapped app. Used when no shared fast-path
+    dispatcher is installed in asgi.py."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
+                       send: Callable[..., Awaitable[Any]]) -> None:
+        if wants_fast_path(scope):
+            await handle_request(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def register_fast_paths(dispatcher: Any) -> None:
+    """Register POST /api/request with the shared ``FastHttpDispatcher`` (asgi.py).
+
+    Requests with a session cookie and no token are passed on to Django, where
+    the DRF view runs the CSRF check a session-authenticated POST needs.
+    """
+    fallback = dispatcher.fallback
+
+    async def api_request(scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
+                          send: Callable[..., Awaitable[Any]]) -> None:
+        if wants_fast_path(scope):
+            await handle_request(scope, receive, send)
+        else:
+            await fallback(scope, receive, send)
+
+    dispatcher.register(PATH, api_request, methods=("POST",))

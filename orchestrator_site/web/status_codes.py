@@ -1,0 +1,46 @@
+"""Which HTTP status a response envelope travels with. Pure, no Django."""
+from __future__ import annotations
+
+from typing import Any
+
+from agents.protocol import ErrorCode
+
+_STATUS_BY_CODE: dict[str, int] = {
+    ErrorCode.INVALID_JSON: 400,
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.VALIDATION_ERROR: 400,
+    ErrorCode.MESSAGE_TOO_LARGE: 413,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.UNKNOWN_AGENT: 404,
+    ErrorCode.UNKNOWN_ACTION: 404,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.NAMESPACE_COLLISION: 409,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.BUDGET_EXCEEDED: 402,
+    ErrorCode.NO_SUITABLE_PROVIDER: 422,
+    ErrorCode.AGENT_UNAVAILABLE: 503,
+    ErrorCode.AGENT_DISCONNECTED: 503,
+    ErrorCode.OVERLOADED: 503,
+    ErrorCode.SHUTTING_DOWN: 503,
+    ErrorCode.TIMEOUT: 504,
+    ErrorCode.INTERNAL_ERROR: 500,
+}
+
+
+def http_status_for(frame: dict[str, Any]) -> int:
+    """200 for a success frame; the error code's status otherwise (502 for a
+    code this web process does not know: the agent answered something odd)."""
+    if frame.get("status") == "success":
+        return 200
+    err = frame.get("error")
+    code = err.get("code") if isinstance(err, dict) else None
+    return _STATUS_BY_CODE.get(str(code), 502)
+
+
+def error_code_of(frame: dict[str, Any]) -> str | None:
+    err = frame.get("error")
+    if frame.get("status") == "error" and isinstance(err, dict):
+        return str(err.get("code"))
+    return None

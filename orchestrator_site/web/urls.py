@@ -1,0 +1,21 @@
+"""The web app's routes, mounted at the site root by orchestrator_site/urls.py."""
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import SimpleRouter
+
+from orchestrator_site.web import api, dashboard, docs_view, metrics_view
+
+router = SimpleRouter(trailing_slash="/?")
+router.register("api/agents", api.AgentViewSet, basename="agent")
+router.register("api/namespaces", api.NamespaceViewSet, basename="namespace")
+
+urlpatterns = [
+    path("api/request", api.AgentRequestView.as_view(), name="agent-request"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", docs_view.api_docs, name="api-docs"),
+    path("metrics", metrics_view.metrics, name="metrics"),
+    path("admin/dashboard/", dashboard.dashboard, name="admin-dashboard"),
+    path("", include(router.urls)),
+]

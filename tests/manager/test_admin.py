@@ -1,0 +1,49 @@
+"""The admin's live agents page and its restart button (staff only)."""
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@pytest.fixture
+def live_settings(settings, sandbox, private_sockets):
+    # The web process finds supervisor in the socket directory, like the real one.
+    (private_sockets / "supervisor.sock").symlink_to(sandbox.socket)
+    return settings
+
+
+def test_live_page_shows_every_supervised_process(agent_types, live_settings, admin_client):
+    response = admin_client.get(reverse("admin:agents_agentinstance_live"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    for name in ("agents:naming-1", "agents:naming-2", "agents:manager", "web"):
+        assert name in body
+    assert "Restart" in body
+
+
+def test_restart_button_restarts_the_process(agent_types, live_settings, admin_client, sandbox):
+    before = sandbox.client().process("agents:naming-1").pid
+    response = admin_client.post(reverse("admin:agents_agentinstance_control"),
+                                 {"operation": "restart", "name": "agents:naming-1"}, follow=True)
+    assert response.status_code == 200
+    after = sandbox.client().process("agents:naming-1")
+    assert after.state == "RUNNING" and after.pid != before
+    assert "restarted" in response.content.decode()
+
+
+def test_staff_without_change_permission_cannot_restart(agent_types, live_settings, client, sandbox):
+    user = get_user_model().objects.create_user("viewer", password="pw-viewer-1", is_staff=True)
+    client.force_login(user)
+    before = sandbox.client().process("agents:naming-1").pid
+    response = client.post(reverse("admin:agents_agentinstance_control"),
+                           {"operation": "restart", "name": "agents:naming-1"})
+    assert response.status_code == 403
+    assert sandbox.client().process("agents:naming-1").pid == before
+
+
+def test_anonymous_users_are_sent_to_the_login_page(agent_types, live_settings, client):
+    response = client.get(reverse("admin:agents_agentinstance_live"))
+    assert response.status_code == 302 and "/login/" in response["Location"]
