@@ -220,6 +220,41 @@ class LedgerEntry(models.Model):
         raise TypeError("The ledger is append-only: entries are never deleted.")
 
 
+class LedgerCheckpoint(models.Model):
+    """An append-only partial sum: ledger entries with id <= up_to_id charged to one window total this.
+
+    Spend is derived from the ledger, but summing a busy day's entries on every
+    routing request would grow without bound. The router appends a checkpoint
+    every few hundred entries (inside its locked transaction, so a rolled-back
+    decision takes its checkpoint with it) and sums only the entries after the
+    latest one. Every ledger write holds the budget lock, so entry ids are
+    assigned in commit order and no entry can appear below a checkpoint later.
+    """
+
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    up_to_id = models.BigIntegerField()
+    total_nanos = models.BigIntegerField()
+    created_at = models.DateTimeField()
+
+    objects = LedgerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-window_start", "-up_to_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["window_start", "window_end", "up_to_id"],
+                                    name="llmrouter_checkpoint_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.window_start:%Y-%m-%d %H:%M} .. #{self.up_to_id}: {nanos_to_dollars(self.total_nanos)}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Checkpoints are append-only.")
+        super().save(*args, **kwargs)
+
+
 class RouterWeights(models.Model):
     """The formula's constants, one row (pk=1), editable without a deploy."""
 

@@ -19,8 +19,8 @@ from django.db import IntegrityError, transaction
 from ulid import ULID
 
 from agents.protocol import ErrorCode, ProtocolError
-from llmrouter import scoring, selectors, windows
-from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog, RouterWeights, nanos_to_dollars
+from llmrouter import scoring, store, windows
+from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog, nanos_to_dollars
 
 _NANOS_PER_TOKEN_PER_DOLLAR_PER_1M = Decimal(1000)  # $/1M tokens -> nano-dollars per token
 
@@ -72,34 +72,30 @@ def new_decision_id() -> str:
 def _lock_budgets(now: datetime) -> _BudgetView:
     """Lock the active budgets (ordered, so lockers never deadlock) and read their spend."""
     view = _BudgetView()
-    for budget in Budget.objects.select_for_update().filter(active=True).order_by("pk"):
-        start, end = budget.window(now)
-        remaining = budget.amount_nanos - selectors.spend_nanos(start=start, end=end)
+    for _pk, amount_nanos, period, tz, hard_cap in store.lock_active_budgets():
+        start, end = windows.window_bounds(period, tz, now)
+        remaining = amount_nanos - store.window_spend(start, end, checkpoint=True)
         view.remaining_nanos = min(view.remaining_nanos, remaining)
-        if budget.hard_cap:
+        if hard_cap:
             view.hard_cap_remaining_nanos = min(view.hard_cap_remaining_nanos, remaining)
     return view
 
 
 def _load_providers() -> tuple[list[scoring.ProviderSpec], dict[str, tuple[int, Decimal]]]:
     """Provider specs in tie-break order, and key -> (pk, price) for the log and ledger."""
-    rows = Provider.objects.order_by("display_order", "key").values_list(
-        "pk", "key", "name", "cost_per_1m", "context_window", "latency_ms", "quality", "capabilities",
-        "enabled", "health_state")
     specs: list[scoring.ProviderSpec] = []
     extra: dict[str, tuple[int, Decimal]] = {}
-    for pk, key, name, cost, context, latency, quality, caps, enabled, health in rows:
+    for pk, key, name, cost, context, latency, quality, caps, enabled, healthy in store.provider_rows():
         specs.append(scoring.ProviderSpec(
             key=key, name=name, cost_per_1m=float(cost), context_window=context, latency_ms=float(latency),
-            quality=quality, capabilities=frozenset(caps or ()), enabled=enabled,
-            healthy=health == Provider.Health.HEALTHY))
-        extra[key] = (pk, Decimal(cost))
+            quality=quality, capabilities=frozenset(caps), enabled=enabled, healthy=healthy))
+        extra[key] = (pk, cost)
     return specs, extra
 
 
 def _load_weights() -> scoring.Weights:
-    row = RouterWeights.objects.filter(pk=1).first()
-    return row.to_weights() if row is not None else scoring.DEFAULT_WEIGHTS
+    row = store.weights_row()
+    return scoring.Weights(**row) if row is not None else scoring.DEFAULT_WEIGHTS
 
 
 def _decide_exact(specs, prices, query: scoring.Query, view: _BudgetView, weights: scoring.Weights):
@@ -123,12 +119,11 @@ def _decide_exact(specs, prices, query: scoring.Query, view: _BudgetView, weight
         forced.add(chosen.key)
 
 
-def budget_reserve(*, route: RouteLog, provider_pk: int | None, provider_key: str, amount_nanos: int,
-                   now: datetime) -> LedgerEntry:
+def budget_reserve(*, route_id: int, provider_pk: int | None, provider_key: str, amount_nanos: int,
+                   now: datetime) -> None:
     """Append a reservation. Call inside route_request's transaction, after the budget lock."""
-    return LedgerEntry.objects.create(
-        kind=LedgerEntry.Kind.RESERVATION, amount_nanos=amount_nanos, charged_at=now, created_at=now,
-        route=route, provider_id=provider_pk, provider_key=provider_key)
+    store.insert_ledger_entry(kind=LedgerEntry.Kind.RESERVATION, amount_nanos=amount_nanos, charged_at=now,
+                              created_at=now, route=route_id, provider=provider_pk, provider_key=provider_key)
 
 
 def route_request(*, token_count: int, task_type: str = "", priority: str = "medium", max_latency: float = 0.0,
@@ -149,15 +144,16 @@ def route_request(*, token_count: int, task_type: str = "", priority: str = "med
         candidates = decision.candidates_as_dicts()
         chosen = decision.chosen
         provider_pk, price = prices[chosen.key] if chosen else (None, None)
-        route = RouteLog.objects.create(
+        route_id = store.insert_route_log(
             decision_id=decision_id, created_at=now, interface=interface, task_type=task_type, priority=priority,
-            token_count=token_count, max_latency=max_latency, provider_id=provider_pk,
+            token_count=token_count, max_latency=max_latency, provider=provider_pk,
             provider_key=chosen.key if chosen else "",
             outcome=RouteLog.OUTCOME_ROUTED if chosen else decision.error_code,
             estimated_cost_nanos=amount, cost_per_1m=price, confidence=decision.confidence,
             reasoning=decision.reasoning, candidates=candidates)
         if chosen is not None and amount > 0:
-            budget_reserve(route=route, provider_pk=provider_pk, provider_key=chosen.key, amount_nanos=amount, now=now)
+            budget_reserve(route_id=route_id, provider_pk=provider_pk, provider_key=chosen.key, amount_nanos=amount,
+                           now=now)
     if chosen is None:
         raise _refusal(decision, decision_id, view, candidates)
     return RouteResult(decision_id=decision_id, provider_key=chosen.key, provider_name=chosen.name,
@@ -220,6 +216,8 @@ def usage_settle(*, decision_id: str, prompt_tokens: int, completion_tokens: int
     now = now or windows.utc_now()
     try:
         with transaction.atomic():
+            # Every ledger write holds the budget lock (see LedgerCheckpoint).
+            store.lock_active_budgets()
             route = RouteLog.objects.select_for_update().filter(decision_id=decision_id).first()
             if route is None:
                 raise ProtocolError(ErrorCode.NOT_FOUND, f"No routing decision {decision_id!r}")

@@ -6,7 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from llmrouter.api import views
 
-router = SimpleRouter(trailing_slash="/?")
+router = SimpleRouter()  # trailing slashes, like the other API resources
 router.register("api/providers", views.ProviderViewSet, basename="llm-provider")
 router.register("api/budgets", views.BudgetViewSet, basename="llm-budget")
 router.register("api/ledger", views.LedgerViewSet, basename="llm-ledger")

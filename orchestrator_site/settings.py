@@ -176,19 +176,21 @@ ORCHESTRATOR = {
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "orchestrator_site.web.authentication.TokenOrBearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Reads need a token (or a session); writes need staff.
     "DEFAULT_PERMISSION_CLASSES": ["orchestrator_site.web.permissions.ReadAuthenticatedWriteStaff"],
     # Fixed-window limits per token and per anonymous client (see orchestrator_site/web/throttling.py).
     "DEFAULT_THROTTLE_RATES": {
-        "request_user": env_str("API_RATE_REQUEST_USER", "6000/min"),
-        "request_anon": env_str("API_RATE_REQUEST_ANON", "60/min"),
-        "route_llm_user": env_str("API_RATE_ROUTE_LLM_USER", "1200/min"),
-        "route_llm_anon": env_str("API_RATE_ROUTE_LLM_ANON", "30/min"),
+        "request_user": env_str("API_RATE_REQUEST_USER", "12000/min"),
+        "request_anon": env_str("API_RATE_REQUEST_ANON", "600/min"),
+        "route_llm_user": env_str("API_RATE_ROUTE_LLM_USER", "6000/min"),
+        "route_llm_anon": env_str("API_RATE_ROUTE_LLM_ANON", "600/min"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # 429s in the wire protocol's error envelope, like the fast paths (orchestrator_site/web/exceptions.py).
+    "EXCEPTION_HANDLER": "orchestrator_site.web.exceptions.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
@@ -206,6 +208,16 @@ WEB = {
     "WS_MAX_INFLIGHT": env_int("WS_MAX_INFLIGHT", 256, minimum=1),
     # /metrics without a token (for scrapers on a trusted network).
     "METRICS_PUBLIC": env_bool("METRICS_PUBLIC", False),
+}
+
+# --- LLM router (llmrouter/conf.py documents each key) --------------------------------
+LLMROUTER = {
+    "ROUTE_ALLOW_ANONYMOUS": env_bool("LLMROUTER_ROUTE_ALLOW_ANONYMOUS", True),
+    "FAST_PATH": env_bool("LLMROUTER_FAST_PATH", True),
+    "ROUTE_WORKERS": env_int("LLMROUTER_ROUTE_WORKERS", 0, minimum=0),
+    "HEALTH_CHECK_TIMEOUT_S": env_float("LLMROUTER_HEALTH_CHECK_TIMEOUT_S", 2.0, minimum=0.1),
+    "UNHEALTHY_AFTER_FAILURES": env_int("LLMROUTER_UNHEALTHY_AFTER_FAILURES", 3, minimum=1),
+    "HEALTH_ORCHESTRATOR_TIMEOUT_S": env_float("LLMROUTER_HEALTH_ORCHESTRATOR_TIMEOUT_S", 0.5, minimum=0.05),
 }
 
 SPECTACULAR_SETTINGS = {

@@ -57,6 +57,7 @@ class StreamConsumer:
         self.batcher = PipelineBatcher(redis, {"reply": REPLY_SCRIPT})
         self._delete_consumer = redis.register_script(DELETE_IDLE_CONSUMER_SCRIPT)
         self._handlers: set[asyncio.Task[None]] = set()
+        self._in_hand: dict[bytes, asyncio.Task[None]] = {}  # entry id -> its handler
         self._capacity = asyncio.Event()
         self._capacity.set()
         self._stopping = False
@@ -96,7 +97,7 @@ class StreamConsumer:
                     logger.error("XREADGROUP on %s failed: %s", self.stream, exc)
                     await asyncio.sleep(backoff.next())
             except _CONN_ERRORS as exc:
-                self.state.lost(exc)
+                await self.state.failed(exc, self.redis)
                 await asyncio.sleep(backoff.next())
 
     async def claim_loop(self) -> None:
@@ -111,9 +112,10 @@ class StreamConsumer:
                 if "NOGROUP" not in str(exc):
                     logger.error("XAUTOCLAIM on %s failed: %s", self.stream, exc)
             except _CONN_ERRORS as exc:
-                self.state.lost(exc)
+                await self.state.failed(exc, self.redis)
 
     async def claim_once(self) -> int:
+        await self._keep_in_hand_entries()
         claimed = 0
         start = "0-0"
         while not self._stopping and self._free_slots() > 0:
@@ -121,6 +123,8 @@ class StreamConsumer:
                 self.stream, CONSUMER_GROUP, self.consumer, self.options.claim_idle_ms, start,
                 count=max(1, min(self.options.read_count, self._free_slots())))
             for entry_id, fields in entries:
+                if entry_id in self._in_hand:
+                    continue  # ours and running (its idle time passed while it ran)
                 claimed += 1
                 await self._wait_for_slot()
                 if not fields:
@@ -160,15 +164,30 @@ class StreamConsumer:
             logger.debug("Could not leave the group of %s: %s", self.stream, exc)
 
     # --- one entry ---------------------------------------------------------------------
+    async def _keep_in_hand_entries(self) -> None:
+        """Reset the idle time of the entries we are working on, so no live instance steals them.
+
+        XCLAIM ... JUSTID to ourselves does not count as a delivery; it only
+        says "still alive and on it". Idle time thus grows only for entries of
+        consumers that stopped running, which is what reclaiming is for.
+        """
+        if self._in_hand:
+            await self.redis.xclaim(self.stream, CONSUMER_GROUP, self.consumer, 0, list(self._in_hand), justid=True)
+
     def _spawn(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        if entry_id in self._in_hand:
+            return  # already being handled here (e.g. our own backlog read twice)
         task = asyncio.create_task(self._handle_entry(entry_id, fields))
         self._handlers.add(task)
+        self._in_hand[entry_id] = task
         if self._free_slots() <= 0:
             self._capacity.clear()
-        task.add_done_callback(self._handler_done)
+        task.add_done_callback(lambda t, eid=entry_id: self._handler_done(t, eid))
 
-    def _handler_done(self, task: asyncio.Task[None]) -> None:
+    def _handler_done(self, task: asyncio.Task[None], entry_id: bytes) -> None:
         self._handlers.discard(task)
+        if self._in_hand.get(entry_id) is task:
+            del self._in_hand[entry_id]
         if self._free_slots() > 0:
             self._capacity.set()
 
@@ -241,7 +260,7 @@ class StreamConsumer:
                     logger.warning("Dropping the answer to entry %s: Redis is away and the agent is stopping; "
                                    "the entry stays pending for another instance", entry_id.decode())
                     return
-                self.state.lost(exc)
+                await self.state.failed(exc, self.redis)
                 await asyncio.sleep(backoff.next())
 
     async def _ack_only(self, entry_id: bytes) -> None:
@@ -270,5 +289,5 @@ class StreamConsumer:
             await ensure_group(self.redis, self.stream)
             logger.warning("Consumer group of %s was missing (Redis restarted empty?); recreated it", self.stream)
         except _CONN_ERRORS as exc:
-            self.state.lost(exc)
+            await self.state.failed(exc, self.redis)
             await asyncio.sleep(backoff.next())

@@ -70,7 +70,7 @@ class LegacyPubSub:
                 raise
             except _CONN_ERRORS as exc:
                 self.subscribed.clear()
-                self.state.lost(exc)
+                await self.state.failed(exc, self.redis)
                 await asyncio.sleep(backoff.next())
             finally:
                 try:
@@ -118,13 +118,13 @@ class LegacyPubSub:
                 if not claimed and not await self._claim(rid, raw):
                     return
             except _CONN_ERRORS as conn_exc:
-                self.state.lost(conn_exc)
+                await self.state.failed(conn_exc, self.redis)
                 return
             response = exc.to_frame(rid)
         except asyncio.CancelledError:
             raise
         except _CONN_ERRORS as exc:
-            self.state.lost(exc)
+            await self.state.failed(exc, self.redis)
             return
         await self._publish(response, rid)
 
@@ -142,4 +142,4 @@ class LegacyPubSub:
         try:
             await self.redis.publish(self.response_channel, orjson.dumps(response, default=str))
         except _CONN_ERRORS as exc:
-            self.state.lost(exc)
+            await self.state.failed(exc, self.redis)

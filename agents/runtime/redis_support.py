@@ -74,6 +74,19 @@ class ConnectionState:
         self.what = what
         self.up = True
 
+    async def failed(self, exc: BaseException, redis: Any = None) -> None:
+        """A Redis call failed: log the loss (once) and drop idle pooled connections.
+
+        Idle connections opened before an outage are dead; without dropping
+        them, the first calls after Redis returns would fail again on them.
+        """
+        self.lost(exc)
+        if redis is not None:
+            try:
+                await redis.connection_pool.disconnect(inuse_connections=False)
+            except Exception:  # best effort: a pool that cannot disconnect is being closed anyway
+                pass
+
     def lost(self, exc: BaseException) -> None:
         if self.up:
             self.up = False

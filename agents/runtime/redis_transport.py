@@ -65,7 +65,7 @@ class RedisTransport:
         try:
             await asyncio.wait_for(ensure_group(self.redis, self.keys.stream(self.agent_type)), 2.0)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            self.state.lost(exc)  # the read loop recreates the group once Redis answers
+            await self.state.failed(exc, self.redis)  # the read loop recreates the group once Redis answers
         self._spawn(self.consumer.batcher.run(), "writer")
         self._spawn(self.consumer.read_loop(), "read")
         self._spawn(self.consumer.claim_loop(), "claim")
@@ -121,7 +121,7 @@ class RedisTransport:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                self.state.lost(exc)
+                await self.state.failed(exc, self.redis)
                 await asyncio.sleep(min(backoff.next(), every))
 
     async def _refresh_liveness(self) -> None:

@@ -39,6 +39,15 @@ class SemanticAgent(Agent):
         return concept_store(name=data["name"], domain=data["domain"], description=data["description"],
                              metadata=data["metadata"], settings=self.settings)
 
+    @action(fields=[Field("concepts", list, required=True, max_length=500,
+                          help="Up to 500 objects with name, domain, description, metadata.")],
+            allow_extra=False)
+    def store_concepts(self, data: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        """Store up to 500 concepts at once: all or none."""
+        from agents.semantic.services import concept_store_many
+
+        return concept_store_many(items=data["concepts"], settings=self.settings)
+
     @action(fields=[
         Field("domain", str, max_length=64),
         Field("name_prefix", str, max_length=200),

@@ -123,11 +123,15 @@ def concept_similar(*, query: str, top_k: int = 10, domain: str | None = None, m
         raise _invalid(f"'top_k' must be between 1 and {settings.max_top_k}", "top_k")
     snap, version = index_cache().current()
     hits = similarity.search(snap, query, top_k=top_k, domain=domain, min_score=min_score)
-    found = Concept.objects.in_bulk([h.concept_id for h in hits])
+    # Plain values rather than model instances: this is the hot path.
+    found = {row["id"]: row for row in Concept.objects.filter(id__in=[h.concept_id for h in hits])
+             .values("id", "cid", "name", "domain", "description", "metadata", "created_at")}
     results = []
     for hit in hits:
-        concept = found.get(hit.concept_id)
-        if concept is not None:  # deleted since the snapshot: leave it out
-            results.append({**concept_to_dict(concept), "score": round(hit.score, 6)})
+        row = found.get(hit.concept_id)
+        if row is not None:  # deleted since the snapshot: leave it out
+            results.append({"cid": row["cid"], "name": row["name"], "domain": row["domain"],
+                            "description": row["description"], "metadata": row["metadata"],
+                            "created": _iso(row["created_at"]), "score": round(hit.score, 6)})
     return {"query": query, "results": results, "count": len(results), "corpus_size": snap.size,
             "corpus_version": version}

@@ -111,6 +111,49 @@ def concept_store(*, name: str, domain: str, description: str = "", metadata: di
     return {**concept_to_dict(concept), "corpus_version": version}
 
 
+def concept_store_many(*, items: list[dict[str, Any]], settings: SemanticSettings) -> dict[str, Any]:
+    """Store several concepts in one transaction: all of them, or none (first problem reported).
+
+    Versions are taken as one block under the corpus lock, one per concept,
+    so indexes catch up exactly as if they had been stored one by one.
+    """
+    if not items:
+        return {"concepts": [], "count": 0}
+    rows = []
+    for position, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise _invalid("every item must be an object", "concepts", index=position)
+        try:
+            rows.append(Concept(
+                cid=make_cid(project=settings.default_project, environment=settings.default_environment,
+                             kind="concept"),
+                name=(name := _validate_name(item.get("name"))), name_key=name.casefold(),
+                domain=validate_domain(item.get("domain")),
+                description=_validate_description(item.get("description", "") or "", settings.max_description),
+                metadata=_validate_metadata(item.get("metadata"), settings.max_metadata_bytes)))
+        except ProtocolError as exc:
+            exc.details["index"] = position
+            raise
+    keys = [(r.domain, r.name_key) for r in rows]
+    if len(set(keys)) != len(keys):
+        raise _invalid("two items have the same name in the same domain", "concepts")
+    try:
+        with transaction.atomic():
+            last = _bump_version()
+            if len(rows) > 1:
+                CorpusState.objects.filter(pk=1).update(version=F("version") + len(rows) - 1)
+                last += len(rows) - 1
+            created = Concept.objects.bulk_create(rows)
+            ConceptChange.objects.bulk_create(
+                ConceptChange(version=last - len(rows) + 1 + i, concept_id=c.pk, op=ConceptChange.Op.ADD)
+                for i, c in enumerate(created))
+    except IntegrityError:
+        taken = [f"{d}/{n}" for d, n in keys if Concept.objects.filter(domain=d, name_key=n).exists()]
+        raise ProtocolError(ErrorCode.NAMESPACE_COLLISION, "Some names already exist in their domain",
+                            {"existing": taken[:50]}) from None
+    return {"concepts": [concept_to_dict(c) for c in created], "count": len(created), "corpus_version": last}
+
+
 def concept_delete(*, cid: str) -> dict[str, Any]:
     if not isinstance(cid, str) or not cid:
         raise _invalid("'cid' is required", "cid")

@@ -23,6 +23,8 @@ from agents.protocol import ErrorCode, ProtocolError
 from llmrouter import conf, services, validation
 from llmrouter.api import responses
 from orchestrator_site.fast_http import BodyTooLarge, FastHttpDispatcher, read_body, send_json
+from orchestrator_site.web.admission import route_llm_admit
+from orchestrator_site.web.fast_request import respond
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,11 @@ async def run_db(fn: Callable[..., Any], **kwargs: Any) -> Any:
 
 async def route_llm(scope: dict[str, Any], receive: Any, send: Any) -> None:
     request_id = None
+    # The same per-token / per-client limit as RouteLLMView's throttle classes.
+    refusal = await route_llm_admit(scope)
+    if refusal is not None:
+        await respond(send, refusal)
+        return
     try:
         payload = protocol.decode(await read_body(receive, max_bytes=MAX_BODY_BYTES) or b"")
         request_id = responses.safe_request_id(payload)

@@ -26,6 +26,7 @@ from llmrouter.api import responses
 from llmrouter.api.permissions import ReadAuthenticatedWriteStaff, RouteCallerPermission
 from llmrouter.api.serializers import BudgetSerializer, LedgerEntrySerializer, ProviderSerializer, RouteLogSerializer
 from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog
+from orchestrator_site.web.throttling import ROUTE_LLM_THROTTLES
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class RouteLLMView(APIView):
     """Route one LLM call: the seed's request and response, plus the candidate breakdown."""
 
     permission_classes = [RouteCallerPermission]
+    # Per token and per anonymous client (rates: route_llm_user / route_llm_anon).
+    throttle_classes = ROUTE_LLM_THROTTLES
 
     def post(self, request: Request) -> Response:
         request_id = None

@@ -20,8 +20,10 @@ class OrchestratorOptions:
     redis_fallback: bool = True
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "orch:"
-    # Liveness: agents silent this long after a ping are dropped (their requests answered at once).
+    # Liveness: agents are pinged this often and dropped after 3 silent intervals.
     ping_interval_s: float = 10.0
+    # Record hello/disconnect in AgentInstance (off for an orchestrator embedded without a database).
+    record_instances: bool = True
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> "OrchestratorOptions":

@@ -15,6 +15,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from agents import protocol
 from agents.protocol import ErrorCode, FrameTooLarge, LineBuffer, ProtocolError
 from orchestrator_site.orchestrator.link import AgentLink, LinkState
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_HELLO_MARK = b'"hello"'
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
 
 
 class Connection(asyncio.Protocol):
@@ -159,9 +162,14 @@ class Connection(asyncio.Protocol):
     # --- clients ----------------------------------------------------------------------------
     def _client_line(self, line: bytes) -> None:
         try:
-            frame = protocol.decode(line)
-        except ProtocolError as exc:
-            self._error(exc)
+            frame = _loads(line)
+        except _JSONDecodeError:
+            frame = None
+        if type(frame) is not dict:
+            try:
+                protocol.decode(line)  # raises the canonical INVALID_JSON / INVALID_REQUEST error
+            except ProtocolError as exc:
+                self._error(exc)
             return
         if "action" not in frame and "type" in frame:
             self._control(frame)

@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
+
+from time import perf_counter
 
 import orjson
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_dumps = orjson.dumps
 _ID_PREFIX = b'{"id":'
 _ERROR_MARK = b'"status":"error"'
 _TRANSPORT_SOCKET = b',"transport":"socket"'
@@ -61,8 +63,6 @@ class Dispatcher:
         self._next_deadline = float("inf")
         self._fallback_tasks: set[asyncio.Task[None]] = set()
         self._default_timeout_s = options.request_timeout_ms / 1000
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     # --- agent instances ----------------------------------------------------------
     def add_link(self, link: AgentLink) -> None:
@@ -122,37 +122,45 @@ class Dispatcher:
         """Accept a normalized request from ``client`` (its answer is written to ``client`` later)."""
         agent_type = request["agent"]
         client_id = request["id"]
-        if self.draining:
-            self._reject(client, client_id, ErrorCode.SHUTTING_DOWN, "The orchestrator is shutting down")
-            return
-        if agent_type not in self.known_types and agent_type not in self.pools:
-            self._reject(client, client_id, ErrorCode.UNKNOWN_AGENT, f"No agent type '{agent_type}'",
-                         {"agent": agent_type, "agents": sorted(self.known_types | {"orchestrator"})})
-            return
-        actions = self.actions_of(agent_type)
-        if actions is not None and request["action"] not in actions:
-            self._reject(client, client_id, ErrorCode.UNKNOWN_ACTION,
-                         f"Agent '{agent_type}' has no action '{request['action']}'",
-                         {"agent": agent_type, "actions": sorted(actions)})
-            return
+        links = self.pools.get(agent_type)
+        if links is None or self.draining:
+            if self.draining:
+                self._reject(client, client_id, ErrorCode.SHUTTING_DOWN, "The orchestrator is shutting down")
+                return
+            if agent_type not in self.known_types:
+                self._reject(client, client_id, ErrorCode.UNKNOWN_AGENT, f"No agent type '{agent_type}'",
+                             {"agent": agent_type, "agents": sorted(self.known_types | {"orchestrator"})})
+                return
+        else:
+            actions = links[0].actions if len(links) == 1 else self.actions_of(agent_type)
+            if request["action"] not in actions:  # type: ignore[operator]
+                self._reject(client, client_id, ErrorCode.UNKNOWN_ACTION,
+                             f"Agent '{agent_type}' has no action '{request['action']}'",
+                             {"agent": agent_type, "actions": sorted(actions or ())})
+                return
         iid = next(self._ids)
-        now = time.perf_counter()
+        now = perf_counter()
         timeout_ms = request.get("timeout_ms")
         deadline = now + (timeout_ms / 1000 if timeout_ms else self._default_timeout_s)
-        if type(client_id) is str or type(client_id) is int:
-            client_id_json = orjson.dumps(client_id)
-        else:
-            client_id_json = orjson.dumps(client_id, default=str)
         request["id"] = iid
-        p = Pending(iid, client, client_id, client_id_json, request, deadline, now)
+        p = Pending(iid, client, client_id, _dumps(client_id, default=str), request, deadline, now)
         self.pending[iid] = p
-        if self._idle.is_set():
-            self._idle.clear()
         if deadline < self._next_deadline:
             self._next_deadline = deadline
         client.outstanding += 1
-        self.stats.requests += 1
-        self.stats.requests_by_type[agent_type] += 1
+        stats = self.stats
+        stats.requests += 1
+        stats.requests_by_type[agent_type] += 1
+        if links is not None and len(links) == 1:
+            # The common case, inlined: one instance with room.
+            link = links[0]
+            if link.state is LinkState.READY and len(link.inflight) < link.max_inflight:
+                p.link = link
+                p.attempts = 1
+                link.inflight[iid] = p
+                payload = p.payload = _dumps(request, default=str) + b"\n"
+                link.conn.write(payload)
+                return
         self._route(p)
 
     def _route(self, p: Pending) -> None:
@@ -215,7 +223,7 @@ class Dispatcher:
                    {"agent": p.agent_type})
 
     async def _via_fallback(self, p: Pending) -> None:
-        timeout_s = max(0.001, p.deadline - time.perf_counter())
+        timeout_s = max(0.001, p.deadline - perf_counter())
         try:
             frame = await self.fallback.submit(p.request, timeout_s)
         except asyncio.CancelledError:
@@ -299,12 +307,10 @@ class Dispatcher:
         stats = self.stats
         stats.responses += 1
         stats.responses_by_type[p.agent_type] += 1
-        stats.record_latency(time.perf_counter() - p.started)
+        stats.record_latency(perf_counter() - p.started)
         client = p.client
         client.outstanding -= 1
         client.write(data)
-        if not self.pending:
-            self._idle.set()
 
     # --- errors --------------------------------------------------------------------------
     def _reject(self, client: "Connection", client_id: Any, code: ErrorCode, message: str,
@@ -324,7 +330,7 @@ class Dispatcher:
     # --- time ------------------------------------------------------------------------------
     def expire(self, now: float | None = None) -> int:
         """Answer TIMEOUT for every request past its deadline; returns how many."""
-        now = time.perf_counter() if now is None else now
+        now = perf_counter() if now is None else now
         if now < self._next_deadline:
             return 0
         expired = []
@@ -343,11 +349,13 @@ class Dispatcher:
         return len(expired)
 
     async def wait_idle(self, timeout: float) -> bool:
-        """Wait until no request is pending (for the shutdown drain)."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except asyncio.TimeoutError:
-            return False
+        """Wait until no request is pending (for the shutdown drain; polled, to keep the hot path free of it)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.pending:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
         return True
 
     def fail_all(self, code: ErrorCode, message: str) -> None:

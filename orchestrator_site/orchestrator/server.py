@@ -29,6 +29,7 @@ from orchestrator_site.orchestrator.link import AgentLink, LinkState
 from orchestrator_site.orchestrator.monitor import monitor_loop
 from orchestrator_site.orchestrator.sockets import (
     DirectoryLock,
+    FileIdentity,
     bind_unix_socket,
     client_socket_path,
     prepare_socket_dir,
@@ -45,16 +46,16 @@ TICK_S = 0.05
 class Listener:
     """A bound socket file and the asyncio server accepting on it."""
 
-    def __init__(self, path: Path, server: asyncio.AbstractServer, inode: int) -> None:
+    def __init__(self, path: Path, server: asyncio.AbstractServer, identity: FileIdentity) -> None:
         self.path = path
         self.server = server
-        self.inode = inode
+        self.identity = identity
 
     def close(self) -> None:
         self.server.close()
 
     def remove_file(self) -> None:
-        remove_socket_file(self.path, self.inode)
+        remove_socket_file(self.path, self.identity)
 
 
 def _load_fallback(options: OrchestratorOptions) -> tuple[Any, str]:
@@ -87,12 +88,15 @@ class OrchestratorServer:
         self._last_ping = 0.0
 
     # --- start -------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, types: list[str] | None = None) -> None:
+        """Bind and serve. ``types`` (default: the enabled AgentType rows) names the agent-type sockets."""
         prepare_socket_dir(self.options.socket_dir)
         self._lock.acquire()
         try:
-            types = await self.db.call(registry_sync.agent_types_enabled)
-            await self.db.call(registry_sync.agent_instances_mark_socket_disconnected)
+            if types is None:
+                types = await self.db.call(registry_sync.agent_types_enabled)
+            if self.options.record_instances:
+                await self.db.call(registry_sync.agent_instances_mark_socket_disconnected)
             if self.fallback is not None:
                 await self.fallback.start()
             await self._listen(None)
@@ -105,7 +109,8 @@ class OrchestratorServer:
         self.dispatcher.known_types.update(types)
         loop = asyncio.get_running_loop()
         self._tick_handle = loop.call_later(TICK_S, self._tick)
-        self._tasks.append(loop.create_task(self._refresh_types_loop(), name="refresh-types"))
+        if self.options.types_refresh_s:
+            self._tasks.append(loop.create_task(self._refresh_types_loop(), name="refresh-types"))
         if self.options.monitor_interval_s:
             self._tasks.append(loop.create_task(monitor_loop(self.options.monitor_interval_s, self.events),
                                                 name="monitor"))
@@ -116,10 +121,10 @@ class OrchestratorServer:
             path = client_socket_path(self.options.socket_dir)
         else:
             path = type_socket_path(self.options.socket_dir, agent_type)
-        sock, inode = bind_unix_socket(path)
+        sock, identity = bind_unix_socket(path)
         loop = asyncio.get_running_loop()
         server = await loop.create_unix_server(lambda: Connection(self, agent_type), sock=sock)
-        self.listeners[agent_type] = Listener(path, server, inode)
+        self.listeners[agent_type] = Listener(path, server, identity)
 
     async def _refresh_types_loop(self) -> None:
         """Re-read the enabled agent types so types added in the admin get a socket without a restart."""
@@ -197,14 +202,15 @@ class OrchestratorServer:
         link.transition(LinkState.READY)
         self.dispatcher.add_link(link)
         self.events.publish("agent_connected", agent=link.agent_type, instance=instance, pid=link.pid)
-        self.db.submit(registry_sync.agent_instance_connected, agent_type=link.agent_type, instance_id=instance,
-                       pid=link.pid)
+        if self.options.record_instances:
+            self.db.submit(registry_sync.agent_instance_connected, agent_type=link.agent_type, instance_id=instance,
+                           pid=link.pid)
 
     def agent_lost(self, link: AgentLink) -> None:
         self.dispatcher.link_lost(link)
         if link.instance_id:
             self.events.publish("agent_disconnected", agent=link.agent_type, instance=link.instance_id, pid=link.pid)
-            if not self._stop.is_set():
+            if self.options.record_instances and not self._stop.is_set():
                 self.db.submit(registry_sync.agent_instance_disconnected, agent_type=link.agent_type,
                                instance_id=link.instance_id)
 
@@ -268,10 +274,11 @@ class OrchestratorServer:
                 await self.fallback.close()
             except Exception:
                 logger.exception("Closing the Redis fallback failed")
-        try:
-            await self.db.call(registry_sync.agent_instances_mark_socket_disconnected)
-        except Exception:
-            logger.exception("Could not record agent disconnections")
+        if self.options.record_instances:
+            try:
+                await self.db.call(registry_sync.agent_instances_mark_socket_disconnected)
+            except Exception:
+                logger.exception("Could not record agent disconnections")
         await self.db.close()
         await self._close_listeners()
         self._lock.release()

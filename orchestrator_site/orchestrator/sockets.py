@@ -104,8 +104,15 @@ def clear_stale_socket(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def bind_unix_socket(path: Path, backlog: int = 1024) -> tuple[socket.socket, int]:
-    """A listening, non-blocking socket at ``path`` with mode 0600, and the file's inode."""
+FileIdentity = tuple[int, int, int]  # (device, inode, ctime_ns): inode numbers alone get reused
+
+
+def _identity(st: os.stat_result) -> FileIdentity:
+    return (st.st_dev, st.st_ino, st.st_ctime_ns)
+
+
+def bind_unix_socket(path: Path, backlog: int = 1024) -> tuple[socket.socket, FileIdentity]:
+    """A listening, non-blocking socket at ``path`` with mode 0600, and the file's identity."""
     if len(str(path).encode()) > MAX_SOCKET_PATH:
         raise SocketDirError(f"Socket path {path} is longer than {MAX_SOCKET_PATH} bytes (AF_UNIX limit); "
                              "choose a shorter ORCHESTRATOR_SOCKET_DIR")
@@ -119,16 +126,16 @@ def bind_unix_socket(path: Path, backlog: int = 1024) -> tuple[socket.socket, in
     except BaseException:
         sock.close()
         raise
-    return sock, os.stat(path).st_ino
+    return sock, _identity(os.lstat(path))
 
 
-def remove_socket_file(path: Path, inode: int | None) -> None:
+def remove_socket_file(path: Path, identity: FileIdentity | None) -> None:
     """Unlink ``path`` only if it is still the file we created (a successor's socket is left alone)."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return
-    if inode is not None and st.st_ino != inode:
+    if identity is not None and _identity(st) != identity:
         logger.warning("Not removing %s: it was replaced by another process", path)
         return
     path.unlink(missing_ok=True)

@@ -15,9 +15,9 @@ from django.conf import settings
 from agents import protocol
 from agents.protocol import ErrorCode, ProtocolError
 from orchestrator_site.web import webmetrics
+from orchestrator_site.web.admission import rate_limit
 from orchestrator_site.web.gateway import gateway
 from orchestrator_site.web.principals import Principal
-from orchestrator_site.web.throttling import throttle_hit_async
 
 # Actions that would turn the shared orchestrator connection into an event
 # feed; clients subscribe through the WebSocket instead.
@@ -29,12 +29,7 @@ async def request_admit(*, principal: Principal) -> ProtocolError | None:
     if not principal.is_authenticated and not settings.WEB["REQUEST_ANONYMOUS"]:
         return ProtocolError(ErrorCode.UNAUTHORIZED, "Authentication credentials were not provided",
                              {"hint": "send 'Authorization: Token <key>'"})
-    scope = "request_user" if principal.is_authenticated else "request_anon"
-    wait = await throttle_hit_async(scope=scope, ident=principal.throttle_ident)
-    if wait is not None:
-        return ProtocolError(ErrorCode.RATE_LIMITED, "Request was throttled",
-                             {"retry_after_s": round(wait, 3), "scope": scope})
-    return None
+    return await rate_limit(principal=principal, user_scope="request_user", anon_scope="request_anon")
 
 
 def request_parse(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:

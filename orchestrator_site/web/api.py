@@ -26,7 +26,7 @@ from agents.protocol import ErrorCode
 from orchestrator_site.web import selectors
 from orchestrator_site.web.agent_requests import request_admit, request_execute, request_record
 from orchestrator_site.web.gateway import gateway
-from orchestrator_site.web.principals import Principal
+from orchestrator_site.web.principals import Principal, client_ip_of_request
 from orchestrator_site.web.serializers import (AgentRequestSerializer, AgentResponseSerializer, AgentSerializer,
                                                NamespaceSerializer)
 from orchestrator_site.web.status_codes import http_status_for
@@ -80,9 +80,7 @@ class AgentRequestView(APIView):
         return envelope_response(frame)
 
     def get_client_ip(self, request: Request) -> str:
-        from rest_framework.throttling import BaseThrottle
-
-        return BaseThrottle().get_ident(request)
+        return client_ip_of_request(request)
 
     def handle_exception(self, exc: Exception) -> Response:
         # Keep the envelope for auth failures too (bad token, missing CSRF token).

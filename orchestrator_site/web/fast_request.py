@@ -19,8 +19,8 @@ from django.conf import settings
 
 from agents.protocol import ErrorCode, ProtocolError
 from orchestrator_site.web.agent_requests import request_admit, request_execute, request_record
-from orchestrator_site.web.principals import (AuthenticationFailed, Principal, client_ip_of, principal_for_token,
-                                              token_from_headers)
+from orchestrator_site.web.admission import principal_from_scope
+from orchestrator_site.web.principals import AuthenticationFailed
 from orchestrator_site.web.status_codes import http_status_for
 
 ASGIApp = Callable[[dict[str, Any], Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
@@ -77,12 +77,9 @@ async def handle_request(scope: dict[str, Any], receive: Callable[..., Awaitable
                          send: Callable[..., Awaitable[Any]]) -> None:
     """The ASGI handler for POST /api/request (call only when wants_fast_path)."""
     started = time.perf_counter()
-    client_ip = client_ip_of(scope)
     frame: dict[str, Any]
     try:
-        token = token_from_headers(scope.get("headers", ()))
-        principal = (await principal_for_token(token, client_ip=client_ip) if token is not None
-                     else Principal.anonymous(client_ip))
+        principal = await principal_from_scope(scope)
     except AuthenticationFailed as exc:
         frame = ProtocolError(ErrorCode.UNAUTHORIZED, str(exc)).to_frame(None)
         request_record(agent=None, action=None, transport="http", frame=frame, started=started)

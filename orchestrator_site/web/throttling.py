@@ -119,7 +119,9 @@ class _AnonThrottle(_FixedWindowThrottle):
         user = request.user
         if user and user.is_authenticated:
             return None
-        return f"anon:{self.get_ident(request)}"
+        from orchestrator_site.web.principals import client_ip_of_request
+
+        return f"anon:{client_ip_of_request(request)}"
 
 
 class RequestUserThrottle(_UserThrottle):

@@ -18,7 +18,7 @@ def anon() -> APIClient:
 
 @pytest.fixture
 def user_client(db) -> APIClient:
-    user = get_user_model().objects.create_user("reader", password="pw-reader-123")
+    user = get_user_model().objects.create_user("reader")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     return client
@@ -26,7 +26,7 @@ def user_client(db) -> APIClient:
 
 @pytest.fixture
 def staff_client(db) -> APIClient:
-    user = get_user_model().objects.create_user("staff", password="pw-staff-123", is_staff=True)
+    user = get_user_model().objects.create_user("staff", is_staff=True)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     return client
@@ -105,30 +105,30 @@ def test_usage_report_settles_once(seed_router, user_client):
 
 
 def test_provider_reads_need_auth_and_writes_need_staff(seed_router, anon, user_client, staff_client):
-    assert anon.get("/api/providers").status_code in (401, 403)
-    listing = user_client.get("/api/providers")
+    assert anon.get("/api/providers/").status_code in (401, 403)
+    listing = user_client.get("/api/providers/")
     assert listing.status_code == 200
     assert [p["key"] for p in listing.json()["results"]] == ["claude-sonnet-4", "gpt-4-turbo", "gemini-pro", "local-llama"]
-    assert user_client.patch("/api/providers/local-llama", {"enabled": False}, format="json").status_code == 403
-    assert staff_client.patch("/api/providers/local-llama", {"enabled": False}, format="json").status_code == 200
+    assert user_client.patch("/api/providers/local-llama/", {"enabled": False}, format="json").status_code == 403
+    assert staff_client.patch("/api/providers/local-llama/", {"enabled": False}, format="json").status_code == 200
     assert Provider.objects.get(key="local-llama").enabled is False
-    bad = staff_client.patch("/api/providers/local-llama", {"quality": 1.5}, format="json")
+    bad = staff_client.patch("/api/providers/local-llama/", {"quality": 1.5}, format="json")
     assert bad.status_code == 400
-    created = staff_client.post("/api/providers", {
+    created = staff_client.post("/api/providers/", {
         "key": "mini", "name": "Mini", "cost_per_1m": "0.50", "context_window": 16000, "latency_ms": 300,
         "quality": 0.6, "capabilities": ["coding"]}, format="json")
     assert created.status_code == 201, created.content
-    assert staff_client.post("/api/providers", {"key": "x", "name": "X", "cost_per_1m": "1", "context_window": 1,
+    assert staff_client.post("/api/providers/", {"key": "x", "name": "X", "cost_per_1m": "1", "context_window": 1,
                                                 "latency_ms": 1, "quality": 0.5, "capabilities": "coding"},
                              format="json").status_code == 400
 
 
 def test_budgets_are_editable_by_staff_and_report_status(seed_router, user_client, staff_client):
     budget = Budget.objects.get()
-    assert user_client.patch(f"/api/budgets/{budget.pk}", {"amount": "5"}, format="json").status_code == 403
-    assert staff_client.patch(f"/api/budgets/{budget.pk}", {"timezone": "Nowhere/City"}, format="json").status_code == 400
-    assert staff_client.patch(f"/api/budgets/{budget.pk}", {"amount": "5.00"}, format="json").status_code == 200
-    status = user_client.get("/api/budgets/status").json()
+    assert user_client.patch(f"/api/budgets/{budget.pk}/", {"amount": "5"}, format="json").status_code == 403
+    assert staff_client.patch(f"/api/budgets/{budget.pk}/", {"timezone": "Nowhere/City"}, format="json").status_code == 400
+    assert staff_client.patch(f"/api/budgets/{budget.pk}/", {"amount": "5.00"}, format="json").status_code == 200
+    status = user_client.get("/api/budgets/status/").json()
     assert status[0]["amount"] == 5.0 and status[0]["remaining"] == 5.0
 
 
@@ -136,17 +136,17 @@ def test_route_logs_and_ledger_are_read_only_filterable_and_paginated(seed_route
     for interface in ("cli", "web", "web"):
         post_json(user_client, "/api/route-llm", {"token_count": 5000, "task_type": "analysis", "interface": interface})
     post_json(user_client, "/api/route-llm", {"token_count": 5, "task_type": "vision", "interface": "web"})
-    logs = user_client.get("/api/route-logs", {"interface": "web"}).json()
+    logs = user_client.get("/api/route-logs/", {"interface": "web"}).json()
     assert logs["count"] == 3
-    assert user_client.get("/api/route-logs", {"outcome": "NO_SUITABLE_PROVIDER"}).json()["count"] == 1
-    assert user_client.get("/api/route-logs", {"provider": "gemini-pro"}).json()["count"] == 3
-    assert user_client.get("/api/route-logs", {"since": "2999-01-01T00:00:00Z"}).json()["count"] == 0
-    assert user_client.get("/api/route-logs", {"since": "yesterday"}).status_code == 400
-    one = logs["results"][0]
-    detail = user_client.get(f"/api/route-logs/{one['decision_id']}").json()
+    assert user_client.get("/api/route-logs/", {"outcome": "NO_SUITABLE_PROVIDER"}).json()["count"] == 1
+    assert user_client.get("/api/route-logs/", {"provider": "gemini-pro"}).json()["count"] == 3
+    assert user_client.get("/api/route-logs/", {"since": "2999-01-01T00:00:00Z"}).json()["count"] == 0
+    assert user_client.get("/api/route-logs/", {"since": "yesterday"}).status_code == 400
+    one = user_client.get("/api/route-logs/", {"outcome": "routed"}).json()["results"][0]
+    detail = user_client.get(f"/api/route-logs/{one['decision_id']}/").json()
     assert detail["candidates"] and detail["outcome"] == "routed"
-    ledger = user_client.get("/api/ledger", {"provider": "gemini-pro", "kind": "reservation"}).json()
+    ledger = user_client.get("/api/ledger/", {"provider": "gemini-pro", "kind": "reservation"}).json()
     assert ledger["count"] == 3 and ledger["results"][0]["amount"] == pytest.approx(0.035)
-    assert staff_client.delete(f"/api/ledger/{ledger['results'][0]['id']}").status_code == 405
-    assert staff_client.post("/api/route-logs", {}, format="json").status_code == 405
-    assert "next" in user_client.get("/api/route-logs").json()
+    assert staff_client.delete(f"/api/ledger/{ledger['results'][0]['id']}/").status_code == 405
+    assert staff_client.post("/api/route-logs/", {}, format="json").status_code == 405
+    assert "next" in user_client.get("/api/route-logs/").json()

@@ -79,7 +79,8 @@ def _assert_cap_held(results: list, errors: list) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_reservations_never_exceed_budget():
     load_seed(budget=PER_REQUEST * COVERED)
-    results, errors = _race(max_db_clients=REQUESTS)
+    # SQLite: 200 connections to one file are fine. Any other engine: bounded.
+    results, errors = _race(max_db_clients=REQUESTS if connection.vendor == "sqlite" else 24)
     _assert_cap_held(results, errors)
 
 

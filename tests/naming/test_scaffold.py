@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agents import protocol
+from agents.naming.agent import close_worker_connections
 from agents.naming.models import Capability
 from agents.struct.agent import StructAgent
 
@@ -36,6 +37,8 @@ def wired(make_agent, tmp_path):
     naming.calls = calls
     naming.root = tmp_path
     yield naming
+    if struct._executor is not None:
+        close_worker_connections(struct._executor)
     naming.loop.run_until_complete(struct.teardown())
 
 

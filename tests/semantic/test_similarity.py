@@ -107,3 +107,25 @@ def test_stemmer_sends_common_word_forms_to_one_key():
     assert similarity.stem("policies") == similarity.stem("policy")
     assert similarity.stem("authentication") == similarity.stem("authenticate")
     assert similarity.tokens("TokenBucketLimiter user_sessions") == ["token", "bucket", "limit", "user", "session"]
+
+
+def test_concurrent_stores_each_get_a_version_and_all_are_searchable(semantic):
+    import asyncio
+
+    from agents import protocol
+    from agents.semantic.models import ConceptChange, CorpusState
+
+    async def race():
+        requests = [protocol.normalize_request(
+            {"action": "store_concept", "data": {"name": f"Parallel {i}", "domain": "race",
+                                                 "description": "concurrent writers of session tokens"}},
+            default_agent="semantic") for i in range(12)]
+        return await asyncio.gather(*(semantic.agent.handle(r) for r in requests))
+
+    frames = asyncio.run(race())
+    assert all(f["status"] == "success" for f in frames), frames
+    versions = sorted(f["data"]["corpus_version"] for f in frames)
+    assert versions == list(range(1, 13))
+    assert CorpusState.objects.get(pk=1).version == 12 and ConceptChange.objects.count() == 12
+    hits = semantic.ok("semantic_similarity", query="session tokens", top_k=20)
+    assert hits["count"] == 12 and hits["corpus_version"] == 12

@@ -91,13 +91,13 @@ class Caller:
 
 @pytest.fixture
 def member(transactional_db: Any) -> Caller:
-    user = get_user_model().objects.create_user("member", password="pw-member-1")
+    user = get_user_model().objects.create_user("member")
     return Caller(user, Token.objects.create(user=user).key)
 
 
 @pytest.fixture
 def staff(transactional_db: Any) -> Caller:
-    user = get_user_model().objects.create_user("boss", password="pw-boss-1", is_staff=True)
+    user = get_user_model().objects.create_user("boss", is_staff=True)
     return Caller(user, Token.objects.create(user=user).key)
 
 

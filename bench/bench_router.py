@@ -1,0 +1,239 @@
+#!/usr/bin/env python
+"""Router benchmark: scoring, route_request with the database, HTTP under Daphne.
+
+    .venv/bin/python bench/bench_router.py [--seconds 4] [--no-django-path]
+
+Everything runs against a fresh temporary SQLite database (migrated here), so
+the numbers include the real work: budget row lock, spend SUM over the
+ledger, a RouteLog row and a ledger reservation per decision (the request
+used, 5000 "analysis" tokens, goes to a paid provider; the budget is raised
+so it never runs out during the run).
+
+HTTP: a Daphne process is started on a free port serving the site plus a
+trivial POST /bench/noop on the same fast-path dispatcher; a keep-alive
+asyncio client (uvloop) drives it with 1 and 32 concurrent connections. With
+--no-django-path the comparison run of POST /api/route-llm through Django
+and DRF (a second Daphne with LLMROUTER_FAST_PATH=0) is skipped.
+The client shares the machine's two cores with the server: on a 2-core box
+the numbers are a floor, not a ceiling.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ROUTE_BODY = b'{"token_count": 5000, "task_type": "analysis", "priority": "medium", "interface": "bench"}'
+
+
+# --- setup --------------------------------------------------------------------------------
+
+def prepare_database(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "orchestrator_site.settings",
+        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_DEBUG": "0",
+        # The web layer's anonymous rate limit would otherwise answer 429s.
+        "API_RATE_ROUTE_LLM_ANON": "1000000000/min",
+        "API_RATE_ROUTE_LLM_USER": "1000000000/min",
+    })
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
+                   check=True)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from llmrouter.models import Budget
+
+    Budget.objects.update(amount=1_000_000)
+    return env
+
+
+# --- in-process -------------------------------------------------------------------------------
+
+def bench_scoring(n: int = 50_000) -> dict[str, float]:
+    from llmrouter import scoring
+    from llmrouter.models import Provider
+
+    specs = [p.to_spec() for p in Provider.objects.order_by("display_order", "key")]
+    query = scoring.Query(5000, "coding", "high", 3000)
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(n):
+            scoring.decide(specs, query, remaining_budget=100.0, hard_cap_remaining=100.0)
+        runs.append((time.perf_counter() - started) / n)
+    per = statistics.median(runs)
+    return {"us_per_decision": per * 1e6, "decisions_per_s": 1 / per}
+
+
+def bench_route_request(n: int = 2000) -> dict[str, float]:
+    from django.db import connections
+
+    from llmrouter import services
+
+    for _ in range(100):  # warm up: connection, statement caches
+        services.route_request(token_count=5000, task_type="analysis", interface="bench")
+    times = []
+    started = time.perf_counter()
+    for _ in range(n):
+        t0 = time.perf_counter()
+        services.route_request(token_count=5000, task_type="analysis", interface="bench")
+        times.append(time.perf_counter() - t0)
+    total = time.perf_counter() - started
+    connections.close_all()
+    times.sort()
+    return {"decisions_per_s": n / total, "p50_ms": times[n // 2] * 1e3, "p99_ms": times[int(n * 0.99)] * 1e3}
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_daphne(env: dict[str, str], port: int, log: Path, extra_env: dict[str, str] | None = None):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.router_asgi:application"],
+        cwd=ROOT, env={**env, **(extra_env or {})}, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+        start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daphne exited:\n{log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("daphne did not start listening within 60 s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    length, chunked = None, False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if length is not None:
+        await reader.readexactly(length)
+    elif chunked:
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    return status
+
+
+async def _client(port: int, request: bytes, stop_at: float, latencies: list[float], statuses: Counter) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            writer.write(request)
+            statuses[await _read_response(reader)] += 1
+            latencies.append(time.perf_counter() - t0)
+    finally:
+        writer.close()
+
+
+async def _load(port: int, path: str, body: bytes, clients: int, seconds: float) -> dict[str, float]:
+    request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    # Warm-up: connections, imports, the DB thread's connection.
+    await asyncio.gather(*(_client(port, request, time.perf_counter() + 0.5, [], Counter()) for _ in range(clients)))
+    latencies: list[float] = []
+    statuses: Counter = Counter()
+    started = time.perf_counter()
+    await asyncio.gather(*(_client(port, request, started + seconds, latencies, statuses) for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    n = len(latencies)
+    return {"req_per_s": n / elapsed, "p50_ms": latencies[n // 2] * 1e3, "p99_ms": latencies[int(n * 0.99)] * 1e3,
+            "requests": n, "statuses": dict(statuses)}
+
+
+def bench_http(env: dict[str, str], tmp: Path, seconds: float, django_path: bool) -> list[tuple[str, int, dict]]:
+    import uvloop
+
+    rows = []
+    port = free_port()
+    proc = start_daphne(env, port, tmp / "daphne.log")
+    try:
+        for label, path, body in (("trivial POST /bench/noop (fast path)", "/bench/noop", b"{}"),
+                                  ("POST /api/route-llm (fast path)", "/api/route-llm", ROUTE_BODY)):
+            for clients in (1, 32):
+                rows.append((label, clients, uvloop.run(_load(port, path, body, clients, seconds))))
+    finally:
+        stop(proc)
+    if django_path:
+        port = free_port()
+        proc = start_daphne(env, port, tmp / "daphne-django.log", {"LLMROUTER_FAST_PATH": "0"})
+        try:
+            for clients in (1, 32):
+                rows.append(("POST /api/route-llm (Django + DRF view)", clients,
+                             uvloop.run(_load(port, "/api/route-llm", ROUTE_BODY, clients, seconds))))
+        finally:
+            stop(proc)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=4.0, help="duration of each HTTP measurement")
+    parser.add_argument("--no-django-path", action="store_true", help="skip the Django/DRF comparison")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-router-"))
+    try:
+        env = prepare_database(tmp)
+        scoring = bench_scoring()
+        print(f"scoring only (4 seed providers):  {scoring['us_per_decision']:.1f} us/decision, "
+              f"{scoring['decisions_per_s']:,.0f} decisions/s", flush=True)
+        routed = bench_route_request()
+        print(f"route_request + SQLite (lock, SUM, log, reserve):  {routed['decisions_per_s']:,.0f} decisions/s, "
+              f"p50 {routed['p50_ms']:.3f} ms, p99 {routed['p99_ms']:.3f} ms", flush=True)
+        print("\n| endpoint | clients | req/s | p50 ms | p99 ms | statuses |")
+        print("|---|---|---|---|---|---|")
+        for label, clients, r in bench_http(env, tmp, args.seconds, not args.no_django_path):
+            print(f"| {label} | {clients} | {r['req_per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+                  f"| {r['statuses']} |", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""POST /api/route-llm through the ASGI application (the fast path in front of Django)."""
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from django.db import connections
+
+from llmrouter.api import fast
+from llmrouter.models import LedgerEntry, RouteLog
+from orchestrator_site.fast_http import FastHttpDispatcher
+from tests.llmrouter.conftest import load_seed
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def asgi_app():
+    from orchestrator_site.asgi import application, http_app
+
+    assert "/api/route-llm" in http_app.routes()
+    load_seed()
+    yield application
+    # The fast path's pool thread keeps a connection: close it so the test
+    # database can be dropped (PostgreSQL refuses while a session is open).
+    fast.executor().submit(connections.close_all).result()
+
+
+def call(app, method: str, path: str, **kwargs) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+            return await client.request(method, path, **kwargs)
+
+    return asyncio.run(go())
+
+
+def test_fast_path_routes_and_reserves(asgi_app):
+    response = call(asgi_app, "POST", "/api/route-llm", json={"token_count": 5000, "task_type": "analysis", "id": 9})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["provider"], body["provider_key"], body["id"]) == ("Gemini Pro", "gemini-pro", 9)
+    assert body["estimated_cost"] == pytest.approx(0.035)
+    assert RouteLog.objects.get(decision_id=body["decision_id"]).interface == "api"
+    assert LedgerEntry.objects.get().amount_nanos == 35_000_000
+
+
+def test_fast_path_rejects_bad_input_with_400_and_reserves_nothing(asgi_app):
+    for body in (b"{", b'{"token_count": -3}', b'{"token_count": 5, "priority": "now"}', b"null"):
+        response = call(asgi_app, "POST", "/api/route-llm", content=body)
+        assert response.status_code == 400, body
+        assert response.json()["status"] == "error"
+        assert response.json()["error"]["code"] in ("INVALID_JSON", "INVALID_REQUEST", "VALIDATION_ERROR")
+    assert not RouteLog.objects.exists() and not LedgerEntry.objects.exists()
+
+
+def test_fast_path_refusal_carries_the_protocol_error(asgi_app):
+    response = call(asgi_app, "POST", "/api/route-llm", json={"token_count": 5, "task_type": "vision"})
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "NO_SUITABLE_PROVIDER"
+    assert len(response.json()["error"]["details"]["excluded"]) == 4
+
+
+def test_fast_path_limits_body_size_and_checks_the_host(asgi_app):
+    big = call(asgi_app, "POST", "/api/route-llm", content=b"{" + b" " * (fast.MAX_BODY_BYTES + 1) + b"}")
+    assert big.status_code == 413 and big.json()["error"]["code"] == "MESSAGE_TOO_LARGE"
+    evil = call(asgi_app, "POST", "/api/route-llm", json={"token_count": 1}, headers={"host": "evil.example"})
+    assert evil.status_code == 400
+    assert not RouteLog.objects.exists()
+
+
+def test_other_methods_and_paths_reach_django(asgi_app):
+    assert call(asgi_app, "GET", "/api/route-llm").status_code == 405  # the DRF view answers
+    assert call(asgi_app, "GET", "/api/providers/").status_code in (401, 403)
+
+
+def test_fast_path_is_not_registered_when_anonymous_routing_is_off(settings):
+    settings.LLMROUTER = {"ROUTE_ALLOW_ANONYMOUS": False}
+    dispatcher = FastHttpDispatcher(fallback=None)  # type: ignore[arg-type]
+    fast.register_fast_paths(dispatcher)
+    assert dispatcher.routes() == {}
+    settings.LLMROUTER = {}
+    fast.register_fast_paths(dispatcher)
+    assert dispatcher.routes() == {"/api/route-llm": frozenset({"POST"})}

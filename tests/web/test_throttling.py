@@ -1,0 +1,63 @@
+"""The fixed-window rate limiter behind every API limit (time injected)."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+
+from orchestrator_site.web.throttling import RouteLLMAnonThrottle, RouteLLMUserThrottle, parse_rate, throttle_hit
+
+
+@pytest.fixture
+def rates(settings: Any) -> None:
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+        "request_user": "3/min", "request_anon": None, "route_llm_user": "2/s", "route_llm_anon": "1/h"}}
+    cache.clear()
+
+
+def test_parse_rate() -> None:
+    assert parse_rate("100/min") == (100, 60)
+    assert parse_rate("5/s") == (5, 1)
+    assert parse_rate("7/hour") == (7, 3600)
+    assert parse_rate(None) is None
+
+
+def test_a_window_allows_its_limit_then_says_how_long_to_wait(rates: None) -> None:
+    t0 = 6000.0  # start of a minute window
+    assert [throttle_hit(scope="request_user", ident="user:1", now=t0 + i) for i in range(3)] == [None] * 3
+    assert throttle_hit(scope="request_user", ident="user:1", now=t0 + 15) == pytest.approx(45)
+    # Other clients are counted apart; the next window starts afresh.
+    assert throttle_hit(scope="request_user", ident="user:2", now=t0 + 15) is None
+    assert throttle_hit(scope="request_user", ident="user:1", now=t0 + 60) is None
+
+
+def test_a_scope_without_a_rate_is_unlimited(rates: None) -> None:
+    assert all(throttle_hit(scope="request_anon", ident="anon:1", now=1.0) is None for _ in range(50))
+
+
+class _Req:
+    def __init__(self, user: Any, addr: str = "10.0.0.1") -> None:
+        self.user = user
+        # A spoofed X-Forwarded-For must not give an anonymous client a fresh allowance.
+        self.META = {"REMOTE_ADDR": addr, "HTTP_X_FORWARDED_FOR": f"192.0.2.{id(self) % 250}"}
+
+
+class _User:
+    def __init__(self, pk: int | None) -> None:
+        self.pk = pk
+        self.is_authenticated = pk is not None
+
+
+def test_route_llm_throttles_count_tokens_and_anonymous_clients_apart(rates: None) -> None:
+    user_throttle, anon_throttle = RouteLLMUserThrottle(), RouteLLMAnonThrottle()
+    user_throttle.timer = anon_throttle.timer = lambda: 1000.0  # type: ignore[method-assign]
+    member = _Req(_User(5))
+    assert user_throttle.allow_request(member, None) and user_throttle.allow_request(member, None)
+    assert not user_throttle.allow_request(member, None)
+    assert user_throttle.wait() == pytest.approx(1.0)
+    assert anon_throttle.allow_request(member, None)  # the anonymous limit ignores token holders
+    stranger = _Req(_User(None), "10.0.0.2")
+    assert anon_throttle.allow_request(stranger, None)
+    assert not anon_throttle.allow_request(stranger, None)
+    assert anon_throttle.allow_request(_Req(_User(None), "10.0.0.3"), None)
