@@ -12,7 +12,10 @@ Both return the response frame (``status`` "success" or "error"). The socket
 defaults to ``<socket dir>/orchestrator.sock`` (``ORCHESTRATOR_SOCKET_DIR``, or
 the project's default); pass ``socket_path`` to use another, which works
 without Django. A dropped connection is re-opened on the next request; requests
-in flight when it dropped raise ``ConnectionError``. ``ClientTimeout`` is
+in flight when it dropped raise ``ConnectionError``, except after the
+orchestrator's ``{"type": "bye"}`` (it closes idle connections and reads
+nothing after that frame), when they are re-sent on a new connection.
+``ClientTimeout`` is
 raised only when the orchestrator itself does not answer (it answers TIMEOUT
 error frames on its own well before that).
 """
@@ -92,6 +95,7 @@ class _ClientProtocol(asyncio.Protocol):
         self._out: list[bytes] = []
         self._loop = asyncio.get_running_loop()
         self.lost = False
+        self.said_bye = False  # the orchestrator read nothing after its bye: pending requests may be re-sent
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -105,9 +109,13 @@ class _ClientProtocol(asyncio.Protocol):
         deliver = self.client._deliver
         for line in lines:
             try:
-                deliver(protocol.decode(line))
+                frame = protocol.decode(line)
             except protocol.ProtocolError:
                 continue
+            if frame.get("type") == "bye":
+                self.said_bye = True
+                continue
+            deliver(frame)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -135,8 +143,10 @@ class AsyncClient:
         self._proto: _ClientProtocol | None = None
         self._connecting: asyncio.Lock | None = None
         self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._payloads: dict[str, bytes] = {}  # for re-sending after a bye
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._subscribed = False
+        self._resends: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def connect(cls, socket_path: str | os.PathLike[str] | None = None, **kwargs: Any) -> "AsyncClient":
@@ -161,8 +171,9 @@ class AsyncClient:
             if self._proto is None or self._proto.lost:
                 loop = asyncio.get_running_loop()
                 _, self._proto = await loop.create_unix_connection(lambda: _ClientProtocol(self), str(self.socket_path))
-                if self._subscribed:
-                    await self._send_frame({"agent": "orchestrator", "action": "subscribe"}, None)
+                if self._subscribed:  # the answer has no waiter and is dropped
+                    self._proto.write(protocol.encode({"id": _next_id(), "agent": "orchestrator",
+                                                       "action": "subscribe"}))
             return self._proto
 
     async def request(self, agent: str, action: str, data: dict[str, Any] | None = None, *,
@@ -189,7 +200,8 @@ class AsyncClient:
         frame["id"] = rid
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiters[rid] = fut
-        proto.write(protocol.encode(frame))
+        payload = self._payloads[rid] = protocol.encode(frame)
+        proto.write(payload)
         wait_s = (timeout_ms or self.default_timeout_ms) / 1000 + GRACE_S
         try:
             return await asyncio.wait_for(fut, wait_s)
@@ -197,6 +209,7 @@ class AsyncClient:
             raise ClientTimeout(f"No answer from the orchestrator within {wait_s:.1f} s") from None
         finally:
             self._waiters.pop(rid, None)
+            self._payloads.pop(rid, None)
 
     async def subscribe(self) -> dict[str, Any]:
         """Receive event frames on this connection from now on (see ``events()``); re-done after a reconnect."""
@@ -223,12 +236,34 @@ class AsyncClient:
         if proto is not self._proto:
             return
         self._proto = None
+        if proto.said_bye and self._waiters:
+            # Closed for idleness: whatever we sent meanwhile was never read, so send it again.
+            task = asyncio.get_running_loop().create_task(self._resend(list(self._waiters)))
+            self._resends.add(task)
+            task.add_done_callback(self._resends.discard)
+            return
         waiters, self._waiters = self._waiters, {}
         for fut in waiters.values():
             if not fut.done():
                 fut.set_exception(ConnectionError(f"Connection to {self.socket_path} lost: {exc or 'closed'}"))
 
+    async def _resend(self, rids: list[str]) -> None:
+        try:
+            proto = await self._ensure_connected()
+        except OSError as exc:
+            for rid in rids:
+                fut = self._waiters.pop(rid, None)
+                if fut is not None and not fut.done():
+                    fut.set_exception(ConnectionError(f"Reconnecting to {self.socket_path} failed: {exc}"))
+            return
+        for rid in rids:
+            payload = self._payloads.get(rid)
+            if payload is not None and rid in self._waiters:
+                proto.write(payload)
+
     async def close(self) -> None:
+        for task in list(self._resends):
+            task.cancel()
         proto, self._proto = self._proto, None
         if proto is not None and proto.transport is not None:
             proto._flush()
@@ -237,6 +272,20 @@ class AsyncClient:
             if not fut.done():
                 fut.set_exception(ConnectionError("Client closed"))
         self._waiters.clear()
+
+
+def _peek_state(sock: socket.socket) -> str:
+    """"closed", "data" (bytes waiting) or "idle", without blocking (a timeout socket would poll first)."""
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        return "data" if sock.recv(1, socket.MSG_PEEK) else "closed"
+    except BlockingIOError:
+        return "idle"
+    except OSError:
+        return "closed"
+    finally:
+        sock.settimeout(timeout)
 
 
 # --- sync ----------------------------------------------------------------------------------------
@@ -262,6 +311,8 @@ class Client:
         self.close()
 
     def _connect(self) -> socket.socket:
+        if self._sock is not None and not self._usable(self._sock):
+            self._drop()  # closed by the orchestrator while we were idle
         if self._sock is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -294,15 +345,25 @@ class Client:
         rid = _next_id()
         frame["id"] = rid
         wait_s = (timeout_ms or self.default_timeout_ms) / 1000 + GRACE_S
+        payload = protocol.encode(frame)
         with self._lock:
             sock = self._connect()
+            resent = False
             try:
                 sock.settimeout(wait_s)
-                sock.sendall(protocol.encode(frame))
+                sock.sendall(payload)
                 while True:
                     response = self._read_frame(sock)
-                    if response.get("type") == "event":
+                    kind = response.get("type")
+                    if kind == "event":
                         self.events.append(response)
+                    elif kind == "bye" and not resent:
+                        # Closed for idleness before our request was read: send it once more.
+                        self._drop()
+                        sock = self._connect()
+                        sock.settimeout(wait_s)
+                        sock.sendall(payload)
+                        resent = True
                     elif response.get("id") == rid:
                         return response
             except socket.timeout:
@@ -311,6 +372,29 @@ class Client:
             except OSError as exc:
                 self._drop()
                 raise ConnectionError(f"Connection to {self.socket_path} failed: {exc}") from exc
+
+    def _usable(self, sock: socket.socket) -> bool:
+        """Read what arrived while we were idle (events, a bye); False if the connection is over."""
+        while True:
+            state = _peek_state(sock)
+            if state == "closed":
+                return False
+            if state == "idle":
+                return True
+            self._lines.extend(self._buf.feed(sock.recv(65536)))
+            kept: deque[bytes] = deque()
+            for line in self._lines:
+                try:
+                    frame = protocol.decode(line)
+                except protocol.ProtocolError:
+                    continue
+                if frame.get("type") == "bye":
+                    return False
+                if frame.get("type") == "event":
+                    self.events.append(frame)
+                else:
+                    kept.append(line)  # a late answer; dropped when read, its id matches nothing
+            self._lines = kept
 
     def _read_frame(self, sock: socket.socket) -> dict[str, Any]:
         while not self._lines:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog, RouterWeights
+from llmrouter.models import Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteLog, RouterWeights
 
 
 @admin.register(Provider)
@@ -70,3 +70,8 @@ class RouteLogAdmin(_ReadOnlyAdmin):
     list_filter = ["outcome", "priority", "interface", "provider_key"]
     search_fields = ["decision_id", "reasoning"]
     date_hierarchy = "created_at"
+
+
+@admin.register(LedgerCheckpoint)
+class LedgerCheckpointAdmin(_ReadOnlyAdmin):
+    list_display = ["window_start", "window_end", "up_to_id", "total_nanos", "created_at"]

@@ -55,9 +55,21 @@ class RouteResult:
 
 @dataclass(slots=True)
 class _BudgetView:
-    remaining_nanos: float = math.inf  # min over active budgets
-    hard_cap_remaining_nanos: float = math.inf  # min over active hard-capped budgets
-    budgets: list[dict[str, Any]] = field(default_factory=list)
+    """The locked budgets' remaining money, kept current across the decisions of one transaction."""
+
+    remaining: list[int] = field(default_factory=list)  # per active budget, nano-dollars
+    hard_cap: list[bool] = field(default_factory=list)
+
+    @property
+    def remaining_nanos(self) -> float:  # min over active budgets (the formula's remaining_budget)
+        return min(self.remaining, default=math.inf)
+
+    @property
+    def hard_cap_remaining_nanos(self) -> float:  # min over hard-capped budgets
+        return min((r for r, hard in zip(self.remaining, self.hard_cap) if hard), default=math.inf)
+
+    def spend(self, amount: int) -> None:
+        self.remaining = [r - amount for r in self.remaining]
 
 
 def cost_nanos(token_count: int, cost_per_1m: Decimal) -> int:
@@ -74,10 +86,8 @@ def _lock_budgets(now: datetime) -> _BudgetView:
     view = _BudgetView()
     for _pk, amount_nanos, period, tz, hard_cap in store.lock_active_budgets():
         start, end = windows.window_bounds(period, tz, now)
-        remaining = amount_nanos - store.window_spend(start, end, checkpoint=True)
-        view.remaining_nanos = min(view.remaining_nanos, remaining)
-        if hard_cap:
-            view.hard_cap_remaining_nanos = min(view.hard_cap_remaining_nanos, remaining)
+        view.remaining.append(amount_nanos - store.window_spend(start, end, checkpoint=True))
+        view.hard_cap.append(hard_cap)
     return view
 
 
@@ -134,28 +144,56 @@ def route_request(*, token_count: int, task_type: str = "", priority: str = "med
     is routable; its details name why each provider was excluded. The route
     log of a refused request is committed before the error is raised.
     """
+    [outcome] = route_requests([{"token_count": token_count, "task_type": task_type, "priority": priority,
+                                 "max_latency": max_latency, "interface": interface}], now=now)
+    if isinstance(outcome, ProtocolError):
+        raise outcome
+    return outcome
+
+
+def route_requests(requests: list[dict[str, Any]], *, now: datetime | None = None) -> list[RouteResult | ProtocolError]:
+    """Route several requests in one transaction, in order; one outcome per request.
+
+    Exactly as if each were routed alone, one after the other: every decision
+    sees the reservations of the ones before it. Sharing the transaction
+    shares the lock, the reads of budgets, providers and weights, and the
+    commit, which is what lets the HTTP fast path keep up under load. The
+    dicts hold route_request's keyword arguments (without ``now``).
+    """
     now = now or windows.utc_now()  # the clock is read once
-    query = scoring.Query(token_count=token_count, task_type=task_type, priority=priority, max_latency=max_latency)
-    decision_id = new_decision_id()
+    outcomes: list[RouteResult | ProtocolError] = []
     with transaction.atomic():
         view = _lock_budgets(now)
         specs, prices = _load_providers()
-        decision, amount = _decide_exact(specs, prices, query, view, _load_weights())
-        candidates = decision.candidates_as_dicts()
-        chosen = decision.chosen
-        provider_pk, price = prices[chosen.key] if chosen else (None, None)
-        route_id = store.insert_route_log(
-            decision_id=decision_id, created_at=now, interface=interface, task_type=task_type, priority=priority,
-            token_count=token_count, max_latency=max_latency, provider=provider_pk,
-            provider_key=chosen.key if chosen else "",
-            outcome=RouteLog.OUTCOME_ROUTED if chosen else decision.error_code,
-            estimated_cost_nanos=amount, cost_per_1m=price, confidence=decision.confidence,
-            reasoning=decision.reasoning, candidates=candidates)
-        if chosen is not None and amount > 0:
-            budget_reserve(route_id=route_id, provider_pk=provider_pk, provider_key=chosen.key, amount_nanos=amount,
-                           now=now)
+        weights = _load_weights()
+        for request in requests:
+            outcomes.append(_route_one(request, now, view, specs, prices, weights))
+    return outcomes
+
+
+def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, specs, prices,
+               weights: scoring.Weights) -> RouteResult | ProtocolError:
+    token_count, task_type = request["token_count"], request.get("task_type", "")
+    priority, max_latency = request.get("priority", "medium"), request.get("max_latency", 0.0)
+    query = scoring.Query(token_count=token_count, task_type=task_type, priority=priority, max_latency=max_latency)
+    decision_id = new_decision_id()
+    decision, amount = _decide_exact(specs, prices, query, view, weights)
+    candidates = decision.candidates_as_dicts()
+    chosen = decision.chosen
+    provider_pk, price = prices[chosen.key] if chosen else (None, None)
+    route_id = store.insert_route_log(
+        decision_id=decision_id, created_at=now, interface=request.get("interface", ""), task_type=task_type,
+        priority=priority, token_count=token_count, max_latency=max_latency, provider=provider_pk,
+        provider_key=chosen.key if chosen else "",
+        outcome=RouteLog.OUTCOME_ROUTED if chosen else decision.error_code,
+        estimated_cost_nanos=amount, cost_per_1m=price, confidence=decision.confidence,
+        reasoning=decision.reasoning, candidates=candidates)
     if chosen is None:
-        raise _refusal(decision, decision_id, view, candidates)
+        return _refusal(decision, decision_id, view, candidates)
+    if amount > 0:
+        budget_reserve(route_id=route_id, provider_pk=provider_pk, provider_key=chosen.key, amount_nanos=amount,
+                       now=now)
+        view.spend(amount)
     return RouteResult(decision_id=decision_id, provider_key=chosen.key, provider_name=chosen.name,
                        reasoning=decision.reasoning, estimated_cost_nanos=amount, confidence=decision.confidence,
                        candidates=candidates, created_at=now)

@@ -16,7 +16,9 @@ included, rolled back) answers with the winner's row.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
@@ -96,7 +98,7 @@ def _allocate(model: type[M], *, key: str | None, digest: str, answer: Callable[
     if key and (existing := _replay(model, key, digest, answer)) is not None:
         return Allocation(existing, replayed=True)
     try:
-        with transaction.atomic():
+        with _sqlite_writer_turn(), transaction.atomic():
             return Allocation(create(), replayed=False)
     except IntegrityError:
         # Lost a race. On a duplicate key the winner's row is committed by now
@@ -108,17 +110,53 @@ def _allocate(model: type[M], *, key: str | None, digest: str, answer: Callable[
         raise
 
 
+# SQLite has one writer at a time. Threads of one process that all BEGIN
+# IMMEDIATE would wait in SQLite's busy handler, which sleeps and polls (up to
+# 100 ms a turn, in no order), so a few unlucky threads wait very long. Queuing
+# them on a lock first keeps the busy handler for other processes only.
+_SQLITE_WRITER = threading.Lock()
+
+
+@contextmanager
+def _sqlite_writer_turn() -> Iterator[None]:
+    if transaction.get_connection().vendor != "sqlite":
+        yield
+        return
+    with _SQLITE_WRITER:
+        yield
+
+
 def _next_in_sequence(scope: str, now: Any) -> int:
     """Bump and return the counter of ``scope``. Call inside transaction.atomic()."""
-    counters = SequenceCounter.objects.filter(scope=scope)
-    if not counters.update(last_value=F("last_value") + 1, updated_at=now):
+    value = _bump_counter(scope, now)
+    if value is None:
         try:
             with transaction.atomic():  # savepoint: a racing creator may win
-                SequenceCounter.objects.create(scope=scope, last_value=0)
+                SequenceCounter.objects.create(scope=scope, last_value=0, updated_at=now)
         except IntegrityError:
             pass
-        if counters.update(last_value=F("last_value") + 1, updated_at=now) != 1:
+        value = _bump_counter(scope, now)
+        if value is None:
             raise RuntimeError(f"sequence counter {scope!r} vanished")
+    return value
+
+
+def _bump_counter(scope: str, now: Any) -> int | None:
+    """``last_value + 1`` on the scope's row and the new value, or None when there is no row."""
+    conn = transaction.get_connection()
+    if conn.vendor in ("sqlite", "postgresql"):
+        # One statement instead of UPDATE + SELECT, and without the ORM's query
+        # building, which costs several times the statement itself here.
+        table = conn.ops.quote_name(SequenceCounter._meta.db_table)
+        with conn.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET last_value = last_value + 1, updated_at = %s "
+                           f"WHERE scope = %s RETURNING last_value",
+                           [conn.ops.adapt_datetimefield_value(now), scope])
+            row = cursor.fetchone()
+        return None if row is None else int(row[0])
+    counters = SequenceCounter.objects.filter(scope=scope)
+    if not counters.update(last_value=F("last_value") + 1, updated_at=now):
+        return None
     return counters.values_list("last_value", flat=True).get()
 
 

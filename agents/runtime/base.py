@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -52,6 +53,29 @@ def _run_with_db_hygiene(func: Callable[..., Any], *args: Any) -> Any:
     return func(*args)
 
 
+def _close_worker_connections(executor: ThreadPoolExecutor) -> None:
+    # Each worker thread holds its own DB connection, which outlives the
+    # thread (PostgreSQL keeps the session, and a test database cannot be
+    # dropped). One close task per thread, held at a barrier so that no
+    # thread takes two and every thread gets one.
+    count = len(getattr(executor, "_threads", ()))
+    if not count:
+        return
+    barrier = threading.Barrier(count, timeout=5)
+
+    def close() -> None:
+        from django.db import connections
+
+        connections.close_all()
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            pass
+
+    for future in [executor.submit(close) for _ in range(count)]:
+        future.result()
+
+
 class Agent:
     """Subclass, set ``agent_type`` and add ``@action`` methods."""
 
@@ -77,6 +101,7 @@ class Agent:
     async def teardown(self) -> None:
         """Called once after every transport has stopped."""
         if self._executor is not None:
+            _close_worker_connections(self._executor)
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 

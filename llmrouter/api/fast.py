@@ -6,6 +6,12 @@ transaction) runs on a small dedicated thread pool, never on the event loop.
 On SQLite the pool has one thread: there is one writer at a time anyway, and
 a second thread would only wait on the file lock with SQLite's sleeping
 back-off instead of in a queue.
+
+Requests that arrive while the pool is busy are queued and routed together
+in one transaction (``services.route_requests``): the same decisions, in
+arrival order, as if routed one by one, but one lock, one read of the
+providers and one commit per batch. A lone request is never delayed: it goes
+to the pool at once when a thread is free.
 """
 from __future__ import annotations
 
@@ -13,7 +19,9 @@ import asyncio
 import logging
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, Callable
 
 from django.db import close_old_connections
@@ -29,6 +37,7 @@ from orchestrator_site.web.fast_request import respond
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_BATCH = 64
 # How often a pool thread lets Django close an expired or broken connection
 # (the request cycle does it per request; per second is plenty here).
 _CONNECTION_CHECK_S = 1.0
@@ -66,6 +75,76 @@ async def run_db(fn: Callable[..., Any], **kwargs: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(executor(), _in_db_thread, fn, kwargs)
 
 
+def _route_batch(requests: list[dict[str, Any]]) -> list[Any]:
+    """One transaction for the batch; if it fails as a whole, each request alone (one bad apple)."""
+    try:
+        return services.route_requests(requests)
+    except Exception:
+        if len(requests) == 1:
+            raise
+        logger.exception("batch of %d route requests failed; retrying them one by one", len(requests))
+    outcomes: list[Any] = []
+    for request in requests:
+        try:
+            outcomes.extend(services.route_requests([request]))
+        except Exception as exc:  # noqa: BLE001 - handed to that request's caller
+            outcomes.append(exc)
+    return outcomes
+
+
+class _Batcher:
+    """Per event loop: queues route requests and hands them to the pool in batches."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.workers = conf.route_workers()
+        self.pending: list[tuple[dict[str, Any], asyncio.Future]] = []
+        self.running = 0
+
+    def submit(self, kwargs: dict[str, Any]) -> asyncio.Future:
+        future = self.loop.create_future()
+        self.pending.append((kwargs, future))
+        if self.running < self.workers:
+            self._launch()
+        return future
+
+    def _launch(self) -> None:
+        batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+        self.running += 1
+        job = self.loop.run_in_executor(executor(), _in_db_thread, _route_batch, {"requests": [k for k, _ in batch]})
+        # The job is kept by this callback until it finishes; every waiter gets its outcome or the failure.
+        job.add_done_callback(partial(self._finished, batch))
+
+    def _finished(self, batch: list[tuple[dict[str, Any], asyncio.Future]], job: asyncio.Future) -> None:
+        self.running -= 1
+        if job.cancelled() or job.exception() is not None:
+            failure = asyncio.CancelledError() if job.cancelled() else job.exception()
+            outcomes: list[Any] = [failure] * len(batch)
+        else:
+            outcomes = job.result()
+        for (_, future), outcome in zip(batch, outcomes):
+            if future.done():  # the caller went away
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+        if self.pending:
+            self._launch()
+
+
+_batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher]" = weakref.WeakKeyDictionary()
+
+
+def route_batched(kwargs: dict[str, Any]) -> asyncio.Future:
+    """Route one request through this loop's batcher; await the result (or its ProtocolError)."""
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    if batcher is None:
+        batcher = _batchers[loop] = _Batcher(loop)
+    return batcher.submit(kwargs)
+
+
 async def route_llm(scope: dict[str, Any], receive: Any, send: Any) -> None:
     request_id = None
     # The same per-token / per-client limit as RouteLLMView's throttle classes.
@@ -77,7 +156,7 @@ async def route_llm(scope: dict[str, Any], receive: Any, send: Any) -> None:
         payload = protocol.decode(await read_body(receive, max_bytes=MAX_BODY_BYTES) or b"")
         request_id = responses.safe_request_id(payload)
         kwargs = validation.parse_route_request(payload)
-        result = await run_db(services.route_request, **kwargs)
+        result = await route_batched(kwargs)
     except ProtocolError as exc:
         status, body = responses.error_body(exc, request_id)
         await send_json(send, status, body)

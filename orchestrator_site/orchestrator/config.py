@@ -22,6 +22,9 @@ class OrchestratorOptions:
     redis_prefix: str = "orch:"
     # Liveness: agents are pinged this often and dropped after 3 silent intervals.
     ping_interval_s: float = 10.0
+    # A client connection with nothing in flight, no subscription and no traffic for this long is
+    # closed after a {"type":"bye"} frame, so `echo ... | nc -U <socket>` exits; 0 keeps them open.
+    client_idle_timeout_s: float = 2.0
     # Record hello/disconnect in AgentInstance (off for an orchestrator embedded without a database).
     record_instances: bool = True
 
@@ -41,6 +44,7 @@ class OrchestratorOptions:
             drain_timeout_s=conf["DRAIN_TIMEOUT_S"],
             monitor_interval_s=conf["MONITOR_INTERVAL_S"],
             types_refresh_s=conf.get("TYPES_REFRESH_S", 30.0),
+            client_idle_timeout_s=conf.get("CLIENT_IDLE_TIMEOUT_S", 2.0),
             agent_token=conf.get("AGENT_TOKEN") or env_str("ORCHESTRATOR_AGENT_TOKEN", ""),
             redis_url=settings.REDIS_URL,
             redis_prefix=settings.REDIS_KEY_PREFIX,

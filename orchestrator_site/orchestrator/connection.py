@@ -44,6 +44,7 @@ class Connection(asyncio.Protocol):
         self._out: list[bytes] = []
         self._buf = LineBuffer(server.options.max_frame_bytes)
         self._loop = asyncio.get_running_loop()
+        self.last_active = self._loop.time()
 
     # --- asyncio.Protocol ------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -51,6 +52,9 @@ class Connection(asyncio.Protocol):
         self.server.connection_opened(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return  # after a bye or a size-limit error nothing more is read
+        self.last_active = self._loop.time()
         try:
             lines = self._buf.feed(data)
         except FrameTooLarge as exc:
@@ -136,6 +140,7 @@ class Connection(asyncio.Protocol):
             return
         self._out = []
         self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[union-attr]
+        self.last_active = self._loop.time()
         if self._eof and self.outstanding == 0:
             self.close()
 
@@ -145,6 +150,17 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+
+    def is_idle(self, now: float, idle_s: float) -> bool:
+        return (self.link is None and self.outstanding == 0 and not self._out and not self.closed
+                and now - self.last_active > idle_s)
+
+    def say_bye(self, reason: str) -> None:
+        """Close an idle client politely: requests it sent after this frame were not read (safe to resend)."""
+        self.write_frame({"type": "bye", "reason": reason})
+        self._flush()
+        self.closed = True
+        self.close()
 
     def _error(self, exc: ProtocolError, request_id: Any = None) -> None:
         self.server.stats.record_error(exc.code)

@@ -86,6 +86,7 @@ class OrchestratorServer:
         self._tick_handle: asyncio.TimerHandle | None = None
         self._stop = asyncio.Event()
         self._last_ping = 0.0
+        self._last_idle_check = 0.0
 
     # --- start -------------------------------------------------------------------------
     async def start(self, types: list[str] | None = None) -> None:
@@ -223,6 +224,10 @@ class OrchestratorServer:
         if interval and now - self._last_ping >= interval:
             self._last_ping = now
             self._ping_agents(now, interval)
+        idle = self.options.client_idle_timeout_s
+        if idle and now - self._last_idle_check >= min(0.5, idle / 4):
+            self._last_idle_check = now
+            self._close_idle_clients(now, idle)
         self._tick_handle = loop.call_later(TICK_S, self._tick)
 
     def _ping_agents(self, now: float, interval: float) -> None:
@@ -237,6 +242,12 @@ class OrchestratorServer:
                 conn.close()
             else:
                 conn.write(ping)
+
+    def _close_idle_clients(self, now: float, idle: float) -> None:
+        subscribers = self.events.subscribers
+        for conn in list(self.connections):
+            if conn.is_idle(now, idle) and conn not in subscribers:
+                conn.say_bye("idle")
 
     # --- stop ------------------------------------------------------------------------------------
     def request_stop(self) -> None:

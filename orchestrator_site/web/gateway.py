@@ -23,10 +23,6 @@ from orchestrator_site.web import webmetrics
 
 logger = logging.getLogger(__name__)
 
-# Extra time the web side waits beyond the request's own timeout: the
-# orchestrator answers TIMEOUT itself, and we only give up if it never does.
-_GRACE_S = 1.0
-
 
 def client_socket_path() -> Path:
     return Path(settings.ORCHESTRATOR["SOCKET_DIR"]) / "orchestrator.sock"
@@ -81,8 +77,10 @@ class Gateway:
             return protocol.error(rid, ErrorCode.AGENT_UNAVAILABLE, "The orchestrator is not reachable",
                                   {"reason": type(exc).__name__})
         try:
-            return await asyncio.wait_for(client.send(request), timeout_ms / 1000 + _GRACE_S)
-        except asyncio.TimeoutError:  # includes the client's own ClientTimeout
+            # No wait_for of our own (a task per request): the client gives up
+            # by itself a grace period after the request's timeout.
+            return await client.send(request)
+        except asyncio.TimeoutError:  # the client's ClientTimeout: the orchestrator never answered
             return protocol.error(rid, ErrorCode.TIMEOUT, f"No answer within {timeout_ms} ms",
                                   {"timeout_ms": timeout_ms})
         except (OSError, ConnectionError, EOFError) as exc:

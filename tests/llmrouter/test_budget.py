@@ -65,6 +65,8 @@ def _assert_cap_held(results: list, errors: list) -> None:
     now = windows.utc_now()
     status = selectors.budgets_status(now=now)[0]
     assert Decimal(str(status["spent"])) <= budget
+    start, end = windows.window_bounds("daily", "UTC", now)
+    assert selectors.spend_nanos(start=start, end=end) == selectors.spend_nanos_full(start=start, end=end) == reserved
     assert len(results) == COVERED  # every request that fit got through, none more
     assert {r.provider_key for r in results} == {"gemini-pro"}
     assert Counter(e.code for e in errors) == {ErrorCode.BUDGET_EXCEEDED: REQUESTS - COVERED}
@@ -74,6 +76,14 @@ def _assert_cap_held(results: list, errors: list) -> None:
         assert e.details["excluded"]["local-llama"] == "does not support analysis tasks"
     assert RouteLog.objects.count() == REQUESTS
     assert LedgerEntry.objects.filter(kind="reservation").count() == COVERED
+
+
+@pytest.fixture(autouse=True)
+def frequent_checkpoints(monkeypatch):
+    # Exercise spend checkpoints inside the race, not only the plain sum.
+    from llmrouter import store
+
+    monkeypatch.setattr(store, "CHECKPOINT_EVERY", 5)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -83,3 +83,32 @@ def test_fast_path_is_not_registered_when_anonymous_routing_is_off(settings):
     settings.LLMROUTER = {}
     fast.register_fast_paths(dispatcher)
     assert dispatcher.routes() == {"/api/route-llm": frozenset({"POST"})}
+
+
+def test_concurrent_fast_path_requests_are_batched_without_overspending(asgi_app):
+    from llmrouter.models import Budget
+
+    Budget.objects.update(amount="0.35")  # ten $0.035 analysis requests
+
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=asgi_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+            return await asyncio.gather(*(
+                client.post("/api/route-llm", json={"token_count": 5000, "task_type": "analysis", "id": i})
+                for i in range(40)))
+
+    responses = asyncio.run(go())
+    assert sorted(r.status_code for r in responses) == [200] * 10 + [402] * 30
+    assert sorted(r.json()["id"] for r in responses) == list(range(40))  # each caller got its own answer
+    assert LedgerEntry.objects.count() == 10 and RouteLog.objects.count() == 40
+
+
+def test_a_failing_request_does_not_sink_its_batch(asgi_app):
+    outcomes = fast._route_batch([
+        {"token_count": 5000, "task_type": "analysis"},
+        {"token_count": None, "task_type": "analysis"},  # a bug upstream: not validated
+        {"token_count": 5000, "task_type": "coding"},
+    ])
+    assert outcomes[0].provider_key == "gemini-pro" and outcomes[2].provider_key == "local-llama"
+    assert isinstance(outcomes[1], TypeError)
+    assert RouteLog.objects.count() == 2

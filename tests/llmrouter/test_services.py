@@ -149,3 +149,44 @@ def test_seed_data_is_loaded_by_the_migration(db):
     assert (budget.amount, budget.period, budget.timezone, budget.hard_cap) == (100, "daily", "UTC", True)
     assert budget.warning_threshold == 0.8
     assert RouterWeights.objects.get(pk=1).cost_scale == 20.0
+
+
+def test_spend_from_checkpoints_equals_the_full_ledger_sum(seed_router, monkeypatch):
+    from llmrouter import store
+    from llmrouter.models import LedgerCheckpoint
+
+    monkeypatch.setattr(store, "CHECKPOINT_EVERY", 3)
+    day = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    routed = [services.route_request(token_count=1000 + i, task_type="analysis", now=day) for i in range(10)]
+    services.usage_settle(decision_id=routed[0].decision_id, prompt_tokens=1, completion_tokens=0, now=day)
+    services.route_request(token_count=10, task_type="analysis", now=day)  # sees the settlement
+    assert LedgerCheckpoint.objects.count() >= 3
+    budget = Budget.objects.get()
+    start, end = budget.window(day)
+    assert selectors.spend_nanos(start=start, end=end) == selectors.spend_nanos_full(start=start, end=end)
+    assert selectors.spend_nanos_full(start=start, end=end) == sum(
+        LedgerEntry.objects.filter(charged_at__gte=start).values_list("amount_nanos", flat=True))
+
+
+def test_a_rolled_back_decision_takes_its_checkpoint_with_it(seed_router):
+    from django.db import transaction
+
+    from llmrouter.models import LedgerCheckpoint
+
+    day = datetime(2026, 6, 2, 12, tzinfo=UTC)
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            services.route_request(token_count=5000, task_type="analysis", now=day)
+            assert LedgerCheckpoint.objects.count() == 1
+            raise RuntimeError("caller failed after routing")
+    assert not LedgerCheckpoint.objects.exists() and not LedgerEntry.objects.exists()
+    assert selectors.budgets_status(now=day)[0]["spent"] == 0
+
+
+def test_a_batch_decides_in_order_as_if_one_by_one(seed_router):
+    Budget.objects.update(amount="0.07")  # two $0.035 requests
+    request = {"token_count": 5000, "task_type": "analysis", "priority": "medium", "max_latency": 0.0}
+    outcomes = services.route_requests([request, request, request, {**request, "task_type": "coding"}])
+    assert [getattr(o, "provider_key", None) for o in outcomes] == ["gemini-pro", "gemini-pro", None, "local-llama"]
+    assert isinstance(outcomes[2], ProtocolError) and outcomes[2].code == ErrorCode.BUDGET_EXCEEDED
+    assert LedgerEntry.objects.count() == 2 and RouteLog.objects.count() == 4

@@ -41,3 +41,13 @@ def test_capability_session_and_counter_pages_render(admin_client, project):
     assert session.session_id in admin_client.get("/admin/naming/session/", {"q": session.session_id}).content.decode()
     assert admin_client.get(f"/admin/naming/capability/{cap.pk}/change/").status_code == 200
     assert "capability:ADM" in admin_client.get("/admin/naming/sequencecounter/").content.decode()
+
+
+def test_system_check_warns_about_an_unusable_naming_config():
+    from agents.models import AgentType
+    from agents.naming.checks import check_naming_config
+
+    AgentType.objects.update_or_create(name="naming", defaults={"config": {"environments": []}})
+    assert [w.id for w in check_naming_config(databases=["default"])] == ["naming.W001"]
+    AgentType.objects.filter(name="naming").update(config={"environments": ["dev"]})
+    assert check_naming_config(databases=["default"]) == []

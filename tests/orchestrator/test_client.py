@@ -91,3 +91,24 @@ async def test_async_client_in_flight_requests_fail_with_connection_error_when_t
 def test_send_command_parses_values_as_json_when_they_parse():
     assert parse_pairs(["environment=test", "n=3", "flag=true", 'tags=["a","b"]', "empty=", "x=1.5"]) == {
         "environment": "test", "n": 3, "flag": True, "tags": ["a", "b"], "empty": "", "x": 1.5}
+
+
+@async_test
+async def test_clients_carry_on_transparently_after_an_idle_close():
+    async with InProc(client_idle_timeout_s=0.2) as sysm:
+        await sysm.agent("probe")
+        client = await sysm.client()
+        assert (await client.request("probe", "echo", {"n": 1}))["status"] == "success"
+        await asyncio.sleep(1.0)
+        assert (await client.request("probe", "echo", {"n": 2}))["data"] == {"n": 2}
+
+        def use_sync() -> list[dict]:
+            with Client(sysm.client_socket) as sync:
+                first = sync.request("probe", "echo", {"n": 3})
+                import time
+
+                time.sleep(1.0)
+                return [first, sync.request("probe", "echo", {"n": 4})]
+
+        frames = await asyncio.to_thread(use_sync)
+        assert [f["data"] for f in frames] == [{"n": 3}, {"n": 4}]

@@ -420,3 +420,25 @@ async def test_new_agent_type_gets_a_socket_and_a_removed_one_loses_it():
         assert (await conn.request({"agent": "probe3", "action": "echo", "data": {}}))["status"] == "success"
         frame = await conn.request({"agent": "probe2", "action": "echo"})
         assert frame["error"]["code"] == ErrorCode.UNKNOWN_AGENT
+
+
+@async_test
+async def test_idle_client_connection_gets_bye_then_close_but_busy_ones_stay():
+    async with InProc(client_idle_timeout_s=0.3) as sysm:
+        await sysm.agent("probe")
+        idle = await sysm.raw(sysm.type_socket("probe"))
+        busy = await sysm.raw()
+        await busy.send({"id": "long", "agent": "probe", "action": "slow", "data": {"ms": 1200}})
+        assert await idle.recv() == {"type": "bye", "reason": "idle"}
+        assert await idle.closed_by_peer()
+        frame = await busy.recv()
+        assert frame["id"] == "long" and frame["status"] == "success"
+
+
+@async_test
+async def test_subscribers_are_never_closed_for_idleness():
+    async with InProc(client_idle_timeout_s=0.2) as sysm:
+        conn = await sysm.raw()
+        await conn.request({"agent": "orchestrator", "action": "subscribe"})
+        await asyncio.sleep(1.0)
+        assert await conn.request({"type": "ping"}) == {"type": "pong"}

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
 
 from agents.naming.cid import parse_cid
+from agents.semantic.agent import SemanticAgent
 from agents.semantic.models import Concept
 from tests.semantic.conftest import make_caller
 
@@ -52,11 +54,23 @@ def test_store_concept_limits_are_validation_errors(semantic, fields, problem):
 
 def test_configured_limits_apply(transactional_db):
     caller = make_caller({"max_description": 20, "max_query": 10, "max_top_k": 3, "max_page": 5})
-    assert caller.err("store_concept", name="n", domain="d", description="x" * 21)["code"] == "VALIDATION_ERROR"
-    assert caller.err("semantic_similarity", query="x" * 11)["code"] == "VALIDATION_ERROR"
-    assert caller.err("semantic_similarity", query="x", top_k=4)["code"] == "VALIDATION_ERROR"
-    assert caller.err("query_concepts", limit=6)["code"] == "VALIDATION_ERROR"
-    assert caller.ok("store_concept", name="n", domain="d", description="x" * 20)["name"] == "n"
+    try:
+        assert caller.err("store_concept", name="n", domain="d", description="x" * 21)["code"] == "VALIDATION_ERROR"
+        assert caller.err("semantic_similarity", query="x" * 11)["code"] == "VALIDATION_ERROR"
+        assert caller.err("semantic_similarity", query="x", top_k=4)["code"] == "VALIDATION_ERROR"
+        assert caller.err("query_concepts", limit=6)["code"] == "VALIDATION_ERROR"
+        assert caller.ok("store_concept", name="n", domain="d", description="x" * 20)["name"] == "n"
+    finally:
+        asyncio.run(caller.agent.teardown())
+
+
+def test_bad_configuration_fails_when_the_agent_is_built():
+    from agents.semantic.conf import SemanticConfigError
+
+    with pytest.raises(SemanticConfigError):
+        SemanticAgent("SEMANTIC-BAD", {"max_top_k": 0})
+    with pytest.raises(SemanticConfigError):
+        SemanticAgent("SEMANTIC-BAD", {"default_project": "Not Valid"})
 
 
 def _store_many(semantic, count: int, domain: str = "d", prefix: str = "Item"):

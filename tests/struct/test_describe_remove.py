@@ -93,7 +93,10 @@ def test_remove_only_touches_the_workspace_root_it_was_configured_with(struct, t
     other = StructAgent("STRUCT-TEST-2", {"workspace_root": str(tmp_path / "other-root")})
     request = protocol.normalize_request({"action": "remove_structure", "data": {"cid": data["cid"]}},
                                          default_agent="struct")
-    frame = asyncio.run(other.handle(request))
+    try:
+        frame = asyncio.run(other.handle(request))
+    finally:
+        asyncio.run(other.teardown())
     assert frame["status"] == "error" and frame["error"]["code"] == "NOT_FOUND"
     assert Path(data["path"]).is_dir()
 
@@ -101,3 +104,24 @@ def test_remove_only_touches_the_workspace_root_it_was_configured_with(struct, t
 def test_unknown_fields_and_actions_get_structured_errors(struct):
     assert struct.err("remove_structure", cid="x", rm_rf="/")["code"] == "VALIDATION_ERROR"
     assert struct.err("format_disk")["code"] == "UNKNOWN_ACTION"
+
+
+def test_bad_configuration_fails_when_the_agent_starts(tmp_path):
+    import asyncio
+
+    import pytest
+
+    from agents.struct.agent import StructAgent
+    from agents.struct.conf import StructConfigError
+
+    agent = StructAgent("STRUCT-BAD", {"workspace_root": str(tmp_path), "default_project": "Bad Project"})
+    with pytest.raises(StructConfigError):
+        asyncio.run(agent.setup())
+
+
+def test_a_relative_workspace_root_is_taken_from_the_project_directory():
+    from agents.struct.conf import StructSettings
+    from orchestrator_site.paths import PROJECT_ROOT
+
+    settings = StructSettings.from_config({"workspace_root": "var/workspace"})
+    assert settings.workspace_root == (PROJECT_ROOT / "var" / "workspace").resolve()

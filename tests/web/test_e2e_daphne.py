@@ -117,3 +117,42 @@ def test_metrics_through_daphne_count_http_traffic(stack):
     assert 'web_requests_total{action="echo",agent="naming",outcome="success",transport="http"}' in resp.text
     assert "orchestrator_requests_total" in resp.text
     assert "web_orchestrator_up 1" in resp.text
+
+
+def test_two_daphne_processes_share_events_through_redis_once_each(stack):
+    """channels_redis as the layer: both processes relay the orchestrator's
+    event into one group; every subscriber, on either process, gets it once."""
+    system: System = stack["system"]
+    env = {**system.env, "CHANNEL_LAYER": "redis"}
+    with Daphne(env, system.root / "daphne-a.log").start() as a, Daphne(env, system.root / "daphne-b.log").start() as b:
+        token = stack["staff"]
+
+        async def scenario() -> list[list[dict[str, Any]]]:
+            urls = [d.url.replace("http://", "ws://") + f"/ws/?token={token}" for d in (a, b, b)]
+            sockets = [await websockets.connect(u, open_timeout=TIMEOUT) for u in urls]
+            try:
+                for ws in sockets:
+                    await ws.send(json.dumps({"type": "subscribe", "events": ["web_e2e_event"]}))
+                    assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "subscribed"
+                await asyncio.sleep(1.0)  # both relays subscribe to the orchestrator in the background
+                publish = {"id": "pub", "agent": "orchestrator", "action": "publish",
+                           "data": {"event": "web_e2e_event", "n": 1}}
+                await sockets[0].send(json.dumps(publish))
+                received: list[list[dict[str, Any]]] = [[] for _ in sockets]
+                deadline = asyncio.get_running_loop().time() + 3.0
+                while asyncio.get_running_loop().time() < deadline:
+                    for i, ws in enumerate(sockets):
+                        try:
+                            frame = json.loads(await asyncio.wait_for(ws.recv(), 0.1))
+                        except asyncio.TimeoutError:
+                            continue
+                        if frame.get("type") == "event":
+                            received[i].append(frame)
+                return received
+            finally:
+                for ws in sockets:
+                    await ws.close()
+
+        received = asyncio.run(scenario())
+    assert [len(r) for r in received] == [1, 1, 1], received
+    assert all(r[0]["event"] == "web_e2e_event" and r[0]["n"] == 1 for r in received)

@@ -61,3 +61,34 @@ def test_route_llm_throttles_count_tokens_and_anonymous_clients_apart(rates: Non
     assert anon_throttle.allow_request(stranger, None)
     assert not anon_throttle.allow_request(stranger, None)
     assert anon_throttle.allow_request(_Req(_User(None), "10.0.0.3"), None)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["fast", "drf"])
+def test_route_llm_is_rate_limited_with_an_envelope(rates: None, settings: Any, path: str) -> None:
+    from asgiref.sync import async_to_sync
+    from django.test import Client
+
+    from tests.web.conftest import asgi_client
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+        "route_llm_user": "5/min", "route_llm_anon": "1/min", "request_user": None, "request_anon": None}}
+    body = b'{"token_count": 100, "task_type": "coding"}'
+
+    async def via_asgi() -> list[Any]:
+        async with asgi_client() as client:
+            return [await client.post("/api/route-llm", content=body) for _ in range(2)]
+
+    if path == "fast":
+        responses = async_to_sync(via_asgi)()
+        first, second = responses
+        status, payload, retry = second.status_code, second.json(), second.headers.get("retry-after")
+    else:
+        client = Client()
+        first = client.post("/api/route-llm", body, content_type="application/json")
+        second = client.post("/api/route-llm", body, content_type="application/json")
+        status, payload, retry = second.status_code, second.json(), second.headers.get("Retry-After")
+    assert first.status_code != 429
+    assert status == 429
+    assert payload["status"] == "error" and payload["error"]["code"] == "RATE_LIMITED"
+    assert retry is not None and 1 <= int(retry) <= 60

@@ -24,6 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--drain-timeout", type=float, help="Seconds to let in-flight requests finish on SIGTERM.")
         parser.add_argument("--types-refresh", type=float, help="Seconds between re-reads of the agent types.")
         parser.add_argument("--request-timeout-ms", type=int, help="Default per-request timeout.")
+        parser.add_argument("--client-idle-timeout", type=float,
+                            help="Close idle client connections after this many seconds (0: never; default 2).")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         from orchestrator_site.orchestrator.server import run
@@ -34,6 +36,7 @@ class Command(BaseCommand):
             types_refresh_s=opts["types_refresh"],
             request_timeout_ms=opts["request_timeout_ms"],
             monitor_interval_s=opts["monitor_interval"],
+            client_idle_timeout_s=opts["client_idle_timeout"],
         )
         if opts["no_redis"]:
             options = _replace(options, redis_fallback=False)

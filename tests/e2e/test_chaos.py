@@ -1,0 +1,228 @@
+"""Chaos: allocations through the orchestrator while naming agents are SIGKILLed and restarted.
+
+What must hold: every request gets exactly one response (success or a
+structured error) before its timeout, and no namespace is allocated twice for
+one idempotency key, even when clients retry the failures with the same key.
+
+The CI run is bounded (CHAOS_REQUESTS, default 1,500); the issue's full run is
+
+    CHAOS_REQUESTS=5000 .venv/bin/pytest tests/e2e/test_chaos.py -s
+
+and prints the counts (``-s`` shows them).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sqlite3
+import time
+import uuid
+from collections import Counter, defaultdict
+from typing import Any
+
+import orjson
+import pytest
+
+from agents.redis_keys import RedisKeys
+from tests.e2e.redis_helpers import delete_prefix, redis_for, wait_listening
+from tests.support.system import System, wait_until
+
+pytestmark = pytest.mark.e2e
+
+REQUESTS = int(os.environ.get("CHAOS_REQUESTS", "1500"))
+CONCURRENCY = int(os.environ.get("CHAOS_CONCURRENCY", "32"))
+KILL_EVERY_MS = (int(os.environ.get("CHAOS_KILL_MIN_MS", "200")), int(os.environ.get("CHAOS_KILL_MAX_MS", "600")))
+INSTANCES = int(os.environ.get("CHAOS_INSTANCES", "3"))
+# Every third instance listens on Redis only, so that while no socket instance is
+# up the orchestrator's fallback has somewhere to go (and gets killed there too).
+REDIS_ONLY_EVERY = 3
+TIMEOUT_MS = 15_000
+
+
+class RawClient:
+    """One connection to the client socket that records every frame received, per id."""
+
+    def __init__(self) -> None:
+        self.received: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        self._waiters: dict[Any, asyncio.Future[dict[str, Any]]] = {}
+
+    async def connect(self, path: str) -> None:
+        self.reader, self.writer = await asyncio.open_unix_connection(path, limit=1 << 22)
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while line := await self.reader.readline():
+            frame = orjson.loads(line)
+            self.received[frame.get("id")].append(frame)
+            waiter = self._waiters.pop(frame.get("id"), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(frame)
+
+    async def request(self, frame: dict[str, Any], wait_s: float) -> dict[str, Any] | None:
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters[frame["id"]] = fut
+        self.writer.write(orjson.dumps(frame) + b"\n")
+        try:
+            return await asyncio.wait_for(fut, wait_s)
+        except asyncio.TimeoutError:
+            return None  # left hanging: the test fails on it
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self.writer.close()
+
+
+def allocation(n: int, project: str, phase: str) -> dict[str, Any]:
+    return {"id": f"{phase}-{n}", "agent": "naming", "action": "allocate_namespace",
+            "data": {"project": project, "environment": "test"}, "timeout_ms": TIMEOUT_MS,
+            "idempotency_key": f"chaos-{project}-{n}"}
+
+
+async def send_all(client: RawClient, frames: list[dict[str, Any]], concurrency: int) -> dict[Any, Any]:
+    """Send with at most ``concurrency`` in flight; each answer (or None: no answer in time) and its latency."""
+    slots = asyncio.Semaphore(concurrency)
+    out: dict[Any, Any] = {}
+
+    async def one(frame: dict[str, Any]) -> None:
+        async with slots:
+            started = time.monotonic()
+            answer = await client.request(frame, TIMEOUT_MS / 1000 + 10)
+            out[frame["id"]] = (answer, time.monotonic() - started)
+
+    await asyncio.gather(*(one(f) for f in frames))
+    return out
+
+
+class Chaos:
+    """SIGKILLs a random serving naming instance every few hundred ms and starts a replacement.
+
+    Only instances that are serving (registered as live Redis consumers, which
+    every instance is shortly after start) are killed: a Django process takes
+    seconds to start on a loaded 2-core machine, and killing processes that
+    never got to serve would test start-up, not failover.
+    """
+
+    def __init__(self, system: System):
+        self.system = system
+        self.kills = 0
+        self.started = 0
+        self.live: dict[str, str] = {}  # instance -> transport
+        self.redis = redis_for()
+        self.live_key = RedisKeys(system.redis_prefix).live("naming")
+        self._stop = asyncio.Event()
+
+    def start_instance(self, wait: bool) -> None:
+        self.started += 1
+        transport = "redis" if self.started % REDIS_ONLY_EVERY == 0 else "both"
+        instance = self.system.start_agent("naming", transport=transport, wait=wait and transport == "both")
+        self.live[instance] = transport
+
+    def serving(self) -> set[str]:
+        return {m.decode() for m in self.redis.zrangebyscore(self.live_key, int(time.time() * 1000), "+inf")}
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            await asyncio.sleep(random.uniform(*KILL_EVERY_MS) / 1000)
+            serving = await asyncio.to_thread(self.serving)
+            eligible = [i for i in self.live if i in serving]
+            if not eligible:
+                continue
+            victim = random.choice(eligible)
+            del self.live[victim]
+            await asyncio.to_thread(self.system.kill_agent, victim, signal.SIGKILL)
+            self.kills += 1
+            await asyncio.to_thread(self.start_instance, False)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def test_allocations_survive_agents_being_killed_at_random(system_factory):
+    system = system_factory(orchestrator_args=("--no-monitor",), env={
+        "REDIS_CLAIM_IDLE_MS": "1000",          # reclaim a dead instance's stream entries quickly
+        "IDEMPOTENCY_PENDING_TTL_S": "3",       # a claim held by a killed instance lapses quickly
+        "AGENT_RETRY_INTERVAL_S": "0.2",
+        "LOG_LEVEL": "WARNING",
+    })
+    project = f"chaos{uuid.uuid4().hex[:8]}"
+    chaos = Chaos(system)
+    try:
+        for _ in range(INSTANCES):
+            chaos.start_instance(wait=True)
+        for instance in chaos.live:
+            wait_listening(system, "naming", instance)
+        summary = asyncio.run(_scenario(system, chaos, project))
+    finally:
+        delete_prefix(system)
+    print("\nchaos summary:", summary)
+
+
+async def _scenario(system: System, chaos: Chaos, project: str) -> dict[str, Any]:
+    client = RawClient()
+    await client.connect(str(system.client_socket))
+    started = time.monotonic()
+    killer = asyncio.create_task(chaos.run())
+    try:
+        first = await send_all(client, [allocation(n, project, "a") for n in range(REQUESTS)], CONCURRENCY)
+    finally:
+        chaos.stop()
+        await killer
+    chaos_s = time.monotonic() - started
+
+    # Exactly one response each, none past its timeout.
+    hanging = [rid for rid, (answer, _) in first.items() if answer is None]
+    assert hanging == [], f"{len(hanging)} requests never answered: {hanging[:5]}"
+    slowest = max(latency for _, latency in first.values())
+    assert slowest < TIMEOUT_MS / 1000 + 5
+    outcome = Counter(a["status"] if a["status"] == "success" else a["error"]["code"] for a, _ in first.values())
+    transports = Counter(a.get("transport", "?") for a, _ in first.values() if a["status"] == "success")
+    unstructured = [a for a, _ in first.values() if a["status"] == "error" and not a["error"].get("code")]
+    assert unstructured == []
+
+    # Clients retry every failure with the same key, once the system is calm again; a sample of
+    # successes is re-sent too and must come back with the same namespace, not a new one.
+    await asyncio.to_thread(wait_until, lambda: any(i["state"] == "READY" for i in system.instances("naming")),
+                            90, "a naming instance to be READY")
+    failed = [int(rid.split("-")[1]) for rid, (a, _) in first.items() if a["status"] != "success"]
+    sample = random.sample([int(rid.split("-")[1]) for rid, (a, _) in first.items() if a["status"] == "success"],
+                           k=min(50, REQUESTS - len(failed)))
+    second = await send_all(client, [allocation(n, project, "b") for n in failed + sample], 8)
+    await asyncio.sleep(1.0)  # a duplicate answer would arrive now
+    await client.close()
+
+    duplicates = {rid: len(frames) for rid, frames in client.received.items() if len(frames) != 1}
+    assert duplicates == {}, f"ids answered more than once: {list(duplicates.items())[:5]}"
+    assert all(a is not None and a["status"] == "success" for a, _ in second.values()), \
+        [a for a, _ in second.values() if a is None or a["status"] != "success"][:3]
+
+    answered: dict[int, str] = {}
+    for rid, (a, _) in list(first.items()) + list(second.items()):
+        if a["status"] == "success":
+            n = int(rid.split("-")[1])
+            name = a["data"]["namespace"]
+            assert answered.setdefault(n, name) == name, f"key {n} answered with two namespaces"
+    assert len(answered) == REQUESTS
+
+    rows = _namespaces(system, project)
+    by_key = Counter(key for key, _ in rows)
+    assert len(rows) == REQUESTS, f"{len(rows)} namespaces for {REQUESTS} keys"
+    assert max(by_key.values()) == 1
+    assert len({name for _, name in rows}) == REQUESTS
+    stored = {key: name for key, name in rows}
+    assert all(stored[f"key:chaos-{project}-{n}"] == name for n, name in answered.items())
+    messages = Counter(a["error"]["message"][:80] for a, _ in first.values() if a["status"] == "error")
+    return {"error_messages": dict(messages), "requests": REQUESTS, "seconds": round(chaos_s, 1), "kills": chaos.kills, "first_try": dict(outcome),
+            "served_by": dict(transports), "retried": len(failed), "resent_successes": len(sample),
+            "namespaces": len(rows), "duplicate_answers": 0, "hanging": 0}
+
+
+def _namespaces(system: System, project: str) -> list[tuple[str, str]]:
+    conn = sqlite3.connect(system.db_path, timeout=30)
+    try:
+        return conn.execute("SELECT idempotency_key, name FROM naming_namespace WHERE project = ?",
+                            (project,)).fetchall()
+    finally:
+        conn.close()

@@ -1,0 +1,68 @@
+"""Real agent process: malformed stream entries and pub/sub messages never stop it."""
+from __future__ import annotations
+
+import uuid
+
+import orjson
+import pytest
+
+from agents.redis_client import redis_request
+from agents.redis_keys import CONSUMER_GROUP, RedisKeys
+from tests.e2e.redis_helpers import SHARED_REDIS_URL, delete_prefix, redis_for, wait_listening
+from tests.support.system import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def test_malformed_stream_and_pubsub_payloads_are_answered_acked_and_survived(system_factory):
+    system = system_factory(orchestrator_args=("--no-monitor",), env={"ORCHESTRATOR_MAX_FRAME_BYTES": "65536"})
+    try:
+        # A type of its own: the legacy channels are unprefixed, shared with every other test run.
+        agent_type = f"lg{uuid.uuid4().hex[:8]}"
+        instance = system.start_agent(agent_type, transport="redis", wait=False,
+                                      class_path="tests.support.agents.ProbeAgent")
+        wait_listening(system, agent_type, instance)
+        keys = RedisKeys(system.redis_prefix)
+        client = redis_for()
+        stream = keys.stream(agent_type)
+
+        huge = orjson.dumps({"id": "huge", "action": "whoami", "data": {"x": "y" * 100_000}})
+        bad_entries = {
+            "not-json": b"\xff\xfe not json at all",
+            "wrong-shape": b'"just a string"',
+            "no-action": orjson.dumps({"id": "no-action", "data": {}}),
+            "huge": huge,
+        }
+        for tag, raw in bad_entries.items():
+            client.xadd(stream, {"frame": raw, "reply_to": keys.reply_list(tag), "reply_kind": "list"})
+        client.xadd(stream, {"no-frame-and-no-reply": "1"})
+        codes = {}
+        for tag in bad_entries:
+            got = client.blpop([keys.reply_list(tag)], timeout=30)
+            assert got is not None, tag
+            codes[tag] = orjson.loads(got[1])["error"]["code"]
+        assert codes == {"not-json": "INVALID_JSON", "wrong-shape": "INVALID_REQUEST",
+                         "no-action": "INVALID_REQUEST", "huge": "MESSAGE_TOO_LARGE"}
+        wait_until(lambda: client.xpending(stream, CONSUMER_GROUP)["pending"] == 0 and client.xlen(stream) == 0, 30,
+                   "every malformed entry to be acknowledged")
+
+        pubsub = client.pubsub()
+        pubsub.subscribe(RedisKeys.legacy_response_channel(agent_type))
+        for raw in (b"not json", b"[]", huge,
+                    orjson.dumps({"action": "whoami", "params": {}, "request_id": "legacy-ok"})):
+            client.publish(RedisKeys.legacy_request_channel(agent_type), raw)
+        legacy = []
+        wait_until(lambda: (m := pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)) is not None
+                   and legacy.append(orjson.loads(m["data"])) is None and len(legacy) == 4, 30,
+                   "four legacy answers")
+        pubsub.close()
+        assert sorted((a.get("error") or {}).get("code", "OK") for a in legacy) == [
+            "INVALID_JSON", "INVALID_REQUEST", "MESSAGE_TOO_LARGE", "OK"]
+
+        assert system.agents[instance].poll() is None
+        after = redis_request(agent_type, "whoami", {}, timeout_ms=20_000, prefix=system.redis_prefix,
+                              redis_url=SHARED_REDIS_URL)
+        assert after["status"] == "success" and after["data"]["instance"] == instance
+        client.close()
+    finally:
+        delete_prefix(system)
