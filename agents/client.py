@@ -78,6 +78,9 @@ def build_request(agent: str, action: str, data: dict[str, Any] | None, *, timeo
     return frame
 
 
+# Sent first on every connection: we understand {"type": "bye"} (see the module docstring).
+CLIENT_FEATURES = protocol.encode({"type": "client", "features": ["bye"]})
+
 _client_ids = itertools.count(1)
 
 
@@ -99,6 +102,7 @@ class _ClientProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.write(CLIENT_FEATURES)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -317,6 +321,7 @@ class Client:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.connect(str(self.socket_path))
+                sock.sendall(CLIENT_FEATURES)
             except OSError:
                 sock.close()
                 raise

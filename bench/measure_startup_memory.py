@@ -154,8 +154,8 @@ class Run:
         if "/health 200" not in self.marks:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=2) as conn:
-                    conn.sendall(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-                    if conn.recv(64).startswith(b"HTTP/1.1 200"):
+                    conn.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                    if b" 200 " in conn.recv(64).split(b"\r\n", 1)[0]:
                         self.mark("/health 200")
             except OSError:
                 pass

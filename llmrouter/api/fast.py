@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from agents import protocol
 from agents.protocol import ErrorCode, ProtocolError
@@ -54,6 +54,25 @@ def executor() -> ThreadPoolExecutor:
             if _executor is None:
                 _executor = ThreadPoolExecutor(max_workers=conf.route_workers(), thread_name_prefix="route-llm")
     return _executor
+
+
+def close_pool_connections(timeout: float = 30.0) -> None:
+    """Close the database connection of every pool thread (shutdown, tests).
+
+    One task per thread, each waiting at a barrier until all are running, so
+    every thread of the pool runs exactly one of them.
+    """
+    if _executor is None:
+        return
+    workers = _executor._max_workers
+    barrier = threading.Barrier(workers)
+
+    def close() -> None:
+        barrier.wait(timeout)
+        connections.close_all()
+
+    for future in [_executor.submit(close) for _ in range(workers)]:
+        future.result(timeout)
 
 
 def _in_db_thread(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:

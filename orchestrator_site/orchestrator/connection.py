@@ -45,6 +45,9 @@ class Connection(asyncio.Protocol):
         self._buf = LineBuffer(server.options.max_frame_bytes)
         self._loop = asyncio.get_running_loop()
         self.last_active = self._loop.time()
+        # Set by {"type": "client", "features": ["bye"]}: our client library, which resends what an
+        # idle close cut off; raw clients (nc) are closed without the extra frame.
+        self.wants_bye = False
 
     # --- asyncio.Protocol ------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -157,8 +160,9 @@ class Connection(asyncio.Protocol):
 
     def say_bye(self, reason: str) -> None:
         """Close an idle client politely: requests it sent after this frame were not read (safe to resend)."""
-        self.write_frame({"type": "bye", "reason": reason})
-        self._flush()
+        if self.wants_bye:
+            self.write_frame({"type": "bye", "reason": reason})
+            self._flush()
         self.closed = True
         self.close()
 
@@ -208,6 +212,9 @@ class Connection(asyncio.Protocol):
             self.write_frame(protocol.PONG)
         elif kind == "pong":
             pass
+        elif kind == "client":
+            features = frame.get("features")
+            self.wants_bye = isinstance(features, list) and "bye" in features
         elif kind == "hello" and self.role is None and self.socket_type is not None:
             self._hello(frame)
         elif kind == "hello":

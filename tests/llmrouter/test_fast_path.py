@@ -5,7 +5,6 @@ import asyncio
 
 import httpx
 import pytest
-from django.db import connections
 
 from llmrouter.api import fast
 from llmrouter.models import LedgerEntry, RouteLog
@@ -24,7 +23,7 @@ def asgi_app():
     yield application
     # The fast path's pool thread keeps a connection: close it so the test
     # database can be dropped (PostgreSQL refuses while a session is open).
-    fast.executor().submit(connections.close_all).result()
+    fast.close_pool_connections()
 
 
 def call(app, method: str, path: str, **kwargs) -> httpx.Response:

@@ -427,10 +427,13 @@ async def test_idle_client_connection_gets_bye_then_close_but_busy_ones_stay():
     async with InProc(client_idle_timeout_s=0.3) as sysm:
         await sysm.agent("probe")
         idle = await sysm.raw(sysm.type_socket("probe"))
+        await idle.send({"type": "client", "features": ["bye"]})
+        silent = await sysm.raw()
         busy = await sysm.raw()
         await busy.send({"id": "long", "agent": "probe", "action": "slow", "data": {"ms": 1200}})
         assert await idle.recv() == {"type": "bye", "reason": "idle"}
         assert await idle.closed_by_peer()
+        assert await silent.closed_by_peer()  # no bye for a client that did not ask (nc prints one frame)
         frame = await busy.recv()
         assert frame["id"] == "long" and frame["status"] == "success"
 

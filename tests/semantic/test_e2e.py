@@ -33,6 +33,12 @@ def test_every_action_through_the_orchestrator(system):
         assert hits["results"][0]["name"] == "Login service"
         page = _ok(client.request("semantic", "query_concepts", {"domain": "auth", "name_prefix": "pass"}))
         assert [c["name"] for c in page["concepts"]] == ["Password reset"]
+        got = _ok(client.request("semantic", "get_concept", {"cid": stored["Rate limiter"]["cid"]}))
+        assert got["domain"] == "network"
+        batch = _ok(client.request("semantic", "store_concepts", {"concepts": [
+            {"name": "Session store", "domain": "auth", "description": "Keeps session tokens of logged in users."},
+        ]}))
+        assert batch["count"] == 1
         _ok(client.request("semantic", "delete_concept", {"cid": stored["Login service"]["cid"]}))
         hits = _ok(client.request("semantic", "semantic_similarity",
                                   {"query": "authenticate a user and start a session", "top_k": 3}))

@@ -41,8 +41,26 @@ def test_create_describe_and_remove_through_the_orchestrator(system, workspace_r
     assert again["status"] == "error" and again["error"]["code"] == "NAMESPACE_COLLISION"
     assert again["error"]["details"]["existing_path"] == str(folder)
 
+    listed = system.request("struct", "list_structures", {})
+    assert [s["cid"] for s in listed["data"]["structures"]] == [created["data"]["cid"]]
+
     removed = system.request("struct", "remove_structure", {"cid": created["data"]["cid"]})
     assert removed["status"] == "success" and not folder.exists()
+
+
+def test_list_templates_and_unknown_template_through_the_orchestrator(system):
+    templates = system.request("struct", "list_templates")
+    names = [t["name"] for t in templates["data"]["templates"]]
+    assert {"python-module", "python-package", "markdown-spec"} <= set(names)
+    frame = system.request("struct", "create_structure", {"name": "X", "template": "fortran"})
+    assert frame["error"]["code"] == "VALIDATION_ERROR" and frame["error"]["details"]["known"] == names
+
+
+@pytest.mark.parametrize("action", ["describe_structure", "remove_structure"])
+@pytest.mark.parametrize("directory", ["../..", "/etc", "a__ABCDEFGH/../../x", "nul\u0000__ABCDEFGH"])
+def test_unsafe_directory_values_through_the_orchestrator_are_refused(system, action, directory):
+    frame = system.request("struct", action, {"directory": directory})
+    assert frame["status"] == "error" and frame["error"]["code"] == "VALIDATION_ERROR"
 
 
 @pytest.mark.parametrize("data", [

@@ -33,6 +33,16 @@ def run_async(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
     return wrapper
 
 
+def clear_local_cache() -> None:
+    """Reset rate-limit counters, but only in a local-memory cache: clear() on
+    a RedisCache is FLUSHDB on a Redis that other test runs share."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+
+
 @pytest.fixture(scope="session")
 def web_system() -> Iterator[System]:
     """Orchestrator + a probe agent + the naming agent, shared by the web tests."""
@@ -52,9 +62,7 @@ def _web_isolation(settings: Any) -> Iterator[None]:
     # state bound to the previous test's event loop or users.
     channel_layers.backends.clear()
     principals.token_cache_clear()
-    from django.core.cache import cache
-
-    cache.clear()
+    clear_local_cache()
     yield
     channel_layers.backends.clear()
     principals.token_cache_clear()

@@ -19,12 +19,11 @@ TIMEOUT = 20
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[dict[str, Any]]:
-    system = System()
+def stack(web_system: System) -> Iterator[dict[str, Any]]:
+    """Daphne in front of the package's shared system (orchestrator, naming, probe)."""
+    system = web_system
     daphne = None
     try:
-        system.start()
-        system.start_agent("naming", "E2E-NAMING-1")
         staff = system.manage("create_api_token", "e2e-staff", "--create", "--staff")
         member = system.manage("create_api_token", "e2e-member", "--create")
         assert staff.returncode == 0 and member.returncode == 0, staff.stderr + member.stderr
@@ -33,7 +32,6 @@ def stack() -> Iterator[dict[str, Any]]:
     finally:
         if daphne is not None:
             daphne.stop()
-        system.stop()
 
 
 def post(stack: dict[str, Any], body: Any, token: str | None) -> httpx.Response:

@@ -4,16 +4,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 
 from orchestrator_site.web.throttling import RouteLLMAnonThrottle, RouteLLMUserThrottle, parse_rate, throttle_hit
+from tests.web.conftest import clear_local_cache
 
 
 @pytest.fixture
 def rates(settings: Any) -> None:
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
         "request_user": "3/min", "request_anon": None, "route_llm_user": "2/s", "route_llm_anon": "1/h"}}
-    cache.clear()
+    clear_local_cache()
 
 
 def test_parse_rate() -> None:
@@ -92,3 +92,32 @@ def test_route_llm_is_rate_limited_with_an_envelope(rates: None, settings: Any, 
     assert status == 429
     assert payload["status"] == "error" and payload["error"]["code"] == "RATE_LIMITED"
     assert retry is not None and 1 <= int(retry) <= 60
+
+
+def test_limits_are_shared_through_the_redis_cache(settings: Any) -> None:
+    """With DJANGO_CACHE=redis every web process counts in one place: here two
+    independent cache clients (as two processes would have) see one count."""
+    import uuid
+
+    from asgiref.sync import async_to_sync
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    from orchestrator_site.web.throttling import throttle_hit_async
+
+    prefix = f"test:{uuid.uuid4().hex[:8]}:cache"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": settings.REDIS_URL, "KEY_PREFIX": prefix}}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"request_user": "2/min"}}
+    assert isinstance(caches["default"], RedisCache)
+    t0 = 12000.0
+    key = f"throttle:request_user:user:9:{int(t0 // 60)}"
+    other_process = RedisCache(settings.REDIS_URL, {"KEY_PREFIX": prefix})
+    try:
+        assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:9", now=t0) is None
+        assert other_process.get(key) == 1
+        other_process.incr(key)
+        assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:9", now=t0 + 1) is not None
+    finally:
+        # Only our key: cache.clear() on RedisCache would FLUSHDB a Redis other test runs share.
+        other_process.delete(key)
