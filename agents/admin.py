@@ -30,8 +30,20 @@ class AgentTypeAdmin(admin.ModelAdmin):
     search_fields = ("name", "description")
     readonly_fields = ("created_at", "updated_at")
 
+    actions = ["rotate_agent_token"]
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[AgentType]:
         return super().get_queryset(request).annotate(_instances=Count("instances"))
+
+    @admin.action(description="Rotate the agent token (shown once)", permissions=["change"])
+    def rotate_agent_token(self, request: HttpRequest, queryset: QuerySet[AgentType]) -> None:
+        # Hardening (agents/auth.py): only the hash is stored, so this message is the one chance to copy it.
+        from agents.auth import agent_token_rotate
+
+        for row in queryset:
+            token = agent_token_rotate(agent_type=row.name)
+            self.message_user(request, f"New agent token for {row.name} (shown once; put it in AGENT_TOKEN_"
+                                       f"{row.name.upper()} or its token file): {token}", messages.WARNING)
 
     @admin.display(description="instances", ordering="_instances")
     def instance_count(self, obj: AgentType) -> int:

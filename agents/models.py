@@ -15,6 +15,10 @@ class AgentType(models.Model):
     enabled = models.BooleanField(default=True, help_text="Disabled types get no socket and answer UNKNOWN_AGENT.")
     # Settings the agent reads at start (workspace root, environments, ...).
     config = models.JSONField(default=dict, blank=True)
+    # SHA-256 (hex) of the type's agent token; empty: no token, any hello is accepted.
+    # Only the hash is stored; the token is shown once by agent_token_rotate (agents/auth.py).
+    token_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    token_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -78,7 +78,8 @@ class Provider(models.Model):
         return scoring.ProviderSpec(
             key=self.key, name=self.name, cost_per_1m=float(self.cost_per_1m),
             context_window=self.context_window, latency_ms=float(self.latency_ms), quality=self.quality,
-            capabilities=frozenset(self.capabilities or ()), enabled=self.enabled, healthy=self.healthy,
+            capabilities=frozenset(c.lower() for c in self.capabilities or ()), enabled=self.enabled,
+            healthy=self.healthy,
         )
 
 

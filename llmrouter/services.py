@@ -98,7 +98,7 @@ def _load_providers() -> tuple[list[scoring.ProviderSpec], dict[str, tuple[int, 
     for pk, key, name, cost, context, latency, quality, caps, enabled, healthy in store.provider_rows():
         specs.append(scoring.ProviderSpec(
             key=key, name=name, cost_per_1m=float(cost), context_window=context, latency_ms=float(latency),
-            quality=quality, capabilities=frozenset(caps), enabled=enabled, healthy=healthy))
+            quality=quality, capabilities=frozenset(c.lower() for c in caps), enabled=enabled, healthy=healthy))
         extra[key] = (pk, cost)
     return specs, extra
 
@@ -173,7 +173,7 @@ def route_requests(requests: list[dict[str, Any]], *, now: datetime | None = Non
 
 def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, specs, prices,
                weights: scoring.Weights) -> RouteResult | ProtocolError:
-    token_count, task_type = request["token_count"], request.get("task_type", "")
+    token_count, task_type = request["token_count"], (request.get("task_type") or "").strip().lower()
     priority, max_latency = request.get("priority", "medium"), request.get("max_latency", 0.0)
     query = scoring.Query(token_count=token_count, task_type=task_type, priority=priority, max_latency=max_latency)
     decision_id = new_decision_id()

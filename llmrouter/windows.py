@@ -67,10 +67,13 @@ def window_bounds(period: str, tz_name: str, now: datetime) -> tuple[datetime, d
     local_day = now.astimezone(tz).date()
     first, after = _first_day(period, local_day)
     start, end = _local_midnight_utc(first, tz), _local_midnight_utc(after, tz)
-    # In a zone whose midnight repeats (clocks fall back across 00:00), the
-    # instant may sit before the fold-0 midnight of its own local date; it
-    # then belongs to the previous window.
+    # Defensive: should a transition across midnight ever leave the instant
+    # outside the window of its wall-clock date, it belongs to the
+    # neighbouring window, so windows always tile time without gaps.
     if now < start:
         first, after = _first_day(period, local_day - timedelta(days=1))
+        start, end = _local_midnight_utc(first, tz), _local_midnight_utc(after, tz)
+    elif now >= end:
+        first, after = _first_day(period, local_day + timedelta(days=1))
         start, end = _local_midnight_utc(first, tz), _local_midnight_utc(after, tz)
     return start, end

@@ -112,6 +112,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 
+# Hardening: umask 077, var/ 0700, a SQLite database file and its -wal/-shm 0600 (orchestrator_site/filemodes.py).
+from orchestrator_site.filemodes import secure_runtime_files, sqlite_files  # noqa: E402
+
+secure_runtime_files(VAR_DIR, sqlite_files(DATABASES["default"]["NAME"])
+                     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else ())
+
 # Test databases are per test run (pid in the name) so that several pytest runs
 # on one machine never share one; a file, not SQLite's in-memory default, so
 # that threads in concurrency tests see one database with real locking.

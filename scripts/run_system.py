@@ -246,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     link_control_socket(config, env)
     print(banner(env, config, user), flush=True)
     binary = supervisord_binary(env)
+    # The admin password has been used; no supervised process needs to inherit it.
+    env.pop("DJANGO_SUPERUSER_PASSWORD", None)
     # exec: supervisord takes this pid, so Ctrl-C and SIGTERM reach it directly
     # and it stops its programs gracefully (no wrapper to SIGKILL it early).
     os.execve(binary, [binary, "-n", "-c", str(config)], env)

@@ -307,11 +307,15 @@ class SocketTransport:
 
     # --- serving requests ---------------------------------------------------------------------------
     def _serve(self, conn: _AgentConnection, frame: dict[str, Any]) -> None:
-        try:
-            request = protocol.normalize_request(frame, default_agent=self.agent.agent_type)
-        except ProtocolError as exc:
-            conn.write(protocol.encode(exc.to_frame(protocol.request_id_of(frame))))
-            return
+        if type(frame.get("data")) is dict and type(frame.get("id")) is int and "agent" in frame:
+            # Already normalized by the orchestrator (it sends internal integer ids): skip re-validation.
+            request = frame
+        else:
+            try:
+                request = protocol.normalize_request(frame, default_agent=self.agent.agent_type)
+            except ProtocolError as exc:
+                conn.write(protocol.encode(exc.to_frame(protocol.request_id_of(frame))))
+                return
         if self.state is ConnState.DRAINING:
             conn.write(protocol.encode(protocol.error(request["id"], ErrorCode.SHUTTING_DOWN,
                                                       "This agent instance is shutting down")))

@@ -72,17 +72,21 @@ def _validate_metadata(metadata: object, limit: int) -> dict[str, Any]:
     return metadata
 
 
-def _bump_version() -> int:
-    """Next corpus version; must run inside the caller's transaction (row lock held to commit)."""
-    if not CorpusState.objects.filter(pk=1).update(version=F("version") + 1):
+def _bump_version(count: int = 1) -> int:
+    """Take the next ``count`` corpus versions; returns the last one.
+
+    Must run inside the caller's transaction: the UPDATE holds the state row's
+    lock until commit, so writers take versions (and commit them) in order.
+    """
+    if not CorpusState.objects.filter(pk=1).update(version=F("version") + count):
         try:
             with transaction.atomic():
                 CorpusState.objects.create(pk=1, epoch=uuid.uuid4().hex, version=0)
         except IntegrityError:
             pass  # another writer created it first
-        CorpusState.objects.filter(pk=1).update(version=F("version") + 1)
+        CorpusState.objects.filter(pk=1).update(version=F("version") + count)
     version = CorpusState.objects.filter(pk=1).values_list("version", flat=True).get()
-    if version % _PRUNE_EVERY == 0:
+    if version // _PRUNE_EVERY != (version - count) // _PRUNE_EVERY:  # crossed a multiple: prune now and then
         ConceptChange.objects.filter(version__lte=version - CHANGE_LOG_KEEP).delete()
     return version
 
@@ -139,10 +143,7 @@ def concept_store_many(*, items: list[dict[str, Any]], settings: SemanticSetting
         raise _invalid("two items have the same name in the same domain", "concepts")
     try:
         with transaction.atomic():
-            last = _bump_version()
-            if len(rows) > 1:
-                CorpusState.objects.filter(pk=1).update(version=F("version") + len(rows) - 1)
-                last += len(rows) - 1
+            last = _bump_version(len(rows))
             created = Concept.objects.bulk_create(rows)
             ConceptChange.objects.bulk_create(
                 ConceptChange(version=last - len(rows) + 1 + i, concept_id=c.pk, op=ConceptChange.Op.ADD)

@@ -247,7 +247,7 @@ def search(snap: Snapshot, text: str, *, top_k: int, domain: str | None = None,
     if len(candidates) == 0:
         return []
     if len(candidates) > top_k:
-        # argpartition finds the k best in linear time; ties at the cut-off
+        # A partition finds the k-th best score in linear time; ties at the cut-off
         # are settled below by id so every instance returns the same set.
         kth = np.partition(scores[candidates], len(candidates) - top_k)[len(candidates) - top_k]
         candidates = candidates[scores[candidates] >= kth]

@@ -66,7 +66,10 @@ def structure_describe(*, root: Path, cid: str | None = None, directory: str | N
     row = structure_get(root=root, cid=cid, directory=directory)
     out: dict[str, Any] = {**structure_to_dict(row), "exists": False, "entries": [], "truncated": False,
                            "spec": None}
-    root_fd = paths.open_root(root, create=False)
+    try:
+        root_fd = paths.open_root(root, create=False)
+    except FileNotFoundError:
+        return out
     try:
         try:
             dir_fd = paths.open_dir(root_fd, row.relative_path.split("/"))

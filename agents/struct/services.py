@@ -119,8 +119,8 @@ def structure_create(*, root: Path, name: str, purpose: str = "", owner: str = "
     existing = _claim_row(root=root, row=row)
     if existing is not None:
         if existing.cid == cid and existing.slug == slug and existing.status == Structure.Status.READY:
-            # A re-sent request (the orchestrator retries idempotent actions
-            # when an instance dies mid-request): answer with what exists.
+            # The same request again (a client or the naming agent retrying
+            # after a lost answer, same CID): answer with what exists.
             return {**structure_to_dict(existing), "created": False}
         raise _collision(existing, root)
     try:
@@ -188,7 +188,10 @@ def structure_remove(*, root: Path, cid: str | None = None, directory: str | Non
 
 def _remove_folder(*, root: Path, row: Structure, force: bool) -> dict[str, Any]:
     path = root / row.relative_path
-    root_fd = paths.open_root(root, create=False)
+    try:
+        root_fd = paths.open_root(root, create=False)
+    except FileNotFoundError:
+        return {"missing": True}
     try:
         try:
             parent_fd = paths.open_dir(root_fd, row.parent.split("/") if row.parent else [])

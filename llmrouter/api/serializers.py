@@ -46,3 +46,49 @@ class RouteLogSerializer(serializers.ModelSerializer):
 
     def get_estimated_cost(self, obj: RouteLog) -> float:
         return obj.estimated_cost_nanos / 1e9
+
+
+# --- OpenAPI documentation only: validation is llmrouter.validation (shared with the fast path) ---
+
+class RouteRequestDoc(serializers.Serializer):
+    token_count = serializers.IntegerField(min_value=0)
+    task_type = serializers.CharField(required=False, allow_blank=True, help_text="empty: any provider")
+    priority = serializers.ChoiceField(choices=["high", "medium", "low"], required=False, default="medium")
+    max_latency = serializers.FloatField(required=False, min_value=0, help_text="ms; 0: no limit")
+    interface = serializers.CharField(required=False, default="api")
+    id = serializers.CharField(required=False, help_text="echoed back")
+
+
+class RouteResponseDoc(serializers.Serializer):
+    provider = serializers.CharField()
+    reasoning = serializers.CharField()
+    estimated_cost = serializers.FloatField()
+    confidence = serializers.FloatField()
+    decision_id = serializers.CharField()
+    provider_key = serializers.CharField()
+    candidates = serializers.ListField(child=serializers.DictField())
+    status = serializers.CharField()
+    timestamp = serializers.CharField()
+
+
+class ErrorDoc(serializers.Serializer):
+    id = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    error = serializers.DictField(help_text='{"code", "message", "details"}')
+    timestamp = serializers.CharField()
+
+
+class UsageRequestDoc(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField(min_value=0)
+    completion_tokens = serializers.IntegerField(min_value=0)
+
+
+class UsageResponseDoc(serializers.Serializer):
+    decision_id = serializers.CharField()
+    provider_key = serializers.CharField()
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    estimated_cost = serializers.FloatField()
+    actual_cost = serializers.FloatField()
+    adjustment = serializers.FloatField()
+    already_settled = serializers.BooleanField()

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -24,7 +25,9 @@ from agents.protocol import ProtocolError
 from llmrouter import selectors, services, validation
 from llmrouter.api import responses
 from llmrouter.api.permissions import ReadAuthenticatedWriteStaff, RouteCallerPermission
-from llmrouter.api.serializers import BudgetSerializer, LedgerEntrySerializer, ProviderSerializer, RouteLogSerializer
+from llmrouter.api.serializers import (BudgetSerializer, ErrorDoc, LedgerEntrySerializer, ProviderSerializer,
+                                       RouteLogSerializer, RouteRequestDoc, RouteResponseDoc, UsageRequestDoc,
+                                       UsageResponseDoc)
 from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog
 from orchestrator_site.web.throttling import ROUTE_LLM_THROTTLES
 
@@ -44,6 +47,8 @@ class RouteLLMView(APIView):
     # Per token and per anonymous client (rates: route_llm_user / route_llm_anon).
     throttle_classes = ROUTE_LLM_THROTTLES
 
+    @extend_schema(request=RouteRequestDoc, responses={200: RouteResponseDoc, 400: ErrorDoc, 402: ErrorDoc,
+                                                       422: ErrorDoc})
     def post(self, request: Request) -> Response:
         request_id = None
         try:
@@ -61,6 +66,8 @@ class UsageView(APIView):
 
     permission_classes = [RouteCallerPermission]
 
+    @extend_schema(request=UsageRequestDoc, responses={200: UsageResponseDoc, 400: ErrorDoc, 404: ErrorDoc,
+                                                       409: ErrorDoc})
     def post(self, request: Request, decision_id: str) -> Response:
         try:
             kwargs = validation.parse_usage(_body(request))
@@ -83,6 +90,7 @@ class BudgetViewSet(viewsets.ModelViewSet):
     serializer_class = BudgetSerializer
     permission_classes = [ReadAuthenticatedWriteStaff]
 
+    @extend_schema(responses={200: {"type": "array", "items": {"type": "object"}}})
     @action(detail=False, methods=["get"])
     def status(self, request: Request) -> Response:
         """Spend, remaining money and utilisation of every active budget's current window."""

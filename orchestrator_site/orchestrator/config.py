@@ -23,8 +23,11 @@ class OrchestratorOptions:
     # Liveness: agents are pinged this often and dropped after 3 silent intervals.
     ping_interval_s: float = 10.0
     # A client connection with nothing in flight, no subscription and no traffic for this long is
-    # closed after a {"type":"bye"} frame, so `echo ... | nc -U <socket>` exits; 0 keeps them open.
-    client_idle_timeout_s: float = 2.0
+    # closed (after a {"type":"bye"} frame if it asked for one); 0 keeps them open. Clients of a type
+    # socket are closed soon, so the seed's `echo ... | nc -U orchestrator-<type>.sock` exits by itself;
+    # long-lived programs use orchestrator.sock, where connections stay open by default.
+    client_idle_timeout_s: float = 0.0
+    type_client_idle_timeout_s: float = 2.0
     # Record hello/disconnect in AgentInstance (off for an orchestrator embedded without a database).
     record_instances: bool = True
 
@@ -44,7 +47,8 @@ class OrchestratorOptions:
             drain_timeout_s=conf["DRAIN_TIMEOUT_S"],
             monitor_interval_s=conf["MONITOR_INTERVAL_S"],
             types_refresh_s=conf.get("TYPES_REFRESH_S", 30.0),
-            client_idle_timeout_s=conf.get("CLIENT_IDLE_TIMEOUT_S", 2.0),
+            client_idle_timeout_s=conf.get("CLIENT_IDLE_TIMEOUT_S", 0.0),
+            type_client_idle_timeout_s=conf.get("TYPE_CLIENT_IDLE_TIMEOUT_S", 2.0),
             agent_token=conf.get("AGENT_TOKEN") or env_str("ORCHESTRATOR_AGENT_TOKEN", ""),
             redis_url=settings.REDIS_URL,
             redis_prefix=settings.REDIS_KEY_PREFIX,

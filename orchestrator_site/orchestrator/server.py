@@ -11,6 +11,7 @@ the rest, close every connection, remove our socket files, release the lock.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import os
 import signal
@@ -174,7 +175,8 @@ class OrchestratorServer:
     def accept_hello(self, link: AgentLink, frame: dict[str, Any]) -> None:
         """Validate an agent's hello; on success the link is READY and welcomed. Raises ProtocolError."""
         token = self.options.agent_token
-        if token and frame.get("token") != token:
+        offered = frame.get("token")
+        if token and not (isinstance(offered, str) and hmac.compare_digest(offered.encode(), token.encode())):
             raise ProtocolError(ErrorCode.UNAUTHORIZED, "Missing or wrong agent token in hello")
         agent = frame.get("agent", link.agent_type)
         if agent != link.agent_type:
@@ -224,10 +226,9 @@ class OrchestratorServer:
         if interval and now - self._last_ping >= interval:
             self._last_ping = now
             self._ping_agents(now, interval)
-        idle = self.options.client_idle_timeout_s
-        if idle and now - self._last_idle_check >= min(0.5, idle / 4):
+        if now - self._last_idle_check >= 0.25:
             self._last_idle_check = now
-            self._close_idle_clients(now, idle)
+            self._close_idle_clients(now)
         self._tick_handle = loop.call_later(TICK_S, self._tick)
 
     def _ping_agents(self, now: float, interval: float) -> None:
@@ -243,10 +244,15 @@ class OrchestratorServer:
             else:
                 conn.write(ping)
 
-    def _close_idle_clients(self, now: float, idle: float) -> None:
+    def _close_idle_clients(self, now: float) -> None:
+        on_client_socket = self.options.client_idle_timeout_s
+        on_type_socket = self.options.type_client_idle_timeout_s
+        if not (on_client_socket or on_type_socket):
+            return
         subscribers = self.events.subscribers
         for conn in list(self.connections):
-            if conn.is_idle(now, idle) and conn not in subscribers:
+            idle = on_client_socket if conn.socket_type is None else on_type_socket
+            if idle and conn.is_idle(now, idle) and conn not in subscribers:
                 conn.say_bye("idle")
 
     # --- stop ------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ class RawClient:
 
     def __init__(self) -> None:
         self.received: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        self.closed = False
         self._waiters: dict[Any, asyncio.Future[dict[str, Any]]] = {}
 
     async def connect(self, path: str) -> None:
@@ -59,8 +60,14 @@ class RawClient:
             waiter = self._waiters.pop(frame.get("id"), None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(frame)
+        self.closed = True
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.set_exception(ConnectionError("the orchestrator closed the client connection"))
 
     async def request(self, frame: dict[str, Any], wait_s: float) -> dict[str, Any] | None:
+        if self.closed:
+            raise ConnectionError("the orchestrator closed the client connection")
         fut = asyncio.get_running_loop().create_future()
         self._waiters[frame["id"]] = fut
         self.writer.write(orjson.dumps(frame) + b"\n")
@@ -155,6 +162,9 @@ def test_allocations_survive_agents_being_killed_at_random(system_factory):
         for instance in chaos.live:
             wait_listening(system, "naming", instance)
         summary = asyncio.run(_scenario(system, chaos, project))
+    except BaseException:
+        print(system.log_tail("orchestrator", 60))
+        raise
     finally:
         delete_prefix(system)
     print("\nchaos summary:", summary)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import re
 import shutil
@@ -11,6 +12,7 @@ import subprocess
 
 import orjson
 import pytest
+from django.core.management import call_command
 
 from agents.client import AsyncClient
 from tests.support.system import System
@@ -29,8 +31,9 @@ def system(module_system_factory) -> System:
     return system
 
 
-def nc(path, line: str) -> list[dict]:
-    out = subprocess.run(["nc", "-U", str(path)], input=line.encode() + b"\n", capture_output=True, timeout=60)
+def nc(path, line: str, *options: str) -> list[dict]:
+    out = subprocess.run(["nc", *options, "-U", str(path)], input=line.encode() + b"\n", capture_output=True,
+                         timeout=60)
     return [orjson.loads(x) for x in out.stdout.splitlines() if x.strip()]
 
 
@@ -47,29 +50,40 @@ def test_nc_smoke_test_on_the_naming_socket_prints_one_success_frame(system):
 
 @needs_nc
 def test_same_request_naming_the_agent_works_on_the_client_socket(system):
+    # orchestrator.sock keeps idle connections open (long-lived clients live there): -N sends EOF.
     frames = nc(system.client_socket,
-                '{"agent":"naming","action":"allocate_namespace","environment":"test","project":"ncproj"}')
+                '{"agent":"naming","action":"allocate_namespace","environment":"test","project":"ncproj"}', "-N")
     assert len(frames) == 1 and frames[0]["status"] == "success", frames
     assert frames[0]["data"]["namespace"] == "ncproj.test.ns1"
 
 
+def run_command(*args: str) -> tuple[int, str]:
+    """A management command in this process (saves a Django start per call); (exit code, stdout)."""
+    out = io.StringIO()
+    try:
+        call_command(*args, stdout=out, stderr=io.StringIO())
+    except SystemExit as exc:
+        return int(exc.code or 0), out.getvalue()
+    return 0, out.getvalue()
+
+
 def test_send_command_prints_the_response_frame_and_exits_by_status(system):
-    ok = system.manage("send", "probe", "echo", "n=3", "name=abc", 'tags=["a"]')
-    assert ok.returncode == 0, ok.stderr
-    frame = orjson.loads(ok.stdout)
+    code, stdout = run_command("send", "probe", "echo", "n=3", "name=abc", 'tags=["a"]',
+                               "--socket", str(system.client_socket))
+    assert code == 0
+    frame = orjson.loads(stdout)
     assert frame["status"] == "success"
     assert frame["data"] == {"n": 3, "name": "abc", "tags": ["a"]}
-    bad = system.manage("send", "probe", "nope")
-    assert bad.returncode == 1
-    assert orjson.loads(bad.stdout)["error"]["code"] == "UNKNOWN_ACTION"
+    code, stdout = run_command("send", "probe", "nope", "--socket", str(system.client_socket))
+    assert code == 1
+    assert orjson.loads(stdout)["error"]["code"] == "UNKNOWN_ACTION"
 
 
-def test_orchestrator_paths_prints_the_socket_directory(system):
-    out = system.manage("orchestrator_paths")
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == str(system.socket_dir.resolve())
-    listing = system.manage("orchestrator_paths", "--all").stdout
-    assert str(system.type_socket("naming")) in listing
+def test_orchestrator_paths_prints_the_socket_directory(system, settings):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "SOCKET_DIR": system.socket_dir}
+    code, stdout = run_command("orchestrator_paths")
+    assert code == 0
+    assert stdout.strip() == str(system.socket_dir.resolve())
 
 
 def test_socket_directory_is_0700_and_every_socket_0600(system):

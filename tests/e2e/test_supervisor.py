@@ -235,6 +235,8 @@ def test_the_run_command_printed_where_to_log_in(system: Supervised):
     assert f"{system.url}/admin/" in out
     assert "admin" in out and "supervisorctl" in out
     assert system.password not in out  # a password from the environment is never echoed
+    web = system.processes()["web"].pid
+    assert system.password.encode() not in Path(f"/proc/{web}/environ").read_bytes()  # nor inherited
 
 
 def test_a_request_on_the_agent_type_socket_like_nc(system: Supervised):

@@ -32,3 +32,11 @@ def load_seed(*, budget: str | Decimal = "100.00", hard_cap: bool = True, timezo
 def seed_router(db):
     load_seed()
     return load_seed
+
+
+@pytest.fixture(autouse=True)
+def no_route_rate_limit(settings):
+    # These tests are about routing; the web layer's rate limits have their own tests.
+    rates = dict(settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}))
+    rates.update({"route_llm_user": None, "route_llm_anon": None})
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}

@@ -190,3 +190,8 @@ def test_a_batch_decides_in_order_as_if_one_by_one(seed_router):
     assert [getattr(o, "provider_key", None) for o in outcomes] == ["gemini-pro", "gemini-pro", None, "local-llama"]
     assert isinstance(outcomes[2], ProtocolError) and outcomes[2].code == ErrorCode.BUDGET_EXCEEDED
     assert LedgerEntry.objects.count() == 2 and RouteLog.objects.count() == 4
+
+
+def test_capabilities_match_without_regard_to_case(seed_router):
+    Provider.objects.filter(key="gemini-pro").update(capabilities=["Analysis"])
+    assert services.route_request(token_count=5000, task_type="ANALYSIS").provider_key == "gemini-pro"

@@ -79,3 +79,9 @@ def test_naive_time_and_unknown_zone_and_period_are_refused():
         window_bounds(DAILY, "Mars/Olympus", utc(2026, 1, 1))
     with pytest.raises(ValueError):
         window_bounds("hourly", "UTC", utc(2026, 1, 1))
+
+
+def test_fall_back_at_midnight_makes_a_25_hour_day_holding_the_repeated_hour():
+    # Santiago leaves DST at 24:00 on 2026-04-04: 23:00-23:59 happens twice.
+    second_2330 = utc(2026, 4, 5, 3, 30)  # 23:30 -04, the repeat
+    assert window_bounds(DAILY, "America/Santiago", second_2330) == (utc(2026, 4, 4, 3), utc(2026, 4, 5, 4))

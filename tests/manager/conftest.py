@@ -8,6 +8,7 @@ plus "web" outside it) so process control is exercised end to end.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -108,6 +109,7 @@ def supervisor_sandbox() -> Iterator[Sandbox]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

@@ -424,11 +424,11 @@ async def test_new_agent_type_gets_a_socket_and_a_removed_one_loses_it():
 
 @async_test
 async def test_idle_client_connection_gets_bye_then_close_but_busy_ones_stay():
-    async with InProc(client_idle_timeout_s=0.3) as sysm:
+    async with InProc(client_idle_timeout_s=0.3, type_client_idle_timeout_s=0.3) as sysm:
         await sysm.agent("probe")
         idle = await sysm.raw(sysm.type_socket("probe"))
         await idle.send({"type": "client", "features": ["bye"]})
-        silent = await sysm.raw()
+        silent = await sysm.raw(sysm.type_socket("probe"))
         busy = await sysm.raw()
         await busy.send({"id": "long", "agent": "probe", "action": "slow", "data": {"ms": 1200}})
         assert await idle.recv() == {"type": "bye", "reason": "idle"}
@@ -436,6 +436,14 @@ async def test_idle_client_connection_gets_bye_then_close_but_busy_ones_stay():
         assert await silent.closed_by_peer()  # no bye for a client that did not ask (nc prints one frame)
         frame = await busy.recv()
         assert frame["id"] == "long" and frame["status"] == "success"
+
+
+@async_test
+async def test_client_socket_connections_stay_open_by_default_when_idle():
+    async with InProc() as sysm:
+        conn = await sysm.raw()
+        await asyncio.sleep(2.5)
+        assert await conn.request({"type": "ping"}) == {"type": "pong"}
 
 
 @async_test

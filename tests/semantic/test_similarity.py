@@ -129,3 +129,20 @@ def test_concurrent_stores_each_get_a_version_and_all_are_searchable(semantic):
     assert CorpusState.objects.get(pk=1).version == 12 and ConceptChange.objects.count() == 12
     hits = semantic.ok("semantic_similarity", query="session tokens", top_k=20)
     assert hits["count"] == 12 and hits["corpus_version"] == 12
+
+
+def test_an_index_that_fell_behind_the_pruned_log_reloads_everything(semantic, monkeypatch):
+    from agents.semantic import services
+    from agents.semantic.models import ConceptChange
+
+    monkeypatch.setattr(services, "CHANGE_LOG_KEEP", 3)
+    monkeypatch.setattr(services, "_PRUNE_EVERY", 2)
+    semantic.ok("store_concept", name="First", domain="p", description="session tokens")
+    behind = IndexCache()
+    assert behind.current()[1] == 1 and behind.full_loads == 1
+    for i in range(8):
+        semantic.ok("store_concept", name=f"Pruned {i}", domain="p", description="session tokens")
+    assert not ConceptChange.objects.filter(version=2).exists()  # the log no longer reaches back
+    snap, version = behind.current()
+    assert behind.full_loads == 2 and behind.incremental_updates == 0
+    assert version == 9 and snap.size == 9

@@ -135,3 +135,11 @@ def test_a_crash_mid_write_leaves_no_half_written_file(tmp_path, monkeypatch):
         assert (tmp_path / "spec.yaml").read_bytes() == b"name: x\n"
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("field, value", [("owner", "a\x00b"), ("purpose", "p\x00"), ("owner", "o" * 101),
+                                          ("purpose", "p" * 2001), ("cid", "cid:a:b:c:../../x")])
+def test_nul_bytes_and_oversized_text_fields_are_rejected(struct, workspace, field, value):
+    error = struct.err("create_structure", name="Text Fields", **{field: value})
+    assert error["code"] == "VALIDATION_ERROR"
+    assert not workspace.exists() or not any(workspace.rglob("text-fields__*"))

@@ -17,7 +17,6 @@ Agent types ``probe`` and ``probe2`` exist in the template and run
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import shutil
 import signal
@@ -90,15 +89,17 @@ def migrated_template() -> Path:
                               capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
             raise RuntimeError(f"migrate failed:\n{proc.stdout}\n{proc.stderr}")
+        # The test agent types go in through the ORM, so new AgentType columns get their defaults.
+        code = ("from agents.models import AgentType\n"
+                f"for name in {sorted(TEST_AGENT_CLASSES)!r}:\n"
+                "    AgentType.objects.get_or_create(name=name, defaults={'description': 'test agent'})\n")
+        proc = subprocess.run([PYTHON, str(MANAGE), "shell", "-c", code], cwd=PROJECT_ROOT, env=env,
+                              capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"creating the test agent types failed:\n{proc.stdout}\n{proc.stderr}")
         conn = sqlite3.connect(db)
         try:
-            now = time.strftime("%Y-%m-%d %H:%M:%S")
-            with conn:
-                for name in TEST_AGENT_CLASSES:
-                    conn.execute("INSERT INTO agents_agenttype (name, description, enabled, config, created_at,"
-                                 " updated_at) VALUES (?, ?, 1, ?, ?, ?)", (name, "test agent", json.dumps({}), now, now))
-            # One self-contained file to copy: fold the WAL back in.
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # one self-contained file to copy
         finally:
             conn.close()
         _template = db

@@ -10,14 +10,13 @@ import pytest
 import yaml
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.test import AsyncClient, Client
+from django.test import Client
 from django.urls import get_resolver
 from drf_spectacular.validation import validate_schema
 from rest_framework.authtoken.models import Token
 
 from agents.naming.models import Namespace
 from tests.web import factories
-from tests.web.conftest import run_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -25,7 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--types-refresh", type=float, help="Seconds between re-reads of the agent types.")
         parser.add_argument("--request-timeout-ms", type=int, help="Default per-request timeout.")
         parser.add_argument("--client-idle-timeout", type=float,
-                            help="Close idle client connections after this many seconds (0: never; default 2).")
+                            help="Close idle connections on orchestrator.sock after this many seconds "
+                                 "(default 0: never).")
+        parser.add_argument("--type-client-idle-timeout", type=float,
+                            help="Close idle client connections on agent-type sockets after this many seconds "
+                                 "(default 2, so `echo ... | nc -U` exits).")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         from orchestrator_site.orchestrator.server import run
@@ -37,6 +41,7 @@ class Command(BaseCommand):
             request_timeout_ms=opts["request_timeout_ms"],
             monitor_interval_s=opts["monitor_interval"],
             client_idle_timeout_s=opts["client_idle_timeout"],
+            type_client_idle_timeout_s=opts["type_client_idle_timeout"],
         )
         if opts["no_redis"]:
             options = _replace(options, redis_fallback=False)
