@@ -72,9 +72,17 @@ class ProtocolError(Exception):
 
 # --- encoding ---------------------------------------------------------------
 
+# orjson parses up to 1024 levels of nesting but encodes only up to 254: a frame nested
+# deeper than this is refused at decode time, so nothing we accepted fails to re-encode.
+MAX_NESTING = 200
+
+
 def encode(frame: dict[str, Any]) -> bytes:
     """One frame as bytes, newline included. Non-JSON values become strings."""
-    return orjson.dumps(frame, default=str) + b"\n"
+    try:
+        return orjson.dumps(frame, default=str) + b"\n"
+    except TypeError as exc:  # nested too deeply, integer beyond 64 bits, a non-str key
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, f"Frame cannot be encoded as JSON: {exc}") from None
 
 
 def encode_many(frames: list[dict[str, Any]]) -> bytes:
@@ -93,7 +101,26 @@ def decode(line: bytes | str) -> dict[str, Any]:
             ErrorCode.INVALID_REQUEST,
             f"Frame must be a JSON object, got {type(obj).__name__}",
         )
+    # Counting brackets is a C-speed scan; the walk runs only for frames that could be too deep.
+    if line.count("[" if isinstance(line, str) else b"[") + line.count("{" if isinstance(line, str) else b"{") \
+            > MAX_NESTING and nesting_depth(obj) > MAX_NESTING:
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, f"Frame is nested deeper than {MAX_NESTING} levels")
     return obj
+
+
+def nesting_depth(value: Any) -> int:
+    """How many containers deep ``value`` goes (iterative: no recursion limit to hit)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return deepest
 
 
 # --- timestamps and ids -------------------------------------------------------

@@ -152,6 +152,12 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _read_response(reader: asyncio.StreamReader) -> int:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
@@ -187,20 +193,30 @@ async def _client(port: int, request: bytes, stop_at: float, latencies: list[flo
         writer.close()
 
 
-async def _load(port: int, path: str, body: bytes, clients: int, seconds: float) -> dict[str, float]:
+async def _load(port: int, path: str, body: bytes, clients: int, seconds: float, pid: int) -> dict[str, float]:
     request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     # Warm-up: connections, imports, the DB thread's connection.
     await asyncio.gather(*(_client(port, request, time.perf_counter() + 0.5, [], Counter()) for _ in range(clients)))
     latencies: list[float] = []
     statuses: Counter = Counter()
+    cpu_before = cpu_seconds(pid)
     started = time.perf_counter()
     await asyncio.gather(*(_client(port, request, started + seconds, latencies, statuses) for _ in range(clients)))
     elapsed = time.perf_counter() - started
+    server_cpu = cpu_seconds(pid) - cpu_before
     latencies.sort()
     n = len(latencies)
     return {"req_per_s": n / elapsed, "p50_ms": latencies[n // 2] * 1e3, "p99_ms": latencies[int(n * 0.99)] * 1e3,
-            "requests": n, "statuses": dict(statuses)}
+            "requests": n, "statuses": dict(statuses), "server_cpu_ms": server_cpu * 1e3 / max(1, n)}
+
+
+def _measured(pid: int, port: int, path: str, body: bytes, clients: int, seconds: float) -> dict:
+    """One load run, plus the server's CPU time per request: a figure the machine's
+    other load barely changes (1000 / it is the one-process ceiling in req/s)."""
+    import uvloop
+
+    return uvloop.run(_load(port, path, body, clients, seconds, pid))
 
 
 def bench_http(env: dict[str, str], tmp: Path, seconds: float, django_path: bool) -> list[tuple[str, int, dict]]:
@@ -213,7 +229,7 @@ def bench_http(env: dict[str, str], tmp: Path, seconds: float, django_path: bool
         for label, path, body in (("trivial POST /bench/noop (fast path)", "/bench/noop", b"{}"),
                                   ("POST /api/route-llm (fast path)", "/api/route-llm", ROUTE_BODY)):
             for clients in (1, 32):
-                rows.append((label, clients, uvloop.run(_load(port, path, body, clients, seconds))))
+                rows.append((label, clients, _measured(proc.pid, port, path, body, clients, seconds)))
     finally:
         stop(proc)
     if django_path:
@@ -222,7 +238,7 @@ def bench_http(env: dict[str, str], tmp: Path, seconds: float, django_path: bool
         try:
             for clients in (1, 32):
                 rows.append(("POST /api/route-llm (Django + DRF view)", clients,
-                             uvloop.run(_load(port, "/api/route-llm", ROUTE_BODY, clients, seconds))))
+                             _measured(proc.pid, port, "/api/route-llm", ROUTE_BODY, clients, seconds)))
         finally:
             stop(proc)
     return rows
@@ -245,11 +261,11 @@ def main() -> None:
         batched = bench_route_batches()
         print(f"route_requests, batches of 32 (one transaction each):  {batched['decisions_per_s']:,.0f} decisions/s, "
               f"{batched['us_per_decision']:.0f} us/decision", flush=True)
-        print("\n| endpoint | clients | req/s | p50 ms | p99 ms | statuses |")
-        print("|---|---|---|---|---|---|")
+        print("\n| endpoint | clients | req/s | p50 ms | p99 ms | server CPU ms/req | statuses |")
+        print("|---|---|---|---|---|---|---|")
         for label, clients, r in bench_http(env, tmp, args.seconds, not args.no_django_path):
             print(f"| {label} | {clients} | {r['req_per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-                  f"| {r['statuses']} |", flush=True)
+                  f"| {r['server_cpu_ms']:.2f} | {r['statuses']} |", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -8,6 +8,8 @@ It starts a private orchestrator and agent processes (tests/support/system.py:
 temp socket dir, temp SQLite database), then measures from a lean client
 (asyncio.Protocol on uvloop, orjson, batched writes) on orchestrator.sock:
 
+* baseline: the same client against a bare one-process uvloop+orjson echo
+  server (no orchestrator), measured in the same run: the floor on this machine now;
 * one in flight: sequential round trips, p50/p99/mean in microseconds;
 * pipelined: a window of N requests kept in flight; each chunk of answers is
   counted (newlines, no parsing) and refilled with the same number of new
@@ -137,6 +139,42 @@ async def run_case(socket_path: Path, agent: str, action: str, data_of, *, n_seq
     return {**lat, "req_per_s": rps, **cpu}
 
 
+BASELINE_SERVER = r"""
+import asyncio, sys, orjson, uvloop
+class Echo(asyncio.Protocol):
+    def connection_made(self, t):
+        self.t = t; self.buf = b""
+    def data_received(self, data):
+        *lines, self.buf = (self.buf + data).split(b"\n")
+        out = []
+        for line in lines:
+            f = orjson.loads(line)
+            out.append(orjson.dumps({"id": f["id"], "status": "success", "data": f["data"]}) + b"\n")
+        self.t.write(b"".join(out))
+async def main():
+    server = await asyncio.get_running_loop().create_unix_server(Echo, sys.argv[1])
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+uvloop.run(main())
+"""
+
+
+def run_baseline(tmp: Path, n_seq: int, total: int, window: int) -> dict[str, float]:
+    """The floor: the same client against a bare uvloop+orjson echo process (no orchestrator)."""
+    import subprocess
+
+    path = tmp / "baseline.sock"
+    proc = subprocess.Popen([sys.executable, "-c", BASELINE_SERVER, str(path)], stdout=subprocess.PIPE)
+    try:
+        proc.stdout.readline()
+        data = {"text": "hello", "n": 1}
+        return asyncio.run(run_case(path, "x", "echo", lambda i: data, n_seq=n_seq, total=total, window=window,
+                                    warmup=500, pids={"orchestrator": proc.pid, "agent": proc.pid}))
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="Fewer requests (a smoke run).")
@@ -161,6 +199,7 @@ def main() -> int:
             system.start_agent("probe")
         n_seq, total = (2000, 50_000) if args.quick else (10_000, 300_000)
         uvloop.install()
+        results.append(("baseline (no orch.)", run_baseline(system.root, n_seq, total, args.window)))
         echo_data = {"text": "hello", "n": 1}
         pids = {"orchestrator": system.orchestrator.pid, "agent": system.agents[first].pid}
         results.append(("echo", asyncio.run(run_case(system.client_socket, "probe", "echo", lambda i: echo_data,
@@ -186,6 +225,7 @@ def main() -> int:
         print(f"{name:<20} {r['p50_us']:>9.0f} {r['p99_us']:>9.0f} {r['mean_us']:>9.0f} {r['req_per_s']:>16,.0f} "
               f"{r['cpu_us_orchestrator']:>16.1f} {r['cpu_us_agent']:>17.1f}")
     print(f"orchestrator's own view (recent window): {status['latency_ms']}")
+    print("baseline: the same client against a bare uvloop+orjson echo process (its CPU shown in both columns)")
     return 0
 
 

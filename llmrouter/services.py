@@ -2,10 +2,12 @@
 
 ``route_request`` is the one entry point for HTTP, WebSocket, socket agents
 and the CLI. Everything it does happens in one transaction that first locks
-the active budget rows (``select_for_update``; on SQLite the IMMEDIATE
-transaction mode takes the database write lock at BEGIN), so the spend it
-reads cannot change before its reservation commits: however many requests
-race, the reservations of a hard-capped window never exceed its budget.
+the active budget rows (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite
+the IMMEDIATE transaction mode takes the database write lock at BEGIN), so
+the spend it reads cannot change before its reservation commits: however
+many requests race, the reservations of a hard-capped window never exceed its
+budget. ``route_requests`` does the same for several requests in one
+transaction (the HTTP fast path's batches). The hot path's SQL is in store.py.
 """
 from __future__ import annotations
 

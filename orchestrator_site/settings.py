@@ -223,6 +223,8 @@ WEB = {
     "TOKEN_CACHE_TTL_S": env_float("API_TOKEN_CACHE_TTL_S", 10.0, minimum=0),
     "WS_AUTH_TIMEOUT_S": env_float("WS_AUTH_TIMEOUT_S", 10.0, minimum=0.1),
     "WS_MAX_INFLIGHT": env_int("WS_MAX_INFLIGHT", 256, minimum=1),
+    # Seconds without events after which the event relay checks its orchestrator connection.
+    "EVENT_LIVENESS_S": env_float("WEB_EVENT_LIVENESS_S", 5.0, minimum=0.1),
     # /metrics without a token (for scrapers on a trusted network).
     "METRICS_PUBLIC": env_bool("METRICS_PUBLIC", False),
 }

@@ -29,6 +29,7 @@ from agents import protocol
 from agents.protocol import ErrorCode
 from orchestrator_site.orchestrator.link import AgentLink, LinkState
 from orchestrator_site.orchestrator.pending import Pending
+from orchestrator_site.orchestrator.stats import LATENCY_WINDOW
 
 if TYPE_CHECKING:
     from orchestrator_site.orchestrator.config import OrchestratorOptions
@@ -307,7 +308,12 @@ class Dispatcher:
         stats = self.stats
         stats.responses += 1
         stats.responses_by_type[p.agent_type] += 1
-        stats.record_latency(perf_counter() - p.started)
+        # Stats.record_latency, inlined (once per response).
+        i = stats._lat_i
+        stats._lat[i] = perf_counter() - p.started
+        stats._lat_i = (i + 1) % LATENCY_WINDOW
+        if stats._lat_n < LATENCY_WINDOW:
+            stats._lat_n += 1
         client = p.client
         client.outstanding -= 1
         client.write(data)

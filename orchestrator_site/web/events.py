@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from orchestrator_site.web import webmetrics
 from orchestrator_site.web.gateway import client_socket_path
@@ -71,32 +72,48 @@ class EventRelay:
         from agents.client import AsyncClient
 
         layer = get_channel_layer()
+        client = AsyncClient(str(client_socket_path()))
         attempt = 0
+        try:
+            while True:
+                try:
+                    await self._relay_until_quiet(client, layer)
+                    attempt = 0
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # orchestrator down or restarting
+                    if self.connected is not None:
+                        self.connected.clear()
+                    logger.info("event relay: orchestrator not reachable (%s); retrying", type(exc).__name__)
+                    await asyncio.sleep(_BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)])
+                    attempt += 1
+        finally:
+            await client.close()
+
+    async def _relay_until_quiet(self, client: Any, layer: Any) -> None:
+        """Forward events until none came for a while, then check the connection.
+
+        ``events()`` alone would wait forever on a connection the orchestrator
+        closed (a restart): a cheap request every quiet interval makes the client
+        notice, reconnect and re-subscribe (it re-sends ``subscribe`` itself on
+        reconnect). Events published while no connection exists are lost.
+        """
+        if self.connected is None or not self.connected.is_set():
+            response = await client.subscribe()
+            if response.get("status") != "success":
+                raise ConnectionError(f"subscribe refused: {response.get('error')}")
+            if self.connected is not None:
+                self.connected.set()
+        quiet_s = float(settings.WEB.get("EVENT_LIVENESS_S", 5.0))
         while True:
-            client = None
             try:
-                client = await AsyncClient.connect(socket_path=str(client_socket_path()))
-                await client.subscribe()
-                attempt = 0
-                if self.connected is not None:
-                    self.connected.set()
-                async for frame in client.events():
-                    await self._forward(layer, frame)
-                # events() ended: the orchestrator went away; reconnect.
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # orchestrator down or restarting
-                logger.info("event relay: orchestrator not reachable (%s); retrying", type(exc).__name__)
-            finally:
-                if self.connected is not None:
-                    self.connected.clear()
-                if client is not None:
-                    try:
-                        await client.close()
-                    except Exception:
-                        pass
-            await asyncio.sleep(_BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)])
-            attempt += 1
+                frame = await client.next_event(timeout=quiet_s)
+            except asyncio.TimeoutError:
+                response = await client.request("orchestrator", "echo", {}, timeout_ms=5000)
+                if response.get("status") != "success":
+                    raise ConnectionError("the orchestrator did not answer the liveness check")
+                continue
+            await self._forward(layer, frame)
 
     async def _forward(self, layer: Any, frame: dict[str, Any]) -> None:
         if not isinstance(frame, dict) or frame.get("type") != "event":

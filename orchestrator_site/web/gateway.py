@@ -35,12 +35,18 @@ class Gateway:
         # closed test loop is never mistaken for a live one with a reused id.
         self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
         self._path = ""
+        self._socket_dir: object = None
         self._lock: asyncio.Lock | None = None
         self.connects = 0
 
     async def _get_client(self) -> Any:
         loop = asyncio.get_running_loop()
+        socket_dir = settings.ORCHESTRATOR["SOCKET_DIR"]
+        if self._client is not None and self._loop is not None and self._loop() is loop \
+                and socket_dir is self._socket_dir:
+            return self._client  # the hot path: no path building per request
         path = str(client_socket_path())
+        self._socket_dir = socket_dir
         same = self._loop is not None and self._loop() is loop and self._path == path
         if self._client is not None and same:
             return self._client

@@ -22,7 +22,8 @@ WS_CONNECTIONS = Gauge("web_ws_connections", "Open WebSocket connections on this
 WS_SUBSCRIBERS = Gauge("web_ws_subscribers", "WebSocket connections subscribed to events", registry=REGISTRY)
 EVENTS_RELAYED = Counter("web_events_relayed_total", "Orchestrator events this process put on the channel layer",
                          ["event"], registry=REGISTRY)
-GATEWAY_CONNECTS = Counter("web_gateway_connects_total", "Connections this process opened to the orchestrator",
+GATEWAY_CONNECTS = Counter("web_gateway_connects_total",
+                           "Pooled orchestrator clients this process created (each reconnects by itself after a drop)",
                            registry=REGISTRY)
 
 # Error codes that mean the agent/action names were not real: never use those

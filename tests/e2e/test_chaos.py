@@ -31,14 +31,14 @@ from tests.support.system import System, wait_until
 
 pytestmark = pytest.mark.e2e
 
-REQUESTS = int(os.environ.get("CHAOS_REQUESTS", "1500"))
-CONCURRENCY = int(os.environ.get("CHAOS_CONCURRENCY", "32"))
+REQUESTS = int(os.environ.get("CHAOS_REQUESTS", "1000"))
+CONCURRENCY = int(os.environ.get("CHAOS_CONCURRENCY", "64"))
 KILL_EVERY_MS = (int(os.environ.get("CHAOS_KILL_MIN_MS", "200")), int(os.environ.get("CHAOS_KILL_MAX_MS", "600")))
 INSTANCES = int(os.environ.get("CHAOS_INSTANCES", "3"))
 # Every third instance listens on Redis only, so that while no socket instance is
 # up the orchestrator's fallback has somewhere to go (and gets killed there too).
 REDIS_ONLY_EVERY = 3
-TIMEOUT_MS = 15_000
+TIMEOUT_MS = int(os.environ.get("CHAOS_TIMEOUT_MS", "6000"))
 
 
 class RawClient:

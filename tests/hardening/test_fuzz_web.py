@@ -149,10 +149,9 @@ async def ws_exchange(token: str, payload: Any) -> tuple[list[dict[str, Any]], b
     sentinel = f"s-{uuid.uuid4().hex}"
     frames: list[dict[str, Any]] = []
     try:
-        if isinstance(payload, bytes):
-            await comm.send_to(bytes_data=payload)
-        else:
-            await comm.send_to(text_data=payload)
+        # send_input, not send_to: the helper refuses empty messages, which a real peer may send.
+        key = "bytes" if isinstance(payload, bytes) else "text"
+        await comm.send_input({"type": "websocket.receive", key: payload})
         await comm.send_to(text_data=json.dumps({"id": sentinel, "agent": "probe", "action": "whoami"}))
         while True:
             message = await comm.receive_output(timeout=TIMEOUT)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from agents.manager.models import HeartbeatClaim
 from agents.models import AgentInstance, AgentType
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def beat(manager, instance="AGT-NAMING-1", pid=4242, **extra):

@@ -10,7 +10,7 @@ from agents.manager.conf import manager_settings
 from agents.manager.live import agents_picture, supervisor_snapshot
 from agents.models import AgentInstance, AgentType
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def instances(picture, agent_type):

@@ -7,7 +7,7 @@ from agents.manager.control import process_control
 from agents.manager.services import control_token_create, control_tokens_revoke_all
 from agents.manager.supervisor import SupervisorClient
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def pids(sandbox, prefix: str) -> dict[str, int]:

@@ -273,3 +273,51 @@ async def test_the_same_event_from_two_relays_is_delivered_once_and_unsubscribe_
         assert await comm.receive_nothing(timeout=0.3)
     finally:
         await comm.disconnect()
+
+
+def test_requests_and_events_survive_an_orchestrator_restart(system_factory, settings, member):
+    """The pooled connection and the event relay both reconnect on their own."""
+    from asgiref.sync import async_to_sync, sync_to_async
+
+    from orchestrator_site.web.gateway import gateway
+    from tests.web.conftest import asgi_client
+
+    system = system_factory()
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "SOCKET_DIR": system.socket_dir}
+    settings.WEB = {**settings.WEB, "EVENT_LIVENESS_S": 0.3}
+    echo = json.dumps({"agent": "orchestrator", "action": "echo", "data": {"n": 1}}).encode()
+
+    async def scenario() -> None:
+        async with asgi_client() as http:
+            assert (await http.post("/api/request", content=echo, headers=member.headers)).status_code == 200
+            connects = gateway.connects
+            comm = await connected(member)
+            try:
+                await ask(comm, {"type": "subscribe", "events": ["after_restart"]})
+                await wait_relay_connected()
+                await sync_to_async(system.restart_orchestrator)(wait_agents=False)
+                resp = await http.post("/api/request", content=echo, headers=member.headers)
+                # The first request may meet the dropped connection; the next one reconnects.
+                if resp.status_code != 200:
+                    assert resp.json()["error"]["code"] == "AGENT_UNAVAILABLE"
+                    resp = await http.post("/api/request", content=echo, headers=member.headers)
+                assert resp.status_code == 200
+                status = await http.post("/api/request", headers=member.headers,
+                                         content=b'{"agent": "orchestrator", "action": "status"}')
+                assert status.json()["data"]["pid"] == system.orchestrator.pid  # the new orchestrator answered
+                assert gateway.connects == connects  # the same pooled client, reconnected by itself
+                # Events published before the relay re-subscribed are lost; keep publishing until one arrives.
+                deadline = asyncio.get_running_loop().time() + 30
+                while True:
+                    assert asyncio.get_running_loop().time() < deadline, "no event after the restart"
+                    await sync_to_async(system.request)("orchestrator", "publish", {"event": "after_restart"})
+                    # receive_nothing polls without cancelling the app (receive_from's timeout would).
+                    if await comm.receive_nothing(timeout=0.5):
+                        continue
+                    frame = json.loads(await comm.receive_from(timeout=TIMEOUT))
+                    assert frame["event"] == "after_restart"
+                    break
+            finally:
+                await comm.disconnect()
+
+    async_to_sync(scenario)()
