@@ -6,6 +6,7 @@ thread. Used by the manager agent (after its token check) and by the admin
 """
 from __future__ import annotations
 
+import time
 import xmlrpc.client
 from typing import Any
 
@@ -14,6 +15,11 @@ from agents.manager.supervisor import ProcessInfo, SupervisorClient, SupervisorU
 from agents.protocol import ErrorCode, ProtocolError
 
 OPERATIONS = ("start", "stop", "restart")
+STOPPED_STATES = frozenset({"STOPPED", "EXITED", "FATAL"})
+RUNNING_STATES = frozenset({"RUNNING"})
+POLL_INTERVAL_S = 0.1
+# Longer than supervisor's stopwaitsecs (after which it SIGKILLs) plus a start.
+WAIT_TIMEOUT_S = 120.0
 
 
 def resolve_targets(name: str, processes: list[ProcessInfo], groups: tuple[str, ...]) -> list[ProcessInfo]:
@@ -27,7 +33,7 @@ def resolve_targets(name: str, processes: list[ProcessInfo], groups: tuple[str, 
     allowed = [p for p in processes if p.group in groups]
     group = name[:-2] if name.endswith(":*") else name
     if group in groups:
-        return allowed
+        return [p for p in allowed if p.group == group]
     short = name.split(":", 1)[1] if ":" in name else name
     found = [p for p in allowed if p.full_name == name or p.name == short]
     if not found:
@@ -60,30 +66,59 @@ def process_control(*, operation: str, name: str, client: SupervisorClient, grou
         if own and operation == "stop":
             raise ProtocolError(ErrorCode.CONFLICT, "The manager cannot stop itself; use supervisorctl",
                                 {"name": own[0].full_name})
-        results = [_apply(client, operation, proc, wait) for proc in targets if proc not in own]
+        results = _apply(client, operation, [p for p in targets if p not in own], wait)
         results += [_restart_self(client, proc) for proc in own]
     except SupervisorUnavailable as exc:
         raise ProtocolError(ErrorCode.AGENT_UNAVAILABLE, str(exc), {"supervisor_socket": client.socket_path}) from None
     return {"operation": operation, "name": name, "processes": results}
 
 
-def _apply(client: SupervisorClient, operation: str, proc: ProcessInfo, wait: bool) -> dict[str, Any]:
-    full = proc.full_name
+def _apply(client: SupervisorClient, operation: str, procs: list[ProcessInfo], wait: bool) -> list[dict[str, Any]]:
+    """Stop every process, then start every process, each phase in parallel.
+
+    One at a time with supervisor's blocking calls, restarting the five
+    agents would take five stop-drain-start cycles in a row, longer than a
+    request's timeout; here the phases overlap and supervisor is polled.
+    """
+    names = [p.full_name for p in procs]
+    outcome: dict[str, str] = {}
     try:
-        if operation == "stop":
-            outcome = "stopped" if _ignoring(sv.NOT_RUNNING, client.stop, full, wait=wait) else "already stopped"
-        elif operation == "start":
-            outcome = "started" if _ignoring(sv.ALREADY_STARTED, client.start, full, wait=wait) else "already running"
-        else:
-            _ignoring(sv.NOT_RUNNING, client.stop, full, wait=wait)
-            client.start(full, wait=wait)
-            outcome = "restarted"
+        if operation in ("stop", "restart"):
+            for full in names:
+                stopping = _ignoring(sv.NOT_RUNNING, client.stop, full, wait=False)
+                outcome[full] = "stopped" if stopping else "already stopped"
+            if wait or operation == "restart":
+                _wait_for(client, names, STOPPED_STATES)
+        if operation in ("start", "restart"):
+            for full in names:
+                starting = _ignoring(sv.ALREADY_STARTED, client.start, full, wait=False)
+                outcome[full] = ("restarted" if operation == "restart" else "started") if starting \
+                    else "already running"
+            if wait:
+                _wait_for(client, names, RUNNING_STATES)
     except xmlrpc.client.Fault as fault:
         code = ErrorCode.NOT_FOUND if fault.faultCode == sv.BAD_NAME else ErrorCode.INTERNAL_ERROR
-        raise ProtocolError(code, f"supervisor could not {operation} {full}: {fault.faultString}",
-                            {"name": full, "fault": fault.faultString}) from None
-    after = client.process(full)
-    return {"name": full, "result": outcome, "pid_before": proc.pid, "pid": after.pid, "state": after.state}
+        raise ProtocolError(code, f"supervisor could not {operation} {', '.join(names)}: {fault.faultString}",
+                            {"names": names, "fault": fault.faultString}) from None
+    after = {p.full_name: p for p in client.all_processes()}
+    results = [{"name": p.full_name, "result": outcome[p.full_name], "pid_before": p.pid,
+                "pid": after[p.full_name].pid, "state": after[p.full_name].state} for p in procs]
+    failed = [r for r in results if wait and operation != "stop" and r["state"] != "RUNNING"]
+    if failed:
+        raise ProtocolError(ErrorCode.INTERNAL_ERROR, f"{', '.join(r['name'] for r in failed)} did not start "
+                            "(see its log under var/log)", {"processes": results})
+    return results
+
+
+def _wait_for(client: SupervisorClient, names: list[str], states: frozenset[str],
+              timeout: float = WAIT_TIMEOUT_S) -> None:
+    """Poll until every process is in one of ``states``, or gave up (FATAL), or the timeout passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = {p.full_name: p.state for p in client.all_processes()}
+        if all(current.get(n) in states or current.get(n) == "FATAL" for n in names):
+            return
+        time.sleep(POLL_INTERVAL_S)
 
 
 def _ignoring(fault_code: int, call: Any, *args: Any, **kwargs: Any) -> bool:

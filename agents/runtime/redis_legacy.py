@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from agents import protocol
 from agents.protocol import ErrorCode, ProtocolError
 from agents.redis_keys import RedisKeys
+from agents.redis_streams import PipelineBatcher
 from agents.runtime.redis_support import Backoff, ConnectionState, RedisTransportOptions
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class LegacyPubSub:
         self._slots = asyncio.Semaphore(options.max_inflight)
         self._stopping = False
         self.subscribed = asyncio.Event()
+        # Claims and answers of concurrent requests share round trips (run() is started by the transport).
+        self.batcher = PipelineBatcher(redis)
 
     async def listen_loop(self) -> None:
         backoff = Backoff()
@@ -131,8 +134,8 @@ class LegacyPubSub:
     async def _claim(self, rid: Any, raw: bytes) -> bool:
         """True for exactly one instance per legacy request (SET NX)."""
         token = f"id:{rid}" if rid is not None else "raw:" + hashlib.sha1(raw).hexdigest()
-        claimed = await self.redis.set(self.keys.legacy_claim(self.agent_type, token), self.instance_id,
-                                       nx=True, px=self.options.legacy_claim_ms)
+        claimed = await self.batcher.call("SET", self.keys.legacy_claim(self.agent_type, token), self.instance_id,
+                                          "NX", "PX", self.options.legacy_claim_ms)
         return bool(claimed)
 
     async def _publish(self, response: dict[str, Any], rid: Any) -> None:
@@ -140,6 +143,6 @@ class LegacyPubSub:
         response["request_id"] = rid
         response["transport"] = "pubsub"
         try:
-            await self.redis.publish(self.response_channel, orjson.dumps(response, default=str))
+            await self.batcher.call("PUBLISH", self.response_channel, orjson.dumps(response, default=str))
         except _CONN_ERRORS as exc:
             await self.state.failed(exc, self.redis)

@@ -73,6 +73,7 @@ class RedisTransport:
         if self.options.legacy_pubsub:
             self.legacy = LegacyPubSub(agent_type=self.agent_type, instance_id=self.instance_id, handle=self.handle,
                                        redis=self.redis, keys=self.keys, options=self.options, state=self.state)
+            self._spawn(self.legacy.batcher.run(), "legacy-writer")
             self._spawn(self.legacy.listen_loop(), "legacy")
         logger.info("Redis transport of %s/%s started (stream %s, channel %s)", self.agent_type, self.instance_id,
                     self.keys.stream(self.agent_type), self.keys.legacy_request_channel(self.agent_type))

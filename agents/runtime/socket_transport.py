@@ -59,6 +59,11 @@ class HandshakeRefused(Exception):
     pass
 
 
+def retry_delay(failures: int, retry_interval_s: float) -> float:
+    """Seconds to wait after the ``failures``-th failed dial in a row: 0.5, 1, then the interval forever."""
+    return BACKOFF_S[failures - 1] if failures <= len(BACKOFF_S) else retry_interval_s
+
+
 def _socket_path(socket_dir: Path | str, agent_type: str) -> Path:
     return Path(socket_dir) / f"orchestrator-{agent_type}.sock"
 
@@ -260,7 +265,7 @@ class SocketTransport:
                 conn = await self._dial()
             except (OSError, asyncio.TimeoutError, HandshakeRefused, ConnectionError) as exc:
                 failures += 1
-                delay = BACKOFF_S[failures - 1] if failures <= len(BACKOFF_S) else self.retry_interval_s
+                delay = retry_delay(failures, self.retry_interval_s)
                 log = logger.info if failures <= len(BACKOFF_S) + 1 else logger.debug
                 log("Cannot reach the orchestrator at %s (%s); retry %d in %.1f s", self.path, exc, failures, delay)
                 if self.state is not ConnState.CONNECTING:

@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 _dumps = orjson.dumps
 _ID_PREFIX = b'{"id":'
 _ERROR_MARK = b'"status":"error"'
+_SUCCESS_MARK = b'"status":"success"'
 _TRANSPORT_SOCKET = b',"transport":"socket"'
 # An idempotent request is re-sent at most this many times after agent losses.
 MAX_ATTEMPTS = 3
@@ -266,7 +267,8 @@ class Dispatcher:
             self.stats.late_responses += 1
             return True
         del self.pending[iid]
-        if _ERROR_MARK in line:
+        # Our runtime writes "status" right after the id: an O(1) check instead of a scan of the frame.
+        if not line.startswith(_SUCCESS_MARK, end + 1) and _ERROR_MARK in line:
             self._count_error_line(line)
         self._complete(p, b"".join((_ID_PREFIX, p.client_id_json, _TRANSPORT_SOCKET, line[end:], b"\n")))
         if self.queues.get(link.agent_type):

@@ -28,11 +28,16 @@ def _pass(func: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         close_old_connections()
 
 
-async def monitor_loop(interval_s: float, events: EventHub) -> None:
-    """Every ``interval_s``: one monitor pass in a thread; its events go to subscribers. Runs until cancelled."""
+async def monitor_loop(interval_s: float, events: EventHub,
+                       load: Callable[[], Callable[[], dict[str, Any]] | None] = _load_monitor) -> None:
+    """Every ``interval_s``: one monitor pass in a thread; its events go to subscribers. Runs until cancelled.
+
+    ``load`` returns the pass function (llmrouter.monitor.run_monitor_pass by default), looked up at each
+    pass so a router installed later is picked up.
+    """
     while True:
         await asyncio.sleep(interval_s)
-        func = _load_monitor()
+        func = load()
         if func is None:
             logger.debug("llmrouter.monitor is not available; skipping the monitor pass")
             continue

@@ -37,11 +37,16 @@ logger = logging.getLogger(__name__)
 
 
 class RedisFallback:
-    def __init__(self, *, redis_url: str, prefix: str, retry_after_s: float = 1.0, probe_timeout_s: float = 0.5):
+    def __init__(self, *, redis_url: str, prefix: str, retry_after_s: float = 1.0, probe_timeout_s: float = 1.0,
+                 listeners_ttl_s: float = 0.25):
         self.redis_url = redis_url
         self.keys = RedisKeys(prefix)
         self.retry_after_s = retry_after_s
         self.probe_timeout_s = probe_timeout_s
+        self.listeners_ttl_s = listeners_ttl_s
+        # Per type: (monotonic time of the answer, a task counting live consumers).
+        # Many requests in flight share one probe instead of one round trip each.
+        self._probes: dict[str, tuple[float, asyncio.Task[int]]] = {}
         self.available = False
         self._redis: Any = None
         self._requester: StreamRequester | None = None
@@ -61,6 +66,10 @@ class RedisFallback:
             self._mark_down(exc)
 
     async def close(self) -> None:
+        for _at, task in self._probes.values():
+            task.cancel()
+        await asyncio.gather(*(t for _at, t in self._probes.values()), return_exceptions=True)
+        self._probes.clear()
         if self._requester is not None:
             await self._requester.stop()
             self._requester = None
@@ -80,7 +89,7 @@ class RedisFallback:
         deadline = loop.time() + max(timeout_s, 0.001)
         try:
             async with asyncio.timeout(min(self.probe_timeout_s, timeout_s)):
-                listeners = await live_consumers(self._redis, self.keys, agent_type)
+                listeners = await asyncio.shield(self._listeners(agent_type))
             self._mark_up()
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             self._mark_down(exc)
@@ -100,6 +109,16 @@ class RedisFallback:
         answer["id"] = rid
         answer["transport"] = "redis"
         return answer
+
+    def _listeners(self, agent_type: str) -> asyncio.Task[int]:
+        now = time.monotonic()
+        probe = self._probes.get(agent_type)
+        if probe is None or now - probe[0] > self.listeners_ttl_s or (probe[1].done() and probe[1].exception()):
+            task = asyncio.get_running_loop().create_task(live_consumers(self._redis, self.keys, agent_type))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: no "never retrieved" log
+            self._probes[agent_type] = (now, task)
+            return task
+        return probe[1]
 
     def state(self) -> dict[str, Any]:
         return {"available": self.available, "submitted": self.submitted,

@@ -11,22 +11,31 @@ from typing import Any, Iterator
 import orjson
 import pytest
 
+from tests.e2e.redis_helpers import delete_prefix
 from tests.support.system import System
 
 
-@pytest.fixture(scope="module")
-def fuzz_system(module_system_factory: Any) -> System:
-    """Orchestrator + a probe agent + a naming agent; hellos need a token (so fuzzed hellos cannot join)."""
-    system = module_system_factory(start=False, env={"ORCHESTRATOR_AGENT_TOKEN": secrets.token_urlsafe(24)})
-    system.start()
-    system.start_agent("probe", "HZ-PROBE-1")
-    system.start_agent("naming", "HZ-NAMING-1")
-    # Something stored before the fuzzing starts, to prove it is not changed by it.
-    for i in range(3):
-        frame = system.request("naming", "allocate_namespace", {"project": "hardening", "environment": "test"},
-                               idempotency_key=f"hz-seed-{i}", timeout_ms=30_000)
-        assert frame["status"] == "success", frame
-    return system
+@pytest.fixture(scope="package")
+def fuzz_system() -> Iterator[System]:
+    """Orchestrator + a probe agent + a naming agent, shared by the package (starting one costs seconds).
+
+    Hellos need a token (so fuzzed hellos cannot join as agents). Tests that
+    need other agents start them on this system with their own instance ids.
+    """
+    system = System(env={"ORCHESTRATOR_AGENT_TOKEN": secrets.token_urlsafe(24)})
+    try:
+        system.start()
+        system.start_agent("probe", "HZ-PROBE-1")
+        system.start_agent("naming", "HZ-NAMING-1")
+        # Something stored before the fuzzing starts, to prove it is not changed by it.
+        for i in range(3):
+            frame = system.request("naming", "allocate_namespace", {"project": "hardening", "environment": "test"},
+                                   idempotency_key=f"hz-seed-{i}", timeout_ms=30_000)
+            assert frame["status"] == "success", frame
+        yield system
+    finally:
+        system.stop()
+        delete_prefix(system)  # stream, liveness and idempotency keys of the Redis-side tests
 
 
 # Counters move forward when a fuzzed frame happens to be a valid allocation; every other row must stay.

@@ -30,8 +30,8 @@ REPLY_TIMEOUT_S = 30
 
 
 @pytest.fixture(scope="module")
-def redis_agent(module_system_factory):
-    system: System = module_system_factory(start=False)
+def redis_agent(fuzz_system):
+    system: System = fuzz_system
     agent_type = f"hz{uuid.uuid4().hex[:8]}"
     instance = system.start_agent(agent_type, transport="redis", wait=False,
                                   class_path="tests.support.agents.ProbeAgent")
@@ -45,6 +45,8 @@ def redis_agent(module_system_factory):
         yield system, agent_type, instance, client
         client.close()
     finally:
+        system.kill_agent(instance)
+        system.agents.pop(instance, None)
         delete_prefix(system)
 
 

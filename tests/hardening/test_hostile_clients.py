@@ -22,12 +22,9 @@ from tests.support.system import System, wait_until
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
-@pytest.fixture(scope="module")
-def system(module_system_factory) -> System:
-    system = module_system_factory(start=False)
-    system.start()
-    system.start_agent("probe", "HOSTILE-PROBE-1")
-    return system
+@pytest.fixture
+def system(fuzz_system) -> System:
+    return fuzz_system
 
 
 def normal_traffic(system: System, n: int = 200) -> list[float]:

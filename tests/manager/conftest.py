@@ -59,9 +59,18 @@ startsecs=0
 stopwaitsecs=5
 autorestart=true
 
+[program:broken]
+command=false
+autostart=false
+startsecs=1
+startretries=0
+autorestart=false
+
 [group:agents]
 programs=naming,manager
 """
+# Never started by the fixtures: it exists to fail when a test starts it.
+BROKEN = "broken"
 
 
 @dataclass
@@ -80,7 +89,7 @@ class Sandbox:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                procs = self.client().all_processes()
+                procs = [p for p in self.client().all_processes() if p.name != BROKEN]
                 if procs and all(p.state == "RUNNING" for p in procs):
                     return
             except SupervisorUnavailable:
@@ -117,7 +126,7 @@ def sandbox(supervisor_sandbox: Sandbox) -> Sandbox:
     """The session's sandbox with every program running again (tests stop and restart them)."""
     client = supervisor_sandbox.client()
     for proc in client.all_processes():
-        if proc.state != "RUNNING":
+        if proc.state != "RUNNING" and proc.name != BROKEN:
             client.start(proc.full_name, wait=True)
     supervisor_sandbox.wait_running()
     return supervisor_sandbox

@@ -43,7 +43,7 @@ def test_supervisor_processes_are_paired_with_their_instances(agent_types, sandb
     assert naming["AGT-NAMING-1"]["state"] == "RUNNING" and naming["AGT-NAMING-1"]["pid"] == naming1.pid
     assert naming["AGT-NAMING-1"]["uptime_s"] is not None and naming["AGT-NAMING-1"]["stale"] is False
     assert naming["AGT-NAMING-2"]["registered"] is False and naming["AGT-NAMING-2"]["state"] == "RUNNING"
-    assert {p["name"] for p in data["processes"]} == {"web"}  # outside the agents group
+    assert {p["name"] for p in data["processes"]} == {"web", "broken"}  # outside the agents group
 
 
 def test_the_orchestrators_status_decides_who_is_connected(agent_types, sandbox):

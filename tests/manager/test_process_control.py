@@ -103,3 +103,24 @@ def test_the_manager_refuses_to_stop_itself_but_restarts_itself_by_signal(sandbo
             break
         time.sleep(0.1)
     assert now.state == "RUNNING" and now.pid != own.pid
+
+
+def test_restarting_the_group_restarts_every_agent_process_at_once(agent_types, sandbox, controlling_manager):
+    token = control_token_create()
+    before = {p.full_name: p.pid for p in sandbox.client().all_processes() if p.group == "agents"}
+    frame = controlling_manager.call("restart_agent", {"name": "agents:*", "token": token})
+    assert frame["status"] == "success", frame
+    after = {p.full_name: p.pid for p in sandbox.client().all_processes() if p.group == "agents"}
+    assert {r["name"] for r in frame["data"]["processes"]} == set(before)
+    assert all(after[name] != before[name] for name in before)
+
+
+def test_a_process_that_cannot_start_is_reported_as_an_error(sandbox):
+    from agents.protocol import ProtocolError
+
+    with pytest.raises(ProtocolError) as failed:
+        process_control(operation="start", name="broken", client=SupervisorClient(sandbox.socket),
+                        groups=("agents", "broken"))
+    assert failed.value.code == "INTERNAL_ERROR"
+    [result] = failed.value.details["processes"]
+    assert result["name"] == "broken" and result["state"] in ("FATAL", "BACKOFF", "EXITED")

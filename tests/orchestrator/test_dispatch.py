@@ -280,6 +280,7 @@ async def test_status_reports_instances_inflight_totals_errors_and_latency():
         for _ in range(5):
             await conn.request({"agent": "probe", "action": "echo", "data": {}})
         await conn.request({"agent": "probe", "action": "nope"})
+        await conn.request({"agent": "probe", "action": "boom"})  # an error answered by the agent itself
         frame = await conn.request({"agent": "orchestrator", "action": "status"})
         status = frame["data"]
         assert [i["instance"] for i in status["types"]["probe"]["instances"]] == ["S1"]
@@ -288,6 +289,7 @@ async def test_status_reports_instances_inflight_totals_errors_and_latency():
         assert status["inflight"] == 0
         assert status["totals"]["responses"] >= 5
         assert status["errors_by_code"].get("UNKNOWN_ACTION") == 1
+        assert status["errors_by_code"].get("INTERNAL_ERROR") == 1
         assert status["latency_ms"]["samples"] >= 5 and status["latency_ms"]["p50"] > 0
 
 

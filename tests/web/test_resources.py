@@ -233,6 +233,7 @@ def test_dashboard_is_staff_only_and_draws_spend_against_the_budget(member, staf
     assert 'fill="#ba2121"><title>' in html  # the day over budget ($130) is drawn in red
     assert "fast-one" in html and "NO_SUITABLE_PROVIDER" in html
     assert "<script" not in html.split("</header>")[-1]
+    assert 'href="/admin/dashboard/"' in client.get("/admin/").content.decode()  # linked from the admin index
 
 
 # --- token command ------------------------------------------------------------------------------------

@@ -28,6 +28,9 @@ class Command(BaseCommand):
         parser.add_argument("--save", action="store_true",
                             help="With --rotate: also write the token to the agent token file (0600).")
         parser.add_argument("--quiet", action="store_true", help="With --rotate: print only the token.")
+        parser.add_argument("--redis-acl", action="store_true",
+                            help="Also (re)create the type's Redis ACL user agent-<type> with the token as its "
+                                 "password (agents/redis_acl.py).")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         name = opts["agent_type"]
@@ -43,6 +46,8 @@ class Command(BaseCommand):
         if not opts["rotate"]:
             state = f"set (rotated {row.token_rotated_at:%Y-%m-%d %H:%M:%S %Z})" if row.token_hash else "not set"
             self.stdout.write(f"{name}: token {state}")
+            if opts["redis_acl"] and row.token_hash:
+                self._apply_acl(name, row.token_hash)
             return
         token = auth.agent_token_rotate(agent_type=name)
         if opts["quiet"]:
@@ -53,3 +58,14 @@ class Command(BaseCommand):
             path = auth.agent_token_write_file(agent_type=name, token=token)
             if not opts["quiet"]:
                 self.stdout.write(f"Saved to {path} (mode 0600).")
+        if opts["redis_acl"]:
+            self._apply_acl(name, auth.token_hash(token))
+
+    def _apply_acl(self, name: str, token_hash: str) -> None:
+        from django.conf import settings
+
+        from agents.redis_acl import redis_acl_apply
+
+        user = redis_acl_apply(agent_type=name, token_hash=token_hash, redis_url=settings.REDIS_URL,
+                               prefix=settings.REDIS_KEY_PREFIX)
+        self.stderr.write(f"Redis ACL user {user} set (password: the agent token).")

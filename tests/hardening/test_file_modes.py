@@ -1,0 +1,77 @@
+"""Nothing the project writes is readable by other users: var/, the database, sockets, tokens, logs."""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from orchestrator_site import filemodes
+from orchestrator_site.paths import PROJECT_ROOT, VAR_DIR
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def test_loading_the_settings_tightens_the_umask_and_var():
+    current = os.umask(0)
+    os.umask(current)
+    assert current & 0o077 == 0o077
+    assert mode(VAR_DIR) == 0o700
+    secret = VAR_DIR / "secret_key"
+    if secret.exists():
+        assert mode(secret) == 0o600
+
+
+def test_make_private_tightens_loose_files_and_dirs_but_never_loosens(tmp_path):
+    loose_dir = tmp_path / "d"
+    loose_dir.mkdir()
+    os.chmod(loose_dir, 0o755)
+    loose = tmp_path / "f"
+    loose.write_text("x")
+    os.chmod(loose, 0o644)
+    tight = tmp_path / "g"
+    tight.write_text("x")
+    os.chmod(tight, 0o400)
+    for path in (loose_dir, loose, tight, tmp_path / "missing"):
+        filemodes.make_private(path)
+    assert (mode(loose_dir), mode(loose), mode(tight)) == (0o700, 0o600, 0o400)
+
+
+@pytest.mark.e2e
+def test_a_fresh_database_and_its_wal_files_are_0600_even_under_a_loose_umask():
+    root = Path(tempfile.mkdtemp(prefix="orch-modes-", dir="/tmp"))
+    try:
+        db = root / "db.sqlite3"
+        env = dict(os.environ, DATABASE_URL=f"sqlite:///{db}", DJANGO_SETTINGS_MODULE="orchestrator_site.settings")
+        script = ("import os; os.umask(0o022); import django; django.setup(); "
+                  "from django.core.management import call_command; call_command('migrate', verbosity=0); "
+                  "from django.db import connection; connection.cursor().execute('SELECT 1')")
+        subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, check=True, timeout=300)
+        files = [p for p in root.iterdir() if p.name.startswith("db.sqlite3")]
+        assert db in files
+        for path in files:
+            assert mode(path) == 0o600, (path, oct(mode(path)))
+    finally:
+        for p in root.iterdir():
+            p.unlink()
+        root.rmdir()
+
+
+@pytest.mark.e2e
+def test_the_orchestrator_keeps_its_directory_sockets_and_lock_private(fuzz_system):
+    assert mode(fuzz_system.socket_dir) == 0o700
+    entries = list(fuzz_system.socket_dir.iterdir())
+    assert any(p.name == "orchestrator.sock" for p in entries)
+    for path in entries:
+        assert mode(path) & 0o077 == 0, (path, oct(mode(path)))
+
+
+def test_supervisor_runs_every_program_with_a_private_umask():
+    conf = (PROJECT_ROOT / "supervisord.conf").read_text()
+    assert "umask=077" in conf.replace(" ", "")
