@@ -188,6 +188,9 @@ ORCHESTRATOR = {
     "DRAIN_TIMEOUT_S": env_float("ORCHESTRATOR_DRAIN_TIMEOUT_S", 10.0, minimum=0),
     "MONITOR_INTERVAL_S": env_float("ORCHESTRATOR_MONITOR_INTERVAL_S", 300.0, minimum=1),
     "HTTP_PORT": env_int("ORCHESTRATOR_HTTP_PORT", 8090, minimum=1),
+    # A connection on orchestrator.sock that sends nothing at all this long after connecting is closed
+    # (hardening: our client library speaks first; 0 keeps silent connections open).
+    "CLIENT_SILENT_TIMEOUT_S": env_float("ORCHESTRATOR_CLIENT_SILENT_TIMEOUT_S", 10.0, minimum=0),
 }
 
 # --- REST framework ---------------------------------------------------------------

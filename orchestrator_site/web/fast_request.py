@@ -23,8 +23,6 @@ from orchestrator_site.web.admission import principal_from_scope
 from orchestrator_site.web.principals import AuthenticationFailed
 from orchestrator_site.web.status_codes import http_status_for
 
-ASGIApp = Callable[[dict[str, Any], Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
-
 PATH = "/api/request"
 
 
@@ -49,7 +47,7 @@ async def _read_body(receive: Callable[..., Awaitable[Any]], limit: int) -> byte
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b""
+            raise ConnectionResetError("the client left before sending its body")
         body = message.get("body", b"")
         size += len(body)
         if size > limit:
@@ -92,7 +90,10 @@ async def handle_request(scope: dict[str, Any], receive: Callable[..., Awaitable
         await respond(send, frame)
         return
     limit = settings.ORCHESTRATOR["MAX_FRAME_BYTES"]
-    body = await _read_body(receive, limit)
+    try:
+        body = await _read_body(receive, limit)
+    except ConnectionResetError:
+        return  # nobody to answer
     if body is None:
         frame = ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"Request larger than {limit} bytes",
                               {"max_bytes": limit}).to_frame(None)
@@ -100,22 +101,6 @@ async def handle_request(scope: dict[str, Any], receive: Callable[..., Awaitable
     else:
         frame = await request_execute(raw=body, principal=principal, transport="http", started=started)
     await respond(send, frame)
-
-
-class FastRequestApp:
-    """Wraps the Django ASGI app: POST /api/request goes to ``handle_request``,
-    everything else to the wrapped app. Used when no shared fast-path
-    dispatcher is installed in asgi.py."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
-                       send: Callable[..., Awaitable[Any]]) -> None:
-        if wants_fast_path(scope):
-            await handle_request(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
 
 
 def register_fast_paths(dispatcher: Any) -> None:

@@ -15,6 +15,9 @@ from tests.e2e.redis_helpers import delete_prefix
 from tests.support.system import System
 
 
+SILENT_TIMEOUT_S = 3.0
+
+
 @pytest.fixture(scope="package")
 def fuzz_system() -> Iterator[System]:
     """Orchestrator + a probe agent + a naming agent, shared by the package (starting one costs seconds).
@@ -22,7 +25,8 @@ def fuzz_system() -> Iterator[System]:
     Hellos need a token (so fuzzed hellos cannot join as agents). Tests that
     need other agents start them on this system with their own instance ids.
     """
-    system = System(env={"ORCHESTRATOR_AGENT_TOKEN": secrets.token_urlsafe(24)})
+    system = System(env={"ORCHESTRATOR_AGENT_TOKEN": secrets.token_urlsafe(24),
+                         "ORCHESTRATOR_CLIENT_SILENT_TIMEOUT_S": str(SILENT_TIMEOUT_S)})
     try:
         system.start()
         system.start_agent("probe", "HZ-PROBE-1")

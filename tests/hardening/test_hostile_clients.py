@@ -1,6 +1,7 @@
 """Slow and hostile clients against a real orchestrator: nobody else stalls, memory stays bounded.
 
-* a client that connects and sends nothing is closed by the idle timeout;
+* a client that connects and sends nothing is closed by the silent-client timeout
+  (ORCHESTRATOR_CLIENT_SILENT_TIMEOUT_S; 3 s in these tests);
 * a client that sends a frame one byte a second holds only its own connection;
 * a client that pipelines thousands of requests and never reads its answers
   is paused (the orchestrator stops reading from it once its write buffer is
@@ -16,7 +17,7 @@ import time
 import orjson
 import pytest
 
-from tests.hardening.conftest import LineSocket, rss_kb
+from tests.hardening.conftest import SILENT_TIMEOUT_S, LineSocket, rss_kb
 from tests.support.system import System, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -39,16 +40,20 @@ def normal_traffic(system: System, n: int = 200) -> list[float]:
     return times
 
 
-def test_a_silent_connection_is_closed_by_the_idle_timeout_and_blocks_nobody(system):
+def test_a_silent_connection_is_closed_by_the_silent_timeout_and_blocks_nobody(system):
     silent = [socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(50)]
     try:
+        started = time.monotonic()
         for sock in silent:
             sock.connect(str(system.client_socket))
             sock.settimeout(60)
-        normal_traffic(system, 100)
-        # Every silent connection is closed by the orchestrator (EOF), well before our 60 s timeout.
-        for sock in silent:
-            assert sock.recv(1024) == b""
+        with system.client() as talker:  # a client that speaks (our library says hello first): kept
+            normal_traffic(system, 100)
+            # Every silent connection is closed by the orchestrator (EOF), well before our 60 s timeout.
+            for sock in silent:
+                assert sock.recv(1024) == b""
+            assert time.monotonic() - started >= SILENT_TIMEOUT_S * 0.9
+            assert talker.request("probe", "echo", {"still": "here"}, timeout_ms=30_000)["status"] == "success"
     finally:
         for sock in silent:
             sock.close()
