@@ -63,6 +63,9 @@ def test_redis_down_leaves_socket_traffic_alone_and_fallback_fails_fast_then_all
                on_fail=lambda: system.log_tail("agent-" + redis_only) + system.log_tail("orchestrator"))
     assert system.agents[both].poll() is None and system.agents[redis_only].poll() is None
     for instance in (both, redis_only):
-        log = (system.root / f"agent-{instance}.log").read_text()
+        log_path = system.root / f"agent-{instance}.log"
+        wait_until(lambda: "Redis connection restored" in log_path.read_text(), 30,
+                   f"{instance} to log that it listens again", on_fail=lambda: system.log_tail("agent-" + instance))
+        log = log_path.read_text()
         assert log.count("Redis connection lost") == 1, system.log_tail("agent-" + instance)
         assert log.count("Redis connection restored") == 1, system.log_tail("agent-" + instance)
