@@ -202,9 +202,10 @@ class AsyncClient:
         proto = await self._ensure_connected()
         rid = _next_id()
         frame["id"] = rid
+        payload = protocol.encode(frame)  # may raise ProtocolError (not encodable): before anything is registered
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiters[rid] = fut
-        payload = self._payloads[rid] = protocol.encode(frame)
+        self._payloads[rid] = payload
         proto.write(payload)
         wait_s = (timeout_ms or self.default_timeout_ms) / 1000 + GRACE_S
         try:

@@ -207,15 +207,24 @@ def decide(
     hard-capped budget (INF: no hard cap). ``force_excluded`` lets the caller
     exclude providers for the budget reason after an exact (integer) check.
     """
-    forced = frozenset(force_excluded)
+    forced = force_excluded if isinstance(force_excluded, (set, frozenset)) else frozenset(force_excluded)
     multipliers = _priority_multipliers(query.priority, weights)
     candidates: list[Candidate] = []
     excluded: dict[str, str] = {}
     best: Candidate | None = None
     best_spec: ProviderSpec | None = None
+    token_count = query.token_count
+    task_type = query.task_type
     for p in providers:
-        cost = query.token_count * p.cost_per_1m / 1e6
-        why = _exclusion(p, query, cost, -INF if p.key in forced else hard_cap_remaining)
+        cost = token_count * p.cost_per_1m / 1e6
+        # The common case (enabled, healthy, capable, fits, affordable) is tested
+        # inline; only an excluded provider pays for _exclusion's message.
+        if (p.enabled and p.healthy and (not task_type or task_type in p.capabilities)
+                and token_count <= p.context_window and p.key not in forced
+                and (p.cost_per_1m <= 0 or cost <= hard_cap_remaining)):
+            why = None
+        else:
+            why = _exclusion(p, query, cost, -INF if p.key in forced else hard_cap_remaining)
         if why is not None:
             candidates.append(Candidate(key=p.key, name=p.name, request_cost=cost, excluded=why[0], reason=why[1]))
             excluded[p.key] = why[1]

@@ -18,7 +18,7 @@ import signal
 import socket as _socket
 from typing import Any, Awaitable, Callable
 
-from orchestrator_site.env import env_float, env_int, env_str
+from orchestrator_site.env import env_float, env_int
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +74,12 @@ def build_transports(agent: Any, handle: Handle, *, instance_id: str, transport:
 
     transports: list[Any] = []
     if transport in ("socket", "both"):
+        from agents.auth import agent_token_from_environment
         from agents.runtime.socket_transport import SocketTransport
 
         transports.append(SocketTransport(
             agent, handle, instance_id=instance_id, socket_dir=settings.ORCHESTRATOR["SOCKET_DIR"],
-            token=env_str("ORCHESTRATOR_AGENT_TOKEN", "") or None,
+            token=agent_token_from_environment(agent.agent_type),
             max_inflight=env_int("AGENT_MAX_INFLIGHT", 1024, minimum=1),
             retry_interval_s=env_float("AGENT_RETRY_INTERVAL_S", 5.0, minimum=0.1),
             max_frame_bytes=settings.ORCHESTRATOR["MAX_FRAME_BYTES"]))

@@ -28,6 +28,8 @@ class OrchestratorOptions:
     # long-lived programs use orchestrator.sock, where connections stay open by default.
     client_idle_timeout_s: float = 0.0
     type_client_idle_timeout_s: float = 2.0
+    # A client connection that has sent nothing at all this long after connecting is closed (0: never).
+    client_silent_timeout_s: float = 10.0
     # Record hello/disconnect in AgentInstance (off for an orchestrator embedded without a database).
     record_instances: bool = True
 
@@ -49,6 +51,7 @@ class OrchestratorOptions:
             types_refresh_s=conf.get("TYPES_REFRESH_S", 30.0),
             client_idle_timeout_s=conf.get("CLIENT_IDLE_TIMEOUT_S", 0.0),
             type_client_idle_timeout_s=conf.get("TYPE_CLIENT_IDLE_TIMEOUT_S", 2.0),
+            client_silent_timeout_s=conf.get("CLIENT_SILENT_TIMEOUT_S", 10.0),
             agent_token=conf.get("AGENT_TOKEN") or env_str("ORCHESTRATOR_AGENT_TOKEN", ""),
             redis_url=settings.REDIS_URL,
             redis_prefix=settings.REDIS_KEY_PREFIX,

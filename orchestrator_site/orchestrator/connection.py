@@ -44,7 +44,7 @@ class Connection(asyncio.Protocol):
         self._out: list[bytes] = []
         self._buf = LineBuffer(server.options.max_frame_bytes)
         self._loop = asyncio.get_running_loop()
-        self.last_active = self._loop.time()
+        self.last_active = self.opened_at = self._loop.time()
         # Set by {"type": "client", "features": ["bye"]}: our client library, which resends what an
         # idle close cut off; raw clients (nc) are closed without the extra frame.
         self.wants_bye = False

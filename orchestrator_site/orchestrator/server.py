@@ -11,7 +11,6 @@ the rest, close every connection, remove our socket files, release the lock.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import os
 import signal
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agents import protocol
+from agents.auth import HelloAuth, agent_token_hashes
 from agents.protocol import ErrorCode, ProtocolError
 from orchestrator_site.orchestrator import registry_sync
 from orchestrator_site.orchestrator.builtin import Builtin
@@ -79,6 +79,8 @@ class OrchestratorServer:
         self.fallback, self.fallback_state = _load_fallback(options)
         self.dispatcher = Dispatcher(options, self.stats, self.events, self.fallback)
         self.builtin = Builtin(self)
+        # Hello tokens: the type's own (hash from the database) or the older global one.
+        self.auth = HelloAuth(options.agent_token)
         self.db = registry_sync.DbWorker()
         self.listeners: dict[str | None, Listener] = {}  # agent type (None: client socket) -> listener
         self.connections: set[Connection] = set()
@@ -97,6 +99,7 @@ class OrchestratorServer:
         try:
             if types is None:
                 types = await self.db.call(registry_sync.agent_types_enabled)
+                self.auth.hashes = await self.db.call(agent_token_hashes)
             if self.options.record_instances:
                 await self.db.call(registry_sync.agent_instances_mark_socket_disconnected)
             if self.fallback is not None:
@@ -134,6 +137,7 @@ class OrchestratorServer:
             await asyncio.sleep(self.options.types_refresh_s)
             try:
                 types = set(await self.db.call(registry_sync.agent_types_enabled))
+                self.auth.hashes = await self.db.call(agent_token_hashes)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -174,9 +178,9 @@ class OrchestratorServer:
 
     def accept_hello(self, link: AgentLink, frame: dict[str, Any]) -> None:
         """Validate an agent's hello; on success the link is READY and welcomed. Raises ProtocolError."""
-        token = self.options.agent_token
-        offered = frame.get("token")
-        if token and not (isinstance(offered, str) and hmac.compare_digest(offered.encode(), token.encode())):
+        # The type's token (agents/auth.py: SHA-256 digests compared in constant time; a refusal is logged),
+        # else the global ORCHESTRATOR_AGENT_TOKEN, else open.
+        if not self.auth.allows(link.agent_type, frame.get("token"), peer=f"instance {str(frame.get('instance'))[:100]!r}"):
             raise ProtocolError(ErrorCode.UNAUTHORIZED, "Missing or wrong agent token in hello")
         agent = frame.get("agent", link.agent_type)
         if agent != link.agent_type:
@@ -247,13 +251,18 @@ class OrchestratorServer:
     def _close_idle_clients(self, now: float) -> None:
         on_client_socket = self.options.client_idle_timeout_s
         on_type_socket = self.options.type_client_idle_timeout_s
-        if not (on_client_socket or on_type_socket):
+        silent = self.options.client_silent_timeout_s
+        if not (on_client_socket or on_type_socket or silent):
             return
         subscribers = self.events.subscribers
         for conn in list(self.connections):
             idle = on_client_socket if conn.socket_type is None else on_type_socket
             if idle and conn.is_idle(now, idle) and conn not in subscribers:
                 conn.say_bye("idle")
+            elif (silent and conn.last_active == conn.opened_at and now - conn.opened_at > silent
+                  and not conn.closed):
+                # Hardening: connected and never sent a byte; the slot is held for nothing.
+                conn.say_bye("silent")
 
     # --- stop ------------------------------------------------------------------------------------
     def request_stop(self) -> None:
