@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _dumps = orjson.dumps
+_APPEND_NEWLINE = orjson.OPT_APPEND_NEWLINE  # orjson adds the newline: no second copy of the frame
 _ID_PREFIX = b'{"id":'
 _ERROR_MARK = b'"status":"error"'
 _SUCCESS_MARK = b'"status":"success"'
@@ -152,7 +153,8 @@ class Dispatcher:
         client.outstanding += 1
         stats = self.stats
         stats.requests += 1
-        stats.requests_by_type[agent_type] += 1
+        by_type = stats.requests_by_type
+        by_type[agent_type] = by_type.get(agent_type, 0) + 1
         if links is not None and len(links) == 1:
             # The common case, inlined: one instance with room.
             link = links[0]
@@ -160,7 +162,7 @@ class Dispatcher:
                 p.link = link
                 p.attempts = 1
                 link.inflight[iid] = p
-                payload = p.payload = _dumps(request, default=str) + b"\n"
+                payload = p.payload = _dumps(request, default=str, option=_APPEND_NEWLINE)
                 link.conn.write(payload)
                 return
         self._route(p)
@@ -309,7 +311,8 @@ class Dispatcher:
     def _complete(self, p: Pending, data: bytes) -> None:
         stats = self.stats
         stats.responses += 1
-        stats.responses_by_type[p.agent_type] += 1
+        by_type = stats.responses_by_type
+        by_type[p.agent_type] = by_type.get(p.agent_type, 0) + 1
         # Stats.record_latency, inlined (once per response).
         i = stats._lat_i
         stats._lat[i] = perf_counter() - p.started

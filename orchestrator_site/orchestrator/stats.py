@@ -25,8 +25,10 @@ class Stats:
         self.responses = 0
         self.errors = 0
         self.errors_by_code: Counter[str] = Counter()
-        self.requests_by_type: Counter[str] = Counter()
-        self.responses_by_type: Counter[str] = Counter()
+        # Plain dicts, not Counters: ``counter[k] += 1`` on a dict subclass costs about 0.3 us (no
+        # specialised bytecode for subclasses), paid twice per relayed request.
+        self.requests_by_type: dict[str, int] = {}
+        self.responses_by_type: dict[str, int] = {}
         self.late_responses = 0  # answers that arrived after their request timed out
         self.resent = 0  # idempotent requests re-sent after their agent died
         self.fallback_requests = 0

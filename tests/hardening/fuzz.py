@@ -5,7 +5,7 @@ Profiles (chosen with HARDENING_PROFILE, default "ci"):
 * ``ci``: few examples per property, derandomized (the same inputs every run,
   so CI is reproducible and bounded), no deadline (the machine is shared).
 * ``long``: thousands of random examples per property; run by hand:
-  ``HARDENING_PROFILE=long .venv/bin/pytest tests/hardening -p no:randomly``.
+  ``HARDENING_PROFILE=long .venv/bin/pytest tests/hardening``.
 
 HARDENING_EXAMPLES overrides the example count of either profile. The
 settings are applied per test with ``@FUZZ``, never loaded globally, so other

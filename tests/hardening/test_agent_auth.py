@@ -6,6 +6,7 @@ import os
 import stat
 from pathlib import Path
 
+import orjson
 import pytest
 from django.core.management import call_command
 
@@ -91,7 +92,9 @@ def test_the_agent_finds_its_token_in_the_environment_or_a_private_file(tmp_path
 @pytest.fixture(scope="module")
 def secured(module_system_factory) -> tuple[System, str]:
     """probe has a token (rotated before the orchestrator starts); probe2 has none."""
-    system: System = module_system_factory(start=False)
+    # Token hashes are re-read with the agent types: every second here (30 s by default).
+    system: System = module_system_factory(start=False, orchestrator_args=("--no-redis", "--no-monitor",
+                                                                          "--types-refresh", "1"))
     system.env["AGENT_TOKEN_DIR"] = str(system.root / "tokens")
     result = system.manage("agent_token", "probe", "--rotate", "--quiet")
     assert result.returncode == 0, result.stderr
@@ -116,8 +119,6 @@ def test_a_hello_with_a_wrong_or_missing_token_is_refused_closed_and_logged(secu
     hello = {"type": "hello", "agent": "probe", "instance": "IMPOSTOR", "actions": ["echo", "whoami"]}
     if hello_token is not None:
         hello["token"] = hello_token
-    import orjson
-
     with LineSocket(system.type_socket("probe")) as conn:
         conn.send(orjson.dumps(hello) + b"\n")
         frame = conn.read_frame()
@@ -142,8 +143,6 @@ def test_an_agent_process_with_a_wrong_token_never_becomes_ready(secured):
 def test_a_client_on_a_secured_type_socket_is_still_served_as_a_client(secured):
     system, token = secured
     instance = system.start_agent("probe", "AUTH-OK-2", env={"AGENT_TOKEN_PROBE": token})
-    import orjson
-
     with LineSocket(system.type_socket("probe")) as conn:
         conn.send(orjson.dumps({"id": "c1", "action": "whoami"}) + b"\n")
         frame = conn.read_frame()
@@ -159,3 +158,45 @@ def test_a_type_without_a_token_accepts_any_hello_and_the_token_file_is_used(sec
     auth.agent_token_write_file(agent_type="probe", token=token, directory=Path(system.env["AGENT_TOKEN_DIR"]))
     file_instance = system.start_agent("probe", "AUTH-FILE-1")  # reads <AGENT_TOKEN_DIR>/probe.token
     assert file_instance in {i["instance"] for i in system.instances("probe")}
+
+
+@pytest.mark.e2e
+def test_a_rotated_token_is_enforced_on_new_hellos_without_a_restart(secured):
+    system, old_token = secured
+    rotated = system.manage("agent_token", "probe2", "--rotate", "--quiet")
+    assert rotated.returncode == 0, rotated.stderr
+    new_token = rotated.stdout.strip()
+    def refused(token: str) -> bool:
+        hello = {"type": "hello", "agent": "probe2", "instance": "ROTATION-PROBE", "actions": ["echo"],
+                 "token": token}
+        with LineSocket(system.type_socket("probe2")) as conn:
+            conn.send(orjson.dumps(hello) + b"\n")
+            frame = conn.read_frame()
+        if frame.get("type") == "welcome":
+            return False
+        return frame["error"]["code"] == "UNAUTHORIZED"
+
+    try:
+        wait_until(lambda: refused("anything"), 30, "the new probe2 token to be enforced")
+        instance = system.start_agent("probe2", "AUTH-ROTATED-1", env={"AGENT_TOKEN_PROBE2": new_token})
+        assert system.request("probe2", "whoami", timeout_ms=30_000)["data"]["instance"] == instance
+        system.stop_agent(instance)
+    finally:
+        system.manage("agent_token", "probe2", "--clear")
+
+
+@pytest.mark.django_db
+def test_the_admin_action_rotates_and_shows_the_token_once(client, django_user_model):
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.invalid", "pw-for-tests")
+    client.force_login(admin_user)
+    row = AgentType.objects.get(name="struct")
+    response = client.post("/admin/agents/agenttype/", {"action": "rotate_agent_token",
+                                                         "_selected_action": [row.pk]}, follow=True)
+    assert response.status_code == 200
+    shown = [str(m) for m in response.context["messages"]]
+    assert len(shown) == 1 and "New agent token for struct" in shown[0]
+    token = shown[0].rsplit(" ", 1)[-1]
+    row.refresh_from_db()
+    assert auth.token_matches(token, row.token_hash)
+    again = client.get("/admin/agents/agenttype/")
+    assert token not in again.content.decode()  # shown once: never rendered again
