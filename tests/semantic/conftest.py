@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from agents import protocol
+from tests.support.direct import Caller
 from agents.semantic.agent import SemanticAgent
 
 # A small fixed corpus: four topics, each described without repeating the
@@ -22,26 +22,6 @@ CORPUS = [
     ("ml", "Image classifier", "Labels photos with the objects they show, using a convolutional neural network."),
     ("billing", "Invoice generator", "Creates monthly invoices and charges customer credit cards."),
 ]
-
-
-class Caller:
-    def __init__(self, agent: SemanticAgent):
-        self.agent = agent
-
-    def __call__(self, action: str, **data: Any) -> dict[str, Any]:
-        request = protocol.normalize_request({"action": action, "data": data}, default_agent="semantic")
-        return asyncio.run(self.agent.handle(request))
-
-    def ok(self, action: str, **data: Any) -> dict[str, Any]:
-        frame = self(action, **data)
-        assert frame["status"] == "success", frame
-        return frame["data"]
-
-    def err(self, action: str, **data: Any) -> dict[str, Any]:
-        frame = self(action, **data)
-        assert frame["status"] == "error", frame
-        return frame["error"]
-
 
 def make_caller(config: dict[str, Any] | None = None) -> Caller:
     agent = SemanticAgent("SEMANTIC-TEST-1", config or {})

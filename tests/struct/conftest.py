@@ -2,34 +2,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from agents import protocol
+from tests.support.direct import Caller
 from agents.struct.agent import StructAgent
-
-
-class Caller:
-    """Sends requests straight to an agent's handle(), as a transport would."""
-
-    def __init__(self, agent: StructAgent):
-        self.agent = agent
-
-    def __call__(self, action: str, **data: Any) -> dict[str, Any]:
-        request = protocol.normalize_request({"action": action, "data": data}, default_agent="struct")
-        return asyncio.run(self.agent.handle(request))
-
-    def ok(self, action: str, **data: Any) -> dict[str, Any]:
-        frame = self(action, **data)
-        assert frame["status"] == "success", frame
-        return frame["data"]
-
-    def err(self, action: str, **data: Any) -> dict[str, Any]:
-        frame = self(action, **data)
-        assert frame["status"] == "error", frame
-        return frame["error"]
-
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
