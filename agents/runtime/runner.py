@@ -179,5 +179,8 @@ def run_agent(agent_type: str, *, instance_id: str | None = None, transport: str
             if hasattr(handle, "close"):
                 await handle.close()
 
+    from agents.runtime.gc_tuning import gc_tune_for_serving
+
+    gc_tune_for_serving()  # fewer, cheaper GC passes on the hot path (see the module)
     asyncio.run(main())
     return 0
