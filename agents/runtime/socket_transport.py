@@ -42,7 +42,7 @@ Handle = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 BACKOFF_S = (0.5, 1.0)  # waits after the 1st and 2nd failed try; then retry_interval_s
 HELLO_TIMEOUT_S = 10.0
 # Answers collected before a write is forced mid-tick (see ``_AgentConnection.write``).
-FLUSH_EVERY = int(__import__("os").environ.get("TMP_FLUSH_EVERY", 64))  # TMPAB
+FLUSH_EVERY = 64
 
 
 class ConnState(StrEnum):

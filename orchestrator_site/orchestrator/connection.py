@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 _loads = orjson.loads
 # Frames collected before a write is forced mid-tick (see ``write``); large enough that the
 # syscall and the peer's wake-up cost well under 1 us per frame.
-FLUSH_EVERY = int(__import__("os").environ.get("TMP_FLUSH_EVERY", 64))  # TMPAB
+FLUSH_EVERY = 64
 _JSONDecodeError = orjson.JSONDecodeError
 
 

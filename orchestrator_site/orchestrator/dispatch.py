@@ -40,10 +40,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _dumps = orjson.dumps
-_APPEND_NEWLINE = orjson.OPT_APPEND_NEWLINE
+_APPEND_NEWLINE = orjson.OPT_APPEND_NEWLINE  # orjson adds the newline: no second copy of the frame
 # ``LinkState.READY`` looks the member up through the Enum metaclass on every use (about 0.2 us on
 # Python 3.11); the hot path compares against this module constant instead.
-_READY = LinkState.READY  # orjson adds the newline: no second copy of the frame
+_READY = LinkState.READY
 _ID_PREFIX = b'{"id":'
 _ERROR_MARK = b'"status":"error"'
 _SUCCESS_MARK = b'"status":"success"'
