@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Router benchmark: scoring, route_request with the database, HTTP under Daphne.
 
-    .venv/bin/python bench/bench_router.py [--seconds 4] [--no-django-path]
+    .venv/bin/python bench/bench_router.py [--seconds 4] [--no-django-path] [--web-procs 1,2]
 
 Everything runs against a fresh temporary SQLite database (migrated here), so
 the numbers include the real work: budget row lock, spend SUM over the
@@ -16,6 +16,11 @@ asyncio client (uvloop) drives it with 1 and 32 concurrent connections. With
 and DRF (a second Daphne with LLMROUTER_FAST_PATH=0) is skipped.
 The client shares the machine's two cores with the server: on a 2-core box
 the numbers are a floor, not a ceiling.
+
+--web-procs 1,2 measures only the HTTP rows, once per N, with N Daphne
+processes accepting on one socket bound here and passed with --fd (what
+supervisor's [fcgi-program] with numprocs=N does); --redis-state adds the
+Redis cache and channel layer several web processes need.
 """
 from __future__ import annotations
 
@@ -129,17 +134,49 @@ def start_daphne(env: dict[str, str], port: int, log: Path, extra_env: dict[str,
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.router_asgi:application"],
         cwd=ROOT, env={**env, **(extra_env or {})}, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
         start_new_session=True)
+    wait_listening(port, [proc], log)
+    return proc
+
+
+def wait_listening(port: int, procs: list[subprocess.Popen], log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if any(p.poll() is not None for p in procs):
+            for p in procs:
+                stop(p)
             raise RuntimeError(f"daphne exited:\n{log.read_text()[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc
+                return
         except OSError:
             time.sleep(0.1)
-    proc.kill()
+    for p in procs:
+        stop(p)
     raise RuntimeError("daphne did not start listening within 60 s")
+
+
+def start_daphne_shared(env: dict[str, str], n: int, log: Path) -> tuple[int, list[subprocess.Popen]]:
+    """N Daphne processes accepting on one listening socket passed as fd (what supervisor's
+    [fcgi-program] with numprocs=N does): the kernel hands each connection to one of them."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    port = sock.getsockname()[1]
+    fd = sock.fileno()
+    procs = []
+    try:
+        for _ in range(n):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "daphne", "--fd", str(fd), "bench.router_asgi:application"],
+                cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, pass_fds=(fd,),
+                start_new_session=True))
+    finally:
+        sock.close()  # the children hold their own copies
+    # Every process must have started (a connection may be accepted by the first one ready).
+    wait_listening(port, procs, log)
+    time.sleep(3.0)  # the others finish importing Django; warm-up runs before each measurement anyway
+    return port, procs
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -152,10 +189,13 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pids: int | list[int]) -> float:
+    """User + system CPU time of processes (all their threads) so far, from /proc."""
+    total = 0
+    for pid in ([pids] if isinstance(pids, int) else pids):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -193,7 +233,7 @@ async def _client(port: int, request: bytes, stop_at: float, latencies: list[flo
         writer.close()
 
 
-async def _load(port: int, path: str, body: bytes, clients: int, seconds: float, pid: int) -> dict[str, float]:
+async def _load(port: int, path: str, body: bytes, clients: int, seconds: float, pid: int | list[int]) -> dict[str, float]:
     request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     # Warm-up: connections, imports, the DB thread's connection.
@@ -211,7 +251,7 @@ async def _load(port: int, path: str, body: bytes, clients: int, seconds: float,
             "requests": n, "statuses": dict(statuses), "server_cpu_ms": server_cpu * 1e3 / max(1, n)}
 
 
-def _measured(pid: int, port: int, path: str, body: bytes, clients: int, seconds: float) -> dict:
+def _measured(pid: int | list[int], port: int, path: str, body: bytes, clients: int, seconds: float) -> dict:
     """One load run, plus the server's CPU time per request: a figure the machine's
     other load barely changes (1000 / it is the one-process ceiling in req/s)."""
     import uvloop
@@ -219,15 +259,28 @@ def _measured(pid: int, port: int, path: str, body: bytes, clients: int, seconds
     return uvloop.run(_load(port, path, body, clients, seconds, pid))
 
 
-def bench_http(env: dict[str, str], tmp: Path, seconds: float, django_path: bool) -> list[tuple[str, int, dict]]:
-    import uvloop
-
+def bench_http(env: dict[str, str], tmp: Path, seconds: float, django_path: bool,
+               web_procs: list[int] | None = None) -> list[tuple[str, int, dict]]:
     rows = []
+    endpoints = (("trivial POST /bench/noop (fast path)", "/bench/noop", b"{}"),
+                 ("POST /api/route-llm (fast path)", "/api/route-llm", ROUTE_BODY))
+    if web_procs:
+        # Same run, same database: N Daphne processes sharing one listening socket.
+        for n in web_procs:
+            port, procs = start_daphne_shared(env, n, tmp / f"daphne-x{n}.log")
+            try:
+                for label, path, body in endpoints:
+                    for clients in (1, 32):
+                        rows.append((f"{label}, {n} Daphne", clients,
+                                     _measured([p.pid for p in procs], port, path, body, clients, seconds)))
+            finally:
+                for p in procs:
+                    stop(p)
+        return rows
     port = free_port()
     proc = start_daphne(env, port, tmp / "daphne.log")
     try:
-        for label, path, body in (("trivial POST /bench/noop (fast path)", "/bench/noop", b"{}"),
-                                  ("POST /api/route-llm (fast path)", "/api/route-llm", ROUTE_BODY)):
+        for label, path, body in endpoints:
             for clients in (1, 32):
                 rows.append((label, clients, _measured(proc.pid, port, path, body, clients, seconds)))
     finally:
@@ -248,10 +301,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=4.0, help="duration of each HTTP measurement")
     parser.add_argument("--no-django-path", action="store_true", help="skip the Django/DRF comparison")
+    parser.add_argument("--redis-state", action="store_true",
+                        help="with --web-procs: DJANGO_CACHE=redis and CHANNEL_LAYER=redis (what the deployment "
+                             "sets for more than one web process; rate-limit counters then live in Redis)")
+    parser.add_argument("--web-procs", type=lambda v: [int(x) for x in v.split(",")], default=None,
+                        metavar="N[,N...]",
+                        help="HTTP rows only, for each N: N Daphne processes on one shared socket (--fd), "
+                             "as supervisor's [fcgi-program:web] runs them; e.g. --web-procs 1,2")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-router-"))
     try:
         env = prepare_database(tmp)
+        if args.web_procs:
+            if args.redis_state:
+                env.update({"DJANGO_CACHE": "redis", "CHANNEL_LAYER": "redis",
+                            "REDIS_KEY_PREFIX": f"bench:{os.getpid()}:"})
+            print(f"rate limits and channel layer: {'Redis' if args.redis_state else 'in memory'}", flush=True)
+            print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+            print("\n| endpoint | clients | req/s | p50 ms | p99 ms | server CPU ms/req | statuses |")
+            print("|---|---|---|---|---|---|---|")
+            for label, clients, r in bench_http(env, tmp, args.seconds, False, args.web_procs):
+                print(f"| {label} | {clients} | {r['req_per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+                      f"| {r['server_cpu_ms']:.2f} | {r['statuses']} |", flush=True)
+            print(f"load average after: {os.getloadavg()[0]:.2f}", flush=True)
+            return
         scoring = bench_scoring()
         print(f"scoring only (4 seed providers):  {scoring['us_per_decision']:.1f} us/decision, "
               f"{scoring['decisions_per_s']:,.0f} decisions/s", flush=True)
