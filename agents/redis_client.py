@@ -42,26 +42,24 @@ from agents.runtime import redis_conn
 DEFAULT_TIMEOUT_MS = 30_000
 
 
-def default_redis_url() -> str:
+def _setting_or_env(name: str, default: str) -> str:
+    """A Django setting when Django is configured (agents, web), else the environment (plain scripts)."""
     try:
         from django.conf import settings
 
         if settings.configured:
-            return settings.REDIS_URL
+            return getattr(settings, name)
     except ImportError:  # pragma: no cover
         pass
-    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    return os.environ.get(name, default)
+
+
+def default_redis_url() -> str:
+    return _setting_or_env("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def default_prefix() -> str:
-    try:
-        from django.conf import settings
-
-        if settings.configured:
-            return settings.REDIS_KEY_PREFIX
-    except ImportError:  # pragma: no cover
-        pass
-    return os.environ.get("REDIS_KEY_PREFIX", "orch:")
+    return _setting_or_env("REDIS_KEY_PREFIX", "orch:")
 
 
 def build_request(agent: str, action: str, data: dict[str, Any] | None, *, timeout_ms: float,
