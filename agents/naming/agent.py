@@ -9,10 +9,7 @@ is unique enough; see services.idempotency_key_for).
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 from functools import partial
 from typing import Any
 
@@ -41,11 +38,6 @@ class NamingAgent(Agent):
         await super().setup()
         logger.info("naming agent %s: environments %s, default project %r", self.instance_id,
                     list(self.settings.environments), self.settings.default_project)
-
-    async def teardown(self) -> None:
-        if self._executor is not None:
-            await asyncio.to_thread(close_worker_connections, self._executor)
-        await super().teardown()
 
     def _key(self, ctx: RequestContext) -> str | None:
         return services.idempotency_key_for(idempotency_key=ctx.idempotency_key, request_id=ctx.request_id)
@@ -179,31 +171,6 @@ class NamingAgent(Agent):
         page = selectors.namespace_list(project=data["project"], environment=data["environment"],
                                         prefix=data["prefix"], limit=data["limit"], offset=data["offset"])
         return page.as_dict("namespaces")
-
-
-def close_worker_connections(executor: ThreadPoolExecutor, timeout_s: float = 10.0) -> None:
-    """Close the database connection of every worker thread of ``executor``.
-
-    Each worker thread holds its own connection; left open, a PostgreSQL
-    session outlives the agent's work (and blocks dropping a test database).
-    One job per thread: each closes its connections and then waits at a
-    barrier, which keeps that thread busy so the next job lands on another.
-    """
-    count = len(executor._threads)  # noqa: SLF001 - no public way to count them
-    if not count:
-        return
-    barrier = threading.Barrier(count)
-
-    def close() -> None:
-        from django.db import connections
-
-        connections.close_all()
-        try:
-            barrier.wait(timeout_s)
-        except threading.BrokenBarrierError:
-            pass  # a thread was busy with a long job; its connection closes with the process
-
-    wait([executor.submit(close) for _ in range(count)], timeout=timeout_s + 1)
 
 
 def _code_of(error: dict[str, Any]) -> ErrorCode:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, ClassVar
 
@@ -54,27 +54,30 @@ def _run_with_db_hygiene(func: Callable[..., Any], *args: Any) -> Any:
     return func(*args)
 
 
-def _close_worker_connections(executor: ThreadPoolExecutor) -> None:
-    # Each worker thread holds its own DB connection, which outlives the
-    # thread (PostgreSQL keeps the session, and a test database cannot be
-    # dropped). One close task per thread, held at a barrier so that no
-    # thread takes two and every thread gets one.
-    count = len(getattr(executor, "_threads", ()))
+def close_worker_connections(executor: ThreadPoolExecutor, timeout_s: float = 10.0) -> None:
+    """Close the database connection of every worker thread of ``executor``.
+
+    Each worker thread holds its own connection; left open, a PostgreSQL
+    session outlives the agent's work (and blocks dropping a test database).
+    One job per thread: each closes its connections and then waits at a
+    barrier, which keeps that thread busy so the next job lands on another.
+    Blocking (up to ``timeout_s``): call it from a thread, not the event loop.
+    """
+    count = len(executor._threads)  # noqa: SLF001 - no public way to count them
     if not count:
         return
-    barrier = threading.Barrier(count, timeout=5)
+    barrier = threading.Barrier(count)
 
     def close() -> None:
         from django.db import connections
 
         connections.close_all()
         try:
-            barrier.wait()
+            barrier.wait(timeout_s)
         except threading.BrokenBarrierError:
-            pass
+            pass  # a thread was busy with a long job; its connection closes with the process
 
-    for future in [executor.submit(close) for _ in range(count)]:
-        future.result()
+    wait([executor.submit(close) for _ in range(count)], timeout=timeout_s + 1)
 
 
 class Agent:
@@ -102,7 +105,7 @@ class Agent:
     async def teardown(self) -> None:
         """Called once after every transport has stopped."""
         if self._executor is not None:
-            _close_worker_connections(self._executor)
+            await asyncio.to_thread(close_worker_connections, self._executor)
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 

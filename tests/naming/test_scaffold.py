@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agents import protocol
-from agents.naming.agent import close_worker_connections
+from agents.runtime.base import close_worker_connections
 from agents.naming.models import Capability
 from agents.struct.agent import StructAgent
 
