@@ -31,7 +31,7 @@ from agents.protocol import ErrorCode, ProtocolError
 from llmrouter import conf, services, validation
 from llmrouter.api import responses
 from orchestrator_site.fast_http import BodyTooLarge, FastHttpDispatcher, read_body, send_json
-from orchestrator_site.web.admission import route_llm_admit
+from orchestrator_site.web.admission import route_llm_admit, token_or_no_session
 from orchestrator_site.web.fast_request import respond
 
 logger = logging.getLogger(__name__)
@@ -166,8 +166,8 @@ def route_batched(kwargs: dict[str, Any]) -> asyncio.Future:
 
 async def route_llm(scope: dict[str, Any], receive: Any, send: Any) -> None:
     request_id = None
-    # The same per-token / per-client limit as RouteLLMView's throttle classes.
-    refusal = await route_llm_admit(scope)
+    # The same per-token / per-client limit and anonymous policy as RouteLLMView.
+    refusal = await route_llm_admit(scope, allow_anonymous=conf.get("ROUTE_ALLOW_ANONYMOUS"))
     if refusal is not None:
         await respond(send, refusal)
         return
@@ -197,8 +197,18 @@ async def route_llm(scope: dict[str, Any], receive: Any, send: Any) -> None:
 def register_fast_paths(dispatcher: FastHttpDispatcher) -> None:
     """Put POST /api/route-llm in front of Django unless settings say otherwise.
 
-    With anonymous routing switched off the Django view answers (it does the
-    authentication); the fast path only serves the open endpoint.
+    Callers with a token, or without a session cookie, are served here (with
+    anonymous routing off, those without a token get 401 here too); a
+    session-authenticated POST goes to the DRF view, which does its CSRF check.
     """
-    if conf.get("FAST_PATH") and conf.get("ROUTE_ALLOW_ANONYMOUS"):
-        dispatcher.register("/api/route-llm", route_llm, methods=("POST",))
+    if not conf.get("FAST_PATH"):
+        return
+    fallback = dispatcher.fallback
+
+    async def route_llm_or_django(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if token_or_no_session(scope):
+            await route_llm(scope, receive, send)
+        else:
+            await fallback(scope, receive, send)
+
+    dispatcher.register("/api/route-llm", route_llm_or_django, methods=("POST",))

@@ -19,7 +19,7 @@ from django.conf import settings
 
 from agents.protocol import ErrorCode, ProtocolError
 from orchestrator_site.web.agent_requests import request_admit, request_execute, request_record
-from orchestrator_site.web.admission import principal_from_scope
+from orchestrator_site.web.admission import principal_from_scope, token_or_no_session
 from orchestrator_site.web.principals import AuthenticationFailed
 from orchestrator_site.web.status_codes import http_status_for
 
@@ -30,14 +30,7 @@ def wants_fast_path(scope: dict[str, Any]) -> bool:
     """POST /api/request without a session cookie (or with a token, which wins)."""
     if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
         return False
-    has_token = has_session = False
-    cookie_name = settings.SESSION_COOKIE_NAME.encode()
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            has_token = True
-        elif name == b"cookie" and cookie_name + b"=" in value:
-            has_session = True
-    return has_token or not has_session
+    return token_or_no_session(scope)
 
 
 async def _read_body(receive: Callable[..., Awaitable[Any]], limit: int) -> bytes | None:

@@ -9,7 +9,9 @@ from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` under the scopes
 and ``route_llm_user``/``route_llm_anon`` (POST /api/route-llm).
 
 With the local-memory cache each web process counts on its own; set
-``DJANGO_CACHE=redis`` so several processes share one limit.
+``DJANGO_CACHE=redis`` so several processes share one limit. With Redis a hit
+is one Lua script (``redis_throttle``), run on the event loop by the fast
+paths and on Django's client by the DRF views, on the same key.
 """
 from __future__ import annotations
 
@@ -17,10 +19,13 @@ import time
 from typing import Any, Callable
 
 from asgiref.sync import sync_to_async
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+from orchestrator_site.web import redis_throttle
 
 _DURATIONS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -39,40 +44,62 @@ def rate_for(scope: str) -> tuple[int, int] | None:
     return parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(scope))
 
 
-def throttle_hit(*, scope: str, ident: str, now: float | None = None) -> float | None:
-    """Count one request; None when allowed, else the seconds until the window resets."""
+def _window(scope: str, ident: str, now: float | None) -> tuple[int, int, str, float] | None:
+    """(limit, window length, counter key, now) for one hit; None when the scope has no limit."""
     limit = rate_for(scope)
     if limit is None:
         return None
     num, duration = limit
     now = time.time() if now is None else now
     window = int(now // duration)
-    key = f"throttle:{scope}:{ident}:{window}"
-    # The key outlives its window by a second so a request at the boundary
-    # cannot see it expire between add and incr.
-    cache.add(key, 0, timeout=duration + 1)
+    return num, duration, f"throttle:{scope}:{ident}:{window}", now
+
+
+def _verdict(count: int | None, num: int, duration: int, now: float) -> float | None:
+    if count is None or count <= num:  # None: the shared cache failed, and limits fail open
+        return None
+    return max(0.0, (int(now // duration) + 1) * duration - now)
+
+
+def _count_in_django_cache(cache: Any, key: str, lifetime_s: int) -> int:
+    cache.add(key, 0, timeout=lifetime_s)
     try:
-        count = cache.incr(key)
+        return cache.incr(key)
     except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=duration + 1)
-        count = 1
-    if count > num:
-        return max(0.0, (window + 1) * duration - now)
-    return None
+        cache.set(key, 1, timeout=lifetime_s)
+        return 1
+
+
+def throttle_hit(*, scope: str, ident: str, now: float | None = None) -> float | None:
+    """Count one request; None when allowed, else the seconds until the window resets."""
+    window = _window(scope, ident, now)
+    if window is None:
+        return None
+    num, duration, key, now = window
+    # The key outlives its window by a second so a request at the
+    # boundary cannot see it expire between two hits.
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        count = redis_throttle.hit_sync(cache, key, duration + 1)
+    else:
+        count = _count_in_django_cache(cache, key, duration + 1)
+    return _verdict(count, num, duration, now)
 
 
 async def throttle_hit_async(*, scope: str, ident: str, now: float | None = None) -> float | None:
-    # The local-memory cache is a dict behind a lock: cheaper to call on the
-    # loop than to hop to a thread. Any other backend does I/O: run it in a thread.
-    if _is_locmem():
-        return throttle_hit(scope=scope, ident=ident, now=now)
-    return await sync_to_async(throttle_hit, thread_sensitive=False)(scope=scope, ident=ident, now=now)
-
-
-def _is_locmem() -> bool:
-    from django.core.cache import caches
-
-    return isinstance(caches["default"], LocMemCache)
+    window = _window(scope, ident, now)
+    if window is None:
+        return None
+    num, duration, key, now = window
+    cache = caches["default"]
+    if isinstance(cache, LocMemCache):
+        # A dict behind a lock: cheaper to call on the loop than to hop to a thread.
+        count = _count_in_django_cache(cache, key, duration + 1)
+    elif isinstance(cache, RedisCache):
+        count = await redis_throttle.hit_async(cache, key, duration + 1)
+    else:  # any other backend does blocking I/O: run it in a thread
+        count = await sync_to_async(_count_in_django_cache, thread_sensitive=False)(cache, key, duration + 1)
+    return _verdict(count, num, duration, now)
 
 
 class _FixedWindowThrottle(SimpleRateThrottle):

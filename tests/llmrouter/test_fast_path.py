@@ -74,14 +74,49 @@ def test_other_methods_and_paths_reach_django(asgi_app):
     assert call(asgi_app, "GET", "/api/providers/").status_code in (401, 403)
 
 
-def test_fast_path_is_not_registered_when_anonymous_routing_is_off(settings):
-    settings.LLMROUTER = {"ROUTE_ALLOW_ANONYMOUS": False}
+def test_fast_path_is_registered_unless_switched_off(settings):
+    settings.LLMROUTER = {"FAST_PATH": False}
     dispatcher = FastHttpDispatcher(fallback=None)  # type: ignore[arg-type]
     fast.register_fast_paths(dispatcher)
     assert dispatcher.routes() == {}
-    settings.LLMROUTER = {}
+    settings.LLMROUTER = {"ROUTE_ALLOW_ANONYMOUS": False}  # token callers still want the fast path
     fast.register_fast_paths(dispatcher)
     assert dispatcher.routes() == {"/api/route-llm": frozenset({"POST"})}
+
+
+def test_with_anonymous_routing_off_the_fast_path_wants_a_token(asgi_app, settings):
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    settings.LLMROUTER = {"ROUTE_ALLOW_ANONYMOUS": False}
+    key = Token.objects.create(user=get_user_model().objects.create_user("router-user")).key
+    anonymous = call(asgi_app, "POST", "/api/route-llm", json={"token_count": 5000, "task_type": "analysis"})
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "UNAUTHORIZED"
+    assert "ROUTE_ALLOW_ANONYMOUS" in anonymous.json()["error"]["message"]
+    assert not RouteLog.objects.exists() and not LedgerEntry.objects.exists()
+    bad = call(asgi_app, "POST", "/api/route-llm", json={"token_count": 1}, headers={"authorization": "Token nope"})
+    assert bad.status_code == 401
+    member = call(asgi_app, "POST", "/api/route-llm", json={"token_count": 5000, "task_type": "analysis"},
+                  headers={"authorization": f"Token {key}"})
+    assert member.status_code == 200 and member.json()["provider_key"] == "gemini-pro"
+    assert LedgerEntry.objects.count() == 1
+
+
+def test_a_session_caller_is_served_by_django_with_its_csrf_check(asgi_app):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    get_user_model().objects.create_user("browser-user", password="pw-for-the-test")
+    browser = Client()
+    assert browser.login(username="browser-user", password="pw-for-the-test")
+    cookie = f"sessionid={browser.cookies['sessionid'].value}"
+    # A session-authenticated POST without a CSRF token: the fast path would route it;
+    # the DRF view refuses it, which shows Django answered.
+    response = call(asgi_app, "POST", "/api/route-llm", json={"token_count": 5000}, headers={"cookie": cookie})
+    assert response.status_code == 403
+    assert "CSRF" in response.text
+    assert not LedgerEntry.objects.exists()
 
 
 def test_concurrent_fast_path_requests_are_batched_without_overspending(asgi_app):

@@ -123,3 +123,86 @@ def test_limits_are_shared_through_the_redis_cache(settings: Any) -> None:
     finally:
         # Only our key: cache.clear() on RedisCache would FLUSHDB a Redis other test runs share.
         other_process.delete(key)
+
+
+@pytest.fixture
+def redis_cache(settings: Any) -> Any:
+    """Django's cache on the real Redis under a prefix of this test's own; its keys are removed after."""
+    import uuid
+
+    import redis
+    from django.core.cache import caches
+
+    prefix = f"test:{uuid.uuid4().hex[:8]}:cache"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": settings.REDIS_URL, "KEY_PREFIX": prefix}}
+    yield caches["default"]
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    client.close()
+
+
+def test_fast_paths_and_drf_views_count_on_one_redis_key(redis_cache: Any, settings: Any) -> None:
+    """The loop's Lua script and the DRF views' count meet on the key Django's cache uses."""
+    import redis
+    from asgiref.sync import async_to_sync
+
+    from orchestrator_site.web.throttling import throttle_hit_async
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"request_user": "3/min"}}
+    t0 = 12000.0
+    assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:4", now=t0) is None
+    assert throttle_hit(scope="request_user", ident="user:4", now=t0 + 1) is None  # the DRF views' path
+    assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:4", now=t0 + 2) is None
+    assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:4", now=t0 + 3) == pytest.approx(57)
+    assert throttle_hit(scope="request_user", ident="user:4", now=t0 + 4) == pytest.approx(56)
+    key = redis_cache.make_and_validate_key(f"throttle:request_user:user:4:{int(t0 // 60)}")
+    raw = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        assert int(raw.get(key)) == 5
+        assert 0 < raw.ttl(key) <= 61  # the script gave the counter its lifetime
+    finally:
+        raw.close()
+
+
+def test_many_concurrent_hits_on_the_loop_admit_exactly_the_limit(redis_cache: Any, settings: Any) -> None:
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+
+    from orchestrator_site.web.throttling import throttle_hit_async
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"route_llm_anon": "50/min"}}
+
+    async def burst() -> list[float | None]:
+        return await asyncio.gather(*(throttle_hit_async(scope="route_llm_anon", ident="anon:1.2.3.4", now=600.0)
+                                      for _ in range(200)))
+
+    verdicts = async_to_sync(burst)()
+    assert verdicts.count(None) == 50
+    assert all(v == pytest.approx(60) for v in verdicts if v is not None)
+
+
+def test_an_unreachable_redis_lets_requests_through_and_warns(settings: Any, caplog: Any) -> None:
+    """Fail open: a Redis outage must not take the API down with it."""
+    import socket
+
+    from asgiref.sync import async_to_sync
+
+    from orchestrator_site.web import redis_throttle
+    from orchestrator_site.web.throttling import throttle_hit_async
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": f"redis://127.0.0.1:{dead_port}/0"}}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"request_user": "1/min"}}
+    redis_throttle._last_warning = 0.0
+    with caplog.at_level("WARNING", logger="orchestrator_site.web.redis_throttle"):
+        for _ in range(3):
+            assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:1", now=60.0) is None
+            assert throttle_hit(scope="request_user", ident="user:1", now=60.0) is None
+    warnings = [r for r in caplog.records if "not enforced" in r.getMessage()]
+    assert len(warnings) == 1  # once a minute, not once a request
