@@ -77,15 +77,29 @@ def redis_answers(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def find_redis_server() -> str | None:
-    found = shutil.which("redis-server")
-    if found:
+def apt_install(package: str, command: str) -> str | None:
+    """``command``'s path, installing Debian's ``package`` first when we are root with apt-get."""
+    found = shutil.which(command)
+    if found or os.geteuid() != 0 or not shutil.which("apt-get"):
         return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        say("redis-server not found; installing Debian's redis-server package")
-        subprocess.call(["apt-get", "install", "-y", "-q", "redis-server"],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return shutil.which("redis-server")
+    say(f"{command} not found; installing Debian's {package} package")
+    install = ["apt-get", "install", "-y", "-q", package]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    if subprocess.call(install, **quiet) != 0:
+        # A fresh machine may have no package lists yet.
+        subprocess.call(["apt-get", "update", "-q"], **quiet)
+        subprocess.call(install, **quiet)
+    return shutil.which(command)
+
+
+def find_redis_server() -> str | None:
+    return apt_install("redis-server", "redis-server")
+
+
+def ensure_netcat_for_tests() -> None:
+    """The README's smoke test is an ``nc -U`` command; the e2e tests run it when nc is there."""
+    if apt_install("netcat-openbsd", "nc") is None:
+        say("nc (netcat-openbsd) is not installed: the two nc smoke tests will be skipped")
 
 
 def ensure_redis_for_tests() -> None:
@@ -138,6 +152,7 @@ def postgres_url_for_tests() -> str | None:
 def run_tests(extra: list[str]) -> int:
     ensure_venv()
     ensure_redis_for_tests()
+    ensure_netcat_for_tests()
     VAR.mkdir(mode=0o700, exist_ok=True)
     say("running the test suite (SQLite)")
     code = subprocess.call([str(PY), "-m", "pytest", *extra], cwd=ROOT)
