@@ -70,7 +70,8 @@ def _warn(exc: BaseException) -> None:
     now = time.monotonic()
     if now - _last_warning >= _WARN_EVERY_S:
         _last_warning = now
-        logger.warning("Rate limits are not enforced: the Redis cache does not answer (%s)", exc or type(exc).__name__)
+        logger.warning("Rate limits are not enforced: the Redis cache does not answer (%s: %s)",
+                       type(exc).__name__, exc)
 
 
 class _LoopCounter:
@@ -82,32 +83,46 @@ class _LoopCounter:
         self.client: aioredis.Redis = make_client(url, max_connections=16)
         # counter key -> (lifetime, the futures of the hits on it, in arrival order)
         self.waiting: dict[str, tuple[int, list[asyncio.Future[int | None]]]] = {}
+        self.busy = False  # a round trip is out, or a flush of the waiting hits is scheduled
         self.flushing: asyncio.Task[None] | None = None  # kept until it has answered every waiting hit
 
-    def hit(self, key: str, lifetime_s: int) -> asyncio.Future[int | None]:
-        future: asyncio.Future[int | None] = self.loop.create_future()
-        entry = self.waiting.get(key)
-        if entry is None:
-            self.waiting[key] = (lifetime_s, [future])
-        else:
-            entry[1].append(future)
-        if self.flushing is None:
+    async def hit(self, key: str, lifetime_s: int) -> int | None:
+        if self.busy:
+            future: asyncio.Future[int | None] = self.loop.create_future()
+            entry = self.waiting.get(key)
+            if entry is None:
+                self.waiting[key] = (lifetime_s, [future])
+            else:
+                entry[1].append(future)
+            return await future
+        # Alone: one EVAL awaited right here, no task and no future (under Daphne every extra
+        # hop through the loop costs more than the round trip's own CPU).
+        self.busy = True
+        try:
+            return (await self._count({key: (lifetime_s, 1)}))[0]
+        finally:
+            self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        if self.waiting:
             self.flushing = self.loop.create_task(self._flush())
-        return future
+        else:
+            self.busy = False
 
     async def _flush(self) -> None:
         batch: dict[str, tuple[int, list[asyncio.Future[int | None]]]] = {}
         try:
             while self.waiting:
                 batch, self.waiting = self.waiting, {}
-                totals = await self._count(batch)
-                for (lifetime_s, futures), total in zip(batch.values(), totals):
+                totals = await self._count({key: (life, len(futures)) for key, (life, futures) in batch.items()})
+                for (_, futures), total in zip(batch.values(), totals):
                     first = None if total is None else total - len(futures) + 1
                     for i, future in enumerate(futures):
                         if not future.done():  # its request may have gone away
                             future.set_result(None if first is None else first + i)
         finally:
             self.flushing = None
+            self.busy = False
             # Cancelled (loop shutdown) or a bug: nobody may wait for ever; those hits fail open.
             for pending in (batch, self.waiting):
                 for _, futures in pending.values():
@@ -116,16 +131,20 @@ class _LoopCounter:
                             future.set_result(None)
             self.waiting = {}
 
-    async def _count(self, batch: dict[str, tuple[int, list[asyncio.Future[int | None]]]]) -> list[int | None]:
+    async def _count(self, hits: dict[str, tuple[int, int]]) -> list[int | None]:
+        """INCRBY each counter (key -> (lifetime, hits)) in one round trip; None for each if Redis failed."""
         try:
             async with asyncio.timeout(HIT_TIMEOUT_S):
+                if len(hits) == 1:
+                    ((key, (lifetime_s, n)),) = hits.items()
+                    return [int(await self.client.eval(HIT_SCRIPT, 1, key, lifetime_s, n))]
                 async with self.client.pipeline(transaction=False) as pipe:
-                    for key, (lifetime_s, futures) in batch.items():
-                        pipe.eval(HIT_SCRIPT, 1, key, lifetime_s, len(futures))
+                    for key, (lifetime_s, n) in hits.items():
+                        pipe.eval(HIT_SCRIPT, 1, key, lifetime_s, n)
                     return [int(total) for total in await pipe.execute()]
         except (RedisError, OSError, TimeoutError) as exc:
             _warn(exc)
-            return [None] * len(batch)
+            return [None] * len(hits)
 
 
 async def hit_async(cache: Any, key: str, lifetime_s: int) -> int | None:
