@@ -2,8 +2,10 @@
 """Router benchmark: scoring, route_request with the database, HTTP under Daphne.
 
     .venv/bin/python bench/bench_router.py [--seconds 4] [--no-django-path] [--web-procs 1,2]
+        [--redis-state] [--database-url postgres://postgres@127.0.0.1:5432/postgres]
 
-Everything runs against a fresh temporary SQLite database (migrated here), so
+Everything runs against a fresh temporary SQLite database (migrated here; or a
+fresh database on the PostgreSQL server of --database-url, dropped after), so
 the numbers include the real work: budget row lock, spend SUM over the
 ledger, a RouteLog row and a ledger reservation per decision (the request
 used, 5000 "analysis" tokens, goes to a paid provider; the budget is raised
@@ -45,11 +47,32 @@ ROUTE_BODY = b'{"token_count": 5000, "task_type": "analysis", "priority": "mediu
 
 # --- setup --------------------------------------------------------------------------------
 
-def prepare_database(tmp: Path) -> dict[str, str]:
+def create_postgres_database(server_url: str) -> tuple[str, str]:
+    """A fresh database on the PostgreSQL of ``server_url``: (its URL, its name), dropped by the caller."""
+    from urllib.parse import urlparse, urlunparse
+
+    import psycopg
+
+    name = f"bench_router_{os.getpid()}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunparse(urlparse(server_url)._replace(path=f"/{name}")), name
+
+
+def drop_postgres_database(server_url: str, name: str) -> None:
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def prepare_database(tmp: Path, database_url: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         "DJANGO_SETTINGS_MODULE": "orchestrator_site.settings",
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+        "DATABASE_URL": database_url or f"sqlite:///{tmp / 'bench.sqlite3'}",
         "LOG_LEVEL": "WARNING",
         "DJANGO_DEBUG": "0",
         # The web layer's anonymous rate limit would otherwise answer 429s.
@@ -308,10 +331,18 @@ def main() -> None:
                         metavar="N[,N...]",
                         help="HTTP rows only, for each N: N Daphne processes on one shared socket (--fd), "
                              "as supervisor's [fcgi-program:web] runs them; e.g. --web-procs 1,2")
+    parser.add_argument("--database-url", metavar="postgres://...",
+                        help="a PostgreSQL server (any database on it): the run uses a fresh database created "
+                             "there and dropped at the end, instead of a temporary SQLite file")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-router-"))
+    postgres: tuple[str, str] | None = None
     try:
-        env = prepare_database(tmp)
+        if args.database_url:
+            postgres = create_postgres_database(args.database_url)
+        env = prepare_database(tmp, postgres[0] if postgres else None)
+        engine = "PostgreSQL" if postgres else "SQLite"
+        print(f"database: {engine}", flush=True)
         if args.web_procs:
             if args.redis_state:
                 env.update({"DJANGO_CACHE": "redis", "CHANNEL_LAYER": "redis",
@@ -329,7 +360,7 @@ def main() -> None:
         print(f"scoring only (4 seed providers):  {scoring['us_per_decision']:.1f} us/decision, "
               f"{scoring['decisions_per_s']:,.0f} decisions/s", flush=True)
         routed = bench_route_request()
-        print(f"route_request + SQLite (lock, SUM, log, reserve):  {routed['decisions_per_s']:,.0f} decisions/s, "
+        print(f"route_request + {engine} (lock, SUM, log, reserve):  {routed['decisions_per_s']:,.0f} decisions/s, "
               f"p50 {routed['p50_ms']:.3f} ms, p99 {routed['p99_ms']:.3f} ms", flush=True)
         batched = bench_route_batches()
         print(f"route_requests, batches of 32 (one transaction each):  {batched['decisions_per_s']:,.0f} decisions/s, "
@@ -340,6 +371,8 @@ def main() -> None:
             print(f"| {label} | {clients} | {r['req_per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
                   f"| {r['server_cpu_ms']:.2f} | {r['statuses']} |", flush=True)
     finally:
+        if postgres:
+            drop_postgres_database(args.database_url, postgres[1])
         shutil.rmtree(tmp, ignore_errors=True)
 
 

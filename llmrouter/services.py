@@ -131,11 +131,11 @@ def _decide_exact(specs, prices, query: scoring.Query, view: _BudgetView, weight
         forced.add(chosen.key)
 
 
-def budget_reserve(*, route_id: int, provider_pk: int | None, provider_key: str, amount_nanos: int,
-                   now: datetime) -> None:
-    """Append a reservation. Call inside route_request's transaction, after the budget lock."""
-    store.insert_ledger_entry(kind=LedgerEntry.Kind.RESERVATION, amount_nanos=amount_nanos, charged_at=now,
-                              created_at=now, route=route_id, provider=provider_pk, provider_key=provider_key)
+def _reservation_row(*, route_id: int, provider_pk: int | None, provider_key: str, amount_nanos: int,
+                     now: datetime) -> dict[str, Any]:
+    """A reservation's ledger row (written with its batch, inside the routing transaction, after the budget lock)."""
+    return {"kind": LedgerEntry.Kind.RESERVATION, "amount_nanos": amount_nanos, "charged_at": now, "created_at": now,
+            "route": route_id, "provider": provider_pk, "provider_key": provider_key}
 
 
 def route_request(*, token_count: int, task_type: str = "", priority: str = "medium", max_latency: float = 0.0,
@@ -168,13 +168,28 @@ def route_requests(requests: list[dict[str, Any]], *, now: datetime | None = Non
         view = _lock_budgets(now)
         specs, prices = _load_providers()
         weights = _load_weights()
+        # Decide all of them first (each sees the spend of the ones before through ``view``),
+        # then write the batch's logs and reservations with one statement per table.
+        logs: list[dict[str, Any]] = []
+        reservations: list[tuple[str, dict[str, Any]]] = []
         for request in requests:
-            outcomes.append(_route_one(request, now, view, specs, prices, weights))
+            outcome, log, reserved = _route_one(request, now, view, specs, prices, weights)
+            outcomes.append(outcome)
+            logs.append(log)
+            if reserved is not None:
+                reservations.append((log["decision_id"], reserved))
+        route_ids = store.insert_route_logs(logs)
+        rows = []
+        for decision_id, reserved in reservations:
+            reserved["route"] = route_ids[decision_id]
+            rows.append(reserved)
+        store.insert_ledger_entries(rows)
     return outcomes
 
 
-def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, specs, prices,
-               weights: scoring.Weights) -> RouteResult | ProtocolError:
+def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, specs, prices, weights: scoring.Weights
+               ) -> tuple[RouteResult | ProtocolError, dict[str, Any], dict[str, Any] | None]:
+    """One decision, counted in ``view``: (its outcome, its route log row, its reservation row or None)."""
     token_count, task_type = request["token_count"], (request.get("task_type") or "").strip().lower()
     priority, max_latency = request.get("priority", "medium"), request.get("max_latency", 0.0)
     query = scoring.Query(token_count=token_count, task_type=task_type, priority=priority, max_latency=max_latency)
@@ -183,22 +198,22 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, specs,
     candidates = decision.candidates_as_dicts()
     chosen = decision.chosen
     provider_pk, price = prices[chosen.key] if chosen else (None, None)
-    route_id = store.insert_route_log(
-        decision_id=decision_id, created_at=now, interface=request.get("interface", ""), task_type=task_type,
-        priority=priority, token_count=token_count, max_latency=max_latency, provider=provider_pk,
-        provider_key=chosen.key if chosen else "",
-        outcome=RouteLog.OUTCOME_ROUTED if chosen else decision.error_code,
-        estimated_cost_nanos=amount, cost_per_1m=price, confidence=decision.confidence,
-        reasoning=decision.reasoning, candidates=candidates)
+    log = {"decision_id": decision_id, "created_at": now, "interface": request.get("interface", ""),
+           "task_type": task_type, "priority": priority, "token_count": token_count, "max_latency": max_latency,
+           "provider": provider_pk, "provider_key": chosen.key if chosen else "",
+           "outcome": RouteLog.OUTCOME_ROUTED if chosen else decision.error_code,
+           "estimated_cost_nanos": amount, "cost_per_1m": price, "confidence": decision.confidence,
+           "reasoning": decision.reasoning, "candidates": candidates}
     if chosen is None:
-        return _refusal(decision, decision_id, view, candidates)
+        return _refusal(decision, decision_id, view, candidates), log, None
+    reserved = None
     if amount > 0:
-        budget_reserve(route_id=route_id, provider_pk=provider_pk, provider_key=chosen.key, amount_nanos=amount,
-                       now=now)
+        reserved = _reservation_row(route_id=0, provider_pk=provider_pk, provider_key=chosen.key, amount_nanos=amount,
+                                    now=now)
         view.spend(amount)
-    return RouteResult(decision_id=decision_id, provider_key=chosen.key, provider_name=chosen.name,
-                       reasoning=decision.reasoning, estimated_cost_nanos=amount, confidence=decision.confidence,
-                       candidates=candidates, created_at=now)
+    return (RouteResult(decision_id=decision_id, provider_key=chosen.key, provider_name=chosen.name,
+                        reasoning=decision.reasoning, estimated_cost_nanos=amount, confidence=decision.confidence,
+                        candidates=candidates, created_at=now), log, reserved)
 
 
 def _refusal(decision: scoring.Decision, decision_id: str, view: _BudgetView, candidates) -> ProtocolError:

@@ -9,6 +9,10 @@ DB-API cursor of Django's own connection (inside Django's transaction, with
 Django's error wrapping). Values are adapted as Django adapts them, so what
 is written here reads back through the ORM unchanged. Everything else
 (admin, API, settlement) uses the ORM.
+The rows of a batch of decisions are written with one multi-row INSERT per
+table (two statements per batch instead of two per decision: on PostgreSQL
+each statement is a round trip of about 0.3 ms, which made a batch of 32 cost
+about 1.4 ms per decision).
 Call these inside ``transaction.atomic()``.
 """
 from __future__ import annotations
@@ -33,6 +37,8 @@ _ROUTE_FIELDS = ("decision_id", "created_at", "interface", "task_type", "priorit
 _LEDGER_FIELDS = ("kind", "amount_nanos", "charged_at", "created_at", "route", "provider", "provider_key")
 # Entries summed past the latest checkpoint before a new one is appended.
 CHECKPOINT_EVERY = 256
+# Rows per multi-row INSERT: 15 values a route log, well under SQLite's 32,766 variables.
+MAX_ROWS_PER_INSERT = 500
 
 
 class _Dialect:
@@ -67,9 +73,6 @@ def _statements(vendor: str) -> tuple[_Dialect, dict[str, str]]:
     budget, ledger, provider = q(Budget._meta.db_table), q(LedgerEntry._meta.db_table), q(Provider._meta.db_table)
     checkpoint = q(LedgerCheckpoint._meta.db_table)
     for_update = " FOR UPDATE" if conn.features.has_select_for_update else ""
-    route_cols = [q(RouteLog._meta.get_field(n).column) for n in _ROUTE_FIELDS]
-    ledger_cols = [q(LedgerEntry._meta.get_field(n).column) for n in _LEDGER_FIELDS]
-    returning = "" if d.sqlite else " RETURNING id"  # SQLite: cursor.lastrowid
     return d, {
         "budgets": f"SELECT id, amount, period, timezone, hard_cap FROM {budget} WHERE active ORDER BY id{for_update}",
         "spend": f"SELECT COALESCE(SUM(amount_nanos), 0) FROM {ledger} WHERE charged_at >= {m} AND charged_at < {m}",
@@ -84,11 +87,26 @@ def _statements(vendor: str) -> tuple[_Dialect, dict[str, str]]:
         "providers": (f"SELECT id, {q('key')}, name, cost_per_1m, context_window, latency_ms, quality, capabilities,"
                       f" enabled, health_state FROM {provider} ORDER BY display_order, {q('key')}"),
         "weights": f"SELECT {', '.join(q(f) for f in _WEIGHT_FIELDS)} FROM {q(RouterWeights._meta.db_table)} WHERE id = 1",
-        "insert_route": (f"INSERT INTO {q(RouteLog._meta.db_table)} ({', '.join(route_cols)})"
-                         f" VALUES ({', '.join([m] * len(route_cols))}){returning}"),
-        "insert_ledger": (f"INSERT INTO {q(LedgerEntry._meta.db_table)} ({', '.join(ledger_cols)})"
-                          f" VALUES ({', '.join([m] * len(ledger_cols))})"),
     }
+
+
+@lru_cache(maxsize=256)
+def _insert_many(vendor: str, table: str, rows: int) -> str:
+    """INSERT of ``rows`` rows into the route log (returning id and decision id) or the ledger."""
+    d = _Dialect(vendor)
+    q = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    model, fields = (RouteLog, _ROUTE_FIELDS) if table == "route" else (LedgerEntry, _LEDGER_FIELDS)
+    columns = ", ".join(q(model._meta.get_field(n).column) for n in fields)
+    width = len(fields)
+    if d.sqlite:
+        values = ", ".join([f"({', '.join(['?'] * width)})"] * rows)
+    else:
+        # PostgreSQL's own $n placeholders, for a RawCursor: psycopg would otherwise parse the
+        # query text on every call (it caches only queries under 4 KiB), ~2 ms for 32 rows.
+        values = ", ".join(f"({', '.join(f'${r * width + i + 1}' for i in range(width))})" for r in range(rows))
+    # The ids come back with the decision ids: neither engine promises RETURNING's row order.
+    returning = f" RETURNING id, {q('decision_id')}" if table == "route" else ""
+    return f"INSERT INTO {q(model._meta.db_table)} ({columns}) VALUES {values}{returning}"
 
 
 class _Exec:
@@ -106,6 +124,20 @@ class _Exec:
     def run(self, name: str, params: list[Any] | tuple = ()) -> Any:
         with self.conn.wrap_database_errors:
             self.cursor.execute(self.sql[name], params)
+        return self.cursor
+
+    def run_many(self, sql: str, params: list[Any]) -> Any:
+        """A multi-row statement from ``_insert_many`` (PostgreSQL: through a RawCursor, no query parsing)."""
+        cursor = self.cursor if self.d.sqlite else self._raw_cursor()
+        with self.conn.wrap_database_errors:
+            cursor.execute(sql, params)
+        return cursor
+
+    def _raw_cursor(self) -> Any:
+        import psycopg
+
+        self.cursor.close()
+        self.cursor = psycopg.RawCursor(self.conn.connection)
         return self.cursor
 
     def __exit__(self, *exc: Any) -> None:
@@ -168,21 +200,39 @@ def weights_row() -> dict[str, float] | None:
     return None if row is None else dict(zip(_WEIGHT_FIELDS, row))
 
 
-def insert_route_log(*, decision_id: str, created_at: datetime, interface: str, task_type: str, priority: str,
-                     token_count: int, max_latency: float, provider: int | None, provider_key: str, outcome: str,
-                     estimated_cost_nanos: int, cost_per_1m: Decimal | None, confidence: float, reasoning: str,
-                     candidates: list[dict[str, Any]]) -> int:
+def insert_route_logs(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Append route logs (dicts of ``_ROUTE_FIELDS``); returns their ids by decision id."""
+    if len(rows) > MAX_ROWS_PER_INSERT:
+        ids: dict[str, int] = {}
+        for i in range(0, len(rows), MAX_ROWS_PER_INSERT):
+            ids.update(insert_route_logs(rows[i:i + MAX_ROWS_PER_INSERT]))
+        return ids
+    if not rows:
+        return {}
     with _Exec() as x:
         d = x.d
-        cursor = x.run("insert_route", [
-            decision_id, d.dt(created_at), interface, task_type, priority, token_count, max_latency, provider,
-            provider_key, outcome, estimated_cost_nanos, d.decimal(cost_per_1m), confidence, reasoning,
-            d.json(candidates)])
-        return cursor.lastrowid if d.sqlite else cursor.fetchone()[0]
+        params: list[Any] = []
+        for r in rows:
+            params += (r["decision_id"], d.dt(r["created_at"]), r["interface"], r["task_type"], r["priority"],
+                       r["token_count"], r["max_latency"], r["provider"], r["provider_key"], r["outcome"],
+                       r["estimated_cost_nanos"], d.decimal(r["cost_per_1m"]), r["confidence"], r["reasoning"],
+                       d.json(r["candidates"]))
+        cursor = x.run_many(_insert_many(x.conn.vendor, "route", len(rows)), params)
+        return {decision_id: pk for pk, decision_id in cursor.fetchall()}
 
 
-def insert_ledger_entry(*, kind: str, amount_nanos: int, charged_at: datetime, created_at: datetime, route: int | None,
-                        provider: int | None, provider_key: str) -> None:
+def insert_ledger_entries(rows: list[dict[str, Any]]) -> None:
+    """Append ledger entries (dicts of ``_LEDGER_FIELDS``), in order."""
+    if len(rows) > MAX_ROWS_PER_INSERT:
+        for i in range(0, len(rows), MAX_ROWS_PER_INSERT):
+            insert_ledger_entries(rows[i:i + MAX_ROWS_PER_INSERT])
+        return
+    if not rows:
+        return
     with _Exec() as x:
-        x.run("insert_ledger", [str(kind), amount_nanos, x.d.dt(charged_at), x.d.dt(created_at), route, provider,
-                                provider_key])
+        d = x.d
+        params: list[Any] = []
+        for r in rows:
+            params += (str(r["kind"]), r["amount_nanos"], d.dt(r["charged_at"]), d.dt(r["created_at"]), r["route"],
+                       r["provider"], r["provider_key"])
+        x.run_many(_insert_many(x.conn.vendor, "ledger", len(rows)), params)

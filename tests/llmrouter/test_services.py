@@ -192,6 +192,27 @@ def test_a_batch_decides_in_order_as_if_one_by_one(seed_router):
     assert LedgerEntry.objects.count() == 2 and RouteLog.objects.count() == 4
 
 
+def test_a_batch_writes_each_reservation_against_its_own_decision(seed_router):
+    """The batch's rows go out in one INSERT per table: every ledger entry must still point at its own log."""
+    requests = [{"token_count": 1000 * (i + 1), "task_type": "analysis", "interface": f"client-{i}"}
+                for i in range(30)]
+    requests[7] = {"token_count": 10, "task_type": "coding", "interface": "free"}  # local-llama: no reservation
+    requests[11] = {"token_count": 10, "task_type": "vision", "interface": "refused"}  # nobody does vision
+    outcomes = services.route_requests(requests)
+    routed = {o.decision_id: o for o in outcomes if not isinstance(o, ProtocolError)}
+    assert RouteLog.objects.count() == 30 and len(routed) == 29
+    entries = list(LedgerEntry.objects.select_related("route"))
+    assert len(entries) == 28  # the free and the refused decisions reserve nothing
+    for entry in entries:
+        decision = routed[entry.route.decision_id]
+        assert entry.route.interface.startswith("client-")
+        # Each request had its own size, so its own price: $7 per 1M tokens of gemini-pro.
+        assert entry.amount_nanos == entry.route.token_count * 7_000 == decision.estimated_cost_nanos
+        assert entry.provider_key == decision.provider_key == entry.route.provider_key == "gemini-pro"
+    assert RouteLog.objects.get(interface="refused").outcome == ErrorCode.NO_SUITABLE_PROVIDER
+    assert RouteLog.objects.get(interface="free").provider_key == "local-llama"
+
+
 def test_capabilities_match_without_regard_to_case(seed_router):
     Provider.objects.filter(key="gemini-pro").update(capabilities=["Analysis"])
     assert services.route_request(token_count=5000, task_type="ANALYSIS").provider_key == "gemini-pro"
