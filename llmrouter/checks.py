@@ -26,7 +26,7 @@ def check_settings(app_configs: Any, **kwargs: Any) -> list:
                             hint=f"Known: {', '.join(sorted(conf.DEFAULTS))}.", id="llmrouter.E002"))
     workers = configured.get("ROUTE_WORKERS", conf.DEFAULTS["ROUTE_WORKERS"])
     if not isinstance(workers, int) or workers < 0:
-        errors.append(Error("LLMROUTER['ROUTE_WORKERS'] must be an integer >= 0 (0: pick by engine).",
+        errors.append(Error("LLMROUTER['ROUTE_WORKERS'] must be an integer >= 0 (0: the default, one).",
                             id="llmrouter.E003"))
     for name in ("HEALTH_CHECK_TIMEOUT_S", "HEALTH_ORCHESTRATOR_TIMEOUT_S"):
         value = configured.get(name, conf.DEFAULTS[name])

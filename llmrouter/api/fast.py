@@ -3,9 +3,9 @@
 Same contract as ``views.RouteLLMView`` and the same validation and service;
 it only skips Django's middleware cycle. ``route_request`` (ORM, one short
 transaction) runs on a small dedicated thread pool, never on the event loop.
-On SQLite the pool has one thread: there is one writer at a time anyway, and
-a second thread would only wait on the file lock with SQLite's sleeping
-back-off instead of in a queue.
+The pool has one thread by default: every routing transaction takes the same
+budget lock, so a second thread would only wait on it (and on SQLite on the
+file lock too) while splitting the queue into smaller batches.
 
 Requests that arrive while the pool is busy are queued and routed together
 in one transaction (``services.route_requests``): the same decisions, in
