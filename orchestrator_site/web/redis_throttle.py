@@ -20,7 +20,9 @@ paths share one count.
 
 If Redis cannot be reached, the limit is not enforced (fail open) and a
 warning is logged at most once a minute: an outage of the shared cache must
-not take the router down with it.
+not take the router down with it. After a failure Redis is left alone for a
+few seconds (every hit passes at once), so a dead or hung Redis costs one
+timeout per few seconds, not one per request.
 """
 from __future__ import annotations
 
@@ -53,8 +55,11 @@ return count
 
 # A hung Redis must not hold a request for long: past this the hit is let through.
 HIT_TIMEOUT_S = 0.5
+# After a failure, hits pass without asking Redis for this long, then one round trip tries again.
+RETRY_AFTER_FAILURE_S = 5.0
 _WARN_EVERY_S = 60.0
 _last_warning = 0.0
+_skip_until = 0.0  # time.monotonic() before which Redis is not asked (set by a failure)
 
 _counters: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopCounter]" = weakref.WeakKeyDictionary()
 
@@ -65,9 +70,15 @@ def redis_location(cache: Any) -> str:
     return servers[0]
 
 
-def _warn(exc: BaseException) -> None:
-    global _last_warning
+def _redis_resting() -> bool:
+    return time.monotonic() < _skip_until
+
+
+def _failed(exc: BaseException) -> None:
+    """Redis failed a hit: let hits through for a while, and say so (at most once a minute)."""
+    global _last_warning, _skip_until
     now = time.monotonic()
+    _skip_until = now + RETRY_AFTER_FAILURE_S
     if now - _last_warning >= _WARN_EVERY_S:
         _last_warning = now
         logger.warning("Rate limits are not enforced: the Redis cache does not answer (%s: %s)",
@@ -143,12 +154,14 @@ class _LoopCounter:
                         pipe.eval(HIT_SCRIPT, 1, key, lifetime_s, n)
                     return [int(total) for total in await pipe.execute()]
         except (RedisError, OSError, TimeoutError) as exc:
-            _warn(exc)
+            _failed(exc)
             return [None] * len(hits)
 
 
 async def hit_async(cache: Any, key: str, lifetime_s: int) -> int | None:
     """Count one hit on ``key`` of the RedisCache ``cache``; its number in the window, or None if Redis failed."""
+    if _redis_resting():
+        return None
     loop = asyncio.get_running_loop()
     url = redis_location(cache)
     counter = _counters.get(loop)
@@ -159,10 +172,12 @@ async def hit_async(cache: Any, key: str, lifetime_s: int) -> int | None:
 
 def hit_sync(cache: Any, key: str, lifetime_s: int) -> int | None:
     """The same count on Django's own (thread-safe, synchronous) client, for the DRF views."""
+    if _redis_resting():
+        return None
     full_key = cache.make_and_validate_key(key)
     try:
         client = cache._cache.get_client(full_key, write=True)
         return int(client.eval(HIT_SCRIPT, 1, full_key, lifetime_s, 1))
     except (RedisError, OSError) as exc:
-        _warn(exc)
+        _failed(exc)
         return None

@@ -125,6 +125,16 @@ def test_limits_are_shared_through_the_redis_cache(settings: Any) -> None:
         other_process.delete(key)
 
 
+@pytest.fixture(autouse=True)
+def _redis_limiter_state() -> Any:
+    """A failure makes the Redis limiter rest for a few seconds: no test may inherit that."""
+    from orchestrator_site.web import redis_throttle
+
+    redis_throttle._skip_until = redis_throttle._last_warning = 0.0
+    yield
+    redis_throttle._skip_until = redis_throttle._last_warning = 0.0
+
+
 @pytest.fixture
 def redis_cache(settings: Any) -> Any:
     """Django's cache on the real Redis under a prefix of this test's own; its keys are removed after."""
@@ -203,10 +213,49 @@ def test_an_unreachable_redis_lets_requests_through_and_warns(settings: Any, cap
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                    "LOCATION": f"redis://127.0.0.1:{dead_port}/0"}}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"request_user": "1/min"}}
-    redis_throttle._last_warning = 0.0
     with caplog.at_level("WARNING", logger="orchestrator_site.web.redis_throttle"):
         for _ in range(3):
             assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:1", now=60.0) is None
             assert throttle_hit(scope="request_user", ident="user:1", now=60.0) is None
     warnings = [r for r in caplog.records if "not enforced" in r.getMessage()]
     assert len(warnings) == 1  # once a minute, not once a request
+
+
+def test_a_hung_redis_costs_one_timeout_then_rests(settings: Any) -> None:
+    """A Redis that accepts and never answers: the first hit waits out the timeout and passes;
+    for the next few seconds hits pass without asking it (no new connection, no wait)."""
+    import socket
+    import threading
+
+    from asgiref.sync import async_to_sync
+
+    from orchestrator_site.web import redis_throttle
+    from orchestrator_site.web.throttling import throttle_hit_async
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": f"redis://127.0.0.1:{listener.getsockname()[1]}/0"}}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"request_user": "1/min"}}
+    try:
+        assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:1", now=60.0) is None
+        assert len(accepted) == 1 and redis_throttle._redis_resting()
+        for _ in range(20):
+            assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:1", now=60.0) is None
+            assert throttle_hit(scope="request_user", ident="user:1", now=60.0) is None
+        assert len(accepted) == 1  # nobody asked the hung server again
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
