@@ -94,9 +94,13 @@ def _replay(model: type[M], key: str, digest: str, answer: Callable[[M], dict[st
 
 def _allocate(model: type[M], *, key: str | None, digest: str, answer: Callable[[M], dict[str, Any]],
               create: Callable[[], M], on_integrity_error: Callable[[], None] | None = None) -> Allocation[M]:
-    """Run ``create`` in one transaction unless ``key`` was seen; answer duplicates with the first row."""
-    if key and (existing := _replay(model, key, digest, answer)) is not None:
-        return Allocation(existing, replayed=True)
+    """Run ``create`` in one transaction unless ``key`` was seen; answer duplicates with the first row.
+
+    Optimistic: no look-up of the key first (an ORM query costs about as much
+    as the allocation's own statements). A repeated key fails the INSERT on its
+    unique constraint, the transaction rolls back with its counter bump (no
+    gap), and the first row is answered; retries are rare, first calls are not.
+    """
     try:
         with _sqlite_writer_turn(), transaction.atomic():
             return Allocation(create(), replayed=False)

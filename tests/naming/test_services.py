@@ -113,6 +113,9 @@ def test_repeated_idempotency_key_returns_the_first_allocation(project):
     assert not first.replayed and again.replayed
     assert (again.obj.name, again.obj.cid) == (first.obj.name, first.obj.cid)
     assert Namespace.objects.filter(project=project).count() == 1
+    # The replay's INSERT failed on the key and rolled its counter bump back: no gap.
+    assert allocate(project).obj.sequence == first.obj.sequence + 1
+    assert SequenceCounter.objects.get(scope=f"namespace:{project}.test").last_value == first.obj.sequence + 1
 
 
 def test_idempotency_key_reused_for_different_parameters_is_a_conflict(project):
