@@ -194,6 +194,17 @@ def test_a_batch_decides_in_order_as_if_one_by_one(seed_router):
 
 def test_a_batch_writes_each_reservation_against_its_own_decision(seed_router):
     """The batch's rows go out in one INSERT per table: every ledger entry must still point at its own log."""
+    _assert_batch_rows_match()
+
+
+@pytest.mark.postgres
+def test_a_batch_writes_each_reservation_against_its_own_decision_on_postgres(seed_router):
+    """The same through PostgreSQL's multi-row INSERT ... RETURNING on a RawCursor."""
+    assert connections["default"].vendor == "postgresql"
+    _assert_batch_rows_match()
+
+
+def _assert_batch_rows_match() -> None:
     requests = [{"token_count": 1000 * (i + 1), "task_type": "analysis", "interface": f"client-{i}"}
                 for i in range(30)]
     requests[7] = {"token_count": 10, "task_type": "coding", "interface": "free"}  # local-llama: no reservation
