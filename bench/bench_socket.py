@@ -183,7 +183,7 @@ def main() -> int:
     parser.add_argument("--database-url", help="Database for the naming case (default: a temp SQLite file).")
     args = parser.parse_args()
 
-    from tests.support.system import System
+    from tests.support.system import System, create_test_agent_types
 
     env = {"LOG_LEVEL": "WARNING"}
     if args.database_url:
@@ -193,6 +193,7 @@ def main() -> int:
     try:
         if args.database_url:
             system.manage("migrate", "--noinput", "-v", "0")
+            create_test_agent_types(system.env)  # the echo case's "probe" type
         system.start()
         first = system.start_agent("probe")
         for _ in range(args.agents - 1):

@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable, ClassVar
 from agents import protocol
 from agents.protocol import ErrorCode, ProtocolError
 from agents.runtime.actions import ActionSpec, Field, action, collect_actions
+from agents.runtime.db_hygiene import run_with_db_hygiene
 
 logger = logging.getLogger(__name__)
 _monotonic = time.monotonic
@@ -43,15 +44,6 @@ class RequestContext:
         if caller is None:
             raise ProtocolError(ErrorCode.AGENT_UNAVAILABLE, f"No route to agent '{agent}' from this process")
         return await caller(agent, action_name, data, timeout_ms)
-
-
-def _run_with_db_hygiene(func: Callable[..., Any], *args: Any) -> Any:
-    # Worker threads keep their own DB connection; drop it if it went bad or
-    # aged out so a database restart does not poison the agent forever.
-    from django.db import close_old_connections
-
-    close_old_connections()
-    return func(*args)
 
 
 def close_worker_connections(executor: ThreadPoolExecutor, timeout_s: float = 10.0) -> None:
@@ -145,7 +137,7 @@ class Agent:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.blocking_workers, thread_name_prefix=f"{self.agent_type}-worker")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _run_with_db_hygiene, func, *args)
+        return await loop.run_in_executor(self._executor, run_with_db_hygiene, func, *args)
 
     def describe_actions(self) -> list[dict[str, Any]]:
         return [spec.describe() for spec in self.actions.values()]

@@ -18,16 +18,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable
 
-from django.db import close_old_connections, connections
+from django.db import connections
 
 from agents import protocol
 from agents.protocol import ErrorCode, ProtocolError
+from agents.runtime.db_hygiene import run_with_db_hygiene
 from llmrouter import conf, services, validation
 from llmrouter.api import responses
 from orchestrator_site.fast_http import BodyTooLarge, FastHttpDispatcher, read_body, send_json
@@ -38,13 +38,9 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_BATCH = 64
-# How often a pool thread lets Django close an expired or broken connection
-# (the request cycle does it per request; per second is plenty here).
-_CONNECTION_CHECK_S = 1.0
 
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
-_thread_state = threading.local()
 
 
 def executor() -> ThreadPoolExecutor:
@@ -75,23 +71,9 @@ def close_pool_connections(timeout: float = 30.0) -> None:
         future.result(timeout)
 
 
-def _in_db_thread(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    now = time.monotonic()
-    if now - getattr(_thread_state, "checked", 0.0) > _CONNECTION_CHECK_S:
-        close_old_connections()
-        _thread_state.checked = now
-    try:
-        return fn(**kwargs)
-    except ProtocolError:
-        raise
-    except Exception:
-        close_old_connections()  # drop a connection the failure left unusable
-        raise
-
-
 async def run_db(fn: Callable[..., Any], **kwargs: Any) -> Any:
     """Run an ORM function on the router's pool and await its result."""
-    return await asyncio.get_running_loop().run_in_executor(executor(), _in_db_thread, fn, kwargs)
+    return await asyncio.get_running_loop().run_in_executor(executor(), partial(run_with_db_hygiene, fn, **kwargs))
 
 
 def _route_batch(requests: list[dict[str, Any]]) -> list[Any]:
@@ -130,7 +112,7 @@ class _Batcher:
     def _launch(self) -> None:
         batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
         self.running += 1
-        job = self.loop.run_in_executor(executor(), _in_db_thread, _route_batch, {"requests": [k for k, _ in batch]})
+        job = self.loop.run_in_executor(executor(), run_with_db_hygiene, _route_batch, [k for k, _ in batch])
         # The job is kept by this callback until it finishes; every waiter gets its outcome or the failure.
         job.add_done_callback(partial(self._finished, batch))
 

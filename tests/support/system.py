@@ -74,6 +74,18 @@ def _base_env() -> dict[str, str]:
     return env
 
 
+def create_test_agent_types(env: dict[str, str]) -> None:
+    """Add TEST_AGENT_CLASSES' types to the database of ``env`` (already migrated)."""
+    # Through the ORM, so new AgentType columns get their defaults.
+    code = ("from agents.models import AgentType\n"
+            f"for name in {sorted(TEST_AGENT_CLASSES)!r}:\n"
+            "    AgentType.objects.get_or_create(name=name, defaults={'description': 'test agent'})\n")
+    proc = subprocess.run([PYTHON, str(MANAGE), "shell", "-c", code], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"creating the test agent types failed:\n{proc.stdout}\n{proc.stderr}")
+
+
 def migrated_template() -> Path:
     """A migrated SQLite database with the test agent types, made once per process."""
     global _template
@@ -89,14 +101,7 @@ def migrated_template() -> Path:
                               capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
             raise RuntimeError(f"migrate failed:\n{proc.stdout}\n{proc.stderr}")
-        # The test agent types go in through the ORM, so new AgentType columns get their defaults.
-        code = ("from agents.models import AgentType\n"
-                f"for name in {sorted(TEST_AGENT_CLASSES)!r}:\n"
-                "    AgentType.objects.get_or_create(name=name, defaults={'description': 'test agent'})\n")
-        proc = subprocess.run([PYTHON, str(MANAGE), "shell", "-c", code], cwd=PROJECT_ROOT, env=env,
-                              capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0:
-            raise RuntimeError(f"creating the test agent types failed:\n{proc.stdout}\n{proc.stderr}")
+        create_test_agent_types(env)
         conn = sqlite3.connect(db)
         try:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # one self-contained file to copy
