@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_naming.py                       # private SQLite file
     .venv/bin/python bench/bench_naming.py --database-url postgres://postgres@127.0.0.1:5432/postgres
     .venv/bin/python bench/bench_naming.py --count 2000 --threads 1 4 16
+    .venv/bin/python bench/bench_naming.py --keys       # every allocation with its own idempotency key
 
 With SQLite it makes a private database file in a temp directory; with a
 PostgreSQL URL it creates a private database ``bench_naming_<pid>`` on that
@@ -11,7 +12,10 @@ server (and drops it afterwards). It migrates it, then for each thread count
 allocates ``--count`` namespaces for one project and environment (one
 sequence, so every allocation contends for the same counter row) and reports
 allocations/s and per-allocation latency p50/p99, and checks the numbers came
-out distinct and gap-free. This is the service alone: no sockets, no
+out distinct and gap-free, and the CPU time this process spent per
+allocation. With --keys every allocation carries a fresh idempotency key, as
+requests from the client library and ``manage.py send`` do (their ids are long
+enough to serve as keys). This is the service alone: no sockets, no
 orchestrator (bench/bench_socket.py measures the full path).
 """
 from __future__ import annotations
@@ -24,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
@@ -55,7 +60,7 @@ def prepare_database(url: str | None) -> tuple[str, object]:
     return private, drop
 
 
-def run(threads: int, count: int) -> dict[str, float]:
+def run(threads: int, count: int, keys: bool = False) -> dict[str, float]:
     from django.db import connections
 
     from agents.naming import services
@@ -74,7 +79,9 @@ def run(threads: int, count: int) -> dict[str, float]:
         barrier.wait()
         for _ in range(per_thread):
             start = time.perf_counter()
-            ns = services.namespace_allocate(project=project, environment="test", settings=settings).obj
+            key = services.idempotency_key_for(idempotency_key=uuid.uuid4().hex) if keys else None
+            ns = services.namespace_allocate(project=project, environment="test", settings=settings,
+                                             idempotency_key=key).obj
             mine.append(time.perf_counter() - start)
             seqs.append(ns.sequence)
         connections.close_all()
@@ -86,14 +93,14 @@ def run(threads: int, count: int) -> dict[str, float]:
     for t in pool:
         t.start()
     barrier.wait()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for t in pool:
         t.join()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     total = per_thread * threads
     assert sorted(sequences) == list(range(1, total + 1)), "numbers not distinct and gap-free"
     latencies.sort()
-    return {"threads": threads, "allocations": total, "per_s": total / elapsed,
+    return {"threads": threads, "allocations": total, "per_s": total / elapsed, "cpu_us": cpu / total * 1e6,
             "p50_ms": statistics.median(latencies) * 1000, "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000}
 
 
@@ -102,6 +109,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--keys", action="store_true", help="give every allocation its own idempotency key")
     args = parser.parse_args()
 
     url, cleanup = prepare_database(args.database_url)
@@ -113,11 +121,13 @@ def main() -> None:
 
         django.setup()
         call_command("migrate", verbosity=0, interactive=False)
-        print(f"database: {connection.vendor}, {args.count} allocations per run, one project/environment")
+        print(f"database: {connection.vendor}, {args.count} allocations per run, one project/environment"
+              f"{', each with an idempotency key' if args.keys else ''}")
         for threads in args.threads:
-            r = run(threads, args.count)
+            r = run(threads, args.count, args.keys)
             print(f"  {r['threads']:>3} threads: {r['per_s']:8.0f} allocations/s   "
-                  f"p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms   (1..{r['allocations']} gap-free)")
+                  f"p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms   CPU {r['cpu_us']:5.0f} us/allocation"
+                  f"   (1..{r['allocations']} gap-free)")
     finally:
         cleanup()  # type: ignore[operator]
 
