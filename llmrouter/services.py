@@ -131,11 +131,12 @@ def _decide_exact(specs, prices, query: scoring.Query, view: _BudgetView, weight
         forced.add(chosen.key)
 
 
-def _reservation_row(*, route_id: int, provider_pk: int | None, provider_key: str, amount_nanos: int,
+def _reservation_row(*, provider_pk: int | None, provider_key: str, amount_nanos: int,
                      now: datetime) -> dict[str, Any]:
-    """A reservation's ledger row (written with its batch, inside the routing transaction, after the budget lock)."""
+    """A reservation's ledger row, but for its ``route`` (the route log's id, known once the batch's logs are
+    written). Written with its batch, inside the routing transaction, after the budget lock."""
     return {"kind": LedgerEntry.Kind.RESERVATION, "amount_nanos": amount_nanos, "charged_at": now, "created_at": now,
-            "route": route_id, "provider": provider_pk, "provider_key": provider_key}
+            "provider": provider_pk, "provider_key": provider_key}
 
 
 def route_request(*, token_count: int, task_type: str = "", priority: str = "medium", max_latency: float = 0.0,
@@ -179,11 +180,9 @@ def route_requests(requests: list[dict[str, Any]], *, now: datetime | None = Non
             if reserved is not None:
                 reservations.append((log["decision_id"], reserved))
         route_ids = store.insert_route_logs(logs)
-        rows = []
-        for decision_id, reserved in reservations:
-            reserved["route"] = route_ids[decision_id]
-            rows.append(reserved)
-        store.insert_ledger_entries(rows)
+        for decision_id, row in reservations:
+            row["route"] = route_ids[decision_id]
+        store.insert_ledger_entries([row for _, row in reservations])
     return outcomes
 
 
@@ -208,8 +207,7 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, specs,
         return _refusal(decision, decision_id, view, candidates), log, None
     reserved = None
     if amount > 0:
-        reserved = _reservation_row(route_id=0, provider_pk=provider_pk, provider_key=chosen.key, amount_nanos=amount,
-                                    now=now)
+        reserved = _reservation_row(provider_pk=provider_pk, provider_key=chosen.key, amount_nanos=amount, now=now)
         view.spend(amount)
     return (RouteResult(decision_id=decision_id, provider_key=chosen.key, provider_name=chosen.name,
                         reasoning=decision.reasoning, estimated_cost_nanos=amount, confidence=decision.confidence,
