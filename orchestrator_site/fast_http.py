@@ -41,14 +41,17 @@ class BodyTooLarge(Exception):
 class FastHttpDispatcher:
     def __init__(self, fallback: ASGIApp) -> None:
         self.fallback = fallback
-        self._routes: dict[str, tuple[ASGIApp, frozenset[str]]] = {}
+        self._routes: dict[str, tuple[ASGIApp, frozenset[str], Callable[[Scope], bool] | None]] = {}
         self._allowed_hosts: list[str] | None = None
 
-    def register(self, path: str, handler: ASGIApp, *, methods: Iterable[str] = ("POST",)) -> None:
-        self._routes[path] = (handler, frozenset(m.upper() for m in methods))
+    def register(self, path: str, handler: ASGIApp, *, methods: Iterable[str] = ("POST",),
+                 when: Callable[[Scope], bool] | None = None) -> None:
+        """Serve ``methods`` on ``path`` with ``handler``; with ``when``, only the requests it accepts
+        (the others go to Django, e.g. session-authenticated POSTs that need its CSRF check)."""
+        self._routes[path] = (handler, frozenset(m.upper() for m in methods), when)
 
     def routes(self) -> dict[str, frozenset[str]]:
-        return {path: methods for path, (_, methods) in self._routes.items()}
+        return {path: methods for path, (_, methods, _) in self._routes.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -57,8 +60,10 @@ class FastHttpDispatcher:
                 if not self._host_allowed(scope):
                     await send_json(send, 400, protocol.error(None, ErrorCode.INVALID_REQUEST, "Host not allowed"))
                     return
-                await route[0](scope, receive, send)
-                return
+                handler, _, when = route
+                if when is None or when(scope):
+                    await handler(scope, receive, send)
+                    return
         await self.fallback(scope, receive, send)
 
     def _host_allowed(self, scope: Scope) -> bool:

@@ -183,14 +183,5 @@ def register_fast_paths(dispatcher: FastHttpDispatcher) -> None:
     anonymous routing off, those without a token get 401 here too); a
     session-authenticated POST goes to the DRF view, which does its CSRF check.
     """
-    if not conf.get("FAST_PATH"):
-        return
-    fallback = dispatcher.fallback
-
-    async def route_llm_or_django(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if token_or_no_session(scope):
-            await route_llm(scope, receive, send)
-        else:
-            await fallback(scope, receive, send)
-
-    dispatcher.register("/api/route-llm", route_llm_or_django, methods=("POST",))
+    if conf.get("FAST_PATH"):
+        dispatcher.register("/api/route-llm", route_llm, methods=("POST",), when=token_or_no_session)

@@ -26,13 +26,6 @@ from orchestrator_site.web.status_codes import http_status_for
 PATH = "/api/request"
 
 
-def wants_fast_path(scope: dict[str, Any]) -> bool:
-    """POST /api/request without a session cookie (or with a token, which wins)."""
-    if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
-        return False
-    return token_or_no_session(scope)
-
-
 async def _read_body(receive: Callable[..., Awaitable[Any]], limit: int) -> bytes | None:
     """The whole body, or None when it grows past ``limit`` (we stop reading)."""
     chunks: list[bytes] = []
@@ -66,7 +59,7 @@ async def respond(send: Callable[..., Awaitable[Any]], frame: dict[str, Any]) ->
 
 async def handle_request(scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
                          send: Callable[..., Awaitable[Any]]) -> None:
-    """The ASGI handler for POST /api/request (call only when wants_fast_path)."""
+    """The ASGI handler for POST /api/request (registered for requests that pass token_or_no_session)."""
     started = time.perf_counter()
     frame: dict[str, Any]
     try:
@@ -102,13 +95,4 @@ def register_fast_paths(dispatcher: Any) -> None:
     Requests with a session cookie and no token are passed on to Django, where
     the DRF view runs the CSRF check a session-authenticated POST needs.
     """
-    fallback = dispatcher.fallback
-
-    async def api_request(scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
-                          send: Callable[..., Awaitable[Any]]) -> None:
-        if wants_fast_path(scope):
-            await handle_request(scope, receive, send)
-        else:
-            await fallback(scope, receive, send)
-
-    dispatcher.register(PATH, api_request, methods=("POST",))
+    dispatcher.register(PATH, handle_request, methods=("POST",), when=token_or_no_session)
