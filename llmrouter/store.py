@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -110,34 +110,35 @@ def _insert_many(vendor: str, table: str, rows: int) -> str:
 
 
 class _Exec:
-    """One DB-API cursor on Django's connection, with Django's error wrapping."""
+    """One DB-API cursor on Django's connection, with Django's error wrapping.
 
-    __slots__ = ("conn", "cursor", "d", "sql")
+    ``_Exec(raw=True)`` gives PostgreSQL a psycopg RawCursor, for the ``$n``
+    statements of ``_insert_many`` (no query parsing); SQLite's cursor as usual.
+    """
+
+    __slots__ = ("conn", "cursor", "d", "sql", "raw")
+
+    def __init__(self, *, raw: bool = False) -> None:
+        self.raw = raw
 
     def __enter__(self) -> "_Exec":
         self.conn = connections[DEFAULT_DB_ALIAS]
         self.d, self.sql = _statements(self.conn.vendor)
         self.conn.ensure_connection()
-        self.cursor = self.conn.connection.cursor()
+        if self.raw and not self.d.sqlite:
+            import psycopg
+
+            self.cursor = psycopg.RawCursor(self.conn.connection)
+        else:
+            self.cursor = self.conn.connection.cursor()
         return self
 
     def run(self, name: str, params: list[Any] | tuple = ()) -> Any:
+        return self.execute(self.sql[name], params)
+
+    def execute(self, sql: str, params: list[Any] | tuple = ()) -> Any:
         with self.conn.wrap_database_errors:
-            self.cursor.execute(self.sql[name], params)
-        return self.cursor
-
-    def run_many(self, sql: str, params: list[Any]) -> Any:
-        """A multi-row statement from ``_insert_many`` (PostgreSQL: through a RawCursor, no query parsing)."""
-        cursor = self.cursor if self.d.sqlite else self._raw_cursor()
-        with self.conn.wrap_database_errors:
-            cursor.execute(sql, params)
-        return cursor
-
-    def _raw_cursor(self) -> Any:
-        import psycopg
-
-        self.cursor.close()
-        self.cursor = psycopg.RawCursor(self.conn.connection)
+            self.cursor.execute(sql, params)
         return self.cursor
 
     def __exit__(self, *exc: Any) -> None:
@@ -200,39 +201,38 @@ def weights_row() -> dict[str, float] | None:
     return None if row is None else dict(zip(_WEIGHT_FIELDS, row))
 
 
+def _insert_rows(table: str, rows: list[dict[str, Any]], values: Callable[[_Dialect, dict[str, Any]], tuple]) -> list:
+    """Append ``rows`` to ``table`` ("route" or "ledger"), up to MAX_ROWS_PER_INSERT per statement;
+    returns what the statements returned (the route log's ids and decision ids)."""
+    returned: list = []
+    for i in range(0, len(rows), MAX_ROWS_PER_INSERT):
+        chunk = rows[i:i + MAX_ROWS_PER_INSERT]
+        with _Exec(raw=True) as x:
+            params: list[Any] = []
+            for row in chunk:
+                params += values(x.d, row)
+            cursor = x.execute(_insert_many(x.conn.vendor, table, len(chunk)), params)
+            if table == "route":
+                returned += cursor.fetchall()
+    return returned
+
+
+def _route_values(d: _Dialect, r: dict[str, Any]) -> tuple:
+    return (r["decision_id"], d.dt(r["created_at"]), r["interface"], r["task_type"], r["priority"], r["token_count"],
+            r["max_latency"], r["provider"], r["provider_key"], r["outcome"], r["estimated_cost_nanos"],
+            d.decimal(r["cost_per_1m"]), r["confidence"], r["reasoning"], d.json(r["candidates"]))
+
+
+def _ledger_values(d: _Dialect, r: dict[str, Any]) -> tuple:
+    return (str(r["kind"]), r["amount_nanos"], d.dt(r["charged_at"]), d.dt(r["created_at"]), r["route"],
+            r["provider"], r["provider_key"])
+
+
 def insert_route_logs(rows: list[dict[str, Any]]) -> dict[str, int]:
     """Append route logs (dicts of ``_ROUTE_FIELDS``); returns their ids by decision id."""
-    if len(rows) > MAX_ROWS_PER_INSERT:
-        ids: dict[str, int] = {}
-        for i in range(0, len(rows), MAX_ROWS_PER_INSERT):
-            ids.update(insert_route_logs(rows[i:i + MAX_ROWS_PER_INSERT]))
-        return ids
-    if not rows:
-        return {}
-    with _Exec() as x:
-        d = x.d
-        params: list[Any] = []
-        for r in rows:
-            params += (r["decision_id"], d.dt(r["created_at"]), r["interface"], r["task_type"], r["priority"],
-                       r["token_count"], r["max_latency"], r["provider"], r["provider_key"], r["outcome"],
-                       r["estimated_cost_nanos"], d.decimal(r["cost_per_1m"]), r["confidence"], r["reasoning"],
-                       d.json(r["candidates"]))
-        cursor = x.run_many(_insert_many(x.conn.vendor, "route", len(rows)), params)
-        return {decision_id: pk for pk, decision_id in cursor.fetchall()}
+    return {decision_id: pk for pk, decision_id in _insert_rows("route", rows, _route_values)}
 
 
 def insert_ledger_entries(rows: list[dict[str, Any]]) -> None:
     """Append ledger entries (dicts of ``_LEDGER_FIELDS``), in order."""
-    if len(rows) > MAX_ROWS_PER_INSERT:
-        for i in range(0, len(rows), MAX_ROWS_PER_INSERT):
-            insert_ledger_entries(rows[i:i + MAX_ROWS_PER_INSERT])
-        return
-    if not rows:
-        return
-    with _Exec() as x:
-        d = x.d
-        params: list[Any] = []
-        for r in rows:
-            params += (str(r["kind"]), r["amount_nanos"], d.dt(r["charged_at"]), d.dt(r["created_at"]), r["route"],
-                       r["provider"], r["provider_key"])
-        x.run_many(_insert_many(x.conn.vendor, "ledger", len(rows)), params)
+    _insert_rows("ledger", rows, _ledger_values)
