@@ -30,11 +30,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
+
+from bench.scratch_postgres import private_database  # noqa: E402
 
 
 def prepare_database(url: str | None) -> tuple[str, object]:
@@ -42,22 +43,7 @@ def prepare_database(url: str | None) -> tuple[str, object]:
     if not url or url.startswith("sqlite"):
         tmp = Path(tempfile.mkdtemp(prefix="bench-naming-"))
         return f"sqlite:///{tmp / 'db.sqlite3'}", lambda: shutil.rmtree(tmp, ignore_errors=True)
-    import psycopg
-
-    name = f"bench_naming_{os.getpid()}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlparse(url)
-    private = urlunparse(parts._replace(path=f"/{name}"))
-
-    def drop() -> None:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-    return private, drop
+    return private_database(url, "bench_naming")
 
 
 def run(threads: int, count: int, keys: bool = False) -> dict[str, float]:

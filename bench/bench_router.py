@@ -42,31 +42,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.scratch_postgres import private_database  # noqa: E402
+
 ROUTE_BODY = b'{"token_count": 5000, "task_type": "analysis", "priority": "medium", "interface": "bench"}'
 
 
 # --- setup --------------------------------------------------------------------------------
-
-def create_postgres_database(server_url: str) -> tuple[str, str]:
-    """A fresh database on the PostgreSQL of ``server_url``: (its URL, its name), dropped by the caller."""
-    from urllib.parse import urlparse, urlunparse
-
-    import psycopg
-
-    name = f"bench_router_{os.getpid()}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunparse(urlparse(server_url)._replace(path=f"/{name}")), name
-
-
-def drop_postgres_database(server_url: str, name: str) -> None:
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
 
 def prepare_database(tmp: Path, database_url: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
@@ -336,12 +317,10 @@ def main() -> None:
                              "there and dropped at the end, instead of a temporary SQLite file")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-router-"))
-    postgres: tuple[str, str] | None = None
+    database_url, drop = private_database(args.database_url, "bench_router") if args.database_url else (None, None)
     try:
-        if args.database_url:
-            postgres = create_postgres_database(args.database_url)
-        env = prepare_database(tmp, postgres[0] if postgres else None)
-        engine = "PostgreSQL" if postgres else "SQLite"
+        env = prepare_database(tmp, database_url)
+        engine = "PostgreSQL" if database_url else "SQLite"
         print(f"database: {engine}", flush=True)
         if args.web_procs:
             if args.redis_state:
@@ -371,8 +350,8 @@ def main() -> None:
             print(f"| {label} | {clients} | {r['req_per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
                   f"| {r['server_cpu_ms']:.2f} | {r['statuses']} |", flush=True)
     finally:
-        if postgres:
-            drop_postgres_database(args.database_url, postgres[1])
+        if drop is not None:
+            drop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
