@@ -48,6 +48,10 @@ class Connection(asyncio.Protocol):
         self._buf = LineBuffer(server.options.max_frame_bytes)
         self._loop = asyncio.get_running_loop()
         self.last_active = self.opened_at = self._loop.time()
+        # Any byte received: such a connection is never "silent". A flag, not last_active == opened_at:
+        # uvloop's clock has 1 ms resolution, so a client that connects and sends within one
+        # millisecond would look as if it had never spoken (and be closed with its request in flight).
+        self.heard_from = False
         # Set by {"type": "client", "features": ["bye"]}: our client library, which resends what an
         # idle close cut off; raw clients (nc) are closed without the extra frame.
         self.wants_bye = False
@@ -60,6 +64,7 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return  # after a bye or a size-limit error nothing more is read
+        self.heard_from = True
         self.last_active = self._loop.time()
         try:
             lines = self._buf.feed(data)
@@ -166,6 +171,11 @@ class Connection(asyncio.Protocol):
     def is_idle(self, now: float, idle_s: float) -> bool:
         return (self.link is None and self.outstanding == 0 and not self._out and not self.closed
                 and now - self.last_active > idle_s)
+
+    def is_silent(self, now: float, silent_s: float) -> bool:
+        """Connected ``silent_s`` ago and never sent a byte (so nothing is in flight for it either)."""
+        return (not self.heard_from and self.outstanding == 0 and not self.closed
+                and now - self.opened_at > silent_s)
 
     def say_bye(self, reason: str) -> None:
         """Close an idle client politely: requests it sent after this frame were not read (safe to resend)."""
