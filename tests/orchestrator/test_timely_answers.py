@@ -58,3 +58,21 @@ async def test_a_subscriber_is_never_closed_as_silent_or_idle():
         await asyncio.sleep(0.8)
         for conn in conns:
             assert await conn.request({"type": "ping"}) == {"type": "pong"}
+
+
+@async_test
+async def test_a_request_that_times_out_in_the_queue_gives_its_place_back_at_once():
+    async with InProc(max_queue_per_type=2) as sysm:
+        await sysm.agent("probe", max_inflight=1)
+        conn = await sysm.raw()
+        await conn.send({"id": "busy", "agent": "probe", "action": "slow", "data": {"ms": 2500}})
+        for i in range(2):
+            await conn.send({"id": f"q{i}", "agent": "probe", "action": "echo", "data": {}, "timeout_ms": 100})
+        timed_out = [await conn.recv() for _ in range(2)]
+        assert {f["id"]: f["error"]["code"] for f in timed_out} == {"q0": ErrorCode.TIMEOUT, "q1": ErrorCode.TIMEOUT}
+        status = await conn.request({"id": "st", "agent": "orchestrator", "action": "status"})
+        assert status["data"]["types"]["probe"]["queued"] == 0
+        await conn.send({"id": "next", "agent": "probe", "action": "echo", "data": {"n": 1}})
+        frames = {f["id"]: f for f in await conn.recv_n(2)}
+        assert frames["next"]["status"] == "success", frames["next"]  # queued, not OVERLOADED
+        assert frames["busy"]["status"] == "success"
