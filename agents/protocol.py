@@ -239,6 +239,18 @@ def error(request_id: Any, code: ErrorCode | str, message: str, details: dict[st
     return frame
 
 
+# The answers that mean "we stopped waiting" rather than "it was done" or "it was refused": each says
+# in ``details.may_have_run`` whether the agent may have done the work (retry with the same
+# idempotency key when true; SECURITY.md lists these codes).
+UNFINISHED_CODES = frozenset({ErrorCode.TIMEOUT, ErrorCode.AGENT_DISCONNECTED, ErrorCode.SHUTTING_DOWN})
+
+
+def unfinished(request_id: Any, code: ErrorCode, message: str, *, may_have_run: bool,
+               details: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """An error frame for one of UNFINISHED_CODES, saying whether the work may have been done."""
+    return error(request_id, code, message, {**(details or {}), "may_have_run": may_have_run}, **extra)
+
+
 def is_response(frame: dict[str, Any]) -> bool:
     return frame.get("status") in ("success", "error")
 

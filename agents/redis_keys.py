@@ -51,6 +51,14 @@ class RedisKeys:
     def idempotency(self, agent_type: str, key: str) -> str:
         return f"{self.prefix}idem:{agent_type}:{key}"
 
+    def idempotency_owner(self, agent_type: str, instance_id: str) -> str:
+        """Held by a live agent process (value: its run token, short TTL): its idempotency claims are valid.
+
+        Under the idempotency namespace (claims are ``k:...`` / ``id:...``, so no clash), which the
+        type's Redis ACL user may already write.
+        """
+        return self.idempotency(agent_type, f"owner:{instance_id}")
+
     def legacy_claim(self, agent_type: str, token: str) -> str:
         """SET NX by the one instance that answers a legacy pub/sub request."""
         return f"{self.prefix}legacy:{agent_type}:{token}"

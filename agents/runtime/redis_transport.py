@@ -113,7 +113,7 @@ class RedisTransport:
 
     async def _live_loop(self) -> None:
         backoff = Backoff()
-        every = self.options.live_ttl_ms / 3000
+        every = self.options.live_every_s
         while not self._stopping:
             try:
                 await self._refresh_liveness()

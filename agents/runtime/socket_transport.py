@@ -331,7 +331,8 @@ class SocketTransport:
         # Our own calls through this connection will never be answered: fail them now.
         for fut in self._calls.values():
             if not fut.done():
-                fut.set_result(protocol.error(None, ErrorCode.AGENT_DISCONNECTED, "Lost the orchestrator connection"))
+                fut.set_result(protocol.unfinished(None, ErrorCode.AGENT_DISCONNECTED,
+                                                   "Lost the orchestrator connection", may_have_run=True))
         self._calls.clear()
 
     # --- serving requests ---------------------------------------------------------------------------
@@ -346,8 +347,9 @@ class SocketTransport:
                 conn.write(protocol.encode(exc.to_frame(protocol.request_id_of(frame))))
                 return
         if self.state is _DRAINING:
-            conn.write(protocol.encode(protocol.error(request["id"], ErrorCode.SHUTTING_DOWN,
-                                                      "This agent instance is shutting down")))
+            conn.write(protocol.encode(protocol.unfinished(request["id"], ErrorCode.SHUTTING_DOWN,
+                                                           "This agent instance is shutting down",
+                                                           may_have_run=False)))
             return
         coro = self.handle(request, "socket")
         if request["action"] in self.inline_actions and "idempotency_key" not in request:
@@ -371,7 +373,8 @@ class SocketTransport:
         try:
             frame = await pending
         except asyncio.CancelledError:
-            frame = protocol.error(rid, ErrorCode.SHUTTING_DOWN, "The agent stopped before finishing this request")
+            frame = protocol.unfinished(rid, ErrorCode.SHUTTING_DOWN, "The agent stopped before finishing this request",
+                                        may_have_run=True)
             conn.write(protocol.encode(frame))
             raise
         except Exception:
@@ -397,7 +400,8 @@ class SocketTransport:
         try:
             return await asyncio.wait_for(fut, wait_s)
         except asyncio.TimeoutError:
-            return protocol.error(rid, ErrorCode.TIMEOUT, f"No answer from '{agent}' within {wait_s:.1f} s")
+            return protocol.unfinished(rid, ErrorCode.TIMEOUT, f"No answer from '{agent}' within {wait_s:.1f} s",
+                                       may_have_run=True)
         finally:
             self._calls.pop(rid, None)
 

@@ -281,6 +281,9 @@ class OrchestratorServer:
             listener.close()
         self.dispatcher.draining = True
         await self.dispatcher.wait_idle(self.options.drain_timeout_s)
+        # Requests waiting in Redis streams first: unread entries are withdrawn (they never run later).
+        await self.dispatcher.abandon_fallback(ErrorCode.SHUTTING_DOWN, "The orchestrator stopped before the agent "
+                                               "answered", timeout=2.0)
         self.dispatcher.fail_all(ErrorCode.SHUTTING_DOWN, "The orchestrator stopped before the agent answered")
         if self._tick_handle is not None:
             self._tick_handle.cancel()
