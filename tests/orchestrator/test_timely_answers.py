@@ -76,3 +76,94 @@ async def test_a_request_that_times_out_in_the_queue_gives_its_place_back_at_onc
         frames = {f["id"]: f for f in await conn.recv_n(2)}
         assert frames["next"]["status"] == "success", frames["next"]  # queued, not OVERLOADED
         assert frames["busy"]["status"] == "success"
+
+
+def _may_have_run(frame: dict) -> bool:
+    return frame["error"]["details"]["may_have_run"]
+
+
+@async_test
+async def test_every_timeout_says_whether_the_work_may_have_been_done():
+    async with InProc() as sysm:
+        await sysm.agent("probe", max_inflight=1)
+        conn = await sysm.raw()
+        await conn.send({"id": "running", "agent": "probe", "action": "slow", "data": {"ms": 5000}, "timeout_ms": 300})
+        await conn.send({"id": "queued", "agent": "probe", "action": "echo", "data": {}, "timeout_ms": 300})
+        frames = {f["id"]: f for f in await conn.recv_n(2)}
+        assert {i: f["error"]["code"] for i, f in frames.items()} == {"running": "TIMEOUT", "queued": "TIMEOUT"}
+        assert _may_have_run(frames["running"]) is True  # the agent has it
+        assert _may_have_run(frames["queued"]) is False  # it never left the queue
+
+
+@async_test
+async def test_agent_disconnected_says_the_work_may_have_been_done():
+    async with InProc() as sysm:
+        transport = await sysm.agent("probe")
+        conn = await sysm.raw()
+        await conn.send({"id": "lost", "agent": "probe", "action": "slow", "data": {"ms": 60_000}})
+        await eventually(lambda: len(sysm.server.dispatcher.pending) == 1, "the request in flight")
+        transport.conn.transport.abort()
+        frame = await conn.recv(timeout=10)
+        assert frame["error"]["code"] == ErrorCode.AGENT_DISCONNECTED and _may_have_run(frame) is True
+
+
+@async_test
+async def test_shutting_down_says_whether_the_work_may_have_been_done():
+    async with InProc(drain_timeout_s=0.5) as sysm:
+        await sysm.agent("probe", max_inflight=1)
+        conn = await sysm.raw()
+        await conn.send({"id": "long", "agent": "probe", "action": "slow", "data": {"ms": 30_000}})
+        await conn.send({"id": "waiting", "agent": "probe", "action": "echo", "data": {}})
+        await eventually(lambda: len(sysm.server.dispatcher.pending) == 2, "both requests accepted")
+        stopping = asyncio.get_running_loop().create_task(sysm.stop_server())
+        await eventually(lambda: sysm.server is None or sysm.server.dispatcher.draining, "the drain")
+        await conn.send({"id": "late", "agent": "probe", "action": "echo", "data": {}})
+        frames = {f["id"]: f for f in await conn.recv_n(3)}
+        await stopping
+        assert {i: f["error"]["code"] for i, f in frames.items()} == dict.fromkeys(frames, "SHUTTING_DOWN")
+        assert _may_have_run(frames["long"]) is True
+        assert _may_have_run(frames["waiting"]) is False
+        assert _may_have_run(frames["late"]) is False
+
+
+@async_test
+async def test_the_agent_refusing_work_while_it_drains_says_it_did_not_run():
+    async with InProc() as sysm:
+        transport = await sysm.agent("probe")
+        conn = await sysm.raw(sysm.type_socket("probe"))
+        # Straight to the agent's own connection: what it answers while draining.
+        transport._transition(transport.state.__class__.DRAINING)
+        frame = await conn.request({"id": "d", "action": "echo", "data": {}})
+        assert frame["error"]["code"] == ErrorCode.SHUTTING_DOWN and _may_have_run(frame) is False
+
+
+@async_test
+async def test_queued_requests_of_a_client_that_went_away_never_run():
+    async with InProc() as sysm:
+        await sysm.agent("probe", max_inflight=1)
+        stays, leaves = await sysm.raw(), await sysm.raw()
+        await stays.send({"id": "busy", "agent": "probe", "action": "slow", "data": {"ms": 600}})
+        await eventually(lambda: len(sysm.server.dispatcher.pending) == 1, "the busy request in flight")
+        assert (await leaves.request({"id": "sub", "agent": "orchestrator", "action": "subscribe"}))["id"] == "sub"
+        await leaves.send({"id": "gone", "agent": "probe", "action": "slow", "data": {"ms": 0}})
+        await eventually(lambda: len(sysm.server.dispatcher.pending) == 2, "the second request queued")
+        leaves.close()
+        # A closed Unix socket looks half-closed (nc) until the next write to it fails: an event does that.
+        await asyncio.sleep(0.1)
+        sysm.server.events.publish("test_nudge")
+        await eventually(lambda: len(sysm.server.dispatcher.pending) == 1, "the gone client's request dropped")
+        assert (await stays.recv())["id"] == "busy"
+        assert (await stays.request({"id": "after", "agent": "probe", "action": "echo", "data": {}}))["id"] == "after"
+        (link,) = sysm.server.dispatcher.pools["probe"]
+        assert link.handled == 2  # busy and after: the gone client's request never reached the agent
+
+
+def test_security_md_says_to_retry_every_code_that_may_have_run():
+    from pathlib import Path
+
+    from agents.protocol import UNFINISHED_CODES
+
+    text = (Path(__file__).resolve().parents[2] / "SECURITY.md").read_text()
+    advice = text[text.index("Retrying safely"):].split("\n\n")[0]
+    missing = [code for code in sorted(UNFINISHED_CODES) if f"`{code}`" not in advice]
+    assert missing == [], f"SECURITY.md's retry advice does not name {missing}"
