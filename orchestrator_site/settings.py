@@ -157,6 +157,8 @@ IDEMPOTENCY = {
     "ENABLED": env_bool("IDEMPOTENCY_ENABLED", True),
     "WINDOW_S": env_float("IDEMPOTENCY_WINDOW_S", 3600.0, minimum=1),
     "PENDING_TTL_S": env_float("IDEMPOTENCY_PENDING_TTL_S", 30.0, minimum=0.1),
+    # A claim whose owner process stopped refreshing its owner key this long is taken over by a retry.
+    "OWNER_TTL_S": env_float("IDEMPOTENCY_OWNER_TTL_S", 1.0, minimum=0.1),
 }
 
 CHANNEL_LAYER_BACKEND = env_str("CHANNEL_LAYER", "memory")  # "memory" or "redis"
