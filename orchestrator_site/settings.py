@@ -152,6 +152,9 @@ REDIS_TRANSPORT = {
     "STREAM_MAXLEN": env_int("REDIS_STREAM_MAXLEN", 100_000, minimum=100),
     "REPLY_TTL_MS": env_int("REDIS_REPLY_TTL_MS", 60_000, minimum=1000),
     "LEGACY_PUBSUB": env_bool("REDIS_LEGACY_PUBSUB", True),
+    "LIVE_TTL_MS": env_int("REDIS_LIVE_TTL_MS", 1200, minimum=200),
+    # Slack after a caller's deadline before an agent refuses its entry: only for callers on other hosts.
+    "EXPIRY_GRACE_MS": env_int("REDIS_EXPIRY_GRACE_MS", 0, minimum=0),
 }
 IDEMPOTENCY = {
     "ENABLED": env_bool("IDEMPOTENCY_ENABLED", True),
