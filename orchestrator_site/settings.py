@@ -228,6 +228,9 @@ WEB = {
     "WS_MAX_INFLIGHT": env_int("WS_MAX_INFLIGHT", 256, minimum=1),
     # Seconds without events after which the event relay checks its orchestrator connection.
     "EVENT_LIVENESS_S": env_float("WEB_EVENT_LIVENESS_S", 5.0, minimum=0.1),
+    # Connections from this web process to the orchestrator (requests go to the least busy one; a
+    # broken connection fails only the requests in flight on it).
+    "ORCHESTRATOR_CONNECTIONS": env_int("WEB_ORCHESTRATOR_CONNECTIONS", 4, minimum=1),
     # /metrics without a token (for scrapers on a trusted network).
     "METRICS_PUBLIC": env_bool("METRICS_PUBLIC", False),
 }
