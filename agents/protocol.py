@@ -27,6 +27,13 @@ import orjson
 
 DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
 
+
+def websocket_message_limit(max_frame_bytes: int) -> int:
+    """Daphne's WebSocket message limit for a frame limit: messages up to it are read and a frame over
+    ``max_frame_bytes`` is answered MESSAGE_TOO_LARGE (the socket stays open); only a message past this
+    larger bound is Daphne's close 1009 (a limit equal to the frame limit made every oversized frame a close)."""
+    return max(4 * max_frame_bytes, max_frame_bytes + 1024 * 1024)
+
 # Top-level request keys that are envelope, not data (used when a request has
 # neither "data" nor "params" and the remaining keys are taken as the data).
 ENVELOPE_KEYS = frozenset(
