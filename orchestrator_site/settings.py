@@ -152,6 +152,10 @@ REDIS_TRANSPORT = {
     "STREAM_MAXLEN": env_int("REDIS_STREAM_MAXLEN", 100_000, minimum=100),
     "REPLY_TTL_MS": env_int("REDIS_REPLY_TTL_MS", 60_000, minimum=1000),
     "LEGACY_PUBSUB": env_bool("REDIS_LEGACY_PUBSUB", True),
+    # Put before the legacy pub/sub channel names (agent.<type>.request/response). Empty by default: the names
+    # old clients use. Pub/sub ignores the key prefix and the database number, so each deployment sharing a
+    # Redis server needs its own (docs/redis.md, "Several deployments on one Redis server").
+    "LEGACY_CHANNEL_PREFIX": env_str("REDIS_LEGACY_CHANNEL_PREFIX", ""),
 }
 IDEMPOTENCY = {
     "ENABLED": env_bool("IDEMPOTENCY_ENABLED", True),

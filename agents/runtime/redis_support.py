@@ -26,6 +26,7 @@ class RedisTransportOptions:
     expiry_grace_ms: int = 1000      # clock slack before an entry counts as past its caller's timeout
     max_frame_bytes: int = 1024 * 1024
     legacy_pubsub: bool = True       # also serve agent.<type>.request
+    legacy_channel_prefix: str = ""  # before agent.<type>.request/response (one per deployment on a shared Redis)
     legacy_claim_ms: int = 60_000    # how long a legacy request id stays claimed by one instance
 
     @classmethod

@@ -47,10 +47,10 @@ def test_malformed_stream_and_pubsub_payloads_are_answered_acked_and_survived(sy
                    "every malformed entry to be acknowledged")
 
         pubsub = client.pubsub()
-        pubsub.subscribe(RedisKeys.legacy_response_channel(agent_type))
+        pubsub.subscribe(RedisKeys().legacy_response_channel(agent_type))
         for raw in (b"not json", b"[]", huge,
                     orjson.dumps({"action": "whoami", "params": {}, "request_id": "legacy-ok"})):
-            client.publish(RedisKeys.legacy_request_channel(agent_type), raw)
+            client.publish(RedisKeys().legacy_request_channel(agent_type), raw)
         legacy = []
         wait_until(lambda: (m := pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)) is not None
                    and legacy.append(orjson.loads(m["data"])) is None and len(legacy) == 4, 30,
