@@ -66,3 +66,31 @@ def test_malformed_stream_and_pubsub_payloads_are_answered_acked_and_survived(sy
         client.close()
     finally:
         delete_prefix(system)
+
+
+def test_a_reply_key_of_the_wrong_type_is_a_bad_entry_not_a_lost_redis(system_factory):
+    """LPUSH on a string key fails with WRONGTYPE: that entry cannot be answered, but Redis is fine, so
+    the transport must not log a lost connection, drop its pool and back off."""
+    system = system_factory(orchestrator_args=("--no-monitor",))
+    try:
+        agent_type = f"wt{uuid.uuid4().hex[:8]}"
+        instance = system.start_agent(agent_type, transport="redis", wait=False,
+                                      class_path="tests.support.agents.ProbeAgent")
+        wait_listening(system, agent_type, instance)
+        keys = RedisKeys(system.redis_prefix)
+        client = redis_for()
+        stream = keys.stream(agent_type)
+        client.set(keys.reply_list("wrong-type"), "a string, not a list")
+        frame = orjson.dumps({"id": "wt-1", "action": "whoami", "data": {}})
+        client.xadd(stream, {"frame": frame, "reply_to": keys.reply_list("wrong-type"), "reply_kind": "list"})
+        client.xadd(stream, {"frame": orjson.dumps({"id": "ok-1", "action": "whoami", "data": {}}),
+                             "reply_to": keys.reply_list("fine"), "reply_kind": "list"})
+        got = client.blpop([keys.reply_list("fine")], timeout=30)
+        assert got is not None and orjson.loads(got[1])["status"] == "success"
+        wait_until(lambda: client.xpending(stream, CONSUMER_GROUP)["pending"] == 0, 30, "both entries acknowledged")
+        log = lambda: system.log_tail("agent-" + instance, 200)  # noqa: E731
+        wait_until(lambda: "has the wrong type" in log(), 30, "the bad-entry warning", on_fail=log)
+        assert "Redis connection lost" not in log()
+        assert client.get(keys.reply_list("wrong-type")) == b"a string, not a list"
+    finally:
+        delete_prefix(system)
