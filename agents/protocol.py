@@ -182,7 +182,10 @@ def normalize_request(frame: dict[str, Any], *, default_agent: str | None = None
 
     action = frame.get("action")
     if not isinstance(action, str) or not action:
-        raise ProtocolError(ErrorCode.INVALID_REQUEST, "Missing 'action' (a non-empty string)")
+        if action is None:
+            raise ProtocolError(ErrorCode.INVALID_REQUEST, "Missing 'action' (a non-empty string)")
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, "'action' must be a non-empty string",
+                            {"field": "action", "got": type(action).__name__})
 
     agent = frame.get("agent", default_agent)
     if agent is None:

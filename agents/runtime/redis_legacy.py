@@ -131,8 +131,9 @@ class LegacyPubSub:
         claimed = False
         try:
             if len(raw) > self.options.max_frame_bytes:
-                raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE,
-                                    f"Request of {len(raw)} bytes is over the {self.options.max_frame_bytes}-byte limit")
+                # Too large to parse, but an old client can only match an answer by its request_id.
+                rid = protocol.id_from_head(raw[:protocol.OVERSIZED_HEAD_BYTES])
+                raise protocol.too_large_error(len(raw), self.options.max_frame_bytes, "The request")
             frame = protocol.decode(raw)
             rid = protocol.request_id_of(frame)
             if not await self._claim(rid, raw):

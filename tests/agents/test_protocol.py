@@ -36,6 +36,8 @@ def test_normalize_accepts_params_and_request_id_aliases():
     ({"action": "x", "agent": "n", "data": [1]}, "data"),
     ({"action": "x", "agent": "n", "timeout_ms": -1}, "timeout_ms"),
     ({"action": "x", "agent": "n", "id": {"a": 1}}, "id"),
+    ({"action": 123, "agent": "n"}, "'action' must be a non-empty string"),
+    ({"action": "", "agent": "n"}, "'action' must be a non-empty string"),
 ])
 def test_normalize_names_what_is_wrong(frame, fragment):
     with pytest.raises(ProtocolError) as exc:

@@ -140,3 +140,11 @@ def test_an_oversized_request_on_the_client_socket_is_answered_with_its_id(syste
                      + b"y" * (LIMIT + 10) + b'"}}\n')
         answer = json.loads(sock.makefile("rb").readline())
     assert answer["error"]["code"] == "MESSAGE_TOO_LARGE" and answer["id"] == "huge-1"
+
+
+def test_an_action_that_is_not_a_string_is_reported_as_such_not_as_missing(system):
+    with Client(system.client_socket) as client:
+        answer = client.send({"id": "a-123", "agent": "probe", "action": 123})
+    assert answer["error"]["code"] == "INVALID_REQUEST" and answer["id"] == "a-123"
+    assert answer["error"]["message"] == "'action' must be a non-empty string"
+    assert answer["error"]["details"] == {"field": "action", "got": "int"}

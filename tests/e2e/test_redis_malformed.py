@@ -58,6 +58,8 @@ def test_malformed_stream_and_pubsub_payloads_are_answered_acked_and_survived(sy
         pubsub.close()
         assert sorted((a.get("error") or {}).get("code", "OK") for a in legacy) == [
             "INVALID_JSON", "INVALID_REQUEST", "MESSAGE_TOO_LARGE", "OK"]
+        too_large = next(a for a in legacy if (a.get("error") or {}).get("code") == "MESSAGE_TOO_LARGE")
+        assert too_large["request_id"] == "huge"  # too large to parse, yet an old client can match it
 
         assert system.agents[instance].poll() is None
         after = redis_request(agent_type, "whoami", {}, timeout_ms=20_000, prefix=system.redis_prefix,
