@@ -155,6 +155,10 @@ REDIS_TRANSPORT = {
     "LIVE_TTL_MS": env_int("REDIS_LIVE_TTL_MS", 1200, minimum=200),
     # Slack after a caller's deadline before an agent refuses its entry: only for callers on other hosts.
     "EXPIRY_GRACE_MS": env_int("REDIS_EXPIRY_GRACE_MS", 0, minimum=0),
+    # Put before the legacy pub/sub channel names (agent.<type>.request/response). Empty by default: the names
+    # old clients use. Pub/sub ignores the key prefix and the database number, so each deployment sharing a
+    # Redis server needs its own (docs/redis.md, "Several deployments on one Redis server").
+    "LEGACY_CHANNEL_PREFIX": env_str("REDIS_LEGACY_CHANNEL_PREFIX", ""),
 }
 IDEMPOTENCY = {
     "ENABLED": env_bool("IDEMPOTENCY_ENABLED", True),
@@ -233,6 +237,9 @@ WEB = {
     "WS_MAX_INFLIGHT": env_int("WS_MAX_INFLIGHT", 256, minimum=1),
     # Seconds without events after which the event relay checks its orchestrator connection.
     "EVENT_LIVENESS_S": env_float("WEB_EVENT_LIVENESS_S", 5.0, minimum=0.1),
+    # Connections from this web process to the orchestrator (requests go to the least busy one; a
+    # broken connection fails only the requests in flight on it).
+    "ORCHESTRATOR_CONNECTIONS": env_int("WEB_ORCHESTRATOR_CONNECTIONS", 4, minimum=1),
     # /metrics without a token (for scrapers on a trusted network).
     "METRICS_PUBLIC": env_bool("METRICS_PUBLIC", False),
 }

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from agents.protocol import DEFAULT_MAX_FRAME_BYTES, websocket_message_limit  # noqa: E402
 from orchestrator_site.paths import default_socket_dir  # noqa: E402  (needs ROOT on sys.path)
 
 DEFAULT_HTTP_PORT = "8090"
@@ -76,6 +77,9 @@ def system_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env.setdefault("ORCHESTRATOR_HTTP_PORT", DEFAULT_HTTP_PORT)
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
     env.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
+    if "ORCHESTRATOR_WS_MAX_MESSAGE_BYTES" not in env:
+        frame = int(_float(env, "ORCHESTRATOR_MAX_FRAME_BYTES", DEFAULT_MAX_FRAME_BYTES))
+        env["ORCHESTRATOR_WS_MAX_MESSAGE_BYTES"] = str(websocket_message_limit(frame))
     if "ORCHESTRATOR_STOPWAITSECS" not in env:
         drain = max(_float(env, "ORCHESTRATOR_DRAIN_TIMEOUT_S", 10.0), _float(env, "AGENT_DRAIN_TIMEOUT_S", 10.0))
         env["ORCHESTRATOR_STOPWAITSECS"] = str(math.ceil(drain + STOP_MARGIN_S))

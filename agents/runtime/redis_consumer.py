@@ -62,6 +62,7 @@ class StreamConsumer:
         self._capacity.set()
         self._stopping = False
         self.answered = 0
+        self.bad_entries = 0  # entries that could not be answered (a reply key of the wrong type)
 
     # --- loops (started by RedisTransport) ---------------------------------------
     async def read_loop(self) -> None:
@@ -255,6 +256,13 @@ class StreamConsumer:
             except asyncio.CancelledError:
                 raise
             except _CONN_ERRORS as exc:
+                if isinstance(exc, ResponseError) and str(exc).startswith("WRONGTYPE"):
+                    # Redis is up: the entry is bad (its reply key holds another type). The script
+                    # acknowledged it before failing, so there is nobody to answer and nothing to retry.
+                    logger.warning("Cannot answer stream entry %s of %s: reply key %r has the wrong type; "
+                                   "dropped as a bad entry", entry_id.decode(), self.agent_type, reply_to)
+                    self.bad_entries += 1
+                    return
                 if self._stopping:
                     logger.warning("Dropping the answer to entry %s: Redis is away and the agent is stopping; "
                                    "the entry stays pending for another instance", entry_id.decode())

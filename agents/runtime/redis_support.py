@@ -28,6 +28,7 @@ class RedisTransportOptions:
     expiry_grace_ms: int = 0         # clock slack past a caller's deadline (callers on other hosts only)
     max_frame_bytes: int = 1024 * 1024
     legacy_pubsub: bool = True       # also serve agent.<type>.request
+    legacy_channel_prefix: str = ""  # before agent.<type>.request/response (one per deployment on a shared Redis)
     legacy_claim_ms: int = 60_000    # how long a legacy request id stays claimed by one instance
 
     @classmethod

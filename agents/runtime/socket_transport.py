@@ -356,7 +356,7 @@ class SocketTransport:
             try:
                 first = coro.send(None)
             except StopIteration as stop:  # finished without suspending: answer right now
-                conn.write(protocol.encode(stop.value))
+                conn.write(self._encode_answer(stop.value))
                 return
             except BaseException:
                 logger.exception("Handler for %s failed outside Agent.handle", request.get("action"))
@@ -381,7 +381,15 @@ class SocketTransport:
             logger.exception("Handler failed outside Agent.handle")
             frame = protocol.error(rid, ErrorCode.INTERNAL_ERROR, "Agent failure")
         # If the connection died meanwhile the orchestrator already answered (or re-sent) it.
-        conn.write(protocol.encode(frame))
+        conn.write(self._encode_answer(frame))
+
+    def _encode_answer(self, frame: dict[str, Any]) -> bytes:
+        """The answer's line, or MESSAGE_TOO_LARGE in its place: a line over the limit would be refused."""
+        data, refused = protocol.encode_bounded(frame, self.max_frame_bytes)
+        if refused:
+            logger.warning("Answer to request %s is over the %d-byte frame limit: sent MESSAGE_TOO_LARGE instead",
+                           frame.get("id"), self.max_frame_bytes)
+        return data
 
     # --- calls to other agents through the orchestrator ---------------------------------------------
     async def call(self, agent: str, action: str, data: dict[str, Any], timeout_ms: float | None = None) -> dict[str, Any]:

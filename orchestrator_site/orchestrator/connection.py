@@ -81,6 +81,8 @@ class Connection(asyncio.Protocol):
                         self._agent_frame(line)
                 except Exception:
                     self._internal_error(line)
+            if self._buf.dropped:
+                self._agent_too_large(link)
             return
         for line in lines:
             if self.closed:
@@ -193,10 +195,24 @@ class Connection(asyncio.Protocol):
         limit = self._buf.max_bytes
         self._error(ProtocolError(ErrorCode.MESSAGE_TOO_LARGE,
                                   f"Frame exceeds the {limit}-byte limit; closing the connection",
-                                  {"max_bytes": limit}))
+                                  {"max_bytes": limit}), exc.request_id)
         self._flush()
         self.closed = True
         self.close()
+
+    def _agent_too_large(self, link: AgentLink) -> None:
+        # An agent's oversized answer costs that one request, not the link and everything in
+        # flight on it: the buffer skipped the line, and its id (first in our frames) says whose it was.
+        dropped, self._buf.dropped = self._buf.dropped, []
+        limit = self._buf.max_bytes
+        for exc in dropped:
+            iid = exc.request_id
+            logger.warning("agent %s/%s sent a %d-byte frame over the %d-byte limit (request %s): "
+                           "answered MESSAGE_TOO_LARGE, link kept", link.agent_type, link.instance_id,
+                           exc.size, limit, iid)
+            if isinstance(iid, int):
+                frame = protocol.too_large_error(exc.size, limit, "The agent's answer").to_frame(iid)
+                self.dispatcher.on_agent_response_frame(link, frame)
 
     # --- clients ----------------------------------------------------------------------------
     def _client_line(self, line: bytes) -> None:
@@ -268,6 +284,7 @@ class Connection(asyncio.Protocol):
             return
         self.role = "agent"
         self.link = link
+        self._buf.discard_oversized = True  # see _agent_too_large
 
     def _agent_frame(self, line: bytes) -> None:
         """A frame from an agent that is not a fast-path answer: control frames, odd layouts, its own requests."""

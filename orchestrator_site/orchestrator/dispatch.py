@@ -252,7 +252,9 @@ class Dispatcher:
             logger.exception("Redis fallback failed")
             frame = protocol.error(p.iid, ErrorCode.AGENT_UNAVAILABLE, f"Redis fallback failed: {exc}")
         if self.pending.get(p.iid) is p:
-            self._finish_frame(p, frame, "redis")
+            # "transport" says where the answer came from: the fallback marks what went through Redis,
+            # and an AGENT_UNAVAILABLE it gives without sending anything carries none.
+            self._finish_frame(p, frame, frame.get("transport"))
 
     def _pump_queue(self, agent_type: str) -> None:
         queue = self.queues.get(agent_type)
@@ -311,14 +313,15 @@ class Dispatcher:
             code = "UNKNOWN"
         self.stats.record_error(str(code))
 
-    def _finish_frame(self, p: Pending, frame: dict[str, Any], transport: str) -> None:
+    def _finish_frame(self, p: Pending, frame: dict[str, Any], transport: str | None) -> None:
         """Answer ``p`` with a decoded frame (slow path: fallback, unusual layouts)."""
         self.pending.pop(p.iid, None)
         if p.link is not None:
             p.link.inflight.pop(p.iid, None)
         out = dict(frame)
         out["id"] = p.client_id
-        out["transport"] = transport
+        if transport is not None:
+            out["transport"] = transport
         if out.get("status") == "error":
             err = out.get("error")
             self.stats.record_error(str(err.get("code") if isinstance(err, dict) else "UNKNOWN"))
