@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from llmrouter.models import Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteLog, RouterWeights
+from orchestrator_site.admin_readonly import ReadOnlyAdmin
 
 
 @admin.register(Provider)
@@ -43,19 +44,8 @@ class RouterWeightsAdmin(admin.ModelAdmin):
         return False
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(_ReadOnlyAdmin):
+class LedgerEntryAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "kind", "amount", "provider_key", "route", "charged_at", "prompt_tokens",
                     "completion_tokens"]
     list_filter = ["kind", "provider_key"]
@@ -64,7 +54,7 @@ class LedgerEntryAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(RouteLog)
-class RouteLogAdmin(_ReadOnlyAdmin):
+class RouteLogAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "decision_id", "interface", "task_type", "priority", "token_count",
                     "provider_key", "outcome", "estimated_cost", "confidence"]
     list_filter = ["outcome", "priority", "interface", "provider_key"]
@@ -73,5 +63,5 @@ class RouteLogAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(LedgerCheckpoint)
-class LedgerCheckpointAdmin(_ReadOnlyAdmin):
+class LedgerCheckpointAdmin(ReadOnlyAdmin):
     list_display = ["window_start", "window_end", "up_to_id", "total_nanos", "created_at"]
