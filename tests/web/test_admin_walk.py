@@ -211,3 +211,34 @@ def test_provider_list_editing_with_a_bad_value_is_a_form_error(browser: Client)
             data[f"form-{i}-enabled"] = "on"
     response = browser.post(_url(Provider, "changelist"), data)
     assert response.status_code == 200 and "Enter a whole number" in response.content.decode()
+
+
+def test_route_log_detail_shows_the_candidates_as_a_table_with_the_winner_marked(browser: Client) -> None:
+    from llmrouter.models import RouteLog
+
+    log = RouteLog.objects.filter(outcome=RouteLog.OUTCOME_ROUTED, task_type="coding").get()
+    page = browser.get(_url(RouteLog, "change", log.pk)).content.decode()
+    table = page[page.index('<table class="candidates">'):]
+    table = table[:table.index("</table>")]
+    rows = table.split("<tr")[2:]  # after the header row
+    assert len(rows) == 4
+    winner = [row for row in rows if "candidate-winner" in row]
+    assert len(winner) == 1 and "local-llama" in winner[0] and "0.6048" in winner[0]
+    assert "winner" in winner[0]
+    by_provider = {key: row for row in rows for key in ("claude-sonnet-4", "gpt-4-turbo", "gemini-pro") if key in row}
+    assert ">0.1368<" in by_provider["claude-sonnet-4"] and ">0.3024<" in by_provider["gpt-4-turbo"]
+    assert "$0.075<" in by_provider["claude-sonnet-4"]  # 5000 tokens at $15 per 1M, exact
+    assert "does not support coding tasks" in by_provider["gemini-pro"]
+    assert "13679999" not in page
+    for header in ("provider", "quality", "cost factor", "latency factor", "score", "cost", "excluded because"):
+        assert f"<th>{header}</th>" in table
+
+
+def test_route_log_logged_with_float_noise_is_shown_rounded(browser: Client) -> None:
+    from llmrouter.models import RouteLog
+
+    log = RouteLog.objects.filter(task_type="coding").get()
+    noisy = [dict(c, score=0.13679999999999998) if c["provider"] == "claude-sonnet-4" else c for c in log.candidates]
+    RouteLog.objects.filter(pk=log.pk).update(candidates=noisy, confidence=0.60480000000000001)
+    page = browser.get(_url(RouteLog, "change", log.pk)).content.decode()
+    assert "0.13679999999999998" not in page and ">0.1368<" in page

@@ -67,3 +67,10 @@ def test_unknown_static_path_is_a_plain_404_and_the_log_has_no_static_misses(dap
     assert httpx.get(daphne.url + "/static/nope/missing.css", timeout=TIMEOUT).status_code == 404
     log = daphne.log_path.read_text(errors="replace")
     assert "Not Found: /static/admin" not in log and "Not Found: /static/rest_framework" not in log
+
+
+def test_favicon_is_served_at_the_site_root_so_browsers_log_no_404(daphne: Daphne) -> None:
+    answer = httpx.get(daphne.url + "/favicon.ico", timeout=TIMEOUT)
+    assert answer.status_code == 200 and answer.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert answer.headers["content-type"] in ("image/x-icon", "image/vnd.microsoft.icon")
+    assert httpx.get(daphne.url + "/health", timeout=TIMEOUT).status_code != 404  # the root is not shadowed
