@@ -211,7 +211,7 @@ def banner(env: Mapping[str, str], config: Path, user: tuple[str, str | None, bo
     username, password, created = user
     url = f"http://{env['ORCHESTRATOR_HTTP_HOST']}:{env['ORCHESTRATOR_HTTP_PORT']}"
     ctl = f"{Path(env['ORCHESTRATOR_PYTHON']).parent / 'supervisorctl'} -c {config}"
-    lines = ["", "=" * 72, f"  Admin:        {url}/admin/"]
+    lines = ["", "=" * 72, f"  Front page:   {url}/", f"  Admin:        {url}/admin/"]
     if created and password and not os.environ.get("DJANGO_SUPERUSER_PASSWORD"):
         lines += [f"  Log in as:    {username} / {password}",
                   "                (generated now and shown only this once; change it with",
