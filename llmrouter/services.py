@@ -25,6 +25,7 @@ from llmrouter import scoring, store, windows
 from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog, nanos_to_dollars
 
 _NANOS_PER_TOKEN_PER_DOLLAR_PER_1M = Decimal(1000)  # $/1M tokens -> nano-dollars per token
+_TOKENS_PER_1M = Decimal(1_000_000)
 
 
 @dataclass(slots=True)
@@ -131,6 +132,17 @@ def _decide_exact(specs, prices, query: scoring.Query, view: _BudgetView, weight
         forced.add(chosen.key)
 
 
+def _candidates_shown(decision: scoring.Decision, token_count: int,
+                      prices: dict[str, tuple[int, Decimal]]) -> list[dict[str, Any]]:
+    """The candidates as logged and returned: scores rounded by scoring.shown(), and each
+    request_cost the exact price (Decimal arithmetic), not the formula's float
+    (1234 tokens at $7.10 is 0.0087614, not 0.008761399999999999)."""
+    rows = decision.candidates_as_dicts()
+    for row in rows:
+        row["request_cost"] = float(token_count * prices[row["provider"]][1] / _TOKENS_PER_1M)
+    return rows
+
+
 def _reservation_row(*, provider_pk: int | None, provider_key: str, amount_nanos: int,
                      now: datetime) -> dict[str, Any]:
     """A reservation's ledger row, but for its ``route`` (the route log's id, known once the batch's logs are
@@ -194,7 +206,7 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, specs,
     query = scoring.Query(token_count=token_count, task_type=task_type, priority=priority, max_latency=max_latency)
     decision_id = new_decision_id()
     decision, amount = _decide_exact(specs, prices, query, view, weights)
-    candidates = decision.candidates_as_dicts()
+    candidates = _candidates_shown(decision, token_count, prices)
     chosen = decision.chosen
     provider_pk, price = prices[chosen.key] if chosen else (None, None)
     log = {"decision_id": decision_id, "created_at": now, "interface": request.get("interface", ""),

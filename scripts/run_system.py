@@ -8,7 +8,7 @@ Called by ``python3 dev.py run`` (inside .venv) and usable on its own:
 Steps: compute the environment supervisord.conf expands (socket directory,
 log directory, ports, interpreter) from the process environment with
 single-machine defaults; create the private directories; apply migrations
-and default data; make sure an admin user exists (a generated password is
+and default data; collect the static files if that was never done; make sure an admin user exists (a generated password is
 printed once); point ``var/supervisor.sock`` (next to the config file) at
 supervisord's control socket so a bare ``supervisorctl -c supervisord.conf``
 finds it; print where to go; exec ``supervisord -n``. Ctrl-C (SIGINT) or
@@ -25,7 +25,7 @@ import socket
 import stat
 import sys
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -176,6 +176,7 @@ def prepare_database(env: Mapping[str, str]) -> tuple[str, str | None, bool]:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
+    _collect_static_if_missing(call_command)
     User = get_user_model()
     wanted = env.get("DJANGO_SUPERUSER_USERNAME", "").strip()
     if not wanted:
@@ -190,6 +191,19 @@ def prepare_database(env: Mapping[str, str]) -> tuple[str, str | None, bool]:
     return wanted, password, True
 
 
+def _collect_static_if_missing(call_command: Any) -> None:
+    """Without collected files every admin page would fail on its {% static %} links.
+
+    dev.py run collects (and re-collects when packages change) before it gets here;
+    this covers running this script on its own after a fresh checkout.
+    """
+    from django.conf import settings
+
+    if not (Path(settings.STATIC_ROOT) / "staticfiles.json").exists():
+        say(f"collecting static files into {settings.STATIC_ROOT}")
+        call_command("collectstatic", interactive=False, verbosity=0)
+
+
 def close_database() -> None:
     # Nothing of this process's database state may leak into supervisord via exec.
     from django.db import connections
@@ -201,7 +215,7 @@ def banner(env: Mapping[str, str], config: Path, user: tuple[str, str | None, bo
     username, password, created = user
     url = f"http://{env['ORCHESTRATOR_HTTP_HOST']}:{env['ORCHESTRATOR_HTTP_PORT']}"
     ctl = f"{Path(env['ORCHESTRATOR_PYTHON']).parent / 'supervisorctl'} -c {config}"
-    lines = ["", "=" * 72, f"  Admin:        {url}/admin/"]
+    lines = ["", "=" * 72, f"  Front page:   {url}/", f"  Admin:        {url}/admin/"]
     if created and password and not os.environ.get("DJANGO_SUPERUSER_PASSWORD"):
         lines += [f"  Log in as:    {username} / {password}",
                   "                (generated now and shown only this once; change it with",

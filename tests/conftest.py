@@ -9,6 +9,21 @@ import pytest
 pytest_plugins = ["tests.support.fixtures"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_collected() -> None:
+    """Admin pages link to collected, hashed names (ManifestStaticFilesStorage): without a
+    manifest every page would fail. dev.py test collects; this covers a bare pytest run."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    if "django.contrib.staticfiles" in settings.INSTALLED_APPS and not (
+            Path(settings.STATIC_ROOT) / "staticfiles.json").exists():
+        from django.core.management import call_command
+
+        call_command("collectstatic", interactive=False, verbosity=0)
+
+
 def pytest_collection_modifyitems(config, items):
     # Tests marked "postgres" run only when the database really is PostgreSQL.
     on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
