@@ -182,11 +182,6 @@ async def ensure_group(redis: aioredis.Redis, stream: str) -> None:
             raise
 
 
-async def live_consumers(redis: aioredis.Redis, keys: RedisKeys, agent_type: str) -> int:
-    """How many consumers of a type refreshed their liveness lately."""
-    return int(await redis.zcount(keys.live(agent_type), int(time.time() * 1000), "+inf"))
-
-
 async def live_members(redis: aioredis.Redis, keys: RedisKeys, agent_type: str) -> frozenset[str]:
     """The instance ids of a type's consumers that refreshed their liveness lately."""
     members = await redis.zrangebyscore(keys.live(agent_type), int(time.time() * 1000), "+inf")
