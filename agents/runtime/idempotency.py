@@ -201,7 +201,7 @@ class IdempotencyStore:
             if asyncio.get_running_loop().time() >= deadline:
                 return protocol.error(request.get("id"), ErrorCode.CONFLICT,
                                       "A request with this idempotency key is still being handled; retry later",
-                                      {"idempotency_key": key, "in_progress": True})
+                                      {**_caller_key(request), "in_progress": True})
             await asyncio.sleep(delay)  # another run holds the claim: wait for its answer
             delay = min(delay * 2, 0.25)
 
@@ -251,7 +251,7 @@ class IdempotencyStore:
     def _conflict(request: dict[str, Any], key: str) -> dict[str, Any]:
         return protocol.error(request.get("id"), ErrorCode.CONFLICT,
                               "This idempotency key was already used for a different request",
-                              {"idempotency_key": key})
+                              _caller_key(request))
 
     async def _call(self, awaitable: Awaitable[Any]) -> Any:
         if self.redis is None:
@@ -285,6 +285,13 @@ def idempotency_key_of(request: dict[str, Any], *, action_is_idempotent: bool) -
     if not action_is_idempotent and isinstance(rid, str) and rid:
         return f"id:{rid}"
     return None
+
+
+def _caller_key(request: dict[str, Any]) -> dict[str, Any]:
+    """What a CONFLICT's details name: the key as the caller sent it (or the request id it
+    stands in for), never the store's internal form ("k:...", "id:...")."""
+    explicit = request.get("idempotency_key")
+    return {"idempotency_key": explicit} if explicit else {"id": request.get("id")}
 
 
 def fingerprint_of(request: dict[str, Any]) -> str:

@@ -61,7 +61,20 @@ def test_the_same_key_for_a_different_request_is_a_conflict(redis_url, prefix, a
 
     answer, runs = run(with_handle(redis_url, prefix, agent_type, body))
     assert answer["error"]["code"] == "CONFLICT"
+    # The caller's own key, not the store's internal "k:k3".
+    assert answer["error"]["details"] == {"idempotency_key": "k3"}
+    assert "k:" not in str(answer)
     assert runs == {"3": 1}
+
+
+def test_a_reused_request_id_conflict_names_the_id_not_an_internal_key(redis_url, prefix, agent_type):
+    async def body(agent, handle):
+        await handle(req("allocate", {"n": 5}, id="job-7"), "socket")
+        return await handle(req("allocate", {"n": 6}, id="job-7"), "socket")
+
+    answer = run(with_handle(redis_url, prefix, agent_type, body))
+    assert answer["error"]["code"] == "CONFLICT"
+    assert answer["error"]["details"] == {"id": "job-7"} and "id:job-7" not in str(answer)
 
 
 def test_transient_errors_are_not_remembered_but_final_errors_are(redis_url, prefix, agent_type):
