@@ -62,6 +62,10 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     NOT_FOUND = "NOT_FOUND"
     SHUTTING_DOWN = "SHUTTING_DOWN"
+    # HTTP only: the method, the Accept header or the body's media type is not served (405, 406, 415).
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -167,6 +171,17 @@ def request_id_of(frame: dict[str, Any]) -> Any:
     return frame.get("request_id") if rid is None else rid
 
 
+def is_valid_request_id(rid: Any) -> bool:
+    """An id a caller may give: a string or an integer (not a bool, not a container)."""
+    return isinstance(rid, (str, int)) and not isinstance(rid, bool)
+
+
+def check_request_id(rid: Any) -> None:
+    """Raise INVALID_REQUEST unless ``rid`` is a usable request id."""
+    if not is_valid_request_id(rid):
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, "'id' must be a string or an integer")
+
+
 def normalize_request(frame: dict[str, Any], *, default_agent: str | None = None) -> dict[str, Any]:
     """Validate a request frame and return it in canonical shape.
 
@@ -177,8 +192,8 @@ def normalize_request(frame: dict[str, Any], *, default_agent: str | None = None
     rid = request_id_of(frame)
     if rid is None:
         rid = new_request_id()
-    elif not isinstance(rid, (str, int)) or isinstance(rid, bool):
-        raise ProtocolError(ErrorCode.INVALID_REQUEST, "'id' must be a string or an integer")
+    else:
+        check_request_id(rid)
 
     action = frame.get("action")
     if not isinstance(action, str) or not action:

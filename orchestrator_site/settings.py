@@ -71,6 +71,8 @@ if not WEB_APPS:
     INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in WEB_ONLY_APPS]
 
 MIDDLEWARE = [
+    # Outermost: Django's own HTML error pages under /api/ become JSON error envelopes.
+    "orchestrator_site.web.exceptions.api_error_envelope",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -223,6 +225,8 @@ REST_FRAMEWORK = {
     ],
     # Reads need a token (or a session); writes need staff.
     "DEFAULT_PERMISSION_CLASSES": ["orchestrator_site.web.permissions.ReadAuthenticatedWriteStaff"],
+    # Request bodies are JSON (the browsable API edits them as raw JSON); other media types get 415.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     # Fixed-window limits per token and per anonymous client (see orchestrator_site/web/throttling.py).
     "DEFAULT_THROTTLE_RATES": {
         "request_user": env_str("API_RATE_REQUEST_USER", "12000/min"),
@@ -230,8 +234,9 @@ REST_FRAMEWORK = {
         "route_llm_user": env_str("API_RATE_ROUTE_LLM_USER", "6000/min"),
         "route_llm_anon": env_str("API_RATE_ROUTE_LLM_ANON", "600/min"),
     },
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # 429s in the wire protocol's error envelope, like the fast paths (orchestrator_site/web/exceptions.py).
+    # Error responses, anonymous access and JSON-only bodies as the views really behave (web/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "orchestrator_site.web.schema.ApiAutoSchema",
+    # Every error (4xx and 5xx) in the wire protocol's error envelope, like the fast paths (web/exceptions.py).
     "EXCEPTION_HANDLER": "orchestrator_site.web.exceptions.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -271,6 +276,12 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Orchestrator API",
     "DESCRIPTION": "Agents over HTTP, the LLM router, providers, budgets and logs.",
     "VERSION": "1.0.0",
+    # The envelopes' "status" enums: one name each instead of a generated hash.
+    "ENUM_NAME_OVERRIDES": {"ErrorStatusEnum": ["error"], "SuccessStatusEnum": ["success"]},
+    # Request bodies get their own components (read-only fields left out, required strings non-empty).
+    "COMPONENT_SPLIT_REQUEST": True,
+    # /api/schema/ is the schema; it does not describe itself.
+    "SERVE_INCLUDE_SCHEMA": False,
 }
 
 LOGGING = {
