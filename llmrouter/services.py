@@ -182,6 +182,8 @@ def route_requests(requests: list[dict[str, Any]], *, now: datetime | None = Non
         if settlements:
             store.lock_active_budgets()  # every ledger write holds the budget lock (see LedgerCheckpoint)
             settlement.gateway_settle(settlements, now=now)
+            if not requests:
+                return outcomes
         view = _lock_budgets(now)
         rows, specs = _load_providers()
         weights = _load_weights()
