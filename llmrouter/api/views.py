@@ -135,8 +135,8 @@ class LedgerViewSet(_TimeFiltered):
 
 
 class RouteLogViewSet(_TimeFiltered):
-    queryset = RouteLog.objects.order_by("-created_at", "-id")
+    queryset = RouteLog.objects.select_related("attempt_record").order_by("-created_at", "-id")
     serializer_class = RouteLogSerializer
     lookup_field = "decision_id"
     exact_filters = {"provider": "provider_key", "interface": "interface", "outcome": "outcome",
-                     "task_type": "task_type"}
+                     "task_type": "task_type", "request_id": "request_id"}
