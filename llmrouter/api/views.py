@@ -84,6 +84,15 @@ class ProviderViewSet(viewsets.ModelViewSet):
     permission_classes = [ReadAuthenticatedWriteStaff]
     lookup_field = "key"
 
+    @extend_schema(request=None, responses={200: ProviderSerializer})
+    @action(detail=True, methods=["post"], url_path="reset-breaker")
+    def reset_breaker(self, request: Request, key: str) -> Response:
+        """Close the gateway's circuit breaker of this provider (staff)."""
+        provider = self.get_object()
+        services.provider_reset_breaker(key=provider.key)
+        provider.refresh_from_db()
+        return Response(self.get_serializer(provider).data)
+
 
 class BudgetViewSet(viewsets.ModelViewSet):
     queryset = Budget.objects.order_by("pk")

@@ -59,7 +59,9 @@ class GatewayStack:
             fake = self.fakes[spec.pop("fake")] if "fake" in spec else None
             body = {"name": spec["key"], "cost_per_1m": "10.00", "context_window": 100_000, "latency_ms": 500,
                     "quality": 0.9 - order * 0.1, "capabilities": ["coding"], "enabled": True,
-                    "display_order": order, "health_state": "healthy", **spec}
+                    "display_order": order, "health_state": "healthy", "input_cost_per_1m": None,
+                    "output_cost_per_1m": None, "cached_input_cost_per_1m": None, "upstream_model": "",
+                    "use_observed_latency": False, **spec}
             if fake is not None:
                 name = next(n for n, f in self.fakes.items() if f is fake)
                 body.setdefault("api_base", fake.base_url)
@@ -69,6 +71,7 @@ class GatewayStack:
             if r.status_code == 404:
                 r = self.api("POST", "/api/providers/", json=body)
             assert r.status_code in (200, 201), r.text
+            assert self.api("POST", f"/api/providers/{spec['key']}/reset-breaker/").status_code == 200
         [b] = self.api("GET", "/api/budgets/").json()["results"]
         assert self.api("PATCH", f"/api/budgets/{b['id']}/", json={"amount": budget}).status_code == 200
 
