@@ -21,7 +21,7 @@ TIMEOUT = 30
 class GatewayStack:
     """Daphne + three fakes (two OpenAI-format, one Anthropic) + a staff and a member token."""
 
-    def __init__(self, *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *, env: dict[str, str] | None = None, database_url: str | None = None) -> None:
         self._stack = ExitStack()
         self.fakes = {name: self._stack.enter_context(FakeProvider(api_format=fmt))
                       for name, fmt in (("a", "openai"), ("b", "openai"), ("c", "anthropic"))}
@@ -32,6 +32,10 @@ class GatewayStack:
             "GATEWAY_READ_TIMEOUT_S": "3", "GATEWAY_TTFB_PUBLISH_S": "0", "LOG_LEVEL": "WARNING",
             **{f"FAKE_KEY_{name.upper()}": fake.api_key for name, fake in self.fakes.items()},
             **(env or {})})
+        if database_url is not None:  # PostgreSQL: an empty database of the caller's, migrated here
+            self.system.env["DATABASE_URL"] = database_url
+            proc = self.system.manage("migrate", "--noinput", "-v", "0", timeout=600)
+            assert proc.returncode == 0, proc.stderr
         self.staff = self._token("gw-staff", "--staff")
         self.member = self._token("gw-member")
         self.daphne = Daphne(self.system.env, self.system.root / "daphne.log").start()
