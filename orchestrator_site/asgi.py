@@ -9,6 +9,7 @@ django_asgi_app = get_asgi_application()
 # Imported after Django is set up: these modules use the ORM and settings.
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from llmgateway.asgi import register_fast_paths as register_gateway_fast_paths  # noqa: E402
 from llmrouter.api.fast import register_fast_paths  # noqa: E402
 from orchestrator_site.fast_http import FastHttpDispatcher  # noqa: E402
 from orchestrator_site.static_files import static_application  # noqa: E402
@@ -19,6 +20,7 @@ from orchestrator_site.web.routing import websocket_application  # noqa: E402
 http_app = FastHttpDispatcher(fallback=django_asgi_app)
 register_fast_paths(http_app)
 register_web_fast_paths(http_app)
+register_gateway_fast_paths(http_app)
 
 # /static/ first: answered from STATIC_ROOT without entering the fast paths or Django.
 application = ProtocolTypeRouter({"http": static_application(http_app), "websocket": websocket_application()})

@@ -105,6 +105,15 @@ class ProviderViewSet(viewsets.ModelViewSet):
     permission_classes = [ReadAuthenticatedWriteStaff]
     lookup_field = "key"
 
+    @extend_schema(request=None, responses={200: ProviderSerializer})
+    @action(detail=True, methods=["post"], url_path="reset-breaker")
+    def reset_breaker(self, request: Request, key: str) -> Response:
+        """Close the gateway's circuit breaker of this provider (staff)."""
+        provider = self.get_object()
+        services.provider_reset_breaker(key=provider.key)
+        provider.refresh_from_db()
+        return Response(self.get_serializer(provider).data)
+
 
 class BudgetViewSet(viewsets.ModelViewSet):
     """Budgets (amount per calendar window in a timezone): reads for any token, writes for staff."""
@@ -130,7 +139,7 @@ class _TimeFiltered(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
 _LEDGER_FILTERS = {"provider": "provider_key", "kind": "kind", "decision_id": "route__decision_id"}
 _ROUTE_LOG_FILTERS = {"provider": "provider_key", "interface": "interface", "outcome": "outcome",
-                      "task_type": "task_type"}
+                      "task_type": "task_type", "request_id": "request_id"}
 
 
 @extend_schema_view(list=extend_schema(parameters=filter_parameters(what="Booked", exact=_LEDGER_FILTERS)))
@@ -146,7 +155,7 @@ class LedgerViewSet(_TimeFiltered):
 class RouteLogViewSet(_TimeFiltered):
     """Every routing decision with its candidates' factors, newest first."""
 
-    queryset = RouteLog.objects.order_by("-created_at", "-id")
+    queryset = RouteLog.objects.select_related("attempt_record").order_by("-created_at", "-id")
     serializer_class = RouteLogSerializer
     lookup_field = "decision_id"
     exact_filters = _ROUTE_LOG_FILTERS
