@@ -23,8 +23,8 @@ from redis.exceptions import RedisError, ResponseError
 from agents import protocol
 from agents.protocol import ErrorCode, ProtocolError
 from agents.redis_keys import CONSUMER_GROUP, RedisKeys
-from agents.redis_streams import (F_FRAME, F_REPLY_ID, F_REPLY_KIND, F_REPLY_TO, REPLY_SCRIPT, PipelineBatcher,
-                                  ensure_group, entry_deadline_ms)
+from agents.redis_streams import (F_CALLER, F_FRAME, F_REPLY_ID, F_REPLY_KIND, F_REPLY_TO, REPLY_SCRIPT,
+                                  PipelineBatcher, ensure_group, entry_deadline_ms)
 from agents.runtime.redis_support import Backoff, ConnectionState, RedisTransportOptions
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class StreamConsumer:
         self.handle = handle
         self.redis = redis
         self.stream = keys.stream(agent_type)
+        self.keys = keys
         self.options = options
         self.state = state
         self.batcher = PipelineBatcher(redis, {"reply": REPLY_SCRIPT})
@@ -223,9 +224,22 @@ class StreamConsumer:
             if self._expired(entry_id, fields):
                 raise ProtocolError(ErrorCode.TIMEOUT, "The request waited in the stream past its caller's timeout",
                                     {"entry": entry_id.decode(), "may_have_run": False})
+            if await self._caller_gone(fields):
+                raise ProtocolError(ErrorCode.TIMEOUT, "The caller of this request is gone; not running it",
+                                    {"entry": entry_id.decode(), "caller_gone": True, "may_have_run": False})
             return await self.handle(request, "redis")
         except ProtocolError as exc:
             return exc.to_frame(rid)
+
+    async def _caller_gone(self, fields: dict[bytes, bytes]) -> bool:
+        """The entry names its caller process, and that one's caller key is gone (it died or stopped)."""
+        caller = fields.get(F_CALLER)
+        if not caller:
+            return False
+        try:
+            return not await self.batcher.call("EXISTS", self.keys.caller(caller.decode(errors="replace")))
+        except _CONN_ERRORS:
+            return False  # cannot tell: run it (the deadline still bounds it)
 
     def _expired(self, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
         # Checked right before the handler runs: an entry reached after its caller's deadline (read

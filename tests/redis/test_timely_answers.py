@@ -192,3 +192,33 @@ def test_a_request_waiting_for_a_live_listener_keeps_waiting_until_it_answers(re
     early, answer = run(scenario())
     assert early is False
     assert answer["status"] == "success" and answer["data"]["run"] == 1
+
+
+def test_entries_of_a_caller_that_is_gone_are_answered_without_running(redis_url, prefix, agent_type):
+    from agents.redis_streams import StreamRequester
+
+    async def scenario():
+        client = make_client(redis_url)
+        keys = RedisKeys(prefix)
+        await ensure_group(client, keys.stream(agent_type))
+        requester = StreamRequester(client, keys)
+        await requester.start()
+        await requester.send(agent_type, {"id": "orphan", "action": "allocate", "data": {"n": 12}}, 30)
+        await requester.stop()  # gone (a killed caller's key lapses within CALLER_TTL_MS instead)
+        agent = make_agent(agent_type)
+        transport = transport_for(agent, redis_url, prefix)
+        await transport.start()
+        try:
+            for _ in range(200):
+                if await client.xlen(keys.stream(agent_type)) == 0:
+                    break
+                await asyncio.sleep(0.05)
+            left = await client.xlen(keys.stream(agent_type))
+        finally:
+            await transport.stop(2)
+            await client.aclose()
+        return left, agent.runs
+
+    left, runs = run(scenario())
+    assert left == 0  # answered
+    assert runs == {}  # but not run: nobody waits for it
