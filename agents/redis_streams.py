@@ -147,8 +147,8 @@ def client_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def entry_fields(frame: dict[str, Any], *, reply_to: str | None, reply_kind: str | None,
-                 timeout_ms: float | None, reply_id: str | None = None, caller: str | None = None) -> dict[bytes, bytes]:
+def entry_fields(frame: dict[str, Any], *, reply_to: str | None, reply_kind: str | None, timeout_ms: float | None,
+                 reply_id: str | None = None, caller: str | None = None) -> dict[bytes, bytes]:
     fields: dict[bytes, bytes] = {F_FRAME: orjson.dumps(frame, default=str)}
     if caller:
         fields[F_CALLER] = caller.encode()
