@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 Handle = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 _CONN_ERRORS = (RedisError, OSError)
+CALLER_SEEN_S = 0.5
 
 # Remove this consumer from the group, but only if it holds no pending entry
 # (deleting a consumer drops its pending entries, which would lose requests).
@@ -59,6 +60,7 @@ class StreamConsumer:
         self._delete_consumer = redis.register_script(DELETE_IDLE_CONSUMER_SCRIPT)
         self._handlers: set[asyncio.Task[None]] = set()
         self._in_hand: dict[bytes, asyncio.Task[None]] = {}  # entry id -> its handler
+        self._callers_seen: dict[bytes, float] = {}  # caller name -> when its caller key last existed
         self._capacity = asyncio.Event()
         self._capacity.set()
         self._stopping = False
@@ -232,14 +234,26 @@ class StreamConsumer:
             return exc.to_frame(rid)
 
     async def _caller_gone(self, fields: dict[bytes, bytes]) -> bool:
-        """The entry names its caller process, and that one's caller key is gone (it died or stopped)."""
+        """The entry names its caller process, and that one's caller key is gone (it died or stopped).
+
+        A caller seen alive is believed for CALLER_SEEN_S (its key lives 5 s anyway), so a busy
+        stream costs one EXISTS per caller every so often, not one per entry.
+        """
         caller = fields.get(F_CALLER)
         if not caller:
             return False
+        now = time.monotonic()
+        if now - self._callers_seen.get(caller, float("-inf")) < CALLER_SEEN_S:
+            return False
         try:
-            return not await self.batcher.call("EXISTS", self.keys.caller(caller.decode(errors="replace")))
+            alive = await self.batcher.call("EXISTS", self.keys.caller(caller.decode(errors="replace")))
         except _CONN_ERRORS:
             return False  # cannot tell: run it (the deadline still bounds it)
+        if alive:
+            if len(self._callers_seen) > 1000:
+                self._callers_seen.clear()
+            self._callers_seen[caller] = now
+        return not alive
 
     def _expired(self, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
         # Checked right before the handler runs: an entry reached after its caller's deadline (read
