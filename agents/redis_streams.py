@@ -376,6 +376,20 @@ class StreamRequester:
                                             [CONSUMER_GROUP, sent.entry_id, mode, *sorted(live)])
         return result.decode() if isinstance(result, bytes) else str(result)
 
+    async def give_up(self, sent: "Sent", timeout_s: float = 1.0) -> bool:
+        """Stop waiting for ``sent`` (its caller timed out): True when its entry was withdrawn unread.
+
+        Then it never runs; False means an agent may have it (or Redis could not tell).
+        """
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self.withdraw(sent, "unread") == "withdrawn"
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            logger.warning("Could not withdraw a stream entry of %s: %s", sent.agent_type, exc)
+            return False
+        finally:
+            self.forget(sent)
+
     async def _refresh_alive(self) -> None:
         await self._batcher.call("SET", self.caller_key, b"1", "PX", CALLER_TTL_MS)
         self._alive_at = time.monotonic()

@@ -161,11 +161,10 @@ class RedisFallback:
 
     async def _timed_out(self, sent: Sent | None, rid: Any, agent_type: str, timeout_s: float) -> dict[str, Any]:
         """TIMEOUT, after taking the entry back if no agent has read it (then it never runs)."""
-        outcome = "unknown"
-        if sent is not None and sent.entry_id is not None:
-            outcome = await self._withdraw(sent, "unread")
+        assert self._requester is not None
+        withdrawn = sent is not None and await self._requester.give_up(sent, self.probe_timeout_s)
         return protocol.unfinished(rid, ErrorCode.TIMEOUT, f"No answer from agent '{agent_type}' over Redis in time",
-                                   may_have_run=outcome != "withdrawn",
+                                   may_have_run=not withdrawn,
                                    details={"agent": agent_type, "timeout_ms": round(timeout_s * 1000)},
                                    transport="redis")
 

@@ -222,3 +222,28 @@ def test_entries_of_a_caller_that_is_gone_are_answered_without_running(redis_url
     left, runs = run(scenario())
     assert left == 0  # answered
     assert runs == {}  # but not run: nobody waits for it
+
+
+def test_the_client_librarys_timeouts_withdraw_unread_entries_and_say_they_never_ran(redis_url, prefix, agent_type):
+    from agents.redis_client import AsyncRedisAgentClient, redis_request, redis_request_async
+
+    async def scenario():
+        client = make_client(redis_url)
+        keys = RedisKeys(prefix)
+        await ensure_group(client, keys.stream(agent_type))  # nobody reads it
+        try:
+            blocking = await asyncio.to_thread(redis_request, agent_type, "allocate", {"n": 13}, timeout_ms=300,
+                                               redis_url=redis_url, prefix=prefix)
+            one_shot = await redis_request_async(agent_type, "allocate", {"n": 14}, timeout_ms=300,
+                                                 redis_url=redis_url, prefix=prefix)
+            async with AsyncRedisAgentClient(redis_url, prefix) as library:
+                shared = await library.request(agent_type, "allocate", {"n": 15}, timeout_ms=300)
+            left = await client.xlen(keys.stream(agent_type))
+        finally:
+            await client.aclose()
+        return [blocking, one_shot, shared], left
+
+    answers, left = run(scenario())
+    assert [a["error"]["code"] for a in answers] == ["TIMEOUT"] * 3
+    assert [a["error"]["details"]["may_have_run"] for a in answers] == [False] * 3
+    assert left == 0  # none of them runs when an agent comes
