@@ -103,7 +103,10 @@ WITHDRAW_SCRIPT = """
 if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then
   return 'gone'
 end
-local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+local pending = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+if pending.err then
+  pending = {}  -- no consumer group yet: no agent has ever read this stream
+end
 if #pending == 0 then
   if ARGV[3] == 'unread' or #ARGV == 3 then
     redis.call('XDEL', KEYS[1], ARGV[2])

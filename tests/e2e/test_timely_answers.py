@@ -123,3 +123,21 @@ def test_a_request_whose_orchestrator_was_killed_never_runs_later(redis_system):
     finally:
         conn.close()
     assert rows == []  # well before its 60 s deadline, but nobody waited for it: no ghost allocation
+
+
+def test_an_orchestrator_shutdown_answers_requests_waiting_in_redis_and_withdraws_them(redis_system):
+    system = redis_system(orchestrator_args=("--no-monitor", "--drain-timeout", "1"))
+    client = redis_for()
+    keys = RedisKeys(system.redis_prefix)
+    stream = keys.stream("probe")
+    client.zadd(keys.live("probe"), {"slow-reader": int(time.time() * 1000) + 120_000})
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(system.request, "probe", "slow", {"ms": 0}, timeout_ms=60_000)
+        wait_until(lambda: client.xlen(stream) == 1, 60, "the request to wait in the probe stream")
+        assert system.stop_orchestrator() == 0
+        answer = waiting.result(timeout=60)
+    left = client.xlen(stream)
+    client.close()
+    assert answer["error"]["code"] == "SHUTTING_DOWN", answer
+    assert answer["error"]["details"]["may_have_run"] is False, (answer, system.log_tail("orchestrator"))
+    assert left == 0  # withdrawn: the slow reader never runs it

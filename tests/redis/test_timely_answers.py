@@ -247,3 +247,35 @@ def test_the_client_librarys_timeouts_withdraw_unread_entries_and_say_they_never
     assert [a["error"]["code"] for a in answers] == ["TIMEOUT"] * 3
     assert [a["error"]["details"]["may_have_run"] for a in answers] == [False] * 3
     assert left == 0  # none of them runs when an agent comes
+
+
+def test_an_abandoned_request_is_answered_at_once_and_its_unread_entry_withdrawn(redis_url, prefix, agent_type):
+    from agents.protocol import ErrorCode
+
+    async def scenario():
+        client = make_client(redis_url)
+        keys = RedisKeys(prefix)
+        await _ghost(client, keys, agent_type)
+        await ensure_group(client, keys.stream(agent_type))
+        fallback = RedisFallback(redis_url=redis_url, prefix=prefix)
+        await fallback.start()
+        try:
+            waiting = asyncio.create_task(fallback.submit(allocation(agent_type, 16, 16), 30))
+            for _ in range(200):
+                if fallback.waiting():
+                    break
+                await asyncio.sleep(0.01)
+            started = time.monotonic()
+            assert fallback.abandon(16, ErrorCode.SHUTTING_DOWN, "stopping")
+            answer = await asyncio.wait_for(waiting, 10)
+            took = time.monotonic() - started
+            left = await client.xlen(keys.stream(agent_type))
+        finally:
+            await fallback.close()
+            await client.aclose()
+        return answer, took, left
+
+    answer, took, left = run(scenario())
+    assert answer["error"]["code"] == "SHUTTING_DOWN" and answer["error"]["details"]["may_have_run"] is False
+    assert took < 5
+    assert left == 0
