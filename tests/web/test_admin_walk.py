@@ -161,7 +161,7 @@ def test_deleting_a_provider_that_has_routes_and_ledger_entries_is_refused_or_do
 
 
 def test_dashboard_live_page_and_front_page_render(browser: Client) -> None:
-    for url in (reverse("admin:index"), reverse("admin-dashboard"), reverse("admin:agents_agentinstance_live"),
+    for url in ("/", reverse("admin:index"), reverse("admin-dashboard"), reverse("admin:agents_agentinstance_live"),
                 reverse("admin:app_list", args=("llmrouter",))):
         assert _get(browser, url).status_code == 200, url
 
