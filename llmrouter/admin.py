@@ -103,18 +103,15 @@ class RouteLogAdmin(ReadOnlyAdmin):
             for e in entries))
 
 
-_FACTORS = ("quality", "quality_factor", "cost_factor", "latency_factor", "score")
-
-
 def candidates_table_html(candidates: list[dict[str, Any]], *, chosen: str | None) -> str:
     """A route log's candidates as a table: factors rounded by scoring.shown(), the cost exact,
     the winner marked. Rows logged before the rounding existed are rounded here too."""
     if not candidates:
         return "-"
     rows = []
-    for c in candidates:
+    for c in map(scoring.shown_candidate, candidates):
         won = c.get("provider") == chosen
-        factors = [("" if c.get(k) is None else scoring.shown(c[k])) for k in _FACTORS]
+        factors = ["" if c.get(k) is None else c[k] for k in scoring.SHOWN_KEYS]
         rows.append(format_html(
             '<tr class="{}"><td>{}</td><td>{}<br><span class="quiet">{}</span></td>{}<td>${}</td><td>{}</td></tr>',
             "candidate-winner" if won else ("candidate-excluded" if c.get("excluded") else "candidate"),
