@@ -20,6 +20,8 @@ from django.db import models
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
+from agents.protocol import ProtocolError
+
 SERVICE_ONLY = {
     "struct.structure", "semantic.corpusstate", "semantic.conceptchange", "llmrouter.ledgerentry",
     "llmrouter.routelog", "llmrouter.ledgercheckpoint", "naming.sequencecounter",
@@ -56,7 +58,7 @@ def rows(db: Any, tmp_path: Path) -> dict[str, Any]:
     concept_delete(cid=gone["cid"])
     routed = router.route_request(token_count=5000, task_type="coding", priority="high", max_latency=3000)
     router.usage_settle(decision_id=routed.decision_id, prompt_tokens=4000, completion_tokens=900)
-    with pytest.raises(Exception):
+    with pytest.raises(ProtocolError):
         router.route_request(token_count=10**9)  # refused: a route log without a provider
     RouterWeights.objects.get_or_create(pk=1)
     LedgerCheckpoint.objects.create(window_start=now, window_end=now, up_to_id=1, total_nanos=5, created_at=now)
