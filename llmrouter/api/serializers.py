@@ -1,15 +1,15 @@
 """REST representations. Money leaves the API in dollars (floats); the ledger keeps nano-dollars."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
-
-import re
 
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from llmrouter import scoring
 from llmrouter.models import (Budget, LedgerEntry, Provider, RouteAttempt, RouteLog, validate_capabilities,
                               validate_env_name, validate_zone)
 from llmrouter.windows import available_zones
@@ -169,6 +169,13 @@ class RouteLogSerializer(serializers.ModelSerializer):
 
     def get_estimated_cost(self, obj: RouteLog) -> float:
         return obj.estimated_cost_nanos / 1e9
+
+    def to_representation(self, instance: RouteLog) -> dict[str, Any]:
+        # Rows logged before scores were rounded at the source come out rounded too (scoring.shown).
+        data = super().to_representation(instance)
+        data["confidence"] = scoring.shown(instance.confidence)
+        data["candidates"] = [scoring.shown_candidate(c) if isinstance(c, dict) else c for c in instance.candidates]
+        return data
 
 
 # --- OpenAPI documentation only: validation is llmrouter.validation (shared with the fast path) ---

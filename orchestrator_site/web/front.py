@@ -5,7 +5,7 @@ health, and a link to every surface (admin, dashboard, live agents, API docs, /h
 Public, like /health: it shows exactly what /health already tells anyone (no URLs,
 paths or secrets), read from the /health view itself so the two never disagree and
 the page gets whatever /health does to stay cheap. Everything behind the links still
-asks for a login; a signed-in staff user sees the admin's navigation as well.
+asks for a login; a signed-in user sees the admin's user tools (log out, password).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from orchestrator_site import health
 
 
 def _health_report(request: HttpRequest) -> dict[str, Any]:
+    """The /health view's own answer for this request: one home for what "healthy" means."""
     response = async_to_sync(health.health)(request)
     return json.loads(response.content)
 
