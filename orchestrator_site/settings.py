@@ -244,6 +244,8 @@ WEB = {
     # Django requests (everything but the fast paths and /ws/) run at once per web process; each holds a
     # database connection while it runs (orchestrator_site/concurrency.py). The rest wait their turn.
     "DJANGO_CONCURRENCY": env_int("WEB_DJANGO_CONCURRENCY", 8, minimum=1),
+    # How often the web process renews the state /health answers from (orchestrator_site/health.py).
+    "HEALTH_REFRESH_S": env_float("WEB_HEALTH_REFRESH_S", 1.0, minimum=0.05),
     # /metrics without a token (for scrapers on a trusted network).
     "METRICS_PUBLIC": env_bool("METRICS_PUBLIC", False),
 }
