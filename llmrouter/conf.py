@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "UNHEALTHY_AFTER_FAILURES": 3,
     # /health asks the orchestrator for its agent count with this timeout.
     "HEALTH_ORCHESTRATOR_TIMEOUT_S": 0.5,
+    # The share (0..1) of each active budget's window that anonymous callers may reserve between them: a
+    # hard cap of its own, so anonymous traffic can never take the money callers with tokens need.
+    "ANONYMOUS_BUDGET_SHARE": 0.05,
 }
 
 

@@ -149,6 +149,10 @@ class RouteLog(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The anonymous share's sum (interface "anonymous" in a budget window, services.py).
+            models.Index(fields=["interface", "created_at"], name="llmrouter_route_iface_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.decision_id} {self.outcome} {self.provider_key}"

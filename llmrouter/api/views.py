@@ -54,7 +54,8 @@ class RouteLLMView(APIView):
         try:
             payload = _body(request)
             request_id = responses.safe_request_id(payload)
-            result = services.route_request(**validation.parse_route_request(payload))
+            result = services.route_request(**validation.parse_route_request(payload),
+                                            anonymous=not request.user.is_authenticated)
         except ProtocolError as exc:
             status, body = responses.error_body(exc, request_id)
             return Response(body, status=status)
