@@ -39,14 +39,23 @@ from tests.web.daphne_proc import Daphne  # noqa: E402
 ROUTE_BODY = json.dumps({"token_count": 1000, "task_type": "coding", "priority": "medium"}).encode()
 
 
+SERVER_PID = 0  # Daphne's, for its CPU time per request
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 async def run_workers(workers: list[Worker], until: float) -> dict[str, float]:
     samples: list[float] = []
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), cpu_s(SERVER_PID)
     counts = await asyncio.gather(*(w(until, samples) for w in workers))
     elapsed = time.perf_counter() - started
     samples.sort()
     return {"req_s": sum(counts) / elapsed, "p50_ms": samples[len(samples) // 2] * 1000,
-            "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000}
+            "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000,
+            "cpu_ms": (cpu_s(SERVER_PID) - cpu_before) * 1000 / max(1, sum(counts))}
 
 
 def paced(worker: Worker, interval_s: float, offset_s: float) -> Worker:
@@ -110,6 +119,8 @@ def main() -> int:
         system.start()
         system.start_agent("naming", "BENCH-NAMING-1")
         daphne = Daphne(system.env, system.root / "daphne.log").start()
+        global SERVER_PID
+        SERVER_PID = daphne.proc.pid  # type: ignore[union-attr]
         for r in range(args.rounds):
             rounds.append(asyncio.run(one_round(daphne.port, args.route_clients, args.health_clients,
                                                 args.health_rate, args.seconds)))
@@ -121,11 +132,12 @@ def main() -> int:
         system.stop()
     print(f"\n{args.route_clients} route-llm clients, {args.health_clients} /health clients, "
           f"{args.rounds} rounds x {args.seconds:g} s, medians (one request at a time per client)\n")
-    print("| load | req/s | p50 ms | p99 ms |")
-    print("|---|---|---|---|")
+    print("| load | req/s | p50 ms | p99 ms | Daphne CPU ms per request |")
+    print("|---|---|---|---|---|")
     for name in rounds[0]:
         m = {k: statistics.median(r[name][k] for r in rounds) for k in rounds[0][name]}
-        print(f"| {name} | {m['req_s']:,.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} |")
+        cpu = f"{m['cpu_ms']:.2f}" if "alone" in name else "(shared)"
+        print(f"| {name} | {m['req_s']:,.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {cpu} |")
     return 0
 
 
