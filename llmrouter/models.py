@@ -150,8 +150,9 @@ class RouteLog(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            # The anonymous share's sum (interface "anonymous" in a budget window, services.py).
-            models.Index(fields=["interface", "created_at"], name="llmrouter_route_iface_time"),
+            # Covers the anonymous share's sum (services.py): one range of the index per budget window.
+            models.Index(fields=["interface", "outcome", "created_at", "estimated_cost_nanos"],
+                         name="llmrouter_route_iface_spend"),
         ]
 
     def __str__(self) -> str:

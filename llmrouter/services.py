@@ -96,6 +96,8 @@ class _BudgetView:
 
 def _anonymous_reserved(start: datetime, end: datetime) -> int:
     """What anonymous decisions reserved in [start, end) (under the budget lock, like every spend read)."""
+    # A range of the covering index llmrouter_route_iface_spend. Run only for anonymous requests that
+    # would cost money (see _route_one), so the seed's free anonymous traffic never pays for it.
     total = RouteLog.objects.filter(interface=ANONYMOUS_INTERFACE, outcome=RouteLog.OUTCOME_ROUTED,
                                     created_at__gte=start, created_at__lt=end
                                     ).aggregate(total=Sum("estimated_cost_nanos"))["total"]
@@ -227,8 +229,13 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, specs,
     query = scoring.Query(token_count=token_count, task_type=task_type, priority=priority, max_latency=max_latency)
     decision_id = new_decision_id()
     anonymous = bool(request.get("anonymous"))
-    seen = view.for_anonymous() if anonymous else view
-    decision, amount = _decide_exact(specs, prices, query, seen, weights)
+    seen = view
+    decision, amount = _decide_exact(specs, prices, query, view, weights)
+    if anonymous and (amount > 0 or decision.chosen is None):
+        # Decided again on what is left of the anonymous share. Only then: a smaller remaining budget only
+        # lowers or excludes paid providers, so a free winner stays the winner (and costs no share).
+        seen = view.for_anonymous()
+        decision, amount = _decide_exact(specs, prices, query, seen, weights)
     candidates = decision.candidates_as_dicts()
     chosen = decision.chosen
     provider_pk, price = prices[chosen.key] if chosen else (None, None)
