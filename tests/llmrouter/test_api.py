@@ -47,7 +47,7 @@ def test_route_llm_answers_the_seed_response_with_breakdown(seed_router, anon):
     assert body["reasoning"].startswith("Selected for:")
     assert body["id"] == "req-7" and body["status"] == "success"
     assert [c["provider"] for c in body["candidates"]] == ["claude-sonnet-4", "gpt-4-turbo", "gemini-pro", "local-llama"]
-    assert RouteLog.objects.get(decision_id=body["decision_id"]).interface == "web"
+    assert RouteLog.objects.get(decision_id=body["decision_id"]).interface == "anonymous"  # no token
 
 
 @pytest.mark.parametrize("body, code, field", [
