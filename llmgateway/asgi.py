@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+# Every method a client may try, so a wrong one gets 405 with the OpenAI error (not Django's 404 page).
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT", "QUERY")
 
 
 async def admit(scope: dict[str, Any]) -> GatewayError | None:
@@ -60,7 +61,8 @@ class _Tracked:
 
 async def chat_completions(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["method"] != "POST":
-        await send_error(send, GatewayError(405, "Use POST", code="method_not_allowed"))
+        await send_error(send, GatewayError(405, "Use POST", code="method_not_allowed"),
+                         headers=[(b"allow", b"POST")])
         return
     refusal = await admit(scope)
     if refusal is not None:
@@ -104,7 +106,8 @@ def _models() -> list[dict[str, Any]]:
 
 async def models(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["method"] != "GET":
-        await send_error(send, GatewayError(405, "Use GET", code="method_not_allowed"))
+        await send_error(send, GatewayError(405, "Use GET", code="method_not_allowed"),
+                         headers=[(b"allow", b"GET")])
         return
     refusal = await admit(scope)
     if refusal is not None:

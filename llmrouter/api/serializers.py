@@ -8,8 +8,8 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from llmrouter.models import (Budget, LedgerEntry, Provider, RouteAttempt, RouteLog, validate_capabilities,
-                              validate_zone)
+from llmrouter.models import (ENV_NAME_RE, Budget, LedgerEntry, Provider, RouteAttempt, RouteLog,
+                              validate_capabilities, validate_env_name, validate_zone)
 from llmrouter.windows import available_zones
 from llmrouter.validation import MAX_INTERFACE, MAX_TASK_TYPE, MAX_TOKENS
 from orchestrator_site.web.schema import RequestIdField, StrictModelSerializer
@@ -21,6 +21,13 @@ from orchestrator_site.web.schema import RequestIdField, StrictModelSerializer
 class PriceField(serializers.DecimalField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_digits=12, decimal_places=4, min_value=Decimal(0), **kwargs)
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        # DRF takes "" for null when allow_null (the optional input/output prices); the pattern above does
+        # not allow "", so neither does the API: null is null.
+        if isinstance(data, str) and not data.strip():
+            self.fail("invalid")
+        return super().validate_empty_values(data)
 
 
 @extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^\d{1,10}(\.\d{0,4})?$"})
@@ -44,6 +51,25 @@ class ZoneField(serializers.CharField):
 HEALTH_URL_PATTERN = r"^https?://[^\s/?#]+([/?#][^\s]*)?$"
 
 
+# The gateway's API base: an http(s) URL, or empty (the gateway never calls the provider).
+# (allow_blank: drf-spectacular adds the empty string as the other branch of a oneOf)
+@extend_schema_field({"type": "string", "maxLength": 300, "pattern": HEALTH_URL_PATTERN})
+class ApiBaseField(serializers.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=300, allow_blank=True, required=False, validators=[
+            RegexValidator(HEALTH_URL_PATTERN, "Enter an http:// or https:// URL (or nothing: not called).")],
+                         **kwargs)
+
+
+@extend_schema_field({"type": "string", "maxLength": 100, "pattern": ENV_NAME_RE.pattern})
+class KeyVariableField(serializers.CharField):
+    """The name of the environment variable holding the provider's key (the model's validate_env_name)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=100, allow_blank=True, required=False, validators=[validate_env_name],
+                         **kwargs)
+
+
 @extend_schema_field({"type": "string", "maxLength": 200, "pattern": HEALTH_URL_PATTERN})
 class HealthUrlField(serializers.CharField):
     def __init__(self, **kwargs: Any) -> None:
@@ -61,6 +87,9 @@ class ProviderSerializer(StrictModelSerializer):
     output_cost_per_1m = PriceField(label="Output cost per 1M tokens (USD)", required=False, allow_null=True)
     cached_input_cost_per_1m = PriceField(label="Cached input cost per 1M tokens (USD)", required=False,
                                           allow_null=True)
+    api_base = ApiBaseField(help_text="e.g. https://api.openai.com/v1 (openai) or https://api.anthropic.com "
+                                      "(anthropic); empty: the gateway never calls this provider.")
+    api_key_env = KeyVariableField(help_text="Name of the environment variable holding the key; empty: no key.")
     api_key_set = serializers.BooleanField(read_only=True, help_text=(
         "Whether the gateway can authenticate: no key variable, or it is set in the web process's environment. "
         "The key itself is never stored or shown."))
@@ -117,7 +146,7 @@ class RouteAttemptSerializer(serializers.ModelSerializer):
 
 class RouteLogSerializer(serializers.ModelSerializer):
     estimated_cost = serializers.SerializerMethodField()
-    attempt_record = RouteAttemptSerializer(read_only=True, default=None, help_text=(
+    attempt_record = RouteAttemptSerializer(read_only=True, allow_null=True, default=None, help_text=(
         "Gateway calls: what happened when the provider of this decision was called (null: decision only, "
         "or not finished yet)."))
 
