@@ -80,14 +80,21 @@ async def chat_completions(scope: dict[str, Any], receive: Any, send: Any) -> No
         return
     except ConnectionResetError:
         return  # the client left before sending its body
+    except Exception:
+        logger.exception("gateway request check failed")
+        await send_error(send, _internal())
+        return
     tracked = _Tracked(send)
     try:
         await proxy.serve(chat, receive, tracked)
     except Exception:
         logger.exception("gateway request failed")
         if not tracked.started:
-            await send_error(send, GatewayError(500, "Internal error; see the server log", type="server_error",
-                                                code="internal_error"))
+            await send_error(send, _internal())
+
+
+def _internal() -> GatewayError:
+    return GatewayError(500, "Internal error; see the server log", type="server_error", code="internal_error")
 
 
 def _models() -> list[dict[str, Any]]:

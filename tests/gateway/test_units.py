@@ -110,3 +110,13 @@ def test_a_good_request_keeps_its_body_less_route(settings):
                               b' "messages": [{"role": "user", "content": "hi"}]}')
     assert chat.model == "fa" and chat.pin == "fa" and "route" not in chat.body and chat.body["temperature"] == 0.2
     assert chat.task_type == "coding" and chat.completion_tokens == 1024 and not chat.max_tokens_given
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"model": "auto", "messages": [{"role": ["user"], "content": "x"}]}',
+    b'{"model": "auto", "messages": [{"role": {"a": 1}}]}',
+])
+def test_an_unhashable_role_is_a_400_not_a_crash(raw):
+    with pytest.raises(GatewayError) as caught:
+        parse_chat_request(raw)
+    assert caught.value.status == 400 and caught.value.param == "messages[0].role"
