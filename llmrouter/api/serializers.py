@@ -10,8 +10,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from llmrouter import scoring
-from llmrouter.models import (Budget, LedgerEntry, Provider, RouteAttempt, RouteLog, validate_capabilities,
-                              validate_env_name, validate_zone)
+from llmrouter.models import (ENV_NAME_RE, Budget, LedgerEntry, Provider, RouteAttempt, RouteLog,
+                              validate_capabilities, validate_env_name, validate_zone)
 from llmrouter.windows import available_zones
 from llmrouter.validation import MAX_INTERFACE, MAX_TASK_TYPE, MAX_TOKENS
 from orchestrator_site.web.schema import RequestIdField, StrictModelSerializer
@@ -81,7 +81,7 @@ class ApiBaseField(serializers.CharField):
                          **kwargs)
 
 
-@extend_schema_field({"type": "string", "maxLength": 100, "pattern": r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"})
+@extend_schema_field({"type": "string", "maxLength": 100, "pattern": ENV_NAME_RE.pattern})
 class EnvNameField(serializers.CharField):
     """An environment variable's name (the model's validate_env_name): letters, digits and _."""
 
