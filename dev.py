@@ -59,6 +59,20 @@ def ensure_venv() -> None:
     stamp.write_text(digest)
 
 
+def ensure_editable_install() -> None:
+    """The project itself in .venv (editable, pyproject.toml), so its packages import from any directory."""
+    pyproject = ROOT / "pyproject.toml"
+    digest = hashlib.sha256(pyproject.read_bytes() + str(ROOT).encode()).hexdigest()
+    stamp = VENV / ".editable.sha256"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    say("installing the project into .venv in editable mode (pyproject.toml)")
+    cmd = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "-e", str(ROOT)]
+    if subprocess.call(cmd) != 0:
+        die("pip could not install the project in editable mode (pip install --no-deps -e .)")
+    stamp.write_text(digest)
+
+
 # --- Redis ------------------------------------------------------------------------------
 
 def redis_address() -> tuple[str, int, bool]:
@@ -102,6 +116,14 @@ def ensure_netcat_for_tests() -> None:
         say("nc (netcat-openbsd) is not installed: the two nc smoke tests will be skipped")
 
 
+def ensure_chromium_for_tests() -> None:
+    """The browser test drives Debian's Chromium through its chromedriver (no driver download)."""
+    browser = apt_install("chromium", "chromium")
+    driver = apt_install("chromium-driver", "chromedriver")
+    if browser is None or driver is None:
+        say("chromium / chromium-driver are not installed: the browser test (tests/e2e/test_browser.py) will be skipped")
+
+
 def ensure_redis_for_tests() -> None:
     """Tests need a Redis: start a throwaway one when the configured local one is silent."""
     host, port, local = redis_address()
@@ -134,6 +156,7 @@ def manage(*args: str) -> None:
 
 def setup() -> None:
     ensure_venv()
+    ensure_editable_install()
     VAR.mkdir(mode=0o700, exist_ok=True)
     manage("migrate", "--noinput", "-v", "0")
 
@@ -151,8 +174,10 @@ def postgres_url_for_tests() -> str | None:
 
 def run_tests(extra: list[str]) -> int:
     ensure_venv()
+    ensure_editable_install()
     ensure_redis_for_tests()
     ensure_netcat_for_tests()
+    ensure_chromium_for_tests()
     VAR.mkdir(mode=0o700, exist_ok=True)
     say("running the test suite (SQLite)")
     code = subprocess.call([str(PY), "-m", "pytest", *extra], cwd=ROOT)
@@ -175,6 +200,7 @@ def run_tests(extra: list[str]) -> int:
 
 def run_system() -> int:
     ensure_venv()
+    ensure_editable_install()
     VAR.mkdir(mode=0o700, exist_ok=True)
     runner = ROOT / "scripts" / "run_system.py"
     if not runner.exists():
