@@ -111,6 +111,7 @@ PAGES = {
     "admin-index": "/admin/",
     "providers": "/admin/llmrouter/provider/",
     "route-log": None,  # the first row of the route-log list
+    "agent-instances": "/admin/agents/agentinstance/",  # the "Connected" column's icons
     "dashboard": "/admin/dashboard/",
     "live-agents": "/admin/agents/agentinstance/live/",
     "api-docs": "/api/docs/",
