@@ -28,7 +28,7 @@ from tests.support.system import PROJECT_ROOT
 
 DOCUMENTS = [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
 SNIPPET_TIMEOUT_S = 120.0  # generous: two shared cores, eight busy processes
-ERROR_FRAME = re.compile(r'"status"\s*:\s*"error"')
+ERROR_FRAME = re.compile(r"""["']status["']\s*:\s*["']error["']""")  # JSON, or a printed dict
 VENV_PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
 
 

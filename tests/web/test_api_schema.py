@@ -19,6 +19,7 @@ as /api/schema/; ``test_live_schema_is_the_one_checked`` ties the two.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Iterator
 
 import httpx
@@ -57,6 +58,34 @@ def live(web_system: System) -> Iterator[dict[str, Any]]:
     assert staff.returncode == 0 and member.returncode == 0, staff.stderr + member.stderr
     with Daphne(system.env, system.root / "daphne-schema.log").start() as daphne:
         yield {"url": daphne.url, "staff": staff.stdout.strip(), "member": member.stdout.strip()}
+
+
+def _texts(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("description", "summary") and isinstance(value, str):
+                yield value
+            yield from _texts(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _texts(item)
+
+
+def test_descriptions_have_no_literal_rst_markup() -> None:
+    # Docstrings are written for Sphinx-less readers, but ``this`` and :class:`x` used to leak into the schema.
+    leaks = [text for text in _texts(SCHEMA) if re.search(r"``|:(class|func|meth|attr|mod):`|^\.\. ", text, re.M)]
+    assert not leaks, leaks
+
+
+def test_every_operation_documents_its_errors_with_the_envelope() -> None:
+    envelope = "#/components/schemas/ErrorEnvelope"
+    for path, item in SCHEMA["paths"].items():
+        for method, operation in item.items():
+            errors = {code: r for code, r in operation["responses"].items() if code.isdigit() and int(code) >= 400}
+            assert "401" in errors, f"{method.upper()} {path}"
+            for code, response in errors.items():
+                refs = [c["schema"].get("$ref") for c in response.get("content", {}).values()]
+                assert refs == [envelope], f"{method.upper()} {path} {code}: {refs}"
 
 
 def test_live_schema_is_the_one_checked(live: dict[str, Any]) -> None:
