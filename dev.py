@@ -121,7 +121,8 @@ def ensure_chromium_for_tests() -> None:
     browser = apt_install("chromium", "chromium")
     driver = apt_install("chromium-driver", "chromedriver")
     if browser is None or driver is None:
-        say("chromium / chromium-driver are not installed: the browser test (tests/e2e/test_browser.py) will be skipped")
+        say("chromium / chromium-driver are not installed: "
+            "the browser test (tests/e2e/test_browser.py) will be skipped")
 
 
 def ensure_redis_for_tests() -> None:

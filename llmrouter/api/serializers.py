@@ -11,7 +11,7 @@ from rest_framework import serializers
 from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog, validate_capabilities, validate_zone
 from llmrouter.windows import available_zones
 from llmrouter.validation import MAX_INTERFACE, MAX_TASK_TYPE, MAX_TOKENS
-from orchestrator_site.web.schema import RequestIdField, StrictModelSerializer
+from orchestrator_site.web.fields import RequestIdField, StrictModelSerializer
 
 
 # Dollars as decimal strings; each pattern is what DRF and the model's validators accept
