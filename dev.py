@@ -60,6 +60,20 @@ def ensure_venv() -> None:
     stamp.write_text(digest)
 
 
+def ensure_editable_install() -> None:
+    """The project itself in .venv (editable, pyproject.toml), so its packages import from any directory."""
+    pyproject = ROOT / "pyproject.toml"
+    digest = hashlib.sha256(pyproject.read_bytes() + str(ROOT).encode()).hexdigest()
+    stamp = VENV / ".editable.sha256"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    say("installing the project into .venv in editable mode (pyproject.toml)")
+    cmd = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "-e", str(ROOT)]
+    if subprocess.call(cmd) != 0:
+        die("pip could not install the project in editable mode (pip install --no-deps -e .)")
+    stamp.write_text(digest)
+
+
 # --- Redis ------------------------------------------------------------------------------
 
 def redis_address() -> tuple[str, int, bool]:
@@ -101,6 +115,15 @@ def ensure_netcat_for_tests() -> None:
     """The README's smoke test is an ``nc -U`` command; the e2e tests run it when nc is there."""
     if apt_install("netcat-openbsd", "nc") is None:
         say("nc (netcat-openbsd) is not installed: the two nc smoke tests will be skipped")
+
+
+def ensure_chromium_for_tests() -> None:
+    """The browser test drives Debian's Chromium through its chromedriver (no driver download)."""
+    browser = apt_install("chromium", "chromium")
+    driver = apt_install("chromium-driver", "chromedriver")
+    if browser is None or driver is None:
+        say("chromium / chromium-driver are not installed: "
+            "the browser test (tests/e2e/test_browser.py) will be skipped")
 
 
 def ensure_redis_for_tests() -> None:
@@ -164,6 +187,7 @@ def collect_static() -> None:
 
 def setup() -> None:
     ensure_venv()
+    ensure_editable_install()
     VAR.mkdir(mode=0o700, exist_ok=True)
     manage("migrate", "--noinput", "-v", "0")
     collect_static()
@@ -182,8 +206,10 @@ def postgres_url_for_tests() -> str | None:
 
 def run_tests(extra: list[str]) -> int:
     ensure_venv()
+    ensure_editable_install()
     ensure_redis_for_tests()
     ensure_netcat_for_tests()
+    ensure_chromium_for_tests()
     VAR.mkdir(mode=0o700, exist_ok=True)
     collect_static()  # the admin pages the tests render link to the collected, hashed names
     say("running the test suite (SQLite)")
@@ -207,6 +233,7 @@ def run_tests(extra: list[str]) -> int:
 
 def run_system() -> int:
     ensure_venv()
+    ensure_editable_install()
     VAR.mkdir(mode=0o700, exist_ok=True)
     collect_static()
     runner = ROOT / "scripts" / "run_system.py"

@@ -311,6 +311,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"ErrorStatusEnum": ["error"], "SuccessStatusEnum": ["success"]},
     # Request bodies get their own components (read-only fields left out, required strings non-empty).
     "COMPONENT_SPLIT_REQUEST": True,
+    # The enums list their values already; "* `high` - high" lines only repeat them.
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     # /api/schema/ is the schema; it does not describe itself.
     "SERVE_INCLUDE_SCHEMA": False,
     # The /v1/ gateway is served by ASGI handlers, not views: llmgateway/openapi.py describes it.

@@ -14,7 +14,7 @@ from llmrouter.models import (ENV_NAME_RE, Budget, LedgerEntry, Provider, RouteA
                               validate_capabilities, validate_env_name, validate_zone)
 from llmrouter.windows import available_zones
 from llmrouter.validation import MAX_INTERFACE, MAX_TASK_TYPE, MAX_TOKENS
-from orchestrator_site.web.schema import RequestIdField, StrictModelSerializer
+from orchestrator_site.web.fields import RequestIdField, StrictModelSerializer
 
 
 # Dollars as decimal strings; each pattern is what DRF and the model's validators accept

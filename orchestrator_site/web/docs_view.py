@@ -25,7 +25,8 @@ def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
                 "parameters": [{"name": p.get("name"), "in": p.get("in"), "required": p.get("required", False),
                                 "description": p.get("description", "")} for p in op.get("parameters", [])],
                 "responses": sorted(op.get("responses", {})),
-                "auth": [next(iter(s), "none") for s in op.get("security", [])] or ["none"],
+                # An empty requirement ({}) in the schema means anonymous callers are let in.
+                "auth": [next(iter(s), "anonymous") for s in op.get("security", [])] or ["anonymous"],
                 "anchor": f"{method}-{path}".replace("/", "-").replace("{", "").replace("}", ""),
             })
     return ops

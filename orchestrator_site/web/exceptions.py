@@ -18,11 +18,13 @@ from typing import Any, Callable
 
 import orjson
 from asgiref.sync import iscoroutinefunction
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.decorators import sync_and_async_middleware
 from rest_framework import exceptions
 from rest_framework.response import Response
+from rest_framework.views import set_rollback
 
 from agents import protocol
 from agents.protocol import ErrorCode
@@ -57,8 +59,9 @@ def _details(exc: exceptions.APIException) -> dict[str, Any]:
 
 def _only_uniqueness(detail: Any) -> bool:
     """True when every field error is a uniqueness one (a row with that key exists): 409, not 400."""
-    errors = [e for v in detail.values() for e in (v if isinstance(v, list) else [v])] if isinstance(detail, dict) \
-        else []
+    if not isinstance(detail, dict):
+        return False
+    errors = [e for value in detail.values() for e in (value if isinstance(value, list) else [value])]
     return bool(errors) and all(getattr(e, "code", None) == "unique" for e in errors)
 
 
@@ -74,14 +77,15 @@ def envelope_for(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
     """HTTP status, error envelope and extra headers for any exception raised while serving /api/."""
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
         return 413, protocol.error(None, ErrorCode.MESSAGE_TOO_LARGE, str(exc)), {}
     if not isinstance(exc, exceptions.APIException):
         return 500, protocol.error(None, ErrorCode.INTERNAL_ERROR, "Internal error; see the server log"), {}
     status = exc.status_code
     if isinstance(exc, exceptions.ValidationError) and _only_uniqueness(exc.detail):
-        status, code = 409, ErrorCode.CONFLICT
-        return status, protocol.error(None, code, "Already exists", _details(exc)), {}
+        return 409, protocol.error(None, ErrorCode.CONFLICT, "Already exists", _details(exc)), {}
     code = next((c for cls, c in _CODE_BY_EXCEPTION if isinstance(exc, cls)), None) or error_code_for_status(status)
     headers: dict[str, str] = {}
     if isinstance(exc, exceptions.Throttled):
@@ -94,6 +98,7 @@ def envelope_for(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     status, frame, headers = envelope_for(exc)
+    set_rollback()  # as DRF's own handler: an ATOMIC_REQUESTS transaction must not commit half a request
     if status >= 500:
         view = context.get("view")
         logger.error("unhandled error in %s", type(view).__name__ if view else "an API view", exc_info=exc)
