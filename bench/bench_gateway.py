@@ -1,0 +1,403 @@
+#!/usr/bin/env python
+"""The LLM gateway (/v1/chat/completions under Daphne) against the same fake provider called directly.
+
+    .venv/bin/python bench/bench_gateway.py [--duration 3] [--rounds 3] [--clients 32] [--streams 1000] [--quick]
+
+Starts, on loopback only:
+
+* two fake OpenAI-format providers (tests/support/fake_provider.py, each its own
+  process, so the load generator and the fake do not share a GIL): "fast"
+  answers at once (streams of --chunks chunks written together), "slow" spaces
+  its stream chunks by --chunk-delay-s (for the held streams);
+* a Daphne serving orchestrator_site.asgi:application on a free port, with a
+  scratch SQLite database (migrated here) holding one API token and two
+  providers pointing at the fakes (``api_base``, ``api_format``,
+  ``upstream_model``, ``api_key_env``), the budget raised so it never runs out;
+  budget checks, route logs and settlement stay on.
+
+Then, in rounds that interleave the two targets so the machine's noise hits
+both alike, the same requests straight to the fake and through the gateway
+(``model`` pinned to the fast provider): one client and --clients clients,
+non-streamed, and one streamed client; medians over rounds are printed with
+the gateway's added latency (p50, p99), requests/s, the time to the first
+chunk of a stream, and the CPU per request of the Daphne process (from
+/proc/<pid>/stat), of the fake and of the load generator. Last, --streams
+streams opened together against the slow provider, held to their end, once
+per target: answers that did not end in ``data: [DONE]`` are errors.
+
+The load generator is a raw asyncio HTTP/1.1 keep-alive client on uvloop
+(bench/README.md: httpx costs several times its CPU per request and would
+cap the direct figures). Without the gateway (no /v1/chat/completions, or a
+Provider model without ``api_base``), only the direct half runs.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_router import cpu_seconds  # noqa: E402
+from tests.web.daphne_proc import Daphne  # noqa: E402
+
+KEY_ENV = "BENCH_GATEWAY_FAKE_KEY"
+UPSTREAM_MODEL = "fake-model"
+MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello to the bench."}]
+
+
+# --- the processes ------------------------------------------------------------------------------
+
+class FakeProcess:
+    """python -m tests.support.fake_provider with one fixed behaviour."""
+
+    def __init__(self, api_key: str, log: Path, **behaviour: object) -> None:
+        args = [sys.executable, "-m", "tests.support.fake_provider", "--api-key", api_key]
+        for name, value in behaviour.items():
+            args += [f"--{name.replace('_', '-')}", str(value)]
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=open(log, "ab"),
+                                     start_new_session=True)
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            raise RuntimeError(f"fake provider did not start:\n{log.read_text()[-2000:]}")
+        info = json.loads(line)
+        self.port, self.base_url = info["port"], info["base_url"]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def prepare_site(tmp: Path, fast: FakeProcess, slow: FakeProcess, api_key: str) -> tuple[dict[str, str], str, bool]:
+    """Migrate a scratch SQLite database, make a token and the two providers. Returns the
+    environment for Daphne, the token, and whether this checkout has the gateway."""
+    env = dict(os.environ)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "orchestrator_site.settings", "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+        "LOG_LEVEL": "WARNING", "DJANGO_DEBUG": "0", KEY_ENV: api_key,
+        "ORCHESTRATOR_SOCKET_DIR": str(tmp / "sockets"),  # no orchestrator: the gateway must not need one
+        "API_RATE_ROUTE_LLM_USER": "1000000000/min", "API_RATE_REQUEST_USER": "1000000000/min",
+    })
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
+                   check=True)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from llmrouter.models import Budget, Provider
+
+    user = get_user_model().objects.create_user("bench")
+    token = Token.objects.create(user=user).key
+    Budget.objects.update(amount=1_000_000)
+    has_gateway = any(f.name == "api_base" for f in Provider._meta.get_fields())
+    if has_gateway:
+        Provider.objects.update(enabled=False)
+        for key, fake in (("bench-fast", fast), ("bench-slow", slow)):
+            Provider.objects.create(
+                key=key, name=key, cost_per_1m=1, context_window=128_000, latency_ms=100, quality=0.8,
+                capabilities=["coding"], api_base=fake.base_url, api_format="openai",
+                upstream_model=UPSTREAM_MODEL, api_key_env=KEY_ENV)
+    return env, token, has_gateway
+
+
+# --- the load generator --------------------------------------------------------------------------
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    authorization: str
+    model: str
+    pid: int  # the process whose CPU is charged to it
+
+    def request(self, *, stream: bool) -> bytes:
+        body: dict = {"model": self.model, "messages": MESSAGES, "max_tokens": 64}
+        if stream:
+            body.update(stream=True, stream_options={"include_usage": True})
+        data = json.dumps(body).encode()
+        return (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                f"Authorization: Bearer {self.authorization}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n").encode() + data
+
+
+@dataclass
+class Sample:
+    status: int
+    total: float
+    first_chunk: float | None  # streams: when the first chunk of the body arrived
+    ok: bool
+
+
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> Sample:
+    t0 = time.perf_counter()
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status, length, chunked = int(head[9:12]), None, False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+    if not chunked:
+        body = await reader.readexactly(length or 0)
+        return Sample(status, time.perf_counter() - t0, None, status == 200 and b'"usage"' in body)
+    first, tail = None, b""
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
+        data = await reader.readexactly(size + 2)
+        if first is None:
+            first = time.perf_counter() - t0
+        if size == 0:
+            break
+        tail = (tail + data[:-2])[-32:]
+    return Sample(status, time.perf_counter() - t0, first, status == 200 and tail.endswith(b"data: [DONE]\n\n"))
+
+
+@dataclass
+class Run:
+    samples: list[Sample] = field(default_factory=list)
+    errors: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    server_cpu_s: float = 0.0
+    fake_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+
+    def record(self, sample: Sample) -> None:
+        self.samples.append(sample)
+        if not sample.ok:
+            self.errors[f"status {sample.status}" if sample.status != 200 else "incomplete"] += 1
+
+    def quantile(self, q: float, what: str = "total") -> float:
+        values = sorted(getattr(s, what) for s in self.samples if getattr(s, what) is not None)
+        return values[min(len(values) - 1, int(len(values) * q))] * 1e3 if values else float("nan")
+
+    @property
+    def rate(self) -> float:
+        return len(self.samples) / self.seconds if self.seconds else 0.0
+
+
+async def _client(target: Target, request: bytes, until: float, run: Run) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
+    try:
+        while time.perf_counter() < until:
+            try:
+                run.record(await exchange(reader, writer, request))
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                run.errors[type(exc).__name__] += 1
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
+    finally:
+        writer.close()
+
+
+async def closed_loop(target: Target, fake_pid: int, *, clients: int, seconds: float, stream: bool) -> Run:
+    """``clients`` connections, each one request at a time for ``seconds`` (after a short warm-up)."""
+    request = target.request(stream=stream)
+    await asyncio.gather(*(_client(target, request, time.perf_counter() + 0.3, Run()) for _ in range(clients)))
+    run = Run()
+    cpu = (cpu_seconds(target.pid), cpu_seconds(fake_pid), time.process_time())
+    started = time.perf_counter()
+    await asyncio.gather(*(_client(target, request, started + seconds, run) for _ in range(clients)))
+    run.seconds = time.perf_counter() - started
+    run.server_cpu_s = cpu_seconds(target.pid) - cpu[0]
+    run.fake_cpu_s = cpu_seconds(fake_pid) - cpu[1]
+    run.client_cpu_s = time.process_time() - cpu[2]
+    return run
+
+
+async def held_streams(target: Target, fake_pid: int, n: int) -> tuple[Run, int]:
+    """``n`` connections opened first (200 at a time: Daphne's listen backlog is short), then one slow
+    stream on each, all sent together and read to the end. Returns the run and the peak of streams
+    open at once."""
+    gate = asyncio.Semaphore(200)
+
+    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        async with gate:
+            return await asyncio.open_connection("127.0.0.1", target.port)
+
+    conns = await asyncio.gather(*(connect() for _ in range(n)))
+    request, run, open_now, peak = target.request(stream=True), Run(), [0], [0]
+
+    async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        open_now[0] += 1
+        peak[0] = max(peak[0], open_now[0])
+        try:
+            run.record(await exchange(reader, writer, request))
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            run.errors[type(exc).__name__] += 1
+        finally:
+            open_now[0] -= 1
+            writer.close()
+
+    cpu = (cpu_seconds(target.pid), cpu_seconds(fake_pid), time.process_time())
+    started = time.perf_counter()
+    await asyncio.gather(*(one(r, w) for r, w in conns))
+    run.seconds = time.perf_counter() - started
+    run.server_cpu_s = cpu_seconds(target.pid) - cpu[0]
+    run.fake_cpu_s = cpu_seconds(fake_pid) - cpu[1]
+    run.client_cpu_s = time.process_time() - cpu[2]
+    return run, peak[0]
+
+
+# --- the measurements ------------------------------------------------------------------------------
+
+SCENARIOS = (("non-streamed", 1, False), ("non-streamed", None, False), ("streamed", 1, True))
+
+
+async def measure(targets: list[Target], fake_pid: int, args: argparse.Namespace) -> dict[tuple, list[Run]]:
+    runs: dict[tuple, list[Run]] = {}
+    for r in range(args.rounds):
+        for label, clients, stream in SCENARIOS:
+            clients = clients or args.clients
+            for target in targets:
+                run = await closed_loop(target, fake_pid, clients=clients, seconds=args.duration, stream=stream)
+                runs.setdefault((label, clients, target.name), []).append(run)
+                print(f"  round {r + 1}: {label}, {clients} client(s), {target.name}: {run.rate:,.0f} req/s, "
+                      f"p50 {run.quantile(0.5):.2f} ms, errors {dict(run.errors)}", file=sys.stderr, flush=True)
+    return runs
+
+
+def med(runs: list[Run], what) -> float:
+    return statistics.median(what(run) for run in runs)
+
+
+def per_request_us(cpu_s: float, run: Run) -> float:
+    return cpu_s / max(1, len(run.samples)) * 1e6
+
+
+def print_closed_loop(runs: dict[tuple, list[Run]], names: list[str]) -> None:
+    print("\n| scenario | clients | target | req/s | p50 ms | p99 ms | first chunk p50 ms | "
+          "server CPU us/req | fake CPU us/req | client CPU us/req | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for (label, clients, name), rs in runs.items():
+        errors = sum((r.errors for r in rs), Counter())
+        print(f"| {label} | {clients} | {name} | {med(rs, lambda r: r.rate):,.0f} "
+              f"| {med(rs, lambda r: r.quantile(0.5)):.2f} | {med(rs, lambda r: r.quantile(0.99)):.2f} "
+              f"| {med(rs, lambda r: r.quantile(0.5, 'first_chunk')):.2f} "
+              f"| {med(rs, lambda r: per_request_us(r.server_cpu_s, r)):.0f} "
+              f"| {med(rs, lambda r: per_request_us(r.fake_cpu_s, r)):.0f} "
+              f"| {med(rs, lambda r: per_request_us(r.client_cpu_s, r)):.0f} | {dict(errors) or 0} |")
+    if len(names) < 2:
+        return
+    print("\n| scenario | clients | added p50 ms | added p99 ms | added first chunk p50 ms | gateway/direct req/s |")
+    print("|---|---|---|---|---|---|")
+    for (label, clients, name), rs in runs.items():
+        if name != names[1]:
+            continue
+        direct = runs[(label, clients, names[0])]
+        print(f"| {label} | {clients} "
+              f"| {med(rs, lambda r: r.quantile(0.5)) - med(direct, lambda r: r.quantile(0.5)):+.2f} "
+              f"| {med(rs, lambda r: r.quantile(0.99)) - med(direct, lambda r: r.quantile(0.99)):+.2f} "
+              f"| {med(rs, lambda r: r.quantile(0.5, 'first_chunk')) - med(direct, lambda r: r.quantile(0.5, 'first_chunk')):+.2f} "
+              f"| {med(rs, lambda r: r.rate) / med(direct, lambda r: r.rate):.2f} |")
+
+
+def print_held(rows: list[tuple[str, Run, int]], n: int, seconds_each: float) -> None:
+    print(f"\n{n} concurrent streams held to the end (each about {seconds_each:.1f} s):\n")
+    print("| target | completed | errors | peak open | first chunk p50 / p99 ms | total p50 / p99 s | wall s "
+          "| server CPU ms/stream |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, run, peak in rows:
+        done = sum(1 for s in run.samples if s.ok)
+        print(f"| {name} | {done} / {n} | {dict(run.errors) or 0} | {peak} | {run.quantile(0.5, 'first_chunk'):.1f}"
+              f" / {run.quantile(0.99, 'first_chunk'):.1f} | {run.quantile(0.5) / 1e3:.2f} / "
+              f"{run.quantile(0.99) / 1e3:.2f} | {run.seconds:.2f} | {per_request_us(run.server_cpu_s, run) / 1e3:.2f} |")
+
+
+# --- main --------------------------------------------------------------------------------------------
+
+def check_gateway(daphne: Daphne, token: str) -> str | None:
+    """One call through the gateway before the load; None when this checkout has no gateway."""
+    import httpx
+
+    answer = httpx.post(daphne.url + "/v1/chat/completions", headers={"authorization": f"Bearer {token}"},
+                        json={"model": "bench-fast", "messages": MESSAGES, "max_tokens": 64}, timeout=30)
+    if answer.status_code == 404 and "x-route-decision-id" not in answer.headers:
+        return None
+    if answer.status_code != 200:
+        raise RuntimeError(f"the gateway answered {answer.status_code}: {answer.text[:500]}")
+    return answer.headers.get("x-route-provider", "?")
+
+
+async def bench(args: argparse.Namespace, direct: Target, gateway: Target | None, slow: tuple[Target, Target | None],
+                fake_pids: tuple[int, int]) -> None:
+    targets = [direct] + ([gateway] if gateway else [])
+    runs = await measure(targets, fake_pids[0], args)
+    print_closed_loop(runs, [t.name for t in targets])
+    rows = []
+    for target in (t for t in slow if t is not None):
+        run, peak = await held_streams(target, fake_pids[1], args.streams)
+        rows.append((target.name, run, peak))
+        print(f"  held streams, {target.name}: {len(run.samples)} answers, errors {dict(run.errors)}",
+              file=sys.stderr, flush=True)
+    print_held(rows, args.streams, args.chunks * args.chunk_delay_s)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds of each closed-loop measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians are printed)")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients of the loaded rows")
+    parser.add_argument("--streams", type=int, default=1000, help="concurrent streams held to the end")
+    parser.add_argument("--chunks", type=int, default=20, help="chunks per streamed answer")
+    parser.add_argument("--chunk-delay-s", type=float, default=0.1, help="the slow provider's gap between chunks")
+    parser.add_argument("--quick", action="store_true", help="1 round of 1 s, 200 held streams: a smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.rounds, args.streams = 1.0, 1, min(args.streams, 200)
+    import uvloop
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    api_key = "sk-bench-" + os.urandom(8).hex()
+    fakes: list[FakeProcess] = []
+    daphne = None
+    try:
+        fakes.append(FakeProcess(api_key, tmp / "fake-fast.log", mode="ok", chunks=args.chunks))
+        fakes.append(FakeProcess(api_key, tmp / "fake-slow.log", mode="slow", chunks=args.chunks,
+                                 chunk_delay_s=args.chunk_delay_s))
+        fast, slow = fakes
+        env, token, has_gateway = prepare_site(tmp, fast, slow, api_key)
+        daphne = Daphne(env, tmp / "daphne.log").start()
+        served_by = check_gateway(daphne, token) if has_gateway else None
+        print(f"load average before: {os.getloadavg()[0]:.2f}; gateway: "
+              f"{'served by ' + served_by if served_by else 'not in this checkout (direct half only)'}", flush=True)
+        direct = Target("direct to the fake", fast.port, api_key, UPSTREAM_MODEL, fast.proc.pid)
+        gateway = Target("through the gateway", daphne.port, token, "bench-fast", daphne.proc.pid) \
+            if served_by else None
+        slow_pair = (Target("direct to the fake", slow.port, api_key, UPSTREAM_MODEL, slow.proc.pid),
+                     Target("through the gateway", daphne.port, token, "bench-slow", daphne.proc.pid)
+                     if served_by else None)
+        uvloop.run(bench(args, direct, gateway, slow_pair, (fast.proc.pid, slow.proc.pid)))
+        print(f"\nload average after: {os.getloadavg()[0]:.2f}", flush=True)
+    finally:
+        if daphne is not None:
+            daphne.stop()
+        for fake in fakes:
+            fake.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
