@@ -26,6 +26,11 @@ DEFAULTS: dict[str, Any] = {
     "UNHEALTHY_AFTER_FAILURES": 3,
     # /health asks the orchestrator for its agent count with this timeout.
     "HEALTH_ORCHESTRATOR_TIMEOUT_S": 0.5,
+    # The gateway's circuit breaker: consecutive failures that open it, the cool-down before a probe, and how
+    # long a probe's claim lasts should its process never report back.
+    "BREAKER_FAILURES": 3,
+    "BREAKER_COOLDOWN_S": 30.0,
+    "BREAKER_PROBE_TIMEOUT_S": 120.0,
 }
 
 

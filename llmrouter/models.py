@@ -6,6 +6,8 @@ and budget amounts are Decimals in dollars, as an operator types them.
 """
 from __future__ import annotations
 
+import os
+import re
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -31,6 +33,14 @@ def validate_zone(value: str) -> None:
         raise ValidationError(f"Unknown time zone {value!r} (use an IANA name such as Europe/Berlin).")
 
 
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+
+
+def validate_env_name(value: str) -> None:
+    if value and not ENV_NAME_RE.match(value):
+        raise ValidationError(f"{value!r} is not an environment variable name (letters, digits, _).")
+
+
 def validate_capabilities(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ValidationError("Capabilities must be a list of non-empty strings, e.g. [\"coding\", \"reasoning\"].")
@@ -40,6 +50,15 @@ class Provider(models.Model):
     class Health(models.TextChoices):
         HEALTHY = "healthy", "healthy"
         UNHEALTHY = "unhealthy", "unhealthy"
+
+    class ApiFormat(models.TextChoices):
+        OPENAI = "openai", "OpenAI chat completions (OpenAI, vLLM, Ollama, llama.cpp, Gemini)"
+        ANTHROPIC = "anthropic", "Anthropic Messages"
+
+    class Breaker(models.TextChoices):
+        CLOSED = "closed", "closed"
+        OPEN = "open", "open (cooling down)"
+        HALF_OPEN = "half_open", "half-open (probing)"
 
     key = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=100)
@@ -57,6 +76,36 @@ class Provider(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_check_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # --- the gateway (/v1/): where and how to call the provider ---
+    api_base = models.CharField("API base URL", max_length=300, blank=True,
+                                help_text="e.g. https://api.openai.com/v1 (openai) or https://api.anthropic.com "
+                                          "(anthropic); empty: the gateway never calls this provider.")
+    api_format = models.CharField(max_length=10, choices=ApiFormat.choices, default=ApiFormat.OPENAI)
+    upstream_model = models.CharField(max_length=200, blank=True,
+                                      help_text="The model name sent upstream; empty: the provider's key.")
+    api_key_env = models.CharField("API key variable", max_length=100, blank=True, validators=[validate_env_name],
+                                   help_text="Name of the environment variable holding the key (the key itself is "
+                                             "never stored); empty: no key sent (e.g. a local Ollama).")
+    input_cost_per_1m = models.DecimalField("input $ per 1M tokens", max_digits=12, decimal_places=4, null=True,
+                                            blank=True, validators=[MinValueValidator(Decimal(0))],
+                                            help_text="Empty: the single price above.")
+    output_cost_per_1m = models.DecimalField("output $ per 1M tokens", max_digits=12, decimal_places=4, null=True,
+                                             blank=True, validators=[MinValueValidator(Decimal(0))],
+                                             help_text="Empty: the single price above.")
+    cached_input_cost_per_1m = models.DecimalField("cached input $ per 1M tokens", max_digits=12, decimal_places=4,
+                                                   null=True, blank=True, validators=[MinValueValidator(Decimal(0))],
+                                                   help_text="For prompt tokens the provider reports as cached; "
+                                                             "empty: the input price.")
+    # --- passive health, written by the gateway (shared by every web process through this row) ---
+    breaker_state = models.CharField(max_length=10, choices=Breaker.choices, default=Breaker.CLOSED, editable=False)
+    breaker_failures = models.PositiveIntegerField("consecutive gateway failures", default=0, editable=False)
+    breaker_until = models.DateTimeField(null=True, blank=True, editable=False,
+                                         help_text="open: end of the cool-down; half-open: end of the probe.")
+    observed_ttfb_ms = models.FloatField("observed time to first byte, p50 (ms)", null=True, blank=True,
+                                         editable=False)
+    use_observed_latency = models.BooleanField(
+        default=False, help_text="Score with the observed time to first byte (p50) instead of the typed latency, "
+                                 "once the gateway has observed some.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -73,6 +122,11 @@ class Provider(models.Model):
     @property
     def healthy(self) -> bool:
         return self.health_state == self.Health.HEALTHY
+
+    @property
+    def api_key_set(self) -> bool:
+        """Whether the gateway can authenticate: no key needed, or its variable is set (never the key itself)."""
+        return not self.api_key_env or bool(os.environ.get(self.api_key_env))
 
     def to_spec(self) -> scoring.ProviderSpec:
         return scoring.ProviderSpec(
@@ -146,6 +200,13 @@ class RouteLog(models.Model):
     confidence = models.FloatField(default=0)
     reasoning = models.TextField(blank=True)
     candidates = models.JSONField(default=list)
+    # Gateway calls: the first decision's id for every attempt of one client request, and this attempt's number.
+    request_id = models.CharField(max_length=40, blank=True, db_index=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    # Split prices when routed (null: cost_per_1m for both), used by the settlement.
+    input_cost_per_1m = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    output_cost_per_1m = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    cached_input_cost_per_1m = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -156,6 +217,47 @@ class RouteLog(models.Model):
     @property
     def estimated_cost(self) -> Decimal:
         return nanos_to_dollars(self.estimated_cost_nanos)
+
+
+class RouteAttempt(models.Model):
+    """What happened when the gateway called the provider of one decision (one row per decision it used)."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "ok"
+        TRUNCATED = "truncated", "truncated (the stream broke after its first byte)"
+        CLIENT_CLOSED = "client_closed", "client closed the connection"
+        CONNECT_ERROR = "connect_error", "connection error"
+        TIMEOUT = "timeout", "timeout before the first byte"
+        RATE_LIMITED = "rate_limited", "429 from the provider"
+        UPSTREAM_ERROR = "upstream_error", "error status from the provider"
+        BAD_RESPONSE = "bad_response", "unreadable answer"
+
+    route = models.OneToOneField(RouteLog, on_delete=models.PROTECT, related_name="attempt_record")
+    request_id = models.CharField(max_length=40, db_index=True)
+    number = models.PositiveSmallIntegerField()
+    provider_key = models.CharField(max_length=64)
+    stream = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The provider's HTTP status.")
+    error = models.TextField(blank=True)
+    ttfb_ms = models.FloatField("time to first byte (ms)", null=True, blank=True)
+    total_ms = models.FloatField("total time (ms)")
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    cost_nanos = models.BigIntegerField(default=0, help_text="What was settled for this attempt, nano-dollars.")
+    usage_source = models.CharField(max_length=10)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} #{self.number} {self.provider_key} {self.outcome}"
+
+    @property
+    def cost(self) -> Decimal:
+        return nanos_to_dollars(self.cost_nanos)
 
 
 class LedgerQuerySet(models.QuerySet):
@@ -188,6 +290,10 @@ class LedgerEntry(models.Model):
     provider_key = models.CharField(max_length=64, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cached_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # Settlements: "reported" (the caller's or the provider's usage), "estimated" (a gateway call whose usage
+    # never arrived: the reservation's estimate stands), "none" (no provider answered: nothing was spent).
+    usage_source = models.CharField(max_length=10, blank=True)
 
     objects = LedgerQuerySet.as_manager()
 

@@ -37,6 +37,12 @@ EXCLUDED_UNHEALTHY = "unhealthy"
 EXCLUDED_CAPABILITY = "no_capability"
 EXCLUDED_CONTEXT = "context_too_small"
 EXCLUDED_BUDGET = "over_budget"
+# Gateway-only exclusions (decided by the caller, passed in ``pre_excluded``).
+EXCLUDED_NO_CREDENTIALS = "no_credentials"
+EXCLUDED_NO_API_BASE = "no_api_base"
+EXCLUDED_COOLING_DOWN = "cooling_down"
+EXCLUDED_ALREADY_TRIED = "already_tried"
+EXCLUDED_NOT_REQUESTED = "not_requested"
 
 INF = math.inf
 
@@ -199,13 +205,16 @@ def decide(
     hard_cap_remaining: float = INF,
     weights: Weights = DEFAULT_WEIGHTS,
     force_excluded: Iterable[str] = (),
+    pre_excluded: dict[str, tuple[str, str]] | None = None,
 ) -> Decision:
     """Filter, score and pick. ``providers`` are in tie-break order.
 
     ``remaining_budget`` drives the formula's 0.1 cost factor (INF: no budget);
     ``hard_cap_remaining`` excludes paid providers that would overspend a
     hard-capped budget (INF: no hard cap). ``force_excluded`` lets the caller
-    exclude providers for the budget reason after an exact (integer) check.
+    exclude providers for the budget reason after an exact (integer) check;
+    ``pre_excluded`` (key -> (code, reason)) excludes providers for the
+    caller's own reasons (the gateway's credentials, circuit breaker, ...).
     """
     forced = force_excluded if isinstance(force_excluded, (set, frozenset)) else frozenset(force_excluded)
     multipliers = _priority_multipliers(query.priority, weights)
@@ -217,6 +226,11 @@ def decide(
     task_type = query.task_type
     for p in providers:
         cost = token_count * p.cost_per_1m / 1e6
+        if pre_excluded and p.key in pre_excluded:
+            code, reason = pre_excluded[p.key]
+            candidates.append(Candidate(key=p.key, name=p.name, request_cost=cost, excluded=code, reason=reason))
+            excluded[p.key] = reason
+            continue
         # The common case (enabled, healthy, capable, fits, affordable) is tested
         # inline; only an excluded provider pays for _exclusion's message.
         if (p.enabled and p.healthy and (not task_type or task_type in p.capabilities)

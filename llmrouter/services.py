@@ -14,17 +14,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_CEILING, Decimal
-from typing import Any
+from decimal import Decimal
+from typing import Any, Callable, Sequence
 
 from django.db import IntegrityError, transaction
 from ulid import ULID
 
 from agents.protocol import ErrorCode, ProtocolError
-from llmrouter import scoring, store, windows
+from llmrouter import gateway, scoring, settlement, store, windows
 from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog, nanos_to_dollars
-
-_NANOS_PER_TOKEN_PER_DOLLAR_PER_1M = Decimal(1000)  # $/1M tokens -> nano-dollars per token
 
 
 @dataclass(slots=True)
@@ -37,6 +35,11 @@ class RouteResult:
     confidence: float
     candidates: list[dict[str, Any]]
     created_at: datetime
+    provider_pk: int | None = None
+    route_pk: int | None = None  # the route log's id, once written
+    # Gateway decisions: the first decision's id of the client request, and how to call the provider.
+    request_id: str = ""
+    target: gateway.Target | None = None
 
     @property
     def estimated_cost(self) -> float:
@@ -75,8 +78,9 @@ class _BudgetView:
 
 
 def cost_nanos(token_count: int, cost_per_1m: Decimal) -> int:
-    """Exact cost in nano-dollars, rounded up so reservations never under-count."""
-    return int((token_count * Decimal(cost_per_1m) * _NANOS_PER_TOKEN_PER_DOLLAR_PER_1M).to_integral_value(ROUND_CEILING))
+    """Exact cost in nano-dollars at one price, rounded up so reservations never under-count."""
+    return settlement.usage_cost_nanos(prices=settlement.Prices(Decimal(cost_per_1m)), prompt_tokens=token_count,
+                                       completion_tokens=0)
 
 
 def new_decision_id() -> str:
@@ -93,16 +97,19 @@ def _lock_budgets(now: datetime) -> _BudgetView:
     return view
 
 
-def _load_providers() -> tuple[list[scoring.ProviderSpec], dict[str, tuple[int, Decimal]]]:
-    """Provider specs in tie-break order, and key -> (pk, price) for the log and ledger."""
-    specs: list[scoring.ProviderSpec] = []
-    extra: dict[str, tuple[int, Decimal]] = {}
-    for pk, key, name, cost, context, latency, quality, caps, enabled, healthy in store.provider_rows():
-        specs.append(scoring.ProviderSpec(
-            key=key, name=name, cost_per_1m=float(cost), context_window=context, latency_ms=float(latency),
-            quality=quality, capabilities=frozenset(c.lower() for c in caps), enabled=enabled, healthy=healthy))
-        extra[key] = (pk, cost)
-    return specs, extra
+def _spec_of(row: store.ProviderRow) -> scoring.ProviderSpec:
+    # The operator may score a provider with the latency the gateway observed instead of the typed one.
+    latency = row.observed_ttfb_ms if row.use_observed_latency and row.observed_ttfb_ms is not None else row.latency_ms
+    return scoring.ProviderSpec(
+        key=row.key, name=row.name, cost_per_1m=float(row.cost_per_1m), context_window=row.context_window,
+        latency_ms=float(latency), quality=row.quality, capabilities=frozenset(c.lower() for c in row.capabilities),
+        enabled=row.enabled, healthy=row.healthy)
+
+
+def _load_providers() -> tuple[list[store.ProviderRow], list[scoring.ProviderSpec]]:
+    """Provider rows and their specs, in tie-break order."""
+    rows = store.provider_rows()
+    return rows, [_spec_of(r) for r in rows]
 
 
 def _load_weights() -> scoring.Weights:
@@ -110,7 +117,8 @@ def _load_weights() -> scoring.Weights:
     return scoring.Weights(**row) if row is not None else scoring.DEFAULT_WEIGHTS
 
 
-def _decide_exact(specs, prices, query: scoring.Query, view: _BudgetView, weights: scoring.Weights):
+def _decide_exact(specs, amount_of: Callable[[str], int], query: scoring.Query, view: _BudgetView,
+                  weights: scoring.Weights, pre_excluded: dict[str, tuple[str, str]] | None = None):
     """Run the formula, then re-check the winner's exact integer cost against the hard cap.
 
     The formula works in floats; the ledger in integer nano-dollars. In the
@@ -121,11 +129,12 @@ def _decide_exact(specs, prices, query: scoring.Query, view: _BudgetView, weight
     while True:
         decision = scoring.decide(
             specs, query, remaining_budget=view.remaining_nanos / 1e9,
-            hard_cap_remaining=view.hard_cap_remaining_nanos / 1e9, weights=weights, force_excluded=forced)
+            hard_cap_remaining=view.hard_cap_remaining_nanos / 1e9, weights=weights, force_excluded=forced,
+            pre_excluded=pre_excluded)
         chosen = decision.chosen
         if chosen is None:
             return decision, 0
-        amount = cost_nanos(query.token_count, prices[chosen.key][1])
+        amount = amount_of(chosen.key)
         if amount == 0 or amount <= view.hard_cap_remaining_nanos:
             return decision, amount
         forced.add(chosen.key)
@@ -154,64 +163,101 @@ def route_request(*, token_count: int, task_type: str = "", priority: str = "med
     return outcome
 
 
-def route_requests(requests: list[dict[str, Any]], *, now: datetime | None = None) -> list[RouteResult | ProtocolError]:
+def route_requests(requests: list[dict[str, Any]], *, now: datetime | None = None,
+                   settlements: Sequence[settlement.GatewaySettlement] = ()) -> list[RouteResult | ProtocolError]:
     """Route several requests in one transaction, in order; one outcome per request.
 
     Exactly as if each were routed alone, one after the other: every decision
     sees the reservations of the ones before it. Sharing the transaction
     shares the lock, the reads of budgets, providers and weights, and the
     commit, which is what lets the HTTP fast path keep up under load. The
-    dicts hold route_request's keyword arguments (without ``now``).
+    dicts hold route_request's keyword arguments (without ``now``), or for the
+    gateway a ``gateway.GatewayQuery``'s (see ``gateway_query``).
+    ``settlements`` (the gateway's finished attempts) are written first, so
+    the money they release is there for the decisions of the same batch.
     """
     now = now or windows.utc_now()  # the clock is read once
     outcomes: list[RouteResult | ProtocolError] = []
     with transaction.atomic():
+        if settlements:
+            store.lock_active_budgets()  # every ledger write holds the budget lock (see LedgerCheckpoint)
+            settlement.gateway_settle(settlements, now=now)
+            if not requests:
+                return outcomes
         view = _lock_budgets(now)
-        specs, prices = _load_providers()
+        rows, specs = _load_providers()
         weights = _load_weights()
         # Decide all of them first (each sees the spend of the ones before through ``view``),
         # then write the batch's logs and reservations with one statement per table.
         logs: list[dict[str, Any]] = []
         reservations: list[tuple[str, dict[str, Any]]] = []
+        results: list[RouteResult] = []
         for request in requests:
-            outcome, log, reserved = _route_one(request, now, view, specs, prices, weights)
+            outcome, log, reserved = _route_one(request, now, view, rows, specs, weights)
             outcomes.append(outcome)
+            if log is None:  # refused before routing: nothing logged, nothing reserved
+                continue
             logs.append(log)
+            if isinstance(outcome, RouteResult):
+                results.append(outcome)
             if reserved is not None:
                 reservations.append((log["decision_id"], reserved))
-        route_ids = store.insert_route_logs(logs)
+        route_ids = store.insert_route_logs(logs) if logs else {}
+        for result in results:
+            result.route_pk = route_ids[result.decision_id]
         for decision_id, row in reservations:
             row["route"] = route_ids[decision_id]
         store.insert_ledger_entries([row for _, row in reservations])
     return outcomes
 
 
-def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, specs, prices, weights: scoring.Weights
-               ) -> tuple[RouteResult | ProtocolError, dict[str, Any], dict[str, Any] | None]:
-    """One decision, counted in ``view``: (its outcome, its route log row, its reservation row or None)."""
+def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: list[store.ProviderRow],
+               specs: list[scoring.ProviderSpec], weights: scoring.Weights
+               ) -> tuple[RouteResult | ProtocolError, dict[str, Any] | None, dict[str, Any] | None]:
+    """One decision, counted in ``view``: (its outcome, its route log row or None, its reservation row or None)."""
+    query_of = request.get("gateway")
+    by_key = {r.key: r for r in rows}
+    if query_of is not None:
+        refusal = gateway.refuse_before_routing(query_of, rows)
+        if refusal is not None:
+            return refusal, None, None
+        pre_excluded = gateway.exclusions(query_of, rows, now)
+        specs = gateway.specs_for(query_of, rows, specs)
+        amount_of = lambda key: gateway.worst_case_nanos(query_of, by_key[key])  # noqa: E731
+    else:
+        pre_excluded = None
+        amount_of = lambda key: cost_nanos(request["token_count"], by_key[key].cost_per_1m)  # noqa: E731
     token_count, task_type = request["token_count"], (request.get("task_type") or "").strip().lower()
     priority, max_latency = request.get("priority", "medium"), request.get("max_latency", 0.0)
     query = scoring.Query(token_count=token_count, task_type=task_type, priority=priority, max_latency=max_latency)
     decision_id = new_decision_id()
-    decision, amount = _decide_exact(specs, prices, query, view, weights)
+    decision, amount = _decide_exact(specs, amount_of, query, view, weights, pre_excluded)
     candidates = decision.candidates_as_dicts()
     chosen = decision.chosen
-    provider_pk, price = prices[chosen.key] if chosen else (None, None)
+    row = by_key[chosen.key] if chosen else None
     log = {"decision_id": decision_id, "created_at": now, "interface": request.get("interface", ""),
            "task_type": task_type, "priority": priority, "token_count": token_count, "max_latency": max_latency,
-           "provider": provider_pk, "provider_key": chosen.key if chosen else "",
+           "provider": row.pk if row else None, "provider_key": chosen.key if chosen else "",
            "outcome": RouteLog.OUTCOME_ROUTED if chosen else decision.error_code,
-           "estimated_cost_nanos": amount, "cost_per_1m": price, "confidence": decision.confidence,
-           "reasoning": decision.reasoning, "candidates": candidates}
+           "estimated_cost_nanos": amount, "cost_per_1m": row.cost_per_1m if row else None,
+           "confidence": decision.confidence, "reasoning": decision.reasoning, "candidates": candidates,
+           "request_id": query_of.request_id or decision_id if query_of else "",
+           "attempt": query_of.attempt if query_of else 1,
+           "input_cost_per_1m": row.input_cost_per_1m if row else None,
+           "output_cost_per_1m": row.output_cost_per_1m if row else None,
+           "cached_input_cost_per_1m": row.cached_input_cost_per_1m if row else None}
     if chosen is None:
         return _refusal(decision, decision_id, view, candidates), log, None
     reserved = None
     if amount > 0:
-        reserved = _reservation_row(provider_pk=provider_pk, provider_key=chosen.key, amount_nanos=amount, now=now)
+        reserved = _reservation_row(provider_pk=row.pk, provider_key=chosen.key, amount_nanos=amount, now=now)
         view.spend(amount)
-    return (RouteResult(decision_id=decision_id, provider_key=chosen.key, provider_name=chosen.name,
-                        reasoning=decision.reasoning, estimated_cost_nanos=amount, confidence=decision.confidence,
-                        candidates=candidates, created_at=now), log, reserved)
+    result = RouteResult(decision_id=decision_id, provider_key=chosen.key, provider_name=chosen.name,
+                         reasoning=decision.reasoning, estimated_cost_nanos=amount, confidence=decision.confidence,
+                         candidates=candidates, created_at=now, provider_pk=row.pk)
+    if query_of is not None:
+        result.request_id, result.target = log["request_id"], gateway.target_for(row, now)
+    return result, log, reserved
 
 
 def _refusal(decision: scoring.Decision, decision_id: str, view: _BudgetView, candidates) -> ProtocolError:
@@ -280,11 +326,15 @@ def usage_settle(*, decision_id: str, prompt_tokens: int, completion_tokens: int
             existing = LedgerEntry.objects.filter(route=route, kind=LedgerEntry.Kind.SETTLEMENT).first()
             if existing is not None:
                 return _repeat(route, existing, prompt_tokens, completion_tokens)
-            actual = cost_nanos(prompt_tokens + completion_tokens, route.cost_per_1m or Decimal(0))
+            prices = settlement.Prices(route.cost_per_1m or Decimal(0), route.input_cost_per_1m,
+                                       route.output_cost_per_1m, route.cached_input_cost_per_1m)
+            actual = settlement.usage_cost_nanos(prices=prices, prompt_tokens=prompt_tokens,
+                                                 completion_tokens=completion_tokens)
             entry = LedgerEntry.objects.create(
                 kind=LedgerEntry.Kind.SETTLEMENT, amount_nanos=actual - route.estimated_cost_nanos,
                 charged_at=route.created_at, created_at=now, route=route, provider_id=route.provider_id,
-                provider_key=route.provider_key, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+                provider_key=route.provider_key, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                usage_source=settlement.REPORTED)
             return _settlement_of(route, entry, repeated=False)
     except IntegrityError:
         # A concurrent settlement won the unique constraint; answer as a repeat.

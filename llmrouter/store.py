@@ -17,6 +17,7 @@ Call these inside ``transaction.atomic()``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import lru_cache
@@ -25,19 +26,30 @@ from typing import Any, Callable
 import orjson
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from llmrouter.models import (Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteLog, RouterWeights,
-                              dollars_to_nanos)
+from llmrouter.models import (Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteAttempt, RouteLog,
+                              RouterWeights, dollars_to_nanos)
 from llmrouter.scoring import Weights
 from llmrouter.windows import utc_now
 
 _WEIGHT_FIELDS = tuple(Weights.__dataclass_fields__)
 _ROUTE_FIELDS = ("decision_id", "created_at", "interface", "task_type", "priority", "token_count", "max_latency",
                  "provider", "provider_key", "outcome", "estimated_cost_nanos", "cost_per_1m", "confidence",
-                 "reasoning", "candidates")
-_LEDGER_FIELDS = ("kind", "amount_nanos", "charged_at", "created_at", "route", "provider", "provider_key")
+                 "reasoning", "candidates", "request_id", "attempt", "input_cost_per_1m", "output_cost_per_1m",
+                 "cached_input_cost_per_1m")
+_LEDGER_FIELDS = ("kind", "amount_nanos", "charged_at", "created_at", "route", "provider", "provider_key",
+                  "prompt_tokens", "completion_tokens", "cached_tokens", "usage_source")
+_ATTEMPT_FIELDS = ("route", "request_id", "number", "provider_key", "stream", "outcome", "status_code", "error",
+                   "ttfb_ms", "total_ms", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_nanos",
+                   "usage_source", "created_at")
+_PROVIDER_COLUMNS = ("id", "key", "name", "cost_per_1m", "context_window", "latency_ms", "quality", "capabilities",
+                     "enabled", "health_state", "api_base", "api_format", "upstream_model", "api_key_env",
+                     "input_cost_per_1m", "output_cost_per_1m", "cached_input_cost_per_1m", "breaker_state",
+                     "breaker_failures", "breaker_until", "observed_ttfb_ms", "use_observed_latency")
+_TABLES = {"route": (RouteLog, _ROUTE_FIELDS), "ledger": (LedgerEntry, _LEDGER_FIELDS),
+           "attempt": (RouteAttempt, _ATTEMPT_FIELDS)}
 # Entries summed past the latest checkpoint before a new one is appended.
 CHECKPOINT_EVERY = 256
-# Rows per multi-row INSERT: 15 values a route log, well under SQLite's 32,766 variables.
+# Rows per multi-row INSERT: 20 values a route log, well under SQLite's 32,766 variables.
 MAX_ROWS_PER_INSERT = 500
 
 
@@ -84,18 +96,18 @@ def _statements(vendor: str) -> tuple[_Dialect, dict[str, str]]:
                   f" 0), COUNT(*), COALESCE(MAX(id), 0) FROM {ledger} WHERE id > {m}"),
         "insert_checkpoint": (f"INSERT INTO {checkpoint} (window_start, window_end, up_to_id, total_nanos, created_at)"
                               f" VALUES ({m}, {m}, {m}, {m}, {m})"),
-        "providers": (f"SELECT id, {q('key')}, name, cost_per_1m, context_window, latency_ms, quality, capabilities,"
-                      f" enabled, health_state FROM {provider} ORDER BY display_order, {q('key')}"),
+        "providers": (f"SELECT {', '.join(q(c) for c in _PROVIDER_COLUMNS)} FROM {provider}"
+                      f" ORDER BY display_order, {q('key')}"),
         "weights": f"SELECT {', '.join(q(f) for f in _WEIGHT_FIELDS)} FROM {q(RouterWeights._meta.db_table)} WHERE id = 1",
     }
 
 
 @lru_cache(maxsize=256)
 def _insert_many(vendor: str, table: str, rows: int) -> str:
-    """INSERT of ``rows`` rows into the route log (returning id and decision id) or the ledger."""
+    """INSERT of ``rows`` rows into the route log (returning id and decision id), the ledger or the attempts."""
     d = _Dialect(vendor)
     q = connections[DEFAULT_DB_ALIAS].ops.quote_name
-    model, fields = (RouteLog, _ROUTE_FIELDS) if table == "route" else (LedgerEntry, _LEDGER_FIELDS)
+    model, fields = _TABLES[table]
     columns = ", ".join(q(model._meta.get_field(n).column) for n in fields)
     width = len(fields)
     if d.sqlite:
@@ -182,16 +194,60 @@ def window_spend(start: datetime, end: datetime, *, checkpoint: bool = False) ->
         return total
 
 
-def provider_rows() -> list[tuple]:
-    """(pk, key, name, price Decimal, context, latency, quality, capabilities list, enabled, healthy) in tie order."""
+@dataclass(slots=True)
+class ProviderRow:
+    """One provider as the decision reads it (prices as Decimals, the breaker as stored)."""
+
+    pk: int
+    key: str
+    name: str
+    cost_per_1m: Decimal
+    context_window: int
+    latency_ms: float
+    quality: float
+    capabilities: list[str]
+    enabled: bool
+    healthy: bool
+    api_base: str
+    api_format: str
+    upstream_model: str
+    api_key_env: str
+    input_cost_per_1m: Decimal | None
+    output_cost_per_1m: Decimal | None
+    cached_input_cost_per_1m: Decimal | None
+    breaker_state: str
+    breaker_failures: int
+    breaker_until: datetime | None
+    observed_ttfb_ms: float | None
+    use_observed_latency: bool
+
+
+def _aware(value: Any) -> datetime | None:
+    # SQLite hands a datetime column back as naive UTC text; PostgreSQL as an aware datetime.
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value)).replace(tzinfo=timezone.utc)
+
+
+def provider_rows() -> list[ProviderRow]:
+    """Every provider, in tie-break order."""
     with _Exec() as x:
         rows = x.run("providers").fetchall()
     out = []
-    for pk, key, name, cost, context, latency, quality, caps, enabled, health in rows:
+    for r in rows:
+        (pk, key, name, cost, context, latency, quality, caps, enabled, health, base, fmt, model, key_env,
+         p_in, p_out, p_cached, breaker, failures, until, ttfb, use_observed) = r
         if isinstance(caps, (str, bytes)):
             caps = orjson.loads(caps)
-        out.append((pk, key, name, _money(cost), context, latency, quality, caps or [], bool(enabled),
-                    health == Provider.Health.HEALTHY))
+        out.append(ProviderRow(
+            pk=pk, key=key, name=name, cost_per_1m=_money(cost), context_window=context, latency_ms=float(latency),
+            quality=quality, capabilities=caps or [], enabled=bool(enabled), healthy=health == Provider.Health.HEALTHY,
+            api_base=base, api_format=fmt, upstream_model=model, api_key_env=key_env,
+            input_cost_per_1m=None if p_in is None else _money(p_in),
+            output_cost_per_1m=None if p_out is None else _money(p_out),
+            cached_input_cost_per_1m=None if p_cached is None else _money(p_cached),
+            breaker_state=breaker, breaker_failures=failures, breaker_until=_aware(until),
+            observed_ttfb_ms=ttfb, use_observed_latency=bool(use_observed)))
     return out
 
 
@@ -202,7 +258,7 @@ def weights_row() -> dict[str, float] | None:
 
 
 def _insert_rows(table: str, rows: list[dict[str, Any]], values: Callable[[_Dialect, dict[str, Any]], tuple]) -> list:
-    """Append ``rows`` to ``table`` ("route" or "ledger"), up to MAX_ROWS_PER_INSERT per statement;
+    """Append ``rows`` to ``table`` ("route", "ledger" or "attempt"), up to MAX_ROWS_PER_INSERT per statement;
     returns what the statements returned (the route log's ids and decision ids)."""
     returned: list = []
     for i in range(0, len(rows), MAX_ROWS_PER_INSERT):
@@ -220,12 +276,19 @@ def _insert_rows(table: str, rows: list[dict[str, Any]], values: Callable[[_Dial
 def _route_values(d: _Dialect, r: dict[str, Any]) -> tuple:
     return (r["decision_id"], d.dt(r["created_at"]), r["interface"], r["task_type"], r["priority"], r["token_count"],
             r["max_latency"], r["provider"], r["provider_key"], r["outcome"], r["estimated_cost_nanos"],
-            d.decimal(r["cost_per_1m"]), r["confidence"], r["reasoning"], d.json(r["candidates"]))
+            d.decimal(r["cost_per_1m"]), r["confidence"], r["reasoning"], d.json(r["candidates"]),
+            r.get("request_id", ""), r.get("attempt", 1), d.decimal(r.get("input_cost_per_1m")),
+            d.decimal(r.get("output_cost_per_1m")), d.decimal(r.get("cached_input_cost_per_1m")))
 
 
 def _ledger_values(d: _Dialect, r: dict[str, Any]) -> tuple:
     return (str(r["kind"]), r["amount_nanos"], d.dt(r["charged_at"]), d.dt(r["created_at"]), r["route"],
-            r["provider"], r["provider_key"])
+            r["provider"], r["provider_key"], r.get("prompt_tokens"), r.get("completion_tokens"),
+            r.get("cached_tokens"), r.get("usage_source", ""))
+
+
+def _attempt_values(d: _Dialect, r: dict[str, Any]) -> tuple:
+    return tuple(d.dt(r[f]) if f == "created_at" else r[f] for f in _ATTEMPT_FIELDS)
 
 
 def insert_route_logs(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -236,3 +299,8 @@ def insert_route_logs(rows: list[dict[str, Any]]) -> dict[str, int]:
 def insert_ledger_entries(rows: list[dict[str, Any]]) -> None:
     """Append ledger entries (dicts of ``_LEDGER_FIELDS``), in order."""
     _insert_rows("ledger", rows, _ledger_values)
+
+
+def insert_attempts(rows: list[dict[str, Any]]) -> None:
+    """Append gateway attempt records (dicts of ``_ATTEMPT_FIELDS``)."""
+    _insert_rows("attempt", rows, _attempt_values)

@@ -9,6 +9,7 @@ django_asgi_app = get_asgi_application()
 # Imported after Django is set up: these modules use the ORM and settings.
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from llmgateway.asgi import register_fast_paths as register_gateway_fast_paths  # noqa: E402
 from llmrouter.api.fast import register_fast_paths  # noqa: E402
 from orchestrator_site.fast_http import FastHttpDispatcher  # noqa: E402
 from orchestrator_site.web.fast_request import register_fast_paths as register_web_fast_paths  # noqa: E402
@@ -18,5 +19,6 @@ from orchestrator_site.web.routing import websocket_application  # noqa: E402
 http_app = FastHttpDispatcher(fallback=django_asgi_app)
 register_fast_paths(http_app)
 register_web_fast_paths(http_app)
+register_gateway_fast_paths(http_app)
 
 application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_application()})

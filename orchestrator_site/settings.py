@@ -240,6 +240,24 @@ LLMROUTER = {
     "HEALTH_CHECK_TIMEOUT_S": env_float("LLMROUTER_HEALTH_CHECK_TIMEOUT_S", 2.0, minimum=0.1),
     "UNHEALTHY_AFTER_FAILURES": env_int("LLMROUTER_UNHEALTHY_AFTER_FAILURES", 3, minimum=1),
     "HEALTH_ORCHESTRATOR_TIMEOUT_S": env_float("LLMROUTER_HEALTH_ORCHESTRATOR_TIMEOUT_S", 0.5, minimum=0.05),
+    "BREAKER_FAILURES": env_int("LLMROUTER_BREAKER_FAILURES", 3, minimum=1),
+    "BREAKER_COOLDOWN_S": env_float("LLMROUTER_BREAKER_COOLDOWN_S", 30.0, minimum=0),
+    "BREAKER_PROBE_TIMEOUT_S": env_float("LLMROUTER_BREAKER_PROBE_TIMEOUT_S", 120.0, minimum=1),
+}
+
+# The LLM gateway (/v1/, llmgateway/conf.py; docs/gateway.md).
+GATEWAY = {
+    "MAX_ATTEMPTS": env_int("GATEWAY_MAX_ATTEMPTS", 3, minimum=1),
+    "DEFAULT_MAX_TOKENS": env_int("GATEWAY_DEFAULT_MAX_TOKENS", 1024, minimum=1),
+    "MAX_BODY_BYTES": env_int("GATEWAY_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024),
+    "CONNECT_TIMEOUT_S": env_float("GATEWAY_CONNECT_TIMEOUT_S", 5.0, minimum=0.01),
+    "FIRST_BYTE_TIMEOUT_S": env_float("GATEWAY_FIRST_BYTE_TIMEOUT_S", 30.0, minimum=0.01),
+    "READ_TIMEOUT_S": env_float("GATEWAY_READ_TIMEOUT_S", 60.0, minimum=0.01),
+    "TOTAL_TIMEOUT_S": env_float("GATEWAY_TOTAL_TIMEOUT_S", 600.0, minimum=0.01),
+    "MAX_CONNECTIONS": env_int("GATEWAY_MAX_CONNECTIONS", 2000, minimum=1),
+    "MAX_KEEPALIVE": env_int("GATEWAY_MAX_KEEPALIVE", 200, minimum=0),
+    "TTFB_WINDOW": env_int("GATEWAY_TTFB_WINDOW", 200, minimum=1),
+    "TTFB_PUBLISH_S": env_float("GATEWAY_TTFB_PUBLISH_S", 5.0, minimum=0),
 }
 
 SPECTACULAR_SETTINGS = {

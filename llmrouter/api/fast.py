@@ -94,10 +94,16 @@ def _route_batch(requests: list[dict[str, Any]]) -> list[Any]:
 
 
 class _Batcher:
-    """Per event loop: queues route requests and hands them to the pool in batches."""
+    """Per event loop: queues route requests and hands them to the pool in batches.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    ``batch_fn`` runs on the pool with the queued items and returns one outcome per item
+    (``_route_batch`` here; the gateway queues its decisions and settlements through its own).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, batch_fn: Callable[[list[Any]], list[Any]] = _route_batch
+                 ) -> None:
         self.loop = loop
+        self.batch_fn = batch_fn
         self.workers = conf.route_workers()
         self.pending: list[tuple[dict[str, Any], asyncio.Future]] = []
         self.running = 0
@@ -112,7 +118,7 @@ class _Batcher:
     def _launch(self) -> None:
         batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
         self.running += 1
-        job = self.loop.run_in_executor(executor(), run_with_db_hygiene, _route_batch, [k for k, _ in batch])
+        job = self.loop.run_in_executor(executor(), run_with_db_hygiene, self.batch_fn, [k for k, _ in batch])
         # The job is kept by this callback until it finishes; every waiter gets its outcome or the failure.
         job.add_done_callback(partial(self._finished, batch))
 
@@ -134,16 +140,25 @@ class _Batcher:
             self._launch()
 
 
-_batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher]" = weakref.WeakKeyDictionary()
+_batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Callable, _Batcher]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def batched(item: Any, batch_fn: Callable[[list[Any]], list[Any]] = _route_batch) -> asyncio.Future:
+    """Queue one item for ``batch_fn`` on this loop's batcher of it; await its outcome (or exception)."""
+    loop = asyncio.get_running_loop()
+    per_loop = _batchers.get(loop)
+    if per_loop is None:
+        per_loop = _batchers[loop] = {}
+    batcher = per_loop.get(batch_fn)
+    if batcher is None:
+        batcher = per_loop[batch_fn] = _Batcher(loop, batch_fn)
+    return batcher.submit(item)
 
 
 def route_batched(kwargs: dict[str, Any]) -> asyncio.Future:
     """Route one request through this loop's batcher; await the result (or its ProtocolError)."""
-    loop = asyncio.get_running_loop()
-    batcher = _batchers.get(loop)
-    if batcher is None:
-        batcher = _batchers[loop] = _Batcher(loop)
-    return batcher.submit(kwargs)
+    return batched(kwargs)
 
 
 async def route_llm(scope: dict[str, Any], receive: Any, send: Any) -> None:

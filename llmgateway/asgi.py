@@ -1,0 +1,120 @@
+"""The ASGI handlers of /v1/chat/completions and /v1/models, on the fast path in front of Django.
+
+No Django middleware: token auth (the same tokens and cache as the REST API; anonymous callers get 401
+here whatever the router's decision-only setting says, because this spends money), the route_llm rate
+limit, a bounded body, then ``proxy.serve``. The database is reached only through the router's
+batched thread (``ledger``); nothing here blocks the event loop.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from agents.protocol import ErrorCode, ProtocolError
+from llmgateway import chat as chat_request
+from llmgateway import conf, proxy
+from llmgateway.errors import GatewayError, from_protocol
+from llmgateway.response import send_error, send_json_bytes
+from llmrouter.api.fast import run_db
+from llmrouter.gateway import AUTO
+from orchestrator_site.fast_http import BodyTooLarge, FastHttpDispatcher, read_body
+from orchestrator_site.web.admission import principal_from_scope, rate_limit
+from orchestrator_site.web.principals import AuthenticationFailed
+
+logger = logging.getLogger(__name__)
+
+CHAT_PATH = "/v1/chat/completions"
+MODELS_PATH = "/v1/models"
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+async def admit(scope: dict[str, Any]) -> GatewayError | None:
+    """None to go ahead; else 401 (no or bad token: /v1/ is never anonymous) or 429."""
+    try:
+        principal = await principal_from_scope(scope)
+    except AuthenticationFailed as exc:
+        return from_protocol(ProtocolError(ErrorCode.UNAUTHORIZED, str(exc)))
+    if not principal.is_authenticated:
+        return from_protocol(ProtocolError(ErrorCode.UNAUTHORIZED, (
+            "The gateway needs an API token: Authorization: Bearer <token> (the OpenAI clients' api_key)")))
+    refusal = await rate_limit(principal=principal, user_scope="route_llm_user", anon_scope="route_llm_anon")
+    return from_protocol(refusal) if refusal is not None else None
+
+
+class _Tracked:
+    """``send``, remembering whether the response has started (an unexpected failure then gets a 500)."""
+
+    __slots__ = ("send", "started", "args")
+
+    def __init__(self, send: Any) -> None:
+        self.send, self.started = send, False
+        self.args = getattr(send, "args", ())  # FlowControl finds Daphne's request through them
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
+async def chat_completions(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["method"] != "POST":
+        await send_error(send, GatewayError(405, "Use POST", code="method_not_allowed"))
+        return
+    refusal = await admit(scope)
+    if refusal is not None:
+        await send_error(send, refusal)
+        return
+    limit = int(conf.get("MAX_BODY_BYTES"))
+    try:
+        raw = await read_body(receive, max_bytes=limit)
+        chat = chat_request.parse_chat_request(raw)
+    except BodyTooLarge:
+        await send_error(send, GatewayError(413, f"The body is larger than {limit} bytes", code="request_too_large"))
+        return
+    except GatewayError as error:
+        await send_error(send, error)
+        return
+    except ConnectionResetError:
+        return  # the client left before sending its body
+    tracked = _Tracked(send)
+    try:
+        await proxy.serve(chat, receive, tracked)
+    except Exception:
+        logger.exception("gateway request failed")
+        if not tracked.started:
+            await send_error(send, GatewayError(500, "Internal error; see the server log", type="server_error",
+                                                code="internal_error"))
+
+
+def _models() -> list[dict[str, Any]]:
+    from llmrouter.models import Provider
+
+    rows = Provider.objects.filter(enabled=True).order_by("display_order", "key")
+    data = [{"id": AUTO, "object": "model", "created": 0, "owned_by": "router",
+             "description": "The router picks the provider (the seed's formula)"}]
+    for p in rows:
+        data.append({"id": p.key, "object": "model", "created": int(p.created_at.timestamp()),
+                     "owned_by": p.api_format, "name": p.name, "context_window": p.context_window,
+                     "upstream_model": p.upstream_model or p.key, "ready": bool(p.api_base) and p.api_key_set,
+                     "breaker": p.breaker_state})
+    return data
+
+
+async def models(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["method"] != "GET":
+        await send_error(send, GatewayError(405, "Use GET", code="method_not_allowed"))
+        return
+    refusal = await admit(scope)
+    if refusal is not None:
+        await send_error(send, refusal)
+        return
+    data = await run_db(_models)
+    await send_json_bytes(send, 200, orjson.dumps({"object": "list", "data": data}))
+
+
+def register_fast_paths(dispatcher: FastHttpDispatcher) -> None:
+    """/v1/ is served here only (Django has no such URLs): every method, so a wrong one gets an OpenAI error."""
+    dispatcher.register(CHAT_PATH, chat_completions, methods=_METHODS)
+    dispatcher.register(MODELS_PATH, models, methods=_METHODS)
