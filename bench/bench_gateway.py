@@ -328,6 +328,20 @@ def print_held(rows: list[tuple[str, Run, int]], n: int, seconds_each: float) ->
 
 # --- main --------------------------------------------------------------------------------------------
 
+def print_bookkeeping() -> None:
+    """What the gateway wrote for the run: every proxied call must have its attempt and its settlement."""
+    from django.db.models import Count
+
+    from llmrouter.models import LedgerEntry, RouteAttempt, RouteLog
+
+    attempts = RouteAttempt.objects.values_list("outcome", "usage_source").annotate(n=Count("id")).order_by()
+    ledger = LedgerEntry.objects.values_list("kind", "usage_source").annotate(n=Count("id")).order_by()
+    by_attempt = {f"{outcome}/{usage}": n for outcome, usage, n in attempts}
+    by_entry = {f"{kind}/{usage or '-'}": n for kind, usage, n in ledger}
+    print(f"\nwritten by the gateway: {RouteLog.objects.count():,} route logs; attempts (outcome/usage) "
+          f"{by_attempt}; ledger entries (kind/usage) {by_entry}")
+
+
 def check_gateway(daphne: Daphne, token: str) -> str | None:
     """One call through the gateway before the load; None when this checkout has no gateway."""
     import httpx
@@ -364,6 +378,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=20, help="chunks per streamed answer")
     parser.add_argument("--chunk-delay-s", type=float, default=0.1, help="the slow provider's gap between chunks")
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s, 200 held streams: a smoke run")
+    parser.add_argument("--direct-only", action="store_true", help="measure the fake alone (its own capacity)")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds, args.streams = 1.0, 1, min(args.streams, 200)
@@ -389,8 +404,13 @@ def main() -> None:
         slow_pair = (Target("direct to the fake", slow.port, api_key, UPSTREAM_MODEL, slow.proc.pid),
                      Target("through the gateway", daphne.port, token, "bench-slow", daphne.proc.pid)
                      if served_by else None)
+        if args.direct_only:
+            gateway, slow_pair = None, (slow_pair[0], None)
         uvloop.run(bench(args, direct, gateway, slow_pair, (fast.proc.pid, slow.proc.pid)))
         print(f"\nload average after: {os.getloadavg()[0]:.2f}", flush=True)
+        daphne.stop()  # its last settlements are written before it exits
+        if gateway is not None:
+            print_bookkeeping()
     finally:
         if daphne is not None:
             daphne.stop()

@@ -224,26 +224,39 @@ class _Connection(asyncio.Protocol):
         self._next()
 
     def _next(self) -> None:
-        while self.queue and self.worker is None and not self.closed:
-            pending = self.server.respond(self, self.queue.popleft())
+        while self.queue and self.worker is None and not self.gone:
+            try:
+                pending = self.server.respond(self, self.queue.popleft())
+            except Exception:
+                self._failed()
+                return
             if pending is not None:
                 self.worker = asyncio.get_running_loop().create_task(self._work(pending))
+
+    def _failed(self) -> None:
+        """A bug in the fake: say so loudly (tests assert ``failures == 0``), never hang the client."""
+        traceback.print_exc(file=sys.stderr)
+        self.server.failures += 1
+        self.abort()
 
     async def _work(self, pending: Coroutine[Any, Any, None]) -> None:
         try:
             await pending
-        except Exception:  # a bug in the fake: say so loudly, never hang the client
-            traceback.print_exc(file=sys.stderr)
-            self.server.failures += 1
-            self.abort()
+        except Exception:
+            self._failed()
         finally:
             self.worker = None
         self._next()
 
     # --- writing and waiting (False once the client has gone) ---
 
+    @property
+    def gone(self) -> bool:
+        """Closed by the client, or closing by this side (nothing more may be written)."""
+        return self.closed or self.transport.is_closing()  # type: ignore[union-attr]
+
     def write(self, data: bytes) -> bool:
-        if self.closed:
+        if self.gone:
             return False
         self.transport.write(data)  # type: ignore[union-attr]
         return True
@@ -255,7 +268,7 @@ class _Connection(asyncio.Protocol):
         return sent
 
     def close(self) -> None:
-        if not self.closed:
+        if not self.gone:
             self.transport.close()  # type: ignore[union-attr]
 
     def abort(self) -> None:
@@ -264,15 +277,12 @@ class _Connection(asyncio.Protocol):
 
     async def drain(self) -> bool:
         while self._paused and not self.closed:
-            await self._wait_future(None)
+            await self.wait(None)  # resume_writing() or connection_lost() ends it
         return not self.closed
 
     async def wait(self, timeout: float | None, register: set[asyncio.Future] | None = None) -> bool:
         """Sleep up to ``timeout`` (None: forever), or until a future in ``register``
         is resolved by release(); False as soon as the client closes."""
-        return await self._wait_future(timeout, register)
-
-    async def _wait_future(self, timeout: float | None, register: set[asyncio.Future] | None = None) -> bool:
         if self.closed:
             return False
         loop = asyncio.get_running_loop()
