@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -279,39 +280,43 @@ async def measure(targets: list[Target], fake_pid: int, args: argparse.Namespace
     return runs
 
 
-def med(runs: list[Run], what) -> float:
-    return statistics.median(what(run) for run in runs)
+def summary(runs: list[Run]) -> dict[str, float]:
+    """Medians over rounds of one row's figures (ms, req/s, CPU us per request)."""
+    figures = {
+        "rate": lambda r: r.rate, "p50": lambda r: r.quantile(0.5), "p99": lambda r: r.quantile(0.99),
+        "first": lambda r: r.quantile(0.5, "first_chunk"),
+        "server_us": lambda r: per_request_us(r.server_cpu_s, r), "fake_us": lambda r: per_request_us(r.fake_cpu_s, r),
+        "client_us": lambda r: per_request_us(r.client_cpu_s, r)}
+    return {name: statistics.median(get(run) for run in runs) for name, get in figures.items()}
 
 
 def per_request_us(cpu_s: float, run: Run) -> float:
     return cpu_s / max(1, len(run.samples)) * 1e6
 
 
+def ms(value: float, sign: str = "") -> str:
+    return "-" if value != value else f"{value:{sign}.2f}"  # NaN: no first chunk (not streamed)
+
+
 def print_closed_loop(runs: dict[tuple, list[Run]], names: list[str]) -> None:
     print("\n| scenario | clients | target | req/s | p50 ms | p99 ms | first chunk p50 ms | "
           "server CPU us/req | fake CPU us/req | client CPU us/req | errors |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for (label, clients, name), rs in runs.items():
-        errors = sum((r.errors for r in rs), Counter())
-        print(f"| {label} | {clients} | {name} | {med(rs, lambda r: r.rate):,.0f} "
-              f"| {med(rs, lambda r: r.quantile(0.5)):.2f} | {med(rs, lambda r: r.quantile(0.99)):.2f} "
-              f"| {med(rs, lambda r: r.quantile(0.5, 'first_chunk')):.2f} "
-              f"| {med(rs, lambda r: per_request_us(r.server_cpu_s, r)):.0f} "
-              f"| {med(rs, lambda r: per_request_us(r.fake_cpu_s, r)):.0f} "
-              f"| {med(rs, lambda r: per_request_us(r.client_cpu_s, r)):.0f} | {dict(errors) or 0} |")
+    rows = {key: summary(rs) for key, rs in runs.items()}
+    for (label, clients, name), m in rows.items():
+        errors = sum((r.errors for r in runs[(label, clients, name)]), Counter())
+        print(f"| {label} | {clients} | {name} | {m['rate']:,.0f} | {ms(m['p50'])} | {ms(m['p99'])} "
+              f"| {ms(m['first'])} | {m['server_us']:.0f} | {m['fake_us']:.0f} | {m['client_us']:.0f} "
+              f"| {dict(errors) or 0} |")
     if len(names) < 2:
         return
     print("\n| scenario | clients | added p50 ms | added p99 ms | added first chunk p50 ms | gateway/direct req/s |")
     print("|---|---|---|---|---|---|")
-    for (label, clients, name), rs in runs.items():
-        if name != names[1]:
-            continue
-        direct = runs[(label, clients, names[0])]
-        print(f"| {label} | {clients} "
-              f"| {med(rs, lambda r: r.quantile(0.5)) - med(direct, lambda r: r.quantile(0.5)):+.2f} "
-              f"| {med(rs, lambda r: r.quantile(0.99)) - med(direct, lambda r: r.quantile(0.99)):+.2f} "
-              f"| {med(rs, lambda r: r.quantile(0.5, 'first_chunk')) - med(direct, lambda r: r.quantile(0.5, 'first_chunk')):+.2f} "
-              f"| {med(rs, lambda r: r.rate) / med(direct, lambda r: r.rate):.2f} |")
+    for (label, clients, name), m in rows.items():
+        if name == names[1]:
+            d = rows[(label, clients, names[0])]
+            print(f"| {label} | {clients} | {ms(m['p50'] - d['p50'], '+')} | {ms(m['p99'] - d['p99'], '+')} "
+                  f"| {ms(m['first'] - d['first'], '+')} | {m['rate'] / d['rate']:.3f} |")
 
 
 def print_held(rows: list[tuple[str, Run, int]], n: int, seconds_each: float) -> None:
@@ -321,9 +326,10 @@ def print_held(rows: list[tuple[str, Run, int]], n: int, seconds_each: float) ->
     print("|---|---|---|---|---|---|---|---|")
     for name, run, peak in rows:
         done = sum(1 for s in run.samples if s.ok)
-        print(f"| {name} | {done} / {n} | {dict(run.errors) or 0} | {peak} | {run.quantile(0.5, 'first_chunk'):.1f}"
-              f" / {run.quantile(0.99, 'first_chunk'):.1f} | {run.quantile(0.5) / 1e3:.2f} / "
-              f"{run.quantile(0.99) / 1e3:.2f} | {run.seconds:.2f} | {per_request_us(run.server_cpu_s, run) / 1e3:.2f} |")
+        first = f"{run.quantile(0.5, 'first_chunk'):.1f} / {run.quantile(0.99, 'first_chunk'):.1f}"
+        total = f"{run.quantile(0.5) / 1e3:.2f} / {run.quantile(0.99) / 1e3:.2f}"
+        print(f"| {name} | {done} / {n} | {dict(run.errors) or 0} | {peak} | {first} | {total} | {run.seconds:.2f} "
+              f"| {per_request_us(run.server_cpu_s, run) / 1e3:.2f} |")
 
 
 # --- main --------------------------------------------------------------------------------------------
@@ -369,7 +375,7 @@ async def bench(args: argparse.Namespace, direct: Target, gateway: Target | None
     print_held(rows, args.streams, args.chunks * args.chunk_delay_s)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=3.0, help="seconds of each closed-loop measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians are printed)")
@@ -378,44 +384,50 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=20, help="chunks per streamed answer")
     parser.add_argument("--chunk-delay-s", type=float, default=0.1, help="the slow provider's gap between chunks")
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s, 200 held streams: a smoke run")
-    parser.add_argument("--direct-only", action="store_true", help="measure the fake alone (its own capacity)")
+    parser.add_argument("--direct-only", action="store_true", help="the fake alone (its own capacity), no Daphne")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds, args.streams = 1.0, 1, min(args.streams, 200)
+    return args
+
+
+def run(args: argparse.Namespace, tmp: Path, stack: contextlib.ExitStack) -> None:
     import uvloop
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     api_key = "sk-bench-" + os.urandom(8).hex()
-    fakes: list[FakeProcess] = []
-    daphne = None
-    try:
-        fakes.append(FakeProcess(api_key, tmp / "fake-fast.log", mode="ok", chunks=args.chunks))
-        fakes.append(FakeProcess(api_key, tmp / "fake-slow.log", mode="slow", chunks=args.chunks,
-                                 chunk_delay_s=args.chunk_delay_s))
-        fast, slow = fakes
+    fast = FakeProcess(api_key, tmp / "fake-fast.log", mode="ok", chunks=args.chunks)
+    stack.callback(fast.stop)
+    slow = FakeProcess(api_key, tmp / "fake-slow.log", mode="slow", chunks=args.chunks,
+                       chunk_delay_s=args.chunk_delay_s)
+    stack.callback(slow.stop)
+    direct = Target("direct to the fake", fast.port, api_key, UPSTREAM_MODEL, fast.proc.pid)
+    slow_direct = Target("direct to the fake", slow.port, api_key, UPSTREAM_MODEL, slow.proc.pid)
+    gateway = slow_gateway = daphne = None
+    served_by = "not measured (--direct-only)"
+    if not args.direct_only:
         env, token, has_gateway = prepare_site(tmp, fast, slow, api_key)
         daphne = Daphne(env, tmp / "daphne.log").start()
-        served_by = check_gateway(daphne, token) if has_gateway else None
-        print(f"load average before: {os.getloadavg()[0]:.2f}; gateway: "
-              f"{'served by ' + served_by if served_by else 'not in this checkout (direct half only)'}", flush=True)
-        direct = Target("direct to the fake", fast.port, api_key, UPSTREAM_MODEL, fast.proc.pid)
-        gateway = Target("through the gateway", daphne.port, token, "bench-fast", daphne.proc.pid) \
-            if served_by else None
-        slow_pair = (Target("direct to the fake", slow.port, api_key, UPSTREAM_MODEL, slow.proc.pid),
-                     Target("through the gateway", daphne.port, token, "bench-slow", daphne.proc.pid)
-                     if served_by else None)
-        if args.direct_only:
-            gateway, slow_pair = None, (slow_pair[0], None)
-        uvloop.run(bench(args, direct, gateway, slow_pair, (fast.proc.pid, slow.proc.pid)))
-        print(f"\nload average after: {os.getloadavg()[0]:.2f}", flush=True)
+        stack.callback(daphne.stop)
+        provider = check_gateway(daphne, token) if has_gateway else None
+        served_by = f"served by {provider}" if provider else "not in this checkout (direct half only)"
+        if provider:
+            gateway = Target("through the gateway", daphne.port, token, "bench-fast", daphne.proc.pid)
+            slow_gateway = Target("through the gateway", daphne.port, token, "bench-slow", daphne.proc.pid)
+    print(f"load average before: {os.getloadavg()[0]:.2f}; gateway: {served_by}", flush=True)
+    uvloop.run(bench(args, direct, gateway, (slow_direct, slow_gateway), (fast.proc.pid, slow.proc.pid)))
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}", flush=True)
+    if gateway is not None:
         daphne.stop()  # its last settlements are written before it exits
-        if gateway is not None:
-            print_bookkeeping()
+        print_bookkeeping()
+
+
+def main() -> None:
+    args = parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    try:
+        with contextlib.ExitStack() as stack:
+            run(args, tmp, stack)
     finally:
-        if daphne is not None:
-            daphne.stop()
-        for fake in fakes:
-            fake.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

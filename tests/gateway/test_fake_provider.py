@@ -343,7 +343,8 @@ def test_anthropic_refusals_use_its_error_shape(ant: FakeProvider, headers, body
     assert answer.json()["type"] == "error" and answer.json()["error"]["type"] == kind
 
 
-@pytest.mark.parametrize("mode, status, kind", [("error_500", 500, "api_error"), ("error_429", 429, "rate_limit_error")])
+@pytest.mark.parametrize("mode, status, kind", [("error_500", 500, "api_error"),
+                                               ("error_429", 429, "rate_limit_error")])
 def test_anthropic_error_modes(ant: FakeProvider, mode: str, status: int, kind: str) -> None:
     ant.set(mode=mode)
     answer = httpx.post(ant.url + "/v1/messages", headers=anthropic_headers(ant), json=anthropic_body(stream=True))
