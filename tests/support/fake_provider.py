@@ -77,7 +77,7 @@ class Received(NamedTuple):
 
 class Outcome(NamedTuple):
     request: int  # index into FakeProvider.requests
-    status: int
+    status: int  # 0: nothing was sent (the client left during a stall)
     result: str  # "complete", "client_closed" (before the answer's end) or "cut" (by the fake, on purpose)
     chunks_sent: int  # content chunks of a stream written before the end
 
