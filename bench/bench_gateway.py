@@ -373,6 +373,26 @@ async def bench(args: argparse.Namespace, direct: Target, gateway: Target | None
         print(f"  held streams, {target.name}: {len(run.samples)} answers, errors {dict(run.errors)}",
               file=sys.stderr, flush=True)
     print_held(rows, args.streams, args.chunks * args.chunk_delay_s)
+    if gateway is not None:
+        print_targets(runs, rows, args)
+
+
+def print_targets(runs: dict[tuple, list[Run]], held: list[tuple[str, Run, int]], args: argparse.Namespace) -> None:
+    """Issue 15's three targets, against this run's medians."""
+    one = {name: summary(rs) for (label, clients, name), rs in runs.items() if label == "non-streamed" and clients == 1}
+    added = one["through the gateway"]["p50"] - one["direct to the fake"]["p50"]
+    loaded = summary(runs[("non-streamed", args.clients, "through the gateway")])["rate"]
+    _, streams, _ = held[-1]
+    complete = sum(1 for s in streams.samples if s.ok)
+    failed = sum(streams.errors.values())
+
+    def verdict(met: bool) -> str:
+        return "met" if met else "NOT met"
+
+    print(f"\ntargets: added p50 at one client {added:+.2f} ms (<= 1 ms: {verdict(added <= 1.0)}); "
+          f"{loaded:,.0f} proxied req/s at {args.clients} clients (>= 1,500 at 32: {verdict(loaded >= 1500)}); "
+          f"{complete:,} of {args.streams:,} held streams complete, {failed} errors "
+          f"(1,000 with no error: {verdict(args.streams >= 1000 and complete == args.streams and not failed)})")
 
 
 def parse_args() -> argparse.Namespace:
