@@ -217,6 +217,22 @@ def test_openai_cut_stream_breaks_after_cut_after_chunks_without_done(oai: FakeP
     assert oai.wait_outcomes(1)[-1].result == "cut" and oai.outcomes[-1].chunks_sent == 2
 
 
+def test_openai_stream_error_is_an_error_event_without_done(oai: FakeProvider) -> None:
+    oai.set(mode="stream_error", text="0123456789", chunks=5, cut_after=3)
+    received = []
+    with pytest.raises(openai.APIError) as failed:
+        for chunk in client(oai).chat.completions.create(model="m", messages=HI, stream=True):
+            received.append(chunk.choices[0].delta.content)
+    assert received == ["", "01", "23", "45"] and failed.value.body["type"] == "server_error"
+    raw = httpx.post(oai.base_url + "/chat/completions", headers={"authorization": f"Bearer {oai.api_key}"},
+                     json={"model": "m", "messages": HI, "stream": True})
+    events = sse_events(iter(raw.text.split("\n")))
+    assert raw.status_code == 200 and "error" in json.loads(events[-1][1]) and (None, "[DONE]") not in events
+    assert [o.result for o in oai.wait_outcomes(2)] == ["error_event", "error_event"]
+    with pytest.raises(openai.InternalServerError):
+        client(oai).chat.completions.create(model="m", messages=HI)
+
+
 def test_cut_non_streamed_answer_is_closed_halfway(oai: FakeProvider) -> None:
     oai.set(mode="cut")
     with pytest.raises(openai.APIConnectionError):
@@ -361,6 +377,17 @@ def test_anthropic_cut_stream_has_no_message_stop(ant: FakeProvider) -> None:
                 lines.append(line)
     names = [name for name, _ in sse_events(iter(lines + [""]))]
     assert names == ["message_start", "content_block_start", "ping"] + ["content_block_delta"] * 3
+
+
+def test_anthropic_stream_error_is_an_error_event_without_message_stop(ant: FakeProvider) -> None:
+    ant.set(mode="stream_error", chunks=4, cut_after=1)
+    with httpx.stream("POST", ant.url + "/v1/messages", headers=anthropic_headers(ant),
+                      json=anthropic_body(stream=True)) as answer:
+        events = sse_events(answer.iter_lines())
+    assert [name for name, _ in events] == ["message_start", "content_block_start", "ping", "content_block_delta",
+                                            "error"]
+    assert json.loads(events[-1][1]) == {"type": "error",
+                                         "error": {"type": "overloaded_error", "message": "Overloaded"}}
 
 
 def test_anthropic_no_usage_mode_omits_usage(ant: FakeProvider) -> None:

@@ -25,6 +25,10 @@ their defaults, see provider_formats.Behaviour):
   ``chunk_delay_s``, the connection is closed without the chunked body's end
   (no ``[DONE]``, no message_stop); a non-streamed answer is closed halfway
   through its body.
+* ``stream_error``: a stream sends ``cut_after`` content chunks, then the
+  format's error event (OpenAI ``data: {"error": ...}``, Anthropic
+  ``event: error`` with ``overloaded_error``) and ends cleanly, without
+  ``[DONE]`` or message_stop; a non-streamed request gets ``error_500``.
 * ``no_usage``: no usage anywhere (OpenAI ignores ``include_usage``).
 * ``slow``: ``chunk_delay_s`` between stream chunks, honouring the client's
   flow control (a reader that stops reading stops the writer); a
@@ -78,7 +82,8 @@ class Received(NamedTuple):
 class Outcome(NamedTuple):
     request: int  # index into FakeProvider.requests
     status: int  # 0: nothing was sent (the client left during a stall)
-    result: str  # "complete", "client_closed" (before the answer's end) or "cut" (by the fake, on purpose)
+    # "complete", "client_closed" (before the answer's end), "cut" or "error_event" (by the fake, on purpose)
+    result: str
     chunks_sent: int  # content chunks of a stream written before the end
 
 
@@ -363,7 +368,7 @@ class _FakeServer:
 
     def _answer(self, call: _Call, body: dict, b: Behaviour) -> Coroutine[Any, Any, None] | None:
         fmt, streamed = self.format, bool(body.get("stream"))
-        if b.mode == "error_500":
+        if b.mode == "error_500" or (b.mode == "stream_error" and not streamed):
             return self._send(call, 500, fmt.error(500, "The server had an error processing your request."))
         if b.mode == "error_429":
             retry = (("retry-after", f"{b.retry_after_s:g}"),) if b.retry_after_s is not None else ()
@@ -381,6 +386,11 @@ class _FakeServer:
                 return self._later(call, payload, b.chunks * b.chunk_delay_s)
             return self._send(call, 200, payload)
         stream = fmt.stream(body, b, call.seq)
+        if b.mode == "stream_error":
+            pieces = stream.pieces[:b.cut_point()]
+            events = b"".join(_chunk(event) for event in stream.head + pieces + [fmt.stream_error()])
+            sent = call.conn.finish_with(self._stream_head(call) + events + _LAST_CHUNK, keep_alive=call.req.keep_alive)
+            return self._finish(call, 200, "error_event" if sent else "client_closed", len(pieces))
         if b.mode in ("cut", "slow"):
             return self._stream_slowly(call, stream, b)
         events = b"".join(_chunk(event) for event in stream.head + stream.pieces + stream.tail)
