@@ -70,6 +70,11 @@ def provider_health(*, providers: list[Provider] | None = None) -> list[dict[str
             "last_check_at": p.last_check_at.isoformat() if p.last_check_at else None,
             "last_error": p.last_error,
             "health_checked": bool(p.health_url),
+            # The gateway's passive health: its circuit breaker and the observed time to first byte.
+            "breaker": p.breaker_state,
+            "breaker_failures": p.breaker_failures,
+            "breaker_until": p.breaker_until.isoformat() if p.breaker_until else None,
+            "observed_ttfb_ms": p.observed_ttfb_ms,
         }
         for p in rows
     ]
@@ -85,6 +90,9 @@ def router_health(*, now: datetime | None = None) -> dict[str, Any]:
     for p in providers:
         if p["enabled"] and p["health"] != Provider.Health.HEALTHY:
             problems.append(f"provider {p['key']} is unhealthy: {p['last_error'] or 'no detail'}")
+        if p["enabled"] and p["breaker"] != Provider.Breaker.CLOSED:
+            problems.append(f"provider {p['key']}: the gateway's circuit breaker is {p['breaker']} "
+                            f"after {p['breaker_failures']} consecutive failures")
     for s in statuses:
         if s["exhausted"]:
             problems.append(f"budget {s['name']} is exhausted ({s['utilization_pct']}% used)")

@@ -391,3 +391,13 @@ def budget_mark_warned(*, budget_id: int, window_start: datetime) -> bool:
                .exclude(warned_window_start=window_start)
                .update(warned_window_start=window_start))
     return updated == 1
+
+
+def provider_reset_breaker(*, key: str) -> bool:
+    """Close a provider's gateway circuit breaker by hand (an operator who knows it is fixed); False: no such key."""
+    from llmrouter import breaker
+
+    with transaction.atomic():
+        store.lock_active_budgets()  # breaker moves are serialised with the decisions that read them
+        return Provider.objects.filter(key=key).update(breaker_state=breaker.CLOSED, breaker_failures=0,
+                                                       breaker_until=None) == 1

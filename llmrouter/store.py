@@ -223,10 +223,13 @@ class ProviderRow:
 
 
 def _aware(value: Any) -> datetime | None:
-    # SQLite hands a datetime column back as naive UTC text; PostgreSQL as an aware datetime.
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value)).replace(tzinfo=timezone.utc)
+    # SQLite hands a datetime column back as naive UTC (text, or a datetime through Django's converters);
+    # PostgreSQL as an aware datetime.
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
 def provider_rows() -> list[ProviderRow]:

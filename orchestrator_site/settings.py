@@ -264,6 +264,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Orchestrator API",
     "DESCRIPTION": "Agents over HTTP, the LLM router, providers, budgets and logs.",
     "VERSION": "1.0.0",
+    # The /v1/ gateway is served by ASGI handlers, not views: llmgateway/openapi.py describes it.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "llmgateway.openapi.add_gateway_paths"],
 }
 
 LOGGING = {

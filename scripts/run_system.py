@@ -186,6 +186,15 @@ def prepare_database(env: Mapping[str, str]) -> tuple[str, str | None, bool]:
     return wanted, password, True
 
 
+def admin_token(username: str) -> str:
+    """The admin user's API token (made now if it has none): what the OpenAI clients send as api_key."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    token, _ = Token.objects.get_or_create(user=get_user_model().objects.get_by_natural_key(username))
+    return token.key
+
+
 def close_database() -> None:
     # Nothing of this process's database state may leak into supervisord via exec.
     from django.db import connections
@@ -193,7 +202,7 @@ def close_database() -> None:
     connections.close_all()
 
 
-def banner(env: Mapping[str, str], config: Path, user: tuple[str, str | None, bool]) -> str:
+def banner(env: Mapping[str, str], config: Path, user: tuple[str, str | None, bool], token: str | None = None) -> str:
     username, password, created = user
     url = f"http://{env['ORCHESTRATOR_HTTP_HOST']}:{env['ORCHESTRATOR_HTTP_PORT']}"
     ctl = f"{Path(env['ORCHESTRATOR_PYTHON']).parent / 'supervisorctl'} -c {config}"
@@ -202,6 +211,10 @@ def banner(env: Mapping[str, str], config: Path, user: tuple[str, str | None, bo
         lines += [f"  Log in as:    {username} / {password}",
                   "                (generated now and shown only this once; change it with",
                   f"                 manage.py changepassword {username})"]
+        if token:
+            lines += [f"  API token:    {token}",
+                      f"                (for the REST API and the LLM gateway at {url}/v1/;",
+                      f"                 manage.py create_api_token {username} prints it again)"]
     elif created:
         lines.append(f"  Log in as:    {username} (password from DJANGO_SUPERUSER_PASSWORD)")
     else:
@@ -242,9 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     ensure_private_dir(Path(env["ORCHESTRATOR_LOG_DIR"]))
     preflight(env)
     user = prepare_database(env)
+    # The first time (the admin user was just made), its API token is printed next to its password.
+    token = admin_token(user[0]) if user[2] else None
     close_database()
     link_control_socket(config, env)
-    print(banner(env, config, user), flush=True)
+    print(banner(env, config, user, token), flush=True)
     binary = supervisord_binary(env)
     # The admin password has been used; no supervised process needs to inherit it.
     env.pop("DJANGO_SUPERUSER_PASSWORD", None)

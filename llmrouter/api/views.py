@@ -84,6 +84,15 @@ class ProviderViewSet(viewsets.ModelViewSet):
     permission_classes = [ReadAuthenticatedWriteStaff]
     lookup_field = "key"
 
+    @extend_schema(request=None, responses={200: ProviderSerializer})
+    @action(detail=True, methods=["post"], url_path="reset-breaker")
+    def reset_breaker(self, request: Request, key: str) -> Response:
+        """Close the gateway's circuit breaker of this provider (staff)."""
+        provider = self.get_object()
+        services.provider_reset_breaker(key=provider.key)
+        provider.refresh_from_db()
+        return Response(self.get_serializer(provider).data)
+
 
 class BudgetViewSet(viewsets.ModelViewSet):
     queryset = Budget.objects.order_by("pk")
@@ -135,8 +144,8 @@ class LedgerViewSet(_TimeFiltered):
 
 
 class RouteLogViewSet(_TimeFiltered):
-    queryset = RouteLog.objects.order_by("-created_at", "-id")
+    queryset = RouteLog.objects.select_related("attempt_record").order_by("-created_at", "-id")
     serializer_class = RouteLogSerializer
     lookup_field = "decision_id"
     exact_filters = {"provider": "provider_key", "interface": "interface", "outcome": "outcome",
-                     "task_type": "task_type"}
+                     "task_type": "task_type", "request_id": "request_id"}

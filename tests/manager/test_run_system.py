@@ -80,3 +80,19 @@ def test_refuses_to_start_when_a_supervisord_answers_on_the_control_socket(tmp_p
         with pytest.raises(SystemExit):
             run_system.preflight(env)
     assert "supervisord already runs" in capsys.readouterr().err
+
+
+@pytest.mark.django_db
+def test_the_first_banner_prints_the_admin_api_token_next_to_its_password(monkeypatch):
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
+    get_user_model().objects.create_superuser("admin", "", "pw")
+    token = run_system.admin_token("admin")
+    assert Token.objects.get(user__username="admin").key == token == run_system.admin_token("admin")
+    env = run_system.system_env({})
+    first = run_system.banner(env, ROOT / "supervisord.conf", ("admin", "pw", True), token)
+    assert "admin / pw" in first and f"API token:    {token}" in first and "/v1/" in first
+    later = run_system.banner(env, ROOT / "supervisord.conf", ("admin", None, False))
+    assert "API token" not in later
