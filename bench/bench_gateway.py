@@ -56,6 +56,7 @@ from tests.web.daphne_proc import Daphne  # noqa: E402
 
 KEY_ENV = "BENCH_GATEWAY_FAKE_KEY"
 UPSTREAM_MODEL = "fake-model"
+ANSWER_TIMEOUT_S = 60.0  # an answer not complete by then counts as an error ("TimeoutError"), the run goes on
 MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello to the bench."}]
 
 
@@ -204,8 +205,10 @@ async def _client(target: Target, request: bytes, until: float, run: Run) -> Non
     try:
         while time.perf_counter() < until:
             try:
-                run.record(await exchange(reader, writer, request))
-            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                async with asyncio.timeout(ANSWER_TIMEOUT_S):  # no task per request, unlike wait_for
+                    sample = await exchange(reader, writer, request)
+                run.record(sample)
+            except (OSError, asyncio.IncompleteReadError, ValueError, asyncio.TimeoutError) as exc:
                 run.errors[type(exc).__name__] += 1
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
@@ -228,7 +231,7 @@ async def closed_loop(target: Target, fake_pid: int, *, clients: int, seconds: f
     return run
 
 
-async def held_streams(target: Target, fake_pid: int, n: int) -> tuple[Run, int]:
+async def held_streams(target: Target, fake_pid: int, n: int, seconds_each: float) -> tuple[Run, int]:
     """``n`` connections opened first (200 at a time: Daphne's listen backlog is short), then one slow
     stream on each, all sent together and read to the end. Returns the run and the peak of streams
     open at once."""
@@ -245,8 +248,10 @@ async def held_streams(target: Target, fake_pid: int, n: int) -> tuple[Run, int]
         open_now[0] += 1
         peak[0] = max(peak[0], open_now[0])
         try:
-            run.record(await exchange(reader, writer, request))
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            async with asyncio.timeout(ANSWER_TIMEOUT_S + seconds_each):
+                sample = await exchange(reader, writer, request)
+            run.record(sample)
+        except (OSError, asyncio.IncompleteReadError, ValueError, asyncio.TimeoutError) as exc:
             run.errors[type(exc).__name__] += 1
         finally:
             open_now[0] -= 1
@@ -368,7 +373,7 @@ async def bench(args: argparse.Namespace, direct: Target, gateway: Target | None
     print_closed_loop(runs, [t.name for t in targets])
     rows = []
     for target in (t for t in slow if t is not None):
-        run, peak = await held_streams(target, fake_pids[1], args.streams)
+        run, peak = await held_streams(target, fake_pids[1], args.streams, args.chunks * args.chunk_delay_s)
         rows.append((target.name, run, peak))
         print(f"  held streams, {target.name}: {len(run.samples)} answers, errors {dict(run.errors)}",
               file=sys.stderr, flush=True)
