@@ -149,6 +149,13 @@ def test_openai_wrong_key_is_401_in_openai_shape(oai: FakeProvider) -> None:
                                   "param": None, "code": "invalid_api_key"}
 
 
+@pytest.mark.parametrize("api_format, path", [("openai", "/v1/chat/completions"), ("anthropic", "/v1/messages")])
+def test_an_empty_api_key_means_no_key_is_needed(api_format: str, path: str) -> None:
+    with FakeProvider(api_format=api_format, api_key="") as fake:  # like a local Ollama
+        answer = httpx.post(fake.url + path, json=anthropic_body(), headers={"anthropic-version": "2023-06-01"})
+        assert answer.status_code == 200 and "authorization" not in fake.requests[-1].headers
+
+
 @pytest.mark.parametrize("body, problem", [
     ({"model": "m", "messages": []}, "messages"),
     ({"messages": HI}, "model"),

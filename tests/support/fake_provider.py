@@ -463,13 +463,14 @@ class _Call(NamedTuple):
 class FakeProvider:
     def __init__(self, api_format: str = "openai", *, api_key: str | None = None, port: int = 0,
                  models: list[str] | None = None, record: bool = True) -> None:
-        """``models``: what GET /models lists; when given, other models answer 404 (by
+        """``api_key``: None makes one up; "" accepts any key or none (a local Ollama).
+        ``models``: what GET /models lists; when given, other models answer 404 (by
         default any model is served and ``fake-model`` is listed). ``record=False``
         keeps no requests or outcomes (long benchmarks)."""
         if api_format not in FORMATS:
             raise ValueError(f"api_format must be one of {', '.join(FORMATS)}")
         self.api_format = api_format
-        self.api_key = api_key or f"sk-fake-{secrets.token_hex(8)}"
+        self.api_key = f"sk-fake-{secrets.token_hex(8)}" if api_key is None else api_key
         self._server = _FakeServer(FORMATS[api_format], self.api_key, models, record)
         self._wanted_port = port
         self.port = 0
@@ -618,7 +619,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run one fake LLM provider until SIGTERM or SIGINT.")
     parser.add_argument("--api-format", choices=sorted(FORMATS), default="openai")
     parser.add_argument("--port", type=int, default=0, help="0: a free port (printed)")
-    parser.add_argument("--api-key", default=None)
+    parser.add_argument("--api-key", default=None, help='default: one made up (printed); "": no key needed')
     parser.add_argument("--record", action="store_true", help="keep every request (memory grows)")
     defaults = Behaviour()
     for f in fields(Behaviour):  # --mode, --chunks, --chunk-delay-s, ...: the keywords of FakeProvider.set()
@@ -626,8 +627,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=getattr(defaults, f.name))
     args = parser.parse_args(argv)
     behaviour = Behaviour(**{f.name: getattr(args, f.name) for f in fields(Behaviour)})
-    fake = _FakeServer(FORMATS[args.api_format], args.api_key or f"sk-fake-{secrets.token_hex(8)}", None,
-                       args.record)
+    fake = _FakeServer(FORMATS[args.api_format], f"sk-fake-{secrets.token_hex(8)}" if args.api_key is None
+                       else args.api_key, None, args.record)
     fake.behaviour = behaviour
     import signal
 

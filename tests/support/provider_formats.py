@@ -134,7 +134,7 @@ class OpenAIFormat:
               429: "requests", 500: "server_error"}
 
     def check(self, *, headers: dict[str, str], api_key: str, body: Any) -> None:
-        if headers.get("authorization") != f"Bearer {api_key}":
+        if api_key and headers.get("authorization") != f"Bearer {api_key}":
             raise Rejection(401, self.error(401, "Incorrect API key provided.", code="invalid_api_key"))
         if body is None:
             return
@@ -214,7 +214,7 @@ class AnthropicFormat:
               429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}
 
     def check(self, *, headers: dict[str, str], api_key: str, body: Any) -> None:
-        if headers.get("x-api-key") != api_key:
+        if api_key and headers.get("x-api-key") != api_key:
             raise Rejection(401, self.error(401, "invalid x-api-key"))
         if not headers.get("anthropic-version"):
             raise Rejection(400, self.error(400, "anthropic-version: header is required"))
