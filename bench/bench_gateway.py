@@ -69,8 +69,9 @@ class FakeProcess:
         args = [sys.executable, "-m", "tests.support.fake_provider", "--api-key", api_key]
         for name, value in behaviour.items():
             args += [f"--{name.replace('_', '-')}", str(value)]
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=open(log, "ab"),
-                                     start_new_session=True)
+        with open(log, "ab") as errors:
+            self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors,
+                                         start_new_session=True)
         line = self.proc.stdout.readline()  # type: ignore[union-attr]
         if not line:
             raise RuntimeError(f"fake provider did not start:\n{log.read_text()[-2000:]}")
