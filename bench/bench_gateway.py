@@ -2,6 +2,7 @@
 """The LLM gateway (/v1/chat/completions under Daphne) against the same fake provider called directly.
 
     .venv/bin/python bench/bench_gateway.py [--duration 3] [--rounds 3] [--clients 32] [--streams 1000] [--quick]
+        [--api-format openai|anthropic] [--direct-only]
 
 Starts, on loopback only:
 
@@ -23,7 +24,10 @@ the gateway's added latency (p50, p99), requests/s, the time to the first
 chunk of a stream, and the CPU per request of the Daphne process (from
 /proc/<pid>/stat), of the fake and of the load generator. Last, --streams
 streams opened together against the slow provider, held to their end, once
-per target: answers that did not end in ``data: [DONE]`` are errors.
+per target: answers that did not end in ``data: [DONE]`` (message_stop for
+Anthropic) are errors. ``--api-format anthropic`` makes the fakes speak the
+Messages API: the direct calls are then Messages requests, the gateway's are
+still OpenAI's (it translates).
 
 The load generator is a raw asyncio HTTP/1.1 keep-alive client on uvloop
 (bench/README.md: httpx costs several times its CPU per request and would
@@ -88,7 +92,8 @@ class FakeProcess:
                 self.proc.wait(5)
 
 
-def prepare_site(tmp: Path, fast: FakeProcess, slow: FakeProcess, api_key: str) -> tuple[dict[str, str], str, bool]:
+def prepare_site(tmp: Path, fast: FakeProcess, slow: FakeProcess, api_key: str,
+                 api_format: str) -> tuple[dict[str, str], str, bool]:
     """Migrate a scratch SQLite database, make a token and the two providers. Returns the
     environment for Daphne, the token, and whether this checkout has the gateway."""
     env = dict(os.environ)
@@ -118,7 +123,7 @@ def prepare_site(tmp: Path, fast: FakeProcess, slow: FakeProcess, api_key: str) 
         for key, fake in (("bench-fast", fast), ("bench-slow", slow)):
             Provider.objects.create(
                 key=key, name=key, cost_per_1m=1, context_window=128_000, latency_ms=100, quality=0.8,
-                capabilities=["coding"], api_base=fake.base_url, api_format="openai",
+                capabilities=["coding"], api_base=fake.base_url, api_format=api_format,
                 upstream_model=UPSTREAM_MODEL, api_key_env=KEY_ENV)
     return env, token, has_gateway
 
@@ -132,15 +137,29 @@ class Target:
     authorization: str
     model: str
     pid: int  # the process whose CPU is charged to it
+    api: str = "openai"  # what it is sent: the gateway always takes OpenAI's format
 
     def request(self, *, stream: bool) -> bytes:
-        body: dict = {"model": self.model, "messages": MESSAGES, "max_tokens": 64}
-        if stream:
-            body.update(stream=True, stream_options={"include_usage": True})
+        """The same call in the target's format (Anthropic's: the system prompt as a top-level field)."""
+        if self.api == "anthropic":
+            path, auth = "/v1/messages", f"x-api-key: {self.authorization}\r\nanthropic-version: 2023-06-01"
+            body: dict = {"model": self.model, "system": MESSAGES[0]["content"], "messages": MESSAGES[1:],
+                          "max_tokens": 64}
+            if stream:
+                body["stream"] = True
+        else:
+            path, auth = "/v1/chat/completions", f"Authorization: Bearer {self.authorization}"
+            body = {"model": self.model, "messages": MESSAGES, "max_tokens": 64}
+            if stream:
+                body.update(stream=True, stream_options={"include_usage": True})
         data = json.dumps(body).encode()
-        return (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-                f"Authorization: Bearer {self.authorization}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(data)}\r\n\r\n").encode() + data
+        return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{auth}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n").encode() + data
+
+    @property
+    def stream_end(self) -> bytes:
+        """How a complete stream ends; anything else is an error."""
+        return b'data: {"type":"message_stop"}\n\n' if self.api == "anthropic" else b"data: [DONE]\n\n"
 
 
 @dataclass
@@ -151,7 +170,8 @@ class Sample:
     ok: bool
 
 
-async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> Sample:
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes,
+                   stream_end: bytes) -> Sample:
     t0 = time.perf_counter()
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
@@ -175,7 +195,7 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
         if size == 0:
             break
         tail = (tail + data[:-2])[-32:]
-    return Sample(status, time.perf_counter() - t0, first, status == 200 and tail.endswith(b"data: [DONE]\n\n"))
+    return Sample(status, time.perf_counter() - t0, first, status == 200 and tail.endswith(stream_end))
 
 
 @dataclass
@@ -207,7 +227,7 @@ async def _client(target: Target, request: bytes, until: float, run: Run) -> Non
         while time.perf_counter() < until:
             try:
                 async with asyncio.timeout(ANSWER_TIMEOUT_S):  # no task per request, unlike wait_for
-                    sample = await exchange(reader, writer, request)
+                    sample = await exchange(reader, writer, request, target.stream_end)
                 run.record(sample)
             except (OSError, asyncio.IncompleteReadError, ValueError, asyncio.TimeoutError) as exc:
                 run.errors[type(exc).__name__] += 1
@@ -250,7 +270,7 @@ async def held_streams(target: Target, fake_pid: int, n: int, seconds_each: floa
         peak[0] = max(peak[0], open_now[0])
         try:
             async with asyncio.timeout(ANSWER_TIMEOUT_S + seconds_each):
-                sample = await exchange(reader, writer, request)
+                sample = await exchange(reader, writer, request, target.stream_end)
             run.record(sample)
         except (OSError, asyncio.IncompleteReadError, ValueError, asyncio.TimeoutError) as exc:
             run.errors[type(exc).__name__] += 1
@@ -410,6 +430,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--chunks", type=int, default=20, help="chunks per streamed answer")
     parser.add_argument("--chunk-delay-s", type=float, default=0.1, help="the slow provider's gap between chunks")
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s, 200 held streams: a smoke run")
+    parser.add_argument("--api-format", choices=("openai", "anthropic"), default="openai",
+                        help="what the fakes speak (the gateway is always called in OpenAI's format)")
     parser.add_argument("--direct-only", action="store_true", help="the fake alone (its own capacity), no Daphne")
     args = parser.parse_args()
     if args.quick:
@@ -421,17 +443,17 @@ def run(args: argparse.Namespace, tmp: Path, stack: contextlib.ExitStack) -> Non
     import uvloop
 
     api_key = "sk-bench-" + os.urandom(8).hex()
-    fast = FakeProcess(api_key, tmp / "fake-fast.log", mode="ok", chunks=args.chunks)
+    fast = FakeProcess(api_key, tmp / "fake-fast.log", api_format=args.api_format, mode="ok", chunks=args.chunks)
     stack.callback(fast.stop)
-    slow = FakeProcess(api_key, tmp / "fake-slow.log", mode="slow", chunks=args.chunks,
+    slow = FakeProcess(api_key, tmp / "fake-slow.log", api_format=args.api_format, mode="slow", chunks=args.chunks,
                        chunk_delay_s=args.chunk_delay_s)
     stack.callback(slow.stop)
-    direct = Target("direct to the fake", fast.port, api_key, UPSTREAM_MODEL, fast.proc.pid)
-    slow_direct = Target("direct to the fake", slow.port, api_key, UPSTREAM_MODEL, slow.proc.pid)
+    direct = Target("direct to the fake", fast.port, api_key, UPSTREAM_MODEL, fast.proc.pid, args.api_format)
+    slow_direct = Target("direct to the fake", slow.port, api_key, UPSTREAM_MODEL, slow.proc.pid, args.api_format)
     gateway = slow_gateway = daphne = None
     served_by = "not measured (--direct-only)"
     if not args.direct_only:
-        env, token, has_gateway = prepare_site(tmp, fast, slow, api_key)
+        env, token, has_gateway = prepare_site(tmp, fast, slow, api_key, args.api_format)
         daphne = Daphne(env, tmp / "daphne.log").start()
         stack.callback(daphne.stop)
         provider = check_gateway(daphne, token) if has_gateway else None
