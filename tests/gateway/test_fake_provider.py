@@ -319,6 +319,36 @@ def test_two_hundred_concurrent_streams_all_complete(oai: FakeProvider) -> None:
     assert {o.result for o in oai.outcomes} == {"complete"}
 
 
+def test_chunked_request_bodies_are_read(oai: FakeProvider) -> None:
+    def parts() -> Iterator[bytes]:
+        yield b'{"model": "m", '
+        yield b'"messages": [{"role": "user", "content": "hi"}]}'
+
+    answer = httpx.post(oai.base_url + "/chat/completions", content=parts(),
+                        headers={"authorization": f"Bearer {oai.api_key}", "content-type": "application/json"})
+    assert answer.status_code == 200 and oai.requests[-1].headers["transfer-encoding"] == "chunked"
+    assert oai.requests[-1].body["messages"] == HI
+
+
+def test_http_1_0_answer_closes_the_connection(oai: FakeProvider) -> None:
+    with socket.create_connection(("127.0.0.1", oai.port)) as sock:
+        sock.sendall(b"GET /v1/models HTTP/1.0\r\nauthorization: Bearer " + oai.api_key.encode() + b"\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 OK") and b"connection: close" in data and data.endswith(b"}")
+
+
+def test_oversized_head_is_431_and_the_answer_is_not_lost_in_a_reset(oai: FakeProvider) -> None:
+    with socket.create_connection(("127.0.0.1", oai.port)) as sock:
+        # Far past the 64 KiB limit: bytes still unread when the fake closes must not reset the connection.
+        sock.sendall(b"GET /v1/models HTTP/1.1\r\nx-big: " + b"a" * 300_000)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 431 ")
+
+
 # --- Anthropic Messages format, with httpx ------------------------------------------------------------
 
 def test_anthropic_message_reports_input_without_cached_part(ant: FakeProvider) -> None:

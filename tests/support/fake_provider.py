@@ -195,6 +195,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._paused = False
+        self.discarding = False  # after a refusal: what the client still sends is dropped
         self._waiter: asyncio.Future | None = None  # a wait() or drain() in progress
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -215,18 +216,30 @@ class _Connection(asyncio.Protocol):
         self._wake(True)
 
     def data_received(self, data: bytes) -> None:
+        if self.discarding:
+            return
         self.buffer += data
         while not self.closed:
             try:
                 request = _parse_request(self.buffer)
             except _BadRequest as bad:
-                body = orjson.dumps({"error": {"message": _REASONS.get(bad.status, "Bad Request")}})
-                self.finish_with(_head(bad.status, length=len(body), close=True) + body, keep_alive=False)
+                self._refuse(bad.status)
                 return
             if request is None:
                 break
             self.queue.append(request)
         self._next()
+
+    def _refuse(self, status: int) -> None:
+        """Answer a request that cannot be parsed, then close without losing the answer: closing
+        with unread bytes would send a reset that can overtake it, so the write side is shut
+        (the client sees the end) and the rest is read and dropped until the client closes."""
+        body = orjson.dumps({"error": {"message": _REASONS.get(status, "Bad Request")}})
+        self.write(_head(status, length=len(body), close=True) + body)
+        self.discarding = True
+        self.buffer.clear()
+        self.transport.write_eof()  # type: ignore[union-attr]
+        asyncio.get_running_loop().call_later(10.0, self.abort)
 
     def _next(self) -> None:
         while self.queue and self.worker is None and not self.gone:
@@ -258,7 +271,7 @@ class _Connection(asyncio.Protocol):
     @property
     def gone(self) -> bool:
         """Closed by the client, or closing by this side (nothing more may be written)."""
-        return self.closed or self.transport.is_closing()  # type: ignore[union-attr]
+        return self.closed or self.discarding or self.transport.is_closing()  # type: ignore[union-attr]
 
     def write(self, data: bytes) -> bool:
         if self.gone:
