@@ -6,7 +6,8 @@
     python3 dev.py setup   # only the set-up steps
 
 Set-up is idempotent: a virtualenv in .venv, the pinned packages (reinstalled
-only when requirements.txt changes), migrations and default data, and a local
+only when requirements.txt changes), migrations and default data, the static
+files collected into var/static (again only when their sources change), a local
 Redis server when REDIS_URL points at this machine and nothing answers there.
 This file uses only the standard library until it re-executes inside .venv.
 """
@@ -132,10 +133,39 @@ def manage(*args: str) -> None:
         die(f"manage.py {' '.join(args)} failed with exit code {code}")
 
 
+def static_root() -> Path:
+    """STATIC_ROOT as orchestrator_site/settings.py computes it."""
+    return Path(os.environ.get("DJANGO_STATIC_ROOT") or VAR / "static")
+
+
+def static_sources_digest() -> str:
+    """What the collected files depend on: the pinned packages (admin, DRF) and the project's static/ dirs."""
+    digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes())
+    digest.update(str(static_root().resolve()).encode())
+    for folder in sorted(ROOT.glob("*/**/static")):
+        if folder.is_dir() and not folder.is_relative_to(VENV) and not folder.is_relative_to(VAR):
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def collect_static() -> None:
+    """collectstatic (hashed names, gzip/brotli copies: ~10 s of CPU), only when its sources changed."""
+    root = static_root()
+    stamp = root / ".sources.sha256"
+    digest = static_sources_digest()
+    if (root / "staticfiles.json").exists() and stamp.exists() and stamp.read_text() == digest:
+        return
+    say(f"collecting static files into {root}")
+    manage("collectstatic", "--noinput", "--clear", "-v", "0")
+    stamp.write_text(digest)
+
+
 def setup() -> None:
     ensure_venv()
     VAR.mkdir(mode=0o700, exist_ok=True)
     manage("migrate", "--noinput", "-v", "0")
+    collect_static()
 
 
 def postgres_url_for_tests() -> str | None:
@@ -154,6 +184,7 @@ def run_tests(extra: list[str]) -> int:
     ensure_redis_for_tests()
     ensure_netcat_for_tests()
     VAR.mkdir(mode=0o700, exist_ok=True)
+    collect_static()  # the admin pages the tests render link to the collected, hashed names
     say("running the test suite (SQLite)")
     code = subprocess.call([str(PY), "-m", "pytest", *extra], cwd=ROOT)
     if code == 5:  # pytest: no tests collected
@@ -176,6 +207,7 @@ def run_tests(extra: list[str]) -> int:
 def run_system() -> int:
     ensure_venv()
     VAR.mkdir(mode=0o700, exist_ok=True)
+    collect_static()
     runner = ROOT / "scripts" / "run_system.py"
     if not runner.exists():
         die("scripts/run_system.py is missing")

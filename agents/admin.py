@@ -3,7 +3,9 @@
 The live page (Agent instances -> "Live status") shows the same picture as
 the manager agent's ``list_agents``: database rows, the orchestrator's
 connected instances and supervisor's process states, with start / stop /
-restart buttons for staff who may change agent instances. The buttons go
+restart buttons for staff who may change agent instances. It refreshes
+itself: its script fetches ``?fragment=1`` (the picture alone) every
+LIVE_REFRESH_S and at once when /ws/ reports an agent connecting or leaving. The buttons go
 straight to supervisor's XML-RPC socket from the web process; the admin's
 staff check stands in for the manager's control token.
 """
@@ -21,6 +23,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from agents.models import AgentInstance, AgentType
+
+
+# How often the live page refreshes itself (it also refreshes at once on agent events from /ws/).
+LIVE_REFRESH_S = 5
 
 
 @admin.register(AgentType)
@@ -102,7 +108,12 @@ class AgentInstanceAdmin(admin.ModelAdmin):
                                       processes=processes, supervisor_info=supervisor_info)
         context = {**self.admin_site.each_context(request), "title": "Agents: live status", "picture": picture,
                    "opts": self.model._meta, "may_control": self._may_control(request),
-                   "controllable_groups": ms.controllable_groups}
+                   "controllable_groups": ms.controllable_groups,
+                   "fragment_url": f"{request.path}?fragment=1", "refresh_s": LIVE_REFRESH_S,
+                   "refresh_ms": int(LIVE_REFRESH_S * 1000)}
+        if request.GET.get("fragment"):
+            # Only the picture, for the page's own script to swap in (live.html); admin_view adds never_cache.
+            return TemplateResponse(request, "admin/agents/live_picture.html", context)
         return TemplateResponse(request, "admin/agents/live.html", context)
 
     def control_view(self, request: HttpRequest) -> HttpResponse:

@@ -34,6 +34,9 @@ from agents import protocol
 
 # How long past the request's own timeout we wait for the orchestrator's answer.
 GRACE_S = 5.0
+# Answers may exceed the frame limit by what the orchestrator adds to an agent's answer (our id,
+# "transport"); an answer past even this is skipped and its request answered MESSAGE_TOO_LARGE.
+ANSWER_HEADROOM_BYTES = 4096
 DEFAULT_TIMEOUT_MS = 30_000
 
 
@@ -88,13 +91,33 @@ def _next_id() -> str:
     return f"cl{os.getpid():x}-{next(_client_ids)}"
 
 
+def _answer_buffer(max_frame_bytes: int) -> protocol.LineBuffer:
+    return protocol.LineBuffer(max_frame_bytes + ANSWER_HEADROOM_BYTES, discard_oversized=True)
+
+
+def _encode_request(frame: dict[str, Any], max_frame_bytes: int) -> bytes:
+    """The request's line; MESSAGE_TOO_LARGE (raised, nothing sent) when the orchestrator would refuse it
+    and close the connection, failing every other request in flight on it."""
+    payload = protocol.encode(frame)  # may raise ProtocolError (not encodable)
+    if len(payload) - 1 > max_frame_bytes:
+        raise protocol.too_large_error(len(payload) - 1, max_frame_bytes, "The request")
+    return payload
+
+
+def _too_large_answers(buf: protocol.LineBuffer) -> list[dict[str, Any]]:
+    """MESSAGE_TOO_LARGE frames for the answers ``buf`` skipped (matched by the id in their first bytes)."""
+    dropped, buf.dropped = buf.dropped, []
+    return [protocol.too_large_error(exc.size, buf.max_bytes, "The answer").to_frame(exc.request_id)
+            for exc in dropped if exc.request_id is not None]
+
+
 # --- async --------------------------------------------------------------------------------------
 
 class _ClientProtocol(asyncio.Protocol):
     def __init__(self, client: "AsyncClient") -> None:
         self.client = client
         self.transport: asyncio.Transport | None = None
-        self._buf = protocol.LineBuffer(client.max_frame_bytes)
+        self._buf = _answer_buffer(client.max_frame_bytes)
         self._out: list[bytes] = []
         self._loop = asyncio.get_running_loop()
         self.lost = False
@@ -105,12 +128,11 @@ class _ClientProtocol(asyncio.Protocol):
         self.write(CLIENT_FEATURES)
 
     def data_received(self, data: bytes) -> None:
-        try:
-            lines = self._buf.feed(data)
-        except protocol.FrameTooLarge:
-            self.transport.close()  # type: ignore[union-attr]
-            return
+        lines = self._buf.feed(data)
         deliver = self.client._deliver
+        if self._buf.dropped:
+            for frame in _too_large_answers(self._buf):
+                deliver(frame)
         for line in lines:
             try:
                 frame = protocol.decode(line)
@@ -158,6 +180,11 @@ class AsyncClient:
         await client._ensure_connected()
         return client
 
+    @property
+    def inflight(self) -> int:
+        """Requests sent on this client and not answered yet."""
+        return len(self._waiters)
+
     async def __aenter__(self) -> "AsyncClient":
         await self._ensure_connected()
         return self
@@ -202,7 +229,7 @@ class AsyncClient:
         proto = await self._ensure_connected()
         rid = _next_id()
         frame["id"] = rid
-        payload = protocol.encode(frame)  # may raise ProtocolError (not encodable): before anything is registered
+        payload = _encode_request(frame, self.max_frame_bytes)  # may raise: before anything is registered
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiters[rid] = fut
         self._payloads[rid] = payload
@@ -305,7 +332,7 @@ class Client:
         self.max_frame_bytes = max_frame_bytes
         self.events: deque[dict[str, Any]] = deque(maxlen=10_000)
         self._sock: socket.socket | None = None
-        self._buf = protocol.LineBuffer(max_frame_bytes)
+        self._buf = _answer_buffer(max_frame_bytes)
         self._lines: deque[bytes] = deque()
         self._lock = threading.Lock()
 
@@ -327,7 +354,7 @@ class Client:
                 sock.close()
                 raise
             self._sock = sock
-            self._buf = protocol.LineBuffer(self.max_frame_bytes)
+            self._buf = _answer_buffer(self.max_frame_bytes)
             self._lines.clear()
         return self._sock
 
@@ -351,7 +378,7 @@ class Client:
         rid = _next_id()
         frame["id"] = rid
         wait_s = (timeout_ms or self.default_timeout_ms) / 1000 + GRACE_S
-        payload = protocol.encode(frame)
+        payload = _encode_request(frame, self.max_frame_bytes)
         with self._lock:
             sock = self._connect()
             resent = False
@@ -404,6 +431,10 @@ class Client:
 
     def _read_frame(self, sock: socket.socket) -> dict[str, Any]:
         while not self._lines:
+            if self._buf.dropped:
+                skipped = _too_large_answers(self._buf)
+                if skipped:
+                    return skipped[0]  # at most one request is in flight on this client
             chunk = sock.recv(65536)
             if not chunk:
                 raise ConnectionResetError("the orchestrator closed the connection")

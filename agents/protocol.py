@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from enum import StrEnum
 from typing import Any
@@ -25,6 +26,13 @@ from typing import Any
 import orjson
 
 DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
+
+
+def websocket_message_limit(max_frame_bytes: int) -> int:
+    """Daphne's WebSocket message limit for a frame limit: messages up to it are read and a frame over
+    ``max_frame_bytes`` is answered MESSAGE_TOO_LARGE (the socket stays open); only a message past this
+    larger bound is Daphne's close 1009 (a limit equal to the frame limit made every oversized frame a close)."""
+    return max(4 * max_frame_bytes, max_frame_bytes + 1024 * 1024)
 
 # Top-level request keys that are envelope, not data (used when a request has
 # neither "data" nor "params" and the remaining keys are taken as the data).
@@ -54,6 +62,10 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     NOT_FOUND = "NOT_FOUND"
     SHUTTING_DOWN = "SHUTTING_DOWN"
+    # HTTP only: the method, the Accept header or the body's media type is not served (405, 406, 415).
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -159,6 +171,17 @@ def request_id_of(frame: dict[str, Any]) -> Any:
     return frame.get("request_id") if rid is None else rid
 
 
+def is_valid_request_id(rid: Any) -> bool:
+    """An id a caller may give: a string or an integer (not a bool, not a container)."""
+    return isinstance(rid, (str, int)) and not isinstance(rid, bool)
+
+
+def check_request_id(rid: Any) -> None:
+    """Raise INVALID_REQUEST unless ``rid`` is a usable request id."""
+    if not is_valid_request_id(rid):
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, "'id' must be a string or an integer")
+
+
 def normalize_request(frame: dict[str, Any], *, default_agent: str | None = None) -> dict[str, Any]:
     """Validate a request frame and return it in canonical shape.
 
@@ -169,12 +192,15 @@ def normalize_request(frame: dict[str, Any], *, default_agent: str | None = None
     rid = request_id_of(frame)
     if rid is None:
         rid = new_request_id()
-    elif not isinstance(rid, (str, int)) or isinstance(rid, bool):
-        raise ProtocolError(ErrorCode.INVALID_REQUEST, "'id' must be a string or an integer")
+    else:
+        check_request_id(rid)
 
     action = frame.get("action")
     if not isinstance(action, str) or not action:
-        raise ProtocolError(ErrorCode.INVALID_REQUEST, "Missing 'action' (a non-empty string)")
+        if action is None:
+            raise ProtocolError(ErrorCode.INVALID_REQUEST, "Missing 'action' (a non-empty string)")
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, "'action' must be a non-empty string",
+                            {"field": "action", "got": type(action).__name__})
 
     agent = frame.get("agent", default_agent)
     if agent is None:
@@ -239,14 +265,71 @@ def error(request_id: Any, code: ErrorCode | str, message: str, details: dict[st
     return frame
 
 
+# The answers that mean "we stopped waiting" rather than "it was done" or "it was refused": each says
+# in ``details.may_have_run`` whether the agent may have done the work (retry with the same
+# idempotency key when true; SECURITY.md lists these codes).
+UNFINISHED_CODES = frozenset({ErrorCode.TIMEOUT, ErrorCode.AGENT_DISCONNECTED, ErrorCode.SHUTTING_DOWN})
+
+
+def unfinished(request_id: Any, code: ErrorCode, message: str, *, may_have_run: bool,
+               details: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """An error frame for one of UNFINISHED_CODES, saying whether the work may have been done."""
+    return error(request_id, code, message, {**(details or {}), "may_have_run": may_have_run}, **extra)
+
+
 def is_response(frame: dict[str, Any]) -> bool:
     return frame.get("status") in ("success", "error")
 
 
 # --- framing ------------------------------------------------------------------
 
+# The first bytes of an oversized line kept to recover its id (ids come first in our frames).
+OVERSIZED_HEAD_BYTES = 512
+_ID_IN_HEAD = re.compile(rb'"(?:id|request_id)"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?[0-9]{1,19})[\s,}]')
+
+
 class FrameTooLarge(Exception):
     """A line grew past the size limit before its newline arrived."""
+
+    def __init__(self, size: int, head: bytes = b"") -> None:
+        super().__init__(size)
+        self.size = size
+        self.head = head
+
+    @property
+    def request_id(self) -> str | int | None:
+        return id_from_head(self.head)
+
+
+def id_from_head(head: bytes) -> str | int | None:
+    """The ``id`` (or ``request_id``) of a frame from its first bytes, or None: answers to a frame
+    too large to parse can still be matched by the sender."""
+    match = _ID_IN_HEAD.search(head)
+    if match is None:
+        return None
+    try:
+        value = orjson.loads(match.group(1))
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, (str, int)) else None
+
+
+def too_large_error(size: int | None, max_bytes: int, what: str = "Frame") -> ProtocolError:
+    details: dict[str, Any] = {"max_bytes": max_bytes}
+    if size is not None:
+        details["bytes"] = size
+    return ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"{what} exceeds the {max_bytes}-byte limit", details)
+
+
+def encode_bounded(frame: dict[str, Any], max_bytes: int) -> tuple[bytes, bool]:
+    """``(encode(frame), False)``, or ``(MESSAGE_TOO_LARGE error with the same id, True)`` when the
+    frame would exceed ``max_bytes`` (newline excluded): what an answer's sender sends instead of a
+    line the other side must refuse."""
+    data = encode(frame)
+    if len(data) - 1 <= max_bytes:
+        return data, False
+    err = too_large_error(len(data) - 1, max_bytes, "The answer")
+    return encode(err.to_frame(request_id_of(frame))), True
 
 
 class LineBuffer:
@@ -256,39 +339,77 @@ class LineBuffer:
     blank lines skipped) and keeps the partial rest. A line longer than
     ``max_bytes`` raises FrameTooLarge, whether complete or still arriving, so
     a peer cannot make us buffer without bound.
+
+    With ``discard_oversized`` nothing is raised: an oversized line is skipped
+    up to its newline (at most ``max_bytes`` are ever buffered) and recorded in
+    ``dropped`` as a FrameTooLarge (size and first bytes), for the caller to
+    answer and clear; the lines around it are returned as usual.
     """
 
-    __slots__ = ("_buf", "max_bytes")
+    __slots__ = ("_buf", "max_bytes", "discard_oversized", "dropped", "_skipping")
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_FRAME_BYTES):
+    def __init__(self, max_bytes: int = DEFAULT_MAX_FRAME_BYTES, *, discard_oversized: bool = False):
         self._buf = b""
         self.max_bytes = max_bytes
+        self.discard_oversized = discard_oversized
+        self.dropped: list[FrameTooLarge] = []
+        self._skipping: FrameTooLarge | None = None  # the oversized line being skipped
 
     def feed(self, chunk: bytes) -> list[bytes]:
+        if self._skipping is not None:
+            chunk = self._skip(chunk)
+            if not chunk:
+                return []
         buf = self._buf + chunk if self._buf else chunk
         if b"\n" not in chunk:
             if len(buf) > self.max_bytes:
                 self._buf = b""
-                raise FrameTooLarge(len(buf))
+                self._oversized(buf, complete=False)
+                return []
             self._buf = buf
             return []
         *lines, rest = buf.split(b"\n")
-        if len(rest) > self.max_bytes:
-            self._buf = b""
-            raise FrameTooLarge(len(rest))
-        self._buf = rest
+        self._buf = b""
         out = []
         for line in lines:
             if len(line) > self.max_bytes:
-                self._buf = b""
-                raise FrameTooLarge(len(line))
-            if line.strip():
+                self._oversized(line, complete=True)
+            elif line.strip():
                 out.append(line)
+        if len(rest) > self.max_bytes:
+            self._oversized(rest, complete=False)
+        else:
+            self._buf = rest
         return out
+
+    def _oversized(self, data: bytes, *, complete: bool) -> None:
+        exc = FrameTooLarge(len(data), data[:OVERSIZED_HEAD_BYTES])
+        if not self.discard_oversized:
+            raise exc
+        if complete:
+            self.dropped.append(exc)
+        else:
+            self._skipping = exc
+
+    def _skip(self, chunk: bytes) -> bytes:
+        """Swallow the skipped line's bytes up to its newline; return what follows it."""
+        skipping = self._skipping
+        assert skipping is not None
+        nl = chunk.find(b"\n")
+        if nl < 0:
+            skipping.size += len(chunk)
+            return b""
+        skipping.size += nl
+        self._skipping = None
+        self.dropped.append(skipping)
+        return chunk[nl + 1:]
 
     def take_rest(self) -> bytes:
         """Return and forget the incomplete frame held back (a last line without newline at EOF)."""
         rest, self._buf = self._buf, b""
+        if self._skipping is not None:  # EOF ends the skipped line too
+            self.dropped.append(self._skipping)
+            self._skipping = None
         return rest
 
     @property

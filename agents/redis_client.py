@@ -74,9 +74,10 @@ def build_request(agent: str, action: str, data: dict[str, Any] | None, *, timeo
 
 
 def _timeout_frame(frame: dict[str, Any], timeout_ms: float) -> dict[str, Any]:
-    return protocol.error(frame["id"], ErrorCode.TIMEOUT, f"No answer from agent '{frame['agent']}' over Redis "
-                          f"within {timeout_ms:g} ms", {"agent": frame["agent"], "timeout_ms": timeout_ms},
-                          transport="redis")
+    # The entry may have been read (and run) by an agent before the caller gave up.
+    return protocol.unfinished(frame["id"], ErrorCode.TIMEOUT, f"No answer from agent '{frame['agent']}' over "
+                               f"Redis within {timeout_ms:g} ms", may_have_run=True,
+                               details={"agent": frame["agent"], "timeout_ms": timeout_ms}, transport="redis")
 
 
 def _unavailable_frame(frame: dict[str, Any], exc: BaseException) -> dict[str, Any]:

@@ -11,6 +11,8 @@ A request is one entry in the agent type's stream (``RedisKeys.stream``):
     timeout_ms  optional: how long the caller waits, counted from the entry id's
                 time; an agent that finds the entry older than that answers
                 TIMEOUT without running it (the caller has given up)
+    deadline_ms optional: the caller's deadline itself (Unix ms, the caller's
+                clock); the earlier of the two counts, with no grace after it
 
 The agent answers with REPLY_SCRIPT, which acknowledges the entry and writes
 the answer in one atomic step, and only if the entry was still pending: when a
@@ -45,6 +47,7 @@ F_REPLY_TO = b"reply_to"
 F_REPLY_KIND = b"reply_kind"
 F_TIMEOUT_MS = b"timeout_ms"
 F_REPLY_ID = b"reply_id"
+F_DEADLINE_MS = b"deadline_ms"
 
 DEFAULT_STREAM_MAXLEN = 100_000
 DEFAULT_REPLY_STREAM_MAXLEN = 10_000
@@ -79,6 +82,53 @@ return 1
 """
 
 
+# Take back a request entry a caller no longer waits for, unless an agent may already be on it.
+# KEYS[1] = request stream
+# ARGV[1] = consumer group, ARGV[2] = entry id, ARGV[3] = mode:
+#   "unread": delete the entry if no consumer has read it yet;
+#   "dead":   the live consumers of the type follow in ARGV[4..]. An entry read by a consumer that is
+#             not among them is acknowledged and deleted (it is never reclaimed and run later); an
+#             unread entry is deleted only when no consumer is live at all.
+# Returns "gone" (answered already, or trimmed), "withdrawn" (deleted unread: it never ran),
+# "abandoned" (read by a dead consumer, now acknowledged: it may have run), "read" (an agent has it),
+# "kept" ("dead" mode: a live consumer has it or will read it).
+WITHDRAW_SCRIPT = """
+if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then
+  return 'gone'
+end
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+if #pending == 0 then
+  if ARGV[3] == 'unread' or #ARGV == 3 then
+    redis.call('XDEL', KEYS[1], ARGV[2])
+    return 'withdrawn'
+  end
+  return 'kept'
+end
+if ARGV[3] ~= 'dead' then
+  return 'read'
+end
+local consumer = pending[1][2]
+for i = 4, #ARGV do
+  if ARGV[i] == consumer then
+    return 'kept'
+  end
+end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 'abandoned'
+"""
+
+# An instance seen to die (its socket dropped without a goodbye): it stops counting as a live Redis
+# consumer and as the owner of idempotency claims until it refreshes them itself (if it is alive).
+# KEYS[1] = liveness sorted set of the type, KEYS[2] = the instance's idempotency owner key
+# ARGV[1] = instance id
+FORGET_INSTANCE_SCRIPT = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+
 def entry_time_ms(entry_id: bytes | str) -> int:
     """The millisecond timestamp Redis put in an auto-generated entry id."""
     text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
@@ -100,7 +150,23 @@ def entry_fields(frame: dict[str, Any], *, reply_to: str | None, reply_kind: str
         fields[F_REPLY_ID] = reply_id.encode()
     if timeout_ms:
         fields[F_TIMEOUT_MS] = str(int(timeout_ms)).encode()
+        # The caller's own deadline, taken now (before the XADD's round trip): the entry id's time is
+        # a little later than the caller's start, so entry time + timeout alone ends a little late.
+        fields[F_DEADLINE_MS] = str(int(time.time() * 1000 + timeout_ms)).encode()
     return fields
+
+
+def entry_deadline_ms(entry_id: bytes, fields: dict[bytes, bytes]) -> float | None:
+    """The Unix ms after which nobody waits for the entry's answer (None: no deadline, or unreadable)."""
+    raw = fields.get(F_TIMEOUT_MS)
+    if not raw:
+        return None
+    try:
+        deadline = float(entry_time_ms(entry_id) + int(raw))
+        own = fields.get(F_DEADLINE_MS)
+        return min(deadline, float(own)) if own else deadline
+    except ValueError:
+        return None
 
 
 async def ensure_group(redis: aioredis.Redis, stream: str) -> None:
@@ -116,9 +182,10 @@ async def ensure_group(redis: aioredis.Redis, stream: str) -> None:
             raise
 
 
-async def live_consumers(redis: aioredis.Redis, keys: RedisKeys, agent_type: str) -> int:
-    """How many consumers of a type refreshed their liveness lately."""
-    return int(await redis.zcount(keys.live(agent_type), int(time.time() * 1000), "+inf"))
+async def live_members(redis: aioredis.Redis, keys: RedisKeys, agent_type: str) -> frozenset[str]:
+    """The instance ids of a type's consumers that refreshed their liveness lately."""
+    members = await redis.zrangebyscore(keys.live(agent_type), int(time.time() * 1000), "+inf")
+    return frozenset(m.decode() if isinstance(m, bytes) else str(m) for m in members)
 
 
 class PipelineBatcher:
@@ -214,10 +281,10 @@ class StreamRequester:
         self.client_id = client_id()
         self.reply_stream = keys.reply_stream(self.client_id)
         self._counter = itertools.count(1)
-        self._waiting: dict[bytes, asyncio.Future[dict[str, Any]]] = {}
+        self._waiting: dict[bytes, Sent] = {}
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
-        self._batcher = PipelineBatcher(redis)
+        self._batcher = PipelineBatcher(redis, {"withdraw": WITHDRAW_SCRIPT})
         self._last_id = b"0-0"
 
     async def start(self) -> None:
@@ -231,9 +298,9 @@ class StreamRequester:
                 task.cancel()
         await asyncio.gather(*(t for t in (self._reader, self._writer) if t is not None), return_exceptions=True)
         self._reader = self._writer = None
-        for fut in self._waiting.values():
-            if not fut.done():
-                fut.cancel()
+        for sent in self._waiting.values():
+            if not sent.answer.done():
+                sent.answer.cancel()
         self._waiting.clear()
         try:
             await asyncio.wait_for(self.redis.delete(self.reply_stream), 1.0)
@@ -246,25 +313,48 @@ class StreamRequester:
         Raises asyncio.TimeoutError when no answer comes within ``timeout_s``,
         and redis errors when the request could not be written.
         """
+        sent: Sent | None = None
+        try:
+            async with asyncio.timeout(timeout_s):
+                sent = await self.send(agent_type, frame, timeout_s)
+                answer = await sent.answer
+        finally:
+            if sent is not None:
+                self.forget(sent)
+        return answer
+
+    async def send(self, agent_type: str, frame: dict[str, Any], timeout_s: float) -> "Sent":
+        """Write the request entry; its answer resolves ``Sent.answer``. Call ``forget`` when done waiting."""
         token = f"{self.client_id}:{next(self._counter)}"
         caller_id = protocol.request_id_of(frame)
         if caller_id is None:
             frame = dict(frame, id=token)
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         key = token.encode()
-        self._waiting[key] = fut
+        sent = Sent(key, agent_type, asyncio.get_running_loop().create_future(), caller_id)
+        self._waiting[key] = sent
+        fields = entry_fields(frame, reply_to=self.reply_stream, reply_kind="stream", timeout_ms=timeout_s * 1000,
+                              reply_id=token)
         try:
-            async with asyncio.timeout(timeout_s):
-                fields = entry_fields(frame, reply_to=self.reply_stream, reply_kind="stream",
-                                      timeout_ms=timeout_s * 1000, reply_id=token)
-                await self._batcher.call("XADD", self.keys.stream(agent_type), "MAXLEN", "~", self.stream_maxlen,
-                                         "*", *(part for pair in fields.items() for part in pair))
-                answer = await fut
-        finally:
-            self._waiting.pop(key, None)
-        if caller_id is not None:
-            answer["id"] = caller_id
-        return answer
+            sent.entry_id = await self._batcher.call(
+                "XADD", self.keys.stream(agent_type), "MAXLEN", "~", self.stream_maxlen, "*",
+                *(part for pair in fields.items() for part in pair))
+        except BaseException:
+            self.forget(sent)
+            raise
+        return sent
+
+    def forget(self, sent: "Sent") -> None:
+        self._waiting.pop(sent.token, None)
+        if not sent.answer.done():
+            sent.answer.cancel()
+
+    async def withdraw(self, sent: "Sent", mode: str, live: frozenset[str] = frozenset()) -> str:
+        """Take the entry back (``WITHDRAW_SCRIPT``); returns its outcome. Raises redis errors."""
+        if sent.entry_id is None:
+            return "gone"
+        result = await self._batcher.script("withdraw", [self.keys.stream(sent.agent_type)],
+                                            [CONSUMER_GROUP, sent.entry_id, mode, *sorted(live)])
+        return result.decode() if isinstance(result, bytes) else str(result)
 
     @property
     def in_flight(self) -> int:
@@ -289,10 +379,26 @@ class StreamRequester:
                     self._resolve(fields)
 
     def _resolve(self, fields: dict[bytes, bytes]) -> None:
-        fut = self._waiting.get(fields.get(b"id", b""))
-        if fut is None or fut.done():
+        sent = self._waiting.get(fields.get(b"id", b""))
+        if sent is None or sent.answer.done():
             return  # a late answer for a caller that gave up
         try:
-            fut.set_result(protocol.decode(fields.get(b"frame", b"")))
+            answer = protocol.decode(fields.get(b"frame", b""))
         except protocol.ProtocolError as exc:
-            fut.set_result(exc.to_frame(None))
+            answer = exc.to_frame(None)
+        if sent.caller_id is not None:
+            answer["id"] = sent.caller_id
+        sent.answer.set_result(answer)
+
+
+class Sent:
+    """One request entry written by a ``StreamRequester`` and not yet answered."""
+
+    __slots__ = ("token", "agent_type", "answer", "caller_id", "entry_id")
+
+    def __init__(self, token: bytes, agent_type: str, answer: asyncio.Future[dict[str, Any]], caller_id: Any):
+        self.token = token  # the reply token (field "id" of the reply stream entry)
+        self.agent_type = agent_type
+        self.answer = answer
+        self.caller_id = caller_id
+        self.entry_id: bytes | None = None  # set once the XADD has returned

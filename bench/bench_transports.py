@@ -94,8 +94,8 @@ class PubSubClient:
         from agents.runtime.redis_conn import make_client
 
         self.redis = make_client(redis_url)
-        self.request_channel = RedisKeys.legacy_request_channel(agent_type)
-        self.response_channel = RedisKeys.legacy_response_channel(agent_type)
+        self.request_channel = RedisKeys().legacy_request_channel(agent_type)
+        self.response_channel = RedisKeys().legacy_response_channel(agent_type)
         self.batcher = PipelineBatcher(self.redis)
         self.waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.prefix = uuid.uuid4().hex[:8]

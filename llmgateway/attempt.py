@@ -82,7 +82,7 @@ class Attempt:
             usage_source=self.usage_source, prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens,
             status_code=self.status_code, error=self.error, ttfb_ms=self.ttfb_ms, total_ms=self.total_ms,
-            stream=chat.stream, health=self.health, probe=self.target.probe,
+            stream=chat.stream, health=self.health, probe=self.target.probe, breaker_dirty=self.target.breaker_dirty,
             observed_ttfb_ms=ttfb.due(d.provider_key))
 
     def summary(self) -> dict:

@@ -1,11 +1,20 @@
 """Admin: providers, budgets and weights editable; ledger and route logs read-only."""
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from django.contrib import admin
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from llmrouter import scoring
 
 from llmrouter.models import (Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteAttempt, RouteLog,
                               RouterWeights)
+from orchestrator_site.admin_readonly import ReadOnlyAdmin
 
 
 @admin.register(Provider)
@@ -55,19 +64,8 @@ class RouterWeightsAdmin(admin.ModelAdmin):
         return False
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(_ReadOnlyAdmin):
+class LedgerEntryAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "kind", "amount", "provider_key", "route", "charged_at", "prompt_tokens",
                     "completion_tokens", "cached_tokens", "usage_source"]
     list_filter = ["kind", "provider_key", "usage_source"]
@@ -91,15 +89,79 @@ class RouteAttemptInline(admin.StackedInline):
 
 
 @admin.register(RouteLog)
-class RouteLogAdmin(_ReadOnlyAdmin):
+class RouteLogAdmin(ReadOnlyAdmin):
     inlines = [RouteAttemptInline]
     list_display = ["created_at", "decision_id", "interface", "task_type", "priority", "token_count",
-                    "provider_key", "outcome", "estimated_cost", "confidence"]
+                    "provider_key", "outcome", "estimated_cost", "shown_confidence"]
     list_filter = ["outcome", "priority", "interface", "provider_key"]
     search_fields = ["decision_id", "request_id", "reasoning"]
     date_hierarchy = "created_at"
+    fieldsets = [
+        ("Request", {"fields": ["decision_id", "request_id", "attempt", "created_at", "interface", "task_type",
+                                "priority", "token_count", "max_latency"]}),
+        ("Decision", {"fields": ["outcome", "provider", "provider_key", "reasoning", "shown_confidence",
+                                 "estimated_cost_usd", "cost_per_1m", "input_cost_per_1m", "output_cost_per_1m",
+                                 "cached_input_cost_per_1m", "ledger_entries"]}),
+        ("Candidates", {"fields": ["candidates_table"]}),
+    ]
+
+    @admin.display(description="confidence", ordering="confidence")
+    def shown_confidence(self, obj: RouteLog) -> float:
+        return scoring.shown(obj.confidence)
+
+    @admin.display(description="estimated cost")
+    def estimated_cost_usd(self, obj: RouteLog) -> str:
+        return f"${_money(obj.estimated_cost)}"
+
+    @admin.display(description="candidates")
+    def candidates_table(self, obj: RouteLog) -> str:
+        return candidates_table_html(obj.candidates, chosen=obj.provider_key if obj.outcome == obj.OUTCOME_ROUTED
+                                     else None)
+
+    @admin.display(description="ledger")
+    def ledger_entries(self, obj: RouteLog) -> str:
+        entries = list(obj.ledger.order_by("id"))
+        if not entries:
+            return "nothing reserved (a free provider, or not routed)"
+        return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a>: ${}{}', (
+            (reverse("admin:llmrouter_ledgerentry_change", args=(e.pk,)), e.kind, e.amount,
+             f" ({e.prompt_tokens} + {e.completion_tokens} tokens)" if e.prompt_tokens is not None else "")
+            for e in entries))
+
+
+_FACTORS = ("quality", "quality_factor", "cost_factor", "latency_factor", "score")
+
+
+def candidates_table_html(candidates: list[dict[str, Any]], *, chosen: str | None) -> str:
+    """A route log's candidates as a table: factors rounded by scoring.shown(), the cost exact,
+    the winner marked. Rows logged before the rounding existed are rounded here too."""
+    if not candidates:
+        return "-"
+    rows = []
+    for c in candidates:
+        won = c.get("provider") == chosen
+        factors = [("" if c.get(k) is None else scoring.shown(c[k])) for k in _FACTORS]
+        rows.append(format_html(
+            '<tr class="{}"><td>{}</td><td>{}<br><span class="quiet">{}</span></td>{}<td>${}</td><td>{}</td></tr>',
+            "candidate-winner" if won else ("candidate-excluded" if c.get("excluded") else "candidate"),
+            "\u2605 winner" if won else "", c.get("name", ""), c.get("provider", ""),
+            format_html_join("", '<td class="num">{}</td>', ((f,) for f in factors)),
+            _money(c.get("request_cost")), c.get("reason") or ""))
+    header = format_html_join("", "<th>{}</th>", ((h,) for h in (
+        "", "provider", "quality", "quality x priority", "cost factor", "latency factor", "score", "cost",
+        "excluded because")))
+    return format_html('<table class="candidates"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+                       header, mark_safe("".join(rows)))
+
+
+def _money(value: Any) -> str:
+    """A cost (Decimal, or a float from the JSON log) as the plain decimal it stands for: 0.075, 0, 100."""
+    if value is None:
+        return "-"
+    exact = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+    return format(exact.normalize(), "f")
 
 
 @admin.register(LedgerCheckpoint)
-class LedgerCheckpointAdmin(_ReadOnlyAdmin):
+class LedgerCheckpointAdmin(ReadOnlyAdmin):
     list_display = ["window_start", "window_end", "up_to_id", "total_nanos", "created_at"]

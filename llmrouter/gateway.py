@@ -45,6 +45,7 @@ class Target:
     api_key_env: str
     prices: Prices
     probe: bool = False
+    breaker_dirty: bool = False  # failures were counted: a success must reset them
 
 
 def route_kwargs(q: GatewayQuery, *, task_type: str, priority: str, max_latency: float, interface: str) -> dict:
@@ -140,4 +141,5 @@ def target_for(row: ProviderRow, now: datetime) -> Target:
         Provider.objects.filter(pk=row.pk).update(breaker_state=claimed.state, breaker_until=claimed.until)
         row.breaker_state, row.breaker_until = claimed.state, claimed.until
     return Target(api_base=row.api_base, api_format=row.api_format, upstream_model=row.upstream_model or row.key,
-                  api_key_env=row.api_key_env, prices=prices_of(row), probe=probe)
+                  api_key_env=row.api_key_env, prices=prices_of(row), probe=probe,
+                  breaker_dirty=probe or row.breaker_failures > 0)

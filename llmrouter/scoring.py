@@ -46,6 +46,17 @@ EXCLUDED_NOT_REQUESTED = "not_requested"
 
 INF = math.inf
 
+# Scores and factors leave this module (route logs, API answers, the admin) with at most
+# this many decimals: the formula's floats carry noise such as 0.13679999999999998, and
+# six decimals are far finer than any difference the ranking acts on. The comparisons
+# inside decide() use the unrounded values. Money is not rounded here: see services.
+SHOWN_DECIMALS = 6
+
+
+def shown(value: float) -> float:
+    """A score or factor as it is shown and serialized: ``shown(0.13679999999999998) == 0.1368``."""
+    return round(value, SHOWN_DECIMALS)
+
 
 @dataclass(frozen=True, slots=True)
 class Weights:
@@ -111,12 +122,12 @@ class Candidate:
         return {
             "provider": self.key,
             "name": self.name,
-            "quality": self.quality,
-            "quality_factor": self.quality_factor,
-            "cost_factor": self.cost_factor,
-            "latency_factor": self.latency_factor,
-            "priority_multipliers": list(self.priority_multipliers),
-            "score": self.score,
+            "quality": shown(self.quality),
+            "quality_factor": shown(self.quality_factor),
+            "cost_factor": shown(self.cost_factor),
+            "latency_factor": shown(self.latency_factor),
+            "priority_multipliers": [shown(m) for m in self.priority_multipliers],
+            "score": shown(self.score or 0.0),
             "request_cost": self.request_cost,
         }
 
@@ -255,5 +266,5 @@ def decide(
         return decision
     decision.chosen = best
     decision.reasoning = reasoning_for(best, best_spec, query, remaining_budget, weights)  # type: ignore[arg-type]
-    decision.confidence = min(1.0, max(0.0, best.score))  # type: ignore[type-var]
+    decision.confidence = shown(min(1.0, max(0.0, best.score)))  # type: ignore[type-var]
     return decision

@@ -24,6 +24,8 @@ from agents.protocol import ErrorCode, ProtocolError
 from llmrouter import gateway, scoring, settlement, store, windows
 from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog, nanos_to_dollars
 
+_TOKENS_PER_1M = Decimal(1_000_000)
+
 
 @dataclass(slots=True)
 class RouteResult:
@@ -140,6 +142,16 @@ def _decide_exact(specs, amount_of: Callable[[str], int], query: scoring.Query, 
         forced.add(chosen.key)
 
 
+def _candidates_shown(decision: scoring.Decision, cost_of: Callable[[str], float]) -> list[dict[str, Any]]:
+    """The candidates as logged and returned: scores rounded by scoring.shown(), and each
+    request_cost the exact price (``cost_of``: Decimal arithmetic or the ledger's nano-dollars),
+    not the formula's float (1234 tokens at $7.10 is 0.0087614, not 0.008761399999999999)."""
+    rows = decision.candidates_as_dicts()
+    for row in rows:
+        row["request_cost"] = cost_of(row["provider"])
+    return rows
+
+
 def _reservation_row(*, provider_pk: int | None, provider_key: str, amount_nanos: int,
                      now: datetime) -> dict[str, Any]:
     """A reservation's ledger row, but for its ``route`` (the route log's id, known once the batch's logs are
@@ -232,7 +244,11 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: 
     query = scoring.Query(token_count=token_count, task_type=task_type, priority=priority, max_latency=max_latency)
     decision_id = new_decision_id()
     decision, amount = _decide_exact(specs, amount_of, query, view, weights, pre_excluded)
-    candidates = decision.candidates_as_dicts()
+    if query_of is not None:
+        cost_of = lambda key: amount_of(key) / 1e9  # noqa: E731  (the worst case the gateway reserves)
+    else:
+        cost_of = lambda key: float(token_count * by_key[key].cost_per_1m / _TOKENS_PER_1M)  # noqa: E731
+    candidates = _candidates_shown(decision, cost_of)
     chosen = decision.chosen
     row = by_key[chosen.key] if chosen else None
     log = {"decision_id": decision_id, "created_at": now, "interface": request.get("interface", ""),

@@ -84,6 +84,7 @@ class GatewaySettlement:
     stream: bool = False
     health: str = "neutral"  # "success", "failure" or "neutral" for the breaker
     probe: bool = False
+    breaker_dirty: bool = False  # the breaker was not closed with 0 failures when this call was routed
     observed_ttfb_ms: float | None = None  # the process's current p50 for the provider, to publish
     # Filled by gateway_settle: the settled cost, and a provider_breaker_changed event if the breaker moved.
     cost_nanos: int = 0
@@ -122,8 +123,9 @@ def gateway_settle(settlements: Sequence[GatewaySettlement], *, now: datetime) -
 
 def _move_breakers(settlements: Sequence[GatewaySettlement], now: datetime) -> None:
     """Fold each provider's outcomes, in order, into its breaker; write only the rows that changed."""
+    # A success on a provider whose breaker was clean when routed changes nothing: no read, no write.
     touched = {s.provider_pk for s in settlements if s.provider_pk is not None
-               and (s.health != "neutral" or s.probe or s.observed_ttfb_ms is not None)}
+               and (s.health == "failure" or s.probe or s.breaker_dirty or s.observed_ttfb_ms is not None)}
     if not touched:
         return
     policy = breaker_policy()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 DAILY = "daily"
 WEEKLY = "weekly"
@@ -32,6 +32,11 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown time zone {name!r}") from exc
+
+
+def available_zones() -> set[str]:
+    """The IANA names this machine's zone database knows (what the API documents)."""
+    return available_timezones() | {"UTC"}
 
 
 def is_valid_zone(name: str) -> bool:

@@ -1,4 +1,4 @@
-"""ASGI entry point served by Daphne: HTTP through Django, WebSocket /ws/."""
+"""ASGI entry point served by Daphne: static files, HTTP fast paths, Django; WebSocket /ws/."""
 import os
 
 from django.core.asgi import get_asgi_application
@@ -12,6 +12,7 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 from llmgateway.asgi import register_fast_paths as register_gateway_fast_paths  # noqa: E402
 from llmrouter.api.fast import register_fast_paths  # noqa: E402
 from orchestrator_site.fast_http import FastHttpDispatcher  # noqa: E402
+from orchestrator_site.static_files import static_application  # noqa: E402
 from orchestrator_site.web.fast_request import register_fast_paths as register_web_fast_paths  # noqa: E402
 from orchestrator_site.web.routing import websocket_application  # noqa: E402
 
@@ -21,4 +22,5 @@ register_fast_paths(http_app)
 register_web_fast_paths(http_app)
 register_gateway_fast_paths(http_app)
 
-application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_application()})
+# /static/ first: answered from STATIC_ROOT without entering the fast paths or Django.
+application = ProtocolTypeRouter({"http": static_application(http_app), "websocket": websocket_application()})

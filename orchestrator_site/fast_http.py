@@ -17,6 +17,7 @@ done here (Django's ALLOWED_HOSTS) since Django's CommonMiddleware is skipped.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Awaitable, Callable, Iterable
 
 import orjson
@@ -32,6 +33,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+
+logger = logging.getLogger(__name__)
 
 
 class BodyTooLarge(Exception):
@@ -62,7 +65,7 @@ class FastHttpDispatcher:
                     return
                 handler, _, when = route
                 if when is None or when(scope):
-                    await handler(scope, receive, send)
+                    await _guarded(handler, scope, receive, send)
                     return
         await self.fallback(scope, receive, send)
 
@@ -77,6 +80,25 @@ class FastHttpDispatcher:
             return True  # HTTP/1.0 without Host: nothing to check, as Django's fallback when SERVER_NAME is used
         domain, _port = split_domain_port(host.decode("latin-1"))
         return bool(domain) and validate_host(domain, self._allowed_hosts)
+
+
+async def _guarded(handler: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run a fast-path handler; an exception before its answer started becomes a 500 error envelope
+    (Django's views get the same from web/exceptions.py), never the server's HTML page."""
+    started = False
+
+    async def tracking_send(message: dict[str, Any]) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await handler(scope, receive, tracking_send)
+    except Exception:
+        if started:
+            raise  # half an answer is out: nothing to do but let the server close the connection
+        logger.exception("fast path %s failed", scope.get("path"))
+        await send_json(send, 500, protocol.error(None, ErrorCode.INTERNAL_ERROR, "Internal error; see the server log"))
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:

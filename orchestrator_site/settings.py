@@ -7,6 +7,7 @@ under ``var/``, Redis on localhost, sockets in a private directory.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dj_database_url
 
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "servestatic",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -62,13 +64,15 @@ INSTALLED_APPS = [
 # (which pulls in Twisted and cryptography), DRF, channels and the admin,
 # about 28 MB less per process and a faster start.
 WEB_ONLY_APPS = ("daphne", "django.contrib.admin", "django.contrib.sessions", "django.contrib.messages",
-                 "django.contrib.staticfiles", "rest_framework", "rest_framework.authtoken", "drf_spectacular",
-                 "channels", "orchestrator_site.web")
+                 "django.contrib.staticfiles", "servestatic", "rest_framework", "rest_framework.authtoken",
+                 "drf_spectacular", "channels", "orchestrator_site.web")
 WEB_APPS = env_bool("DJANGO_WEB_APPS", True)
 if not WEB_APPS:
     INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in WEB_ONLY_APPS]
 
 MIDDLEWARE = [
+    # Outermost: Django's own HTML error pages under /api/ become JSON error envelopes.
+    "orchestrator_site.web.exceptions.api_error_envelope",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -137,8 +141,19 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Static files (the admin's and DRF's CSS, JS, icons): collected into STATIC_ROOT by
+# ``manage.py collectstatic`` (dev.py setup/run/test do it), with content-hashed names and
+# gzip/brotli copies made once at collect time, and served by ServeStatic in front of the
+# whole ASGI app (orchestrator_site/asgi.py), so a static request never enters Django's
+# request cycle. Hashed names are cached forever ("immutable"); see docs/web.md.
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", "") or VAR_DIR / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"},
+}
+# Seconds a browser may keep a static file whose name carries no content hash.
+STATIC_MAX_AGE_S = env_int("DJANGO_STATIC_MAX_AGE_S", 3600, minimum=0)
 
 # --- Redis, channels, cache ---------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -152,11 +167,20 @@ REDIS_TRANSPORT = {
     "STREAM_MAXLEN": env_int("REDIS_STREAM_MAXLEN", 100_000, minimum=100),
     "REPLY_TTL_MS": env_int("REDIS_REPLY_TTL_MS", 60_000, minimum=1000),
     "LEGACY_PUBSUB": env_bool("REDIS_LEGACY_PUBSUB", True),
+    "LIVE_TTL_MS": env_int("REDIS_LIVE_TTL_MS", 1200, minimum=200),
+    # Slack after a caller's deadline before an agent refuses its entry: only for callers on other hosts.
+    "EXPIRY_GRACE_MS": env_int("REDIS_EXPIRY_GRACE_MS", 0, minimum=0),
+    # Put before the legacy pub/sub channel names (agent.<type>.request/response). Empty by default: the names
+    # old clients use. Pub/sub ignores the key prefix and the database number, so each deployment sharing a
+    # Redis server needs its own (docs/redis.md, "Several deployments on one Redis server").
+    "LEGACY_CHANNEL_PREFIX": env_str("REDIS_LEGACY_CHANNEL_PREFIX", ""),
 }
 IDEMPOTENCY = {
     "ENABLED": env_bool("IDEMPOTENCY_ENABLED", True),
     "WINDOW_S": env_float("IDEMPOTENCY_WINDOW_S", 3600.0, minimum=1),
     "PENDING_TTL_S": env_float("IDEMPOTENCY_PENDING_TTL_S", 30.0, minimum=0.1),
+    # A claim whose owner process stopped refreshing its owner key this long is taken over by a retry.
+    "OWNER_TTL_S": env_float("IDEMPOTENCY_OWNER_TTL_S", 1.0, minimum=0.1),
 }
 
 CHANNEL_LAYER_BACKEND = env_str("CHANNEL_LAYER", "memory")  # "memory" or "redis"
@@ -201,6 +225,8 @@ REST_FRAMEWORK = {
     ],
     # Reads need a token (or a session); writes need staff.
     "DEFAULT_PERMISSION_CLASSES": ["orchestrator_site.web.permissions.ReadAuthenticatedWriteStaff"],
+    # Request bodies are JSON (the browsable API edits them as raw JSON); other media types get 415.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     # Fixed-window limits per token and per anonymous client (see orchestrator_site/web/throttling.py).
     "DEFAULT_THROTTLE_RATES": {
         "request_user": env_str("API_RATE_REQUEST_USER", "12000/min"),
@@ -208,8 +234,9 @@ REST_FRAMEWORK = {
         "route_llm_user": env_str("API_RATE_ROUTE_LLM_USER", "6000/min"),
         "route_llm_anon": env_str("API_RATE_ROUTE_LLM_ANON", "600/min"),
     },
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # 429s in the wire protocol's error envelope, like the fast paths (orchestrator_site/web/exceptions.py).
+    # Error responses, anonymous access and JSON-only bodies as the views really behave (web/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "orchestrator_site.web.schema.ApiAutoSchema",
+    # Every error (4xx and 5xx) in the wire protocol's error envelope, like the fast paths (web/exceptions.py).
     "EXCEPTION_HANDLER": "orchestrator_site.web.exceptions.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -228,6 +255,9 @@ WEB = {
     "WS_MAX_INFLIGHT": env_int("WS_MAX_INFLIGHT", 256, minimum=1),
     # Seconds without events after which the event relay checks its orchestrator connection.
     "EVENT_LIVENESS_S": env_float("WEB_EVENT_LIVENESS_S", 5.0, minimum=0.1),
+    # Connections from this web process to the orchestrator (requests go to the least busy one; a
+    # broken connection fails only the requests in flight on it).
+    "ORCHESTRATOR_CONNECTIONS": env_int("WEB_ORCHESTRATOR_CONNECTIONS", 4, minimum=1),
     # /metrics without a token (for scrapers on a trusted network).
     "METRICS_PUBLIC": env_bool("METRICS_PUBLIC", False),
 }
@@ -255,6 +285,7 @@ GATEWAY = {
     "READ_TIMEOUT_S": env_float("GATEWAY_READ_TIMEOUT_S", 60.0, minimum=0.01),
     "TOTAL_TIMEOUT_S": env_float("GATEWAY_TOTAL_TIMEOUT_S", 600.0, minimum=0.01),
     "MAX_CONNECTIONS": env_int("GATEWAY_MAX_CONNECTIONS", 2000, minimum=1),
+    "HTTP_POOLS": env_int("GATEWAY_HTTP_POOLS", 8, minimum=1),
     "MAX_KEEPALIVE": env_int("GATEWAY_MAX_KEEPALIVE", 200, minimum=0),
     "TTFB_WINDOW": env_int("GATEWAY_TTFB_WINDOW", 200, minimum=1),
     "TTFB_PUBLISH_S": env_float("GATEWAY_TTFB_PUBLISH_S", 5.0, minimum=0),
@@ -264,6 +295,12 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Orchestrator API",
     "DESCRIPTION": "Agents over HTTP, the LLM router, providers, budgets and logs.",
     "VERSION": "1.0.0",
+    # The envelopes' "status" enums: one name each instead of a generated hash.
+    "ENUM_NAME_OVERRIDES": {"ErrorStatusEnum": ["error"], "SuccessStatusEnum": ["success"]},
+    # Request bodies get their own components (read-only fields left out, required strings non-empty).
+    "COMPONENT_SPLIT_REQUEST": True,
+    # /api/schema/ is the schema; it does not describe itself.
+    "SERVE_INCLUDE_SCHEMA": False,
     # The /v1/ gateway is served by ASGI handlers, not views: llmgateway/openapi.py describes it.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "llmgateway.openapi.add_gateway_paths"],
 }

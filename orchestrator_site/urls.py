@@ -7,6 +7,10 @@ from django.urls import include, path
 
 from orchestrator_site import health
 
+admin.site.site_header = "Orchestrator"
+admin.site.site_title = "Orchestrator admin"
+admin.site.index_title = "Operations"
+
 urlpatterns = [
     # Before admin/: it holds /admin/dashboard/, which admin's catch-all would swallow.
     path("", include("orchestrator_site.web.urls")),

@@ -8,7 +8,7 @@ Called by ``python3 dev.py run`` (inside .venv) and usable on its own:
 Steps: compute the environment supervisord.conf expands (socket directory,
 log directory, ports, interpreter) from the process environment with
 single-machine defaults; create the private directories; apply migrations
-and default data; make sure an admin user exists (a generated password is
+and default data; collect the static files if that was never done; make sure an admin user exists (a generated password is
 printed once); point ``var/supervisor.sock`` (next to the config file) at
 supervisord's control socket so a bare ``supervisorctl -c supervisord.conf``
 finds it; print where to go; exec ``supervisord -n``. Ctrl-C (SIGINT) or
@@ -25,12 +25,13 @@ import socket
 import stat
 import sys
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from agents.protocol import DEFAULT_MAX_FRAME_BYTES, websocket_message_limit  # noqa: E402
 from orchestrator_site.paths import default_socket_dir  # noqa: E402  (needs ROOT on sys.path)
 
 DEFAULT_HTTP_PORT = "8090"
@@ -76,6 +77,9 @@ def system_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env.setdefault("ORCHESTRATOR_HTTP_PORT", DEFAULT_HTTP_PORT)
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
     env.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
+    if "ORCHESTRATOR_WS_MAX_MESSAGE_BYTES" not in env:
+        frame = int(_float(env, "ORCHESTRATOR_MAX_FRAME_BYTES", DEFAULT_MAX_FRAME_BYTES))
+        env["ORCHESTRATOR_WS_MAX_MESSAGE_BYTES"] = str(websocket_message_limit(frame))
     if "ORCHESTRATOR_STOPWAITSECS" not in env:
         drain = max(_float(env, "ORCHESTRATOR_DRAIN_TIMEOUT_S", 10.0), _float(env, "AGENT_DRAIN_TIMEOUT_S", 10.0))
         env["ORCHESTRATOR_STOPWAITSECS"] = str(math.ceil(drain + STOP_MARGIN_S))
@@ -172,6 +176,7 @@ def prepare_database(env: Mapping[str, str]) -> tuple[str, str | None, bool]:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
+    _collect_static_if_missing(call_command)
     User = get_user_model()
     wanted = env.get("DJANGO_SUPERUSER_USERNAME", "").strip()
     if not wanted:
@@ -184,6 +189,19 @@ def prepare_database(env: Mapping[str, str]) -> tuple[str, str | None, bool]:
     password = env.get("DJANGO_SUPERUSER_PASSWORD") or secrets.token_urlsafe(12)
     User.objects.create_superuser(wanted, env.get("DJANGO_SUPERUSER_EMAIL", ""), password)
     return wanted, password, True
+
+
+def _collect_static_if_missing(call_command: Any) -> None:
+    """Without collected files every admin page would fail on its {% static %} links.
+
+    dev.py run collects (and re-collects when packages change) before it gets here;
+    this covers running this script on its own after a fresh checkout.
+    """
+    from django.conf import settings
+
+    if not (Path(settings.STATIC_ROOT) / "staticfiles.json").exists():
+        say(f"collecting static files into {settings.STATIC_ROOT}")
+        call_command("collectstatic", interactive=False, verbosity=0)
 
 
 def admin_token(username: str) -> str:
@@ -206,7 +224,7 @@ def banner(env: Mapping[str, str], config: Path, user: tuple[str, str | None, bo
     username, password, created = user
     url = f"http://{env['ORCHESTRATOR_HTTP_HOST']}:{env['ORCHESTRATOR_HTTP_PORT']}"
     ctl = f"{Path(env['ORCHESTRATOR_PYTHON']).parent / 'supervisorctl'} -c {config}"
-    lines = ["", "=" * 72, f"  Admin:        {url}/admin/"]
+    lines = ["", "=" * 72, f"  Front page:   {url}/", f"  Admin:        {url}/admin/"]
     if created and password and not os.environ.get("DJANGO_SUPERUSER_PASSWORD"):
         lines += [f"  Log in as:    {username} / {password}",
                   "                (generated now and shown only this once; change it with",

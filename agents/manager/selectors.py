@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from agents.manager.models import HeartbeatClaim
@@ -131,27 +131,64 @@ def _finish(entry: dict[str, Any], *, now: datetime, stale_after_s: float) -> No
 
 def collisions_find(*, now: datetime, stale_after_s: float,
                     orchestrator_status: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Instance ids claimed by more than one live process.
+    """Instance ids claimed by more than one live process at the same time.
 
-    Live means a heartbeat within ``stale_after_s`` (from different pids or
-    hosts), or two connections with one id in the orchestrator's status.
+    A claimant is a process (host, pid) seen through its heartbeats within
+    ``stale_after_s`` (alive from its first to its last heartbeat), or through a
+    connection in the orchestrator's status (alive from connecting until now).
+    Two claimants collide only when those lifetimes overlap. An ordinary restart
+    (supervisorctl, restart_agent, the admin's buttons) is a succession: the old
+    process's last heartbeat comes before the new one started, so it never shows
+    as a collision, though the old heartbeat is still recent. Two processes that
+    really run with one id overlap as soon as both have been seen once more: at
+    once through two orchestrator connections, within one heartbeat interval
+    through heartbeats.
     """
     since = now - timedelta(seconds=stale_after_s)
     claimants: dict[tuple[str, str], dict[tuple[str, Any], dict[str, Any]]] = defaultdict(dict)
     for claim in HeartbeatClaim.objects.select_related("agent_type").filter(last_seen__gte=since):
         claimants[(claim.agent_type.name, claim.instance_id)][(claim.host, claim.pid)] = {
             "pid": claim.pid, "host": claim.host, "source": "heartbeat", "last_seen": _iso(claim.last_seen),
-            "transports": claim.transports}
+            "transports": claim.transports, "_alive": (claim.first_seen, claim.last_seen)}
     for agent_type, links in live_connections(orchestrator_status).items():
         for index, link in enumerate(links):
             seen = claimants[(agent_type, str(link.get("instance")))]
             pid = link.get("pid")
             # Keyed like a local heartbeat claim, so one process seen through
-            # both sources counts once.
+            # both sources counts once (and is alive until now).
             key = ("", pid) if pid is not None else ("orchestrator", index)
-            seen.setdefault(key, {"pid": pid, "host": "", "source": "orchestrator", "state": link.get("state")})
-    return [{"agent_type": t, "instance": i, "claimants": list(found.values())}
-            for (t, i), found in sorted(claimants.items()) if len(found) > 1]
+            since_connect = _link_connected_at(link, now)
+            if key in seen:
+                first, _last = seen[key]["_alive"]
+                seen[key]["_alive"] = (min(first, since_connect), now)
+                continue
+            seen[key] = {"pid": pid, "host": "", "source": "orchestrator", "state": link.get("state"),
+                         "_alive": (since_connect, now)}
+    found = []
+    for (agent_type, instance), by_process in sorted(claimants.items()):
+        overlapping = _overlapping(list(by_process.values()))
+        if len(overlapping) > 1:
+            found.append({"agent_type": agent_type, "instance": instance, "claimants": overlapping})
+    return found
+
+
+def _link_connected_at(link: dict[str, Any], now: datetime) -> datetime:
+    """When an orchestrator connection began (its status gives epoch seconds); now if it does not say."""
+    stamp = link.get("connected_at")
+    if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
+        return min(now, datetime.fromtimestamp(stamp, tz=timezone.utc))
+    return now
+
+
+def _overlapping(claimants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The claimants whose lifetime overlaps another's, without the internal lifetime."""
+    keep = []
+    for i, one in enumerate(claimants):
+        first, last = one["_alive"]
+        if any(j != i and first <= other["_alive"][1] and other["_alive"][0] <= last
+               for j, other in enumerate(claimants)):
+            keep.append({k: v for k, v in one.items() if k != "_alive"})
+    return keep
 
 
 def processes_outside_agents(processes: Iterable[ProcessInfo], agent_group: str = "agents") -> list[dict[str, Any]]:

@@ -40,6 +40,10 @@ def instance_heartbeat(*, agent_type: str, instance_id: str, pid: int, host: str
         if not updated:
             _create_or_update(HeartbeatClaim, match, {"last_seen": now, "transports": transports},
                               {"first_seen": now})
+            # A new process under this id (a restart). Rows the orchestrator keeps (socket)
+            # get their start from its hello; the others from here.
+            AgentInstance.objects.filter(agent_type=kind, instance_id=instance_id).exclude(
+                transport="socket").exclude(pid=pid).update(started_at=now, pid=pid)
             # A new process appeared: a good moment to forget long-dead ones.
             HeartbeatClaim.objects.filter(last_seen__lt=now - CLAIM_RETENTION).delete()
     return HeartbeatClaim.objects.select_related("agent_type").get(**match)

@@ -6,12 +6,11 @@ search, filter and delete, but not add or rewrite the identifying fields.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 from django.http import HttpRequest
 
 from agents.naming.models import Capability, Namespace, SequenceCounter, Session
+from orchestrator_site.admin_readonly import ReadOnlyAdmin
 
 
 class AllocationAdmin(admin.ModelAdmin):
@@ -54,18 +53,8 @@ class SessionAdmin(AllocationAdmin):
 
 
 @admin.register(SequenceCounter)
-class SequenceCounterAdmin(admin.ModelAdmin):
+class SequenceCounterAdmin(ReadOnlyAdmin):
     """Read-only: changing a counter by hand would hand out a number twice or leave a gap."""
 
     list_display = ("scope", "last_value", "updated_at")
     search_fields = ("scope",)
-    readonly_fields = ("scope", "last_value", "updated_at")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

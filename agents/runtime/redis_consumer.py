@@ -23,8 +23,8 @@ from redis.exceptions import RedisError, ResponseError
 from agents import protocol
 from agents.protocol import ErrorCode, ProtocolError
 from agents.redis_keys import CONSUMER_GROUP, RedisKeys
-from agents.redis_streams import (F_FRAME, F_REPLY_ID, F_REPLY_KIND, F_REPLY_TO, F_TIMEOUT_MS, REPLY_SCRIPT,
-                                  PipelineBatcher, ensure_group, entry_time_ms)
+from agents.redis_streams import (F_FRAME, F_REPLY_ID, F_REPLY_KIND, F_REPLY_TO, REPLY_SCRIPT, PipelineBatcher,
+                                  ensure_group, entry_deadline_ms)
 from agents.runtime.redis_support import Backoff, ConnectionState, RedisTransportOptions
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class StreamConsumer:
         self._capacity.set()
         self._stopping = False
         self.answered = 0
+        self.bad_entries = 0  # entries that could not be answered (a reply key of the wrong type)
 
     # --- loops (started by RedisTransport) ---------------------------------------
     async def read_loop(self) -> None:
@@ -222,20 +223,19 @@ class StreamConsumer:
                                     f"Request for agent '{request['agent']}' sent to the '{self.agent_type}' stream")
             if self._expired(entry_id, fields):
                 raise ProtocolError(ErrorCode.TIMEOUT, "The request waited in the stream past its caller's timeout",
-                                    {"entry": entry_id.decode()})
+                                    {"entry": entry_id.decode(), "may_have_run": False})
             return await self.handle(request, "redis")
         except ProtocolError as exc:
             return exc.to_frame(rid)
 
     def _expired(self, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
-        raw = fields.get(F_TIMEOUT_MS)
-        if not raw:
+        # Checked right before the handler runs: an entry reached after its caller's deadline (read
+        # late, or reclaimed from a dead consumer) is never run, since its caller was told TIMEOUT.
+        # No grace by default; ``expiry_grace_ms`` is only for callers on hosts with a clock behind ours.
+        deadline = entry_deadline_ms(entry_id, fields)
+        if deadline is None:
             return False
-        try:
-            deadline = entry_time_ms(entry_id) + int(raw) + self.options.expiry_grace_ms
-        except ValueError:
-            return False
-        return time.time() * 1000 > deadline
+        return time.time() * 1000 >= deadline + self.options.expiry_grace_ms
 
     async def _write_reply(self, entry_id: bytes, reply_to: bytes | None, kind: str,
                            response: dict[str, Any], reply_id: bytes | None = None) -> None:
@@ -256,6 +256,13 @@ class StreamConsumer:
             except asyncio.CancelledError:
                 raise
             except _CONN_ERRORS as exc:
+                if isinstance(exc, ResponseError) and str(exc).startswith("WRONGTYPE"):
+                    # Redis is up: the entry is bad (its reply key holds another type). The script
+                    # acknowledged it before failing, so there is nobody to answer and nothing to retry.
+                    logger.warning("Cannot answer stream entry %s of %s: reply key %r has the wrong type; "
+                                   "dropped as a bad entry", entry_id.decode(), self.agent_type, reply_to)
+                    self.bad_entries += 1
+                    return
                 if self._stopping:
                     logger.warning("Dropping the answer to entry %s: Redis is away and the agent is stopping; "
                                    "the entry stays pending for another instance", entry_id.decode())

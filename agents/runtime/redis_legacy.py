@@ -2,8 +2,13 @@
 
 Older clients publish ``{"action", "params", "request_id"}`` (or the current
 envelope) on ``agent.<type>.request`` and listen on ``agent.<type>.response``
-for a frame carrying their ``request_id``. Both channel names are fixed points
-and unprefixed.
+for a frame carrying their ``request_id``. Both channel names are fixed points,
+unprefixed by default; ``REDIS_TRANSPORT["LEGACY_CHANNEL_PREFIX"]`` puts a
+prefix before them. Pub/sub ignores key prefixes and database numbers, so two
+deployments on one Redis server with the same channel names both execute every
+legacy request: a few seconds after subscribing, each instance compares the
+channel's subscribers with its own deployment's live listeners and logs a
+warning when there are more.
 
 Guarantee: at-most-once. Pub/sub keeps nothing: a request published while no
 agent is subscribed, or while the subscriber's connection is down, is gone.
@@ -25,13 +30,16 @@ from redis.exceptions import RedisError
 from agents import protocol
 from agents.protocol import ErrorCode, ProtocolError
 from agents.redis_keys import RedisKeys
-from agents.redis_streams import PipelineBatcher
+from agents.redis_streams import PipelineBatcher, live_consumers
 from agents.runtime.redis_support import Backoff, ConnectionState, RedisTransportOptions
 
 logger = logging.getLogger(__name__)
 
 Handle = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 _CONN_ERRORS = (RedisError, OSError)
+# Seconds after subscribing before the shared-channel check: our own instances started at the same
+# time have registered their liveness by then.
+SHARED_CHECK_DELAY_S = 3.0
 
 
 class LegacyPubSub:
@@ -50,11 +58,14 @@ class LegacyPubSub:
         self._slots = asyncio.Semaphore(options.max_inflight)
         self._stopping = False
         self.subscribed = asyncio.Event()
+        self.foreign_subscribers: int | None = None  # set by the shared-channel check
         # Claims and answers of concurrent requests share round trips (run() is started by the transport).
         self.batcher = PipelineBatcher(redis)
 
     async def listen_loop(self) -> None:
         backoff = Backoff()
+        loop = asyncio.get_running_loop()
+        check_at: float | None = loop.time() + SHARED_CHECK_DELAY_S
         while not self._stopping:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
@@ -63,6 +74,9 @@ class LegacyPubSub:
                 backoff.reset()
                 self.subscribed.set()
                 while not self._stopping:
+                    if check_at is not None and loop.time() >= check_at:
+                        check_at = None  # once per start: a warning to read, not a log flood
+                        await self.check_shared_channel()
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message.get("type") == "message":
                         await self._slots.acquire()
@@ -80,6 +94,22 @@ class LegacyPubSub:
                     await asyncio.shield(pubsub.aclose())
                 except Exception:  # closing a dead connection may fail; nothing to recover
                     pass
+
+    async def check_shared_channel(self) -> None:
+        """Warn when the request channel has more subscribers than this deployment has live listeners."""
+        try:
+            (_, subscribers), = await self.redis.pubsub_numsub(self.request_channel)
+            ours = await live_consumers(self.redis, self.keys, self.agent_type)
+        except _CONN_ERRORS as exc:
+            logger.info("Could not check who else listens on %s: %s", self.request_channel, exc)
+            return
+        self.foreign_subscribers = max(0, int(subscribers) - ours)
+        if self.foreign_subscribers:
+            logger.warning(
+                "%d subscriber(s) of %s do not belong to this deployment (key prefix %r, %d live listener(s)): "
+                "another deployment on this Redis server probably executes every legacy request too. Give each "
+                "deployment its own REDIS_LEGACY_CHANNEL_PREFIX (docs/redis.md).",
+                self.foreign_subscribers, self.request_channel, self.keys.prefix, ours)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._handlers.discard(task)
@@ -101,8 +131,9 @@ class LegacyPubSub:
         claimed = False
         try:
             if len(raw) > self.options.max_frame_bytes:
-                raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE,
-                                    f"Request of {len(raw)} bytes is over the {self.options.max_frame_bytes}-byte limit")
+                # Too large to parse, but an old client can only match an answer by its request_id.
+                rid = protocol.id_from_head(raw[:protocol.OVERSIZED_HEAD_BYTES])
+                raise protocol.too_large_error(len(raw), self.options.max_frame_bytes, "The request")
             frame = protocol.decode(raw)
             rid = protocol.request_id_of(frame)
             if not await self._claim(rid, raw):

@@ -19,13 +19,16 @@ class RedisTransportOptions:
     claim_idle_ms: int = 30_000      # a pending entry idle this long is reclaimed from its consumer
     claim_interval_ms: int = 0       # how often to look (0: a third of claim_idle_ms)
     max_deliveries: int = 5          # past this, a reclaimed entry is answered with an error and dropped
-    live_ttl_ms: int = 6000          # liveness entry lifetime, refreshed every third of it
+    # Liveness entry lifetime, refreshed every quarter of it: a killed instance stops counting as a
+    # listener within about a second (the orchestrator's fallback then answers at once, not at timeout).
+    live_ttl_ms: int = 1200
     stream_maxlen: int = DEFAULT_STREAM_MAXLEN
     reply_stream_maxlen: int = DEFAULT_REPLY_STREAM_MAXLEN
     reply_ttl_ms: int = DEFAULT_REPLY_TTL_MS
-    expiry_grace_ms: int = 1000      # clock slack before an entry counts as past its caller's timeout
+    expiry_grace_ms: int = 0         # clock slack past a caller's deadline (callers on other hosts only)
     max_frame_bytes: int = 1024 * 1024
     legacy_pubsub: bool = True       # also serve agent.<type>.request
+    legacy_channel_prefix: str = ""  # before agent.<type>.request/response (one per deployment on a shared Redis)
     legacy_claim_ms: int = 60_000    # how long a legacy request id stays claimed by one instance
 
     @classmethod
@@ -42,6 +45,10 @@ class RedisTransportOptions:
         values.update(overrides)
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+    @property
+    def live_every_s(self) -> float:
+        return self.live_ttl_ms / 4000
 
     @property
     def claim_every_s(self) -> float:

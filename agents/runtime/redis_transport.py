@@ -48,8 +48,8 @@ class RedisTransport:
         self.handle = handle
         self.instance_id = instance_id
         self.redis_url = redis_url
-        self.keys = RedisKeys(prefix)
         self.options = options or RedisTransportOptions.from_settings()
+        self.keys = RedisKeys(prefix, self.options.legacy_channel_prefix)
         self.state = ConnectionState(logger, f"{self.agent_type}/{instance_id}")
         self.redis: aioredis.Redis | None = None
         self.consumer: StreamConsumer | None = None
@@ -113,7 +113,7 @@ class RedisTransport:
 
     async def _live_loop(self) -> None:
         backoff = Backoff()
-        every = self.options.live_ttl_ms / 3000
+        every = self.options.live_every_s
         while not self._stopping:
             try:
                 await self._refresh_liveness()

@@ -331,7 +331,8 @@ class SocketTransport:
         # Our own calls through this connection will never be answered: fail them now.
         for fut in self._calls.values():
             if not fut.done():
-                fut.set_result(protocol.error(None, ErrorCode.AGENT_DISCONNECTED, "Lost the orchestrator connection"))
+                fut.set_result(protocol.unfinished(None, ErrorCode.AGENT_DISCONNECTED,
+                                                   "Lost the orchestrator connection", may_have_run=True))
         self._calls.clear()
 
     # --- serving requests ---------------------------------------------------------------------------
@@ -346,15 +347,16 @@ class SocketTransport:
                 conn.write(protocol.encode(exc.to_frame(protocol.request_id_of(frame))))
                 return
         if self.state is _DRAINING:
-            conn.write(protocol.encode(protocol.error(request["id"], ErrorCode.SHUTTING_DOWN,
-                                                      "This agent instance is shutting down")))
+            conn.write(protocol.encode(protocol.unfinished(request["id"], ErrorCode.SHUTTING_DOWN,
+                                                           "This agent instance is shutting down",
+                                                           may_have_run=False)))
             return
         coro = self.handle(request, "socket")
         if request["action"] in self.inline_actions and "idempotency_key" not in request:
             try:
                 first = coro.send(None)
             except StopIteration as stop:  # finished without suspending: answer right now
-                conn.write(protocol.encode(stop.value))
+                conn.write(self._encode_answer(stop.value))
                 return
             except BaseException:
                 logger.exception("Handler for %s failed outside Agent.handle", request.get("action"))
@@ -371,14 +373,23 @@ class SocketTransport:
         try:
             frame = await pending
         except asyncio.CancelledError:
-            frame = protocol.error(rid, ErrorCode.SHUTTING_DOWN, "The agent stopped before finishing this request")
+            frame = protocol.unfinished(rid, ErrorCode.SHUTTING_DOWN, "The agent stopped before finishing this request",
+                                        may_have_run=True)
             conn.write(protocol.encode(frame))
             raise
         except Exception:
             logger.exception("Handler failed outside Agent.handle")
             frame = protocol.error(rid, ErrorCode.INTERNAL_ERROR, "Agent failure")
         # If the connection died meanwhile the orchestrator already answered (or re-sent) it.
-        conn.write(protocol.encode(frame))
+        conn.write(self._encode_answer(frame))
+
+    def _encode_answer(self, frame: dict[str, Any]) -> bytes:
+        """The answer's line, or MESSAGE_TOO_LARGE in its place: a line over the limit would be refused."""
+        data, refused = protocol.encode_bounded(frame, self.max_frame_bytes)
+        if refused:
+            logger.warning("Answer to request %s is over the %d-byte frame limit: sent MESSAGE_TOO_LARGE instead",
+                           frame.get("id"), self.max_frame_bytes)
+        return data
 
     # --- calls to other agents through the orchestrator ---------------------------------------------
     async def call(self, agent: str, action: str, data: dict[str, Any], timeout_ms: float | None = None) -> dict[str, Any]:
@@ -397,7 +408,8 @@ class SocketTransport:
         try:
             return await asyncio.wait_for(fut, wait_s)
         except asyncio.TimeoutError:
-            return protocol.error(rid, ErrorCode.TIMEOUT, f"No answer from '{agent}' within {wait_s:.1f} s")
+            return protocol.unfinished(rid, ErrorCode.TIMEOUT, f"No answer from '{agent}' within {wait_s:.1f} s",
+                                       may_have_run=True)
         finally:
             self._calls.pop(rid, None)
 

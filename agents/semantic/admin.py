@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from agents.semantic.models import Concept, ConceptChange, CorpusState
+from orchestrator_site.admin_readonly import ReadOnlyAdmin
 
 
 @admin.register(Concept)
@@ -29,13 +30,14 @@ class ConceptAdmin(admin.ModelAdmin):
             concept_delete(cid=cid)
 
 
+# The corpus version and its change log are what every semantic instance's index follows:
+# written only by the services, in the transaction of each change (semantic/models.py).
 @admin.register(CorpusState)
-class CorpusStateAdmin(admin.ModelAdmin):
+class CorpusStateAdmin(ReadOnlyAdmin):
     list_display = ("id", "epoch", "version")
-    readonly_fields = ("id", "epoch", "version")
 
 
 @admin.register(ConceptChange)
-class ConceptChangeAdmin(admin.ModelAdmin):
+class ConceptChangeAdmin(ReadOnlyAdmin):
     list_display = ("version", "op", "concept_id")
-    readonly_fields = ("version", "op", "concept_id")
+    list_filter = ("op",)

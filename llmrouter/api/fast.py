@@ -170,7 +170,7 @@ async def route_llm(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     try:
         payload = protocol.decode(await read_body(receive, max_bytes=MAX_BODY_BYTES) or b"")
-        request_id = responses.safe_request_id(payload)
+        request_id = responses.caller_request_id(payload)
         kwargs = validation.parse_route_request(payload)
         result = await route_batched(kwargs)
     except ProtocolError as exc:

@@ -29,11 +29,12 @@ def internal_error(request_id: Any = None) -> tuple[int, dict[str, Any]]:
     return 500, protocol.error(request_id, ErrorCode.INTERNAL_ERROR, "Internal error; see the server log")
 
 
-def safe_request_id(payload: Any) -> Any:
-    """The caller's id if it is a usable one (echoed back), else None."""
+def caller_request_id(payload: Any) -> Any:
+    """The caller's id (echoed back), None without one; a non-scalar id is refused
+    with INVALID_REQUEST, as POST /api/request does."""
     if not isinstance(payload, dict):
         return None
     rid = protocol.request_id_of(payload)
-    if isinstance(rid, bool) or not isinstance(rid, (str, int)):
-        return None
+    if rid is not None:
+        protocol.check_request_id(rid)
     return rid

@@ -1,12 +1,66 @@
 """REST representations. Money leaves the API in dollars (floats); the ledger keeps nano-dollars."""
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from llmrouter.models import Budget, LedgerEntry, Provider, RouteAttempt, RouteLog
+from llmrouter.models import (Budget, LedgerEntry, Provider, RouteAttempt, RouteLog, validate_capabilities,
+                              validate_zone)
+from llmrouter.windows import available_zones
+from llmrouter.validation import MAX_INTERFACE, MAX_TASK_TYPE, MAX_TOKENS
+from orchestrator_site.web.schema import RequestIdField, StrictModelSerializer
 
 
-class ProviderSerializer(serializers.ModelSerializer):
+# Dollars as decimal strings; each pattern is what DRF and the model's validators accept
+# (at most 4 decimals, not negative, the model's max_digits).
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^\d{1,8}(\.\d{0,4})?$"})
+class PriceField(serializers.DecimalField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=12, decimal_places=4, min_value=Decimal(0), **kwargs)
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^\d{1,10}(\.\d{0,4})?$"})
+class AmountField(serializers.DecimalField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=14, decimal_places=4, min_value=Decimal(0), **kwargs)
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "minLength": 1}})
+class CapabilitiesField(serializers.JSONField):
+    """A JSON list of non-empty strings (the model's validate_capabilities)."""
+
+
+@extend_schema_field({"type": "string", "enum": sorted(available_zones())})
+class ZoneField(serializers.CharField):
+    """An IANA time zone name (the model's validate_zone)."""
+
+
+# A pattern JSON Schema and Python's re read alike, so the schema says exactly what is accepted
+# (Django's URLValidator has rules no schema can state).
+HEALTH_URL_PATTERN = r"^https?://[^\s/?#]+([/?#][^\s]*)?$"
+
+
+@extend_schema_field({"type": "string", "maxLength": 200, "pattern": HEALTH_URL_PATTERN})
+class HealthUrlField(serializers.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=200, allow_blank=True, required=False, validators=[
+            RegexValidator(HEALTH_URL_PATTERN, "Enter an http:// or https:// URL (or nothing: no check).")],
+                         **kwargs)
+
+
+class ProviderSerializer(StrictModelSerializer):
+    cost_per_1m = PriceField(label="Cost per 1M tokens (USD)")
+    health_url = HealthUrlField(help_text="Checked by the monitor; empty: no check.")
+    capabilities = CapabilitiesField(required=False, validators=[validate_capabilities],
+                                     help_text="Task types it serves, e.g. [\"coding\", \"reasoning\"].")
+    input_cost_per_1m = PriceField(label="Input cost per 1M tokens (USD)", required=False, allow_null=True)
+    output_cost_per_1m = PriceField(label="Output cost per 1M tokens (USD)", required=False, allow_null=True)
+    cached_input_cost_per_1m = PriceField(label="Cached input cost per 1M tokens (USD)", required=False,
+                                          allow_null=True)
     api_key_set = serializers.BooleanField(read_only=True, help_text=(
         "Whether the gateway can authenticate: no key variable, or it is set in the web process's environment. "
         "The key itself is never stored or shown."))
@@ -23,7 +77,11 @@ class ProviderSerializer(serializers.ModelSerializer):
                             "breaker_failures", "breaker_until", "observed_ttfb_ms", "created_at", "updated_at"]
 
 
-class BudgetSerializer(serializers.ModelSerializer):
+class BudgetSerializer(StrictModelSerializer):
+    amount = AmountField(label="Amount (USD)")
+    timezone = ZoneField(required=False, max_length=64, validators=[validate_zone],
+                         help_text="Windows are calendar windows in this IANA zone.")
+
     class Meta:
         model = Budget
         fields = ["id", "name", "amount", "period", "timezone", "hard_cap", "warning_threshold", "active",
@@ -76,44 +134,45 @@ class RouteLogSerializer(serializers.ModelSerializer):
 # --- OpenAPI documentation only: validation is llmrouter.validation (shared with the fast path) ---
 
 class RouteRequestDoc(serializers.Serializer):
-    token_count = serializers.IntegerField(min_value=0)
-    task_type = serializers.CharField(required=False, allow_blank=True, help_text="empty: any provider")
-    priority = serializers.ChoiceField(choices=["high", "medium", "low"], required=False, default="medium")
-    max_latency = serializers.FloatField(required=False, min_value=0, help_text="ms; 0: no limit")
-    interface = serializers.CharField(required=False, default="api")
-    id = serializers.CharField(required=False, help_text="echoed back")
+    token_count = serializers.IntegerField(min_value=0, max_value=MAX_TOKENS, help_text="Tokens the call will use.")
+    task_type = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=MAX_TASK_TYPE,
+                                      help_text="A capability such as coding or reasoning; empty: any provider.")
+    priority = serializers.ChoiceField(choices=["high", "medium", "low", ""], required=False, allow_null=True,
+                                       help_text="Default medium (also when empty); case and surrounding spaces "
+                                                 "are ignored.")
+    max_latency = serializers.FloatField(required=False, allow_null=True, min_value=0,
+                                         help_text="Milliseconds; 0: no limit.")
+    interface = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=MAX_INTERFACE,
+                                      help_text="Who is calling, for the route log; default 'api'.")
+    id = RequestIdField(required=False, help_text="Your id (string or integer), echoed back as given.")
 
 
 class RouteResponseDoc(serializers.Serializer):
-    provider = serializers.CharField()
+    provider = serializers.CharField(help_text="The chosen provider's display name.")
     reasoning = serializers.CharField()
-    estimated_cost = serializers.FloatField()
-    confidence = serializers.FloatField()
-    decision_id = serializers.CharField()
+    estimated_cost = serializers.FloatField(help_text="Dollars, reserved against the budget.")
+    confidence = serializers.FloatField(help_text="The winning score clamped to [0, 1].")
+    decision_id = serializers.CharField(help_text="Report usage to /api/route-llm/{decision_id}/usage.")
     provider_key = serializers.CharField()
-    candidates = serializers.ListField(child=serializers.DictField())
-    status = serializers.CharField()
+    candidates = serializers.ListField(child=serializers.DictField(), help_text="Every provider's factors and score.")
+    status = serializers.ChoiceField(choices=["success"])
     timestamp = serializers.CharField()
-
-
-class ErrorDoc(serializers.Serializer):
-    id = serializers.CharField(allow_null=True)
-    status = serializers.CharField()
-    error = serializers.DictField(help_text='{"code", "message", "details"}')
-    timestamp = serializers.CharField()
+    id = RequestIdField(required=False, help_text="Your id, when you sent one.")
 
 
 class UsageRequestDoc(serializers.Serializer):
-    prompt_tokens = serializers.IntegerField(min_value=0)
-    completion_tokens = serializers.IntegerField(min_value=0)
+    prompt_tokens = serializers.IntegerField(min_value=0, max_value=MAX_TOKENS)
+    completion_tokens = serializers.IntegerField(min_value=0, max_value=MAX_TOKENS)
 
 
 class UsageResponseDoc(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["success"])
     decision_id = serializers.CharField()
     provider_key = serializers.CharField()
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
-    estimated_cost = serializers.FloatField()
-    actual_cost = serializers.FloatField()
-    adjustment = serializers.FloatField()
-    already_settled = serializers.BooleanField()
+    estimated_cost = serializers.FloatField(help_text="Dollars reserved when the call was routed.")
+    actual_cost = serializers.FloatField(help_text="Dollars the reported usage costs.")
+    adjustment = serializers.FloatField(help_text="actual_cost - estimated_cost, booked in the ledger.")
+    already_settled = serializers.BooleanField(help_text="True when this decision had been settled before "
+                                                         "(the first report counts).")

@@ -8,27 +8,27 @@ fast path is off, through the same validation and service.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents import protocol
 from agents.protocol import ProtocolError
-from llmrouter import selectors, services, validation
+from llmrouter import conf, selectors, services, validation
 from llmrouter.api import responses
 from llmrouter.api.permissions import ReadAuthenticatedWriteStaff, RouteCallerPermission
-from llmrouter.api.serializers import (BudgetSerializer, ErrorDoc, LedgerEntrySerializer, ProviderSerializer,
+from llmrouter.api.serializers import (BudgetSerializer, LedgerEntrySerializer, ProviderSerializer,
                                        RouteLogSerializer, RouteRequestDoc, RouteResponseDoc, UsageRequestDoc,
                                        UsageResponseDoc)
 from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog
+from orchestrator_site.web.filters import filter_list, filter_parameters
+from orchestrator_site.web.schema import ErrorEnvelopeSerializer
 from orchestrator_site.web.throttling import ROUTE_LLM_THROTTLES
 
 logger = logging.getLogger(__name__)
@@ -40,20 +40,41 @@ def _body(request: Request) -> Any:
     return protocol.decode(request.body or b"")
 
 
-class RouteLLMView(APIView):
-    """Route one LLM call: the seed's request and response, plus the candidate breakdown."""
+_ROUTE_EXAMPLE = OpenApiExample("the design's worked example", request_only=True, value={
+    "token_count": 5000, "task_type": "coding", "priority": "high", "max_latency": 3000,
+    "interface": "claude-code", "id": "job-1"})
+_USAGE_EXAMPLE = OpenApiExample("usage report", request_only=True, value={"prompt_tokens": 4000,
+                                                                          "completion_tokens": 1000})
 
+
+class _RouterView(APIView):
     permission_classes = [RouteCallerPermission]
+    # The body is read raw and decoded by the wire protocol: JSON whatever the Content-Type says.
+    parser_classes = [JSONParser]
+
+    def anonymous_allowed(self) -> bool:
+        return bool(conf.get("ROUTE_ALLOW_ANONYMOUS"))
+
+
+class RouteLLMView(_RouterView):
+    """Route one LLM call: the seed's request and response, plus the candidate breakdown.
+
+    Anonymous callers are welcome unless LLMROUTER_ROUTE_ALLOW_ANONYMOUS is off
+    (rate limits per token and per client address). The estimated cost is
+    reserved against the budget until usage is reported.
+    """
+
     # Per token and per anonymous client (rates: route_llm_user / route_llm_anon).
     throttle_classes = ROUTE_LLM_THROTTLES
 
-    @extend_schema(request=RouteRequestDoc, responses={200: RouteResponseDoc, 400: ErrorDoc, 402: ErrorDoc,
-                                                       422: ErrorDoc})
+    @extend_schema(request=RouteRequestDoc, examples=[_ROUTE_EXAMPLE],
+                   responses={200: RouteResponseDoc, 402: ErrorEnvelopeSerializer, 413: ErrorEnvelopeSerializer,
+                              422: ErrorEnvelopeSerializer})
     def post(self, request: Request) -> Response:
         request_id = None
         try:
             payload = _body(request)
-            request_id = responses.safe_request_id(payload)
+            request_id = responses.caller_request_id(payload)
             result = services.route_request(**validation.parse_route_request(payload))
         except ProtocolError as exc:
             status, body = responses.error_body(exc, request_id)
@@ -61,13 +82,11 @@ class RouteLLMView(APIView):
         return Response(responses.route_success(result, request_id))
 
 
-class UsageView(APIView):
-    """Report the real usage of a routed call; settles its reservation once."""
+class UsageView(_RouterView):
+    """Report the real usage of a routed call; settles its reservation once (a repeat answers already_settled)."""
 
-    permission_classes = [RouteCallerPermission]
-
-    @extend_schema(request=UsageRequestDoc, responses={200: UsageResponseDoc, 400: ErrorDoc, 404: ErrorDoc,
-                                                       409: ErrorDoc})
+    @extend_schema(request=UsageRequestDoc, examples=[_USAGE_EXAMPLE],
+                   responses={200: UsageResponseDoc, 409: ErrorEnvelopeSerializer, 413: ErrorEnvelopeSerializer})
     def post(self, request: Request, decision_id: str) -> Response:
         try:
             kwargs = validation.parse_usage(_body(request))
@@ -79,6 +98,8 @@ class UsageView(APIView):
 
 
 class ProviderViewSet(viewsets.ModelViewSet):
+    """LLM providers the router chooses from: reads for any token, writes for staff."""
+
     queryset = Provider.objects.order_by("display_order", "key")
     serializer_class = ProviderSerializer
     permission_classes = [ReadAuthenticatedWriteStaff]
@@ -95,6 +116,8 @@ class ProviderViewSet(viewsets.ModelViewSet):
 
 
 class BudgetViewSet(viewsets.ModelViewSet):
+    """Budgets (amount per calendar window in a timezone): reads for any token, writes for staff."""
+
     queryset = Budget.objects.order_by("pk")
     serializer_class = BudgetSerializer
     permission_classes = [ReadAuthenticatedWriteStaff]
@@ -106,46 +129,33 @@ class BudgetViewSet(viewsets.ModelViewSet):
         return Response(selectors.budgets_status())
 
 
-def _time_param(request: Request, name: str) -> datetime | None:
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
-    value = parse_datetime(raw)
-    if value is None or value.tzinfo is None:
-        raise ValidationError({name: "an ISO-8601 time with a zone, e.g. 2026-01-31T00:00:00Z"})
-    return value
-
-
 class _TimeFiltered(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Read-only, paginated, filterable by ``since``/``until`` (ISO times) and exact fields."""
-
     permission_classes = [ReadAuthenticatedWriteStaff]
-    time_field = "created_at"
     exact_filters: dict[str, str] = {}
 
     def get_queryset(self):
-        qs = super().get_queryset()
-        since, until = _time_param(self.request, "since"), _time_param(self.request, "until")
-        if since:
-            qs = qs.filter(**{f"{self.time_field}__gte": since})
-        if until:
-            qs = qs.filter(**{f"{self.time_field}__lt": until})
-        for param, field in self.exact_filters.items():
-            value = self.request.query_params.get(param)
-            if value:
-                qs = qs.filter(**{field: value})
-        return qs
+        return filter_list(super().get_queryset(), self.request, time_field="created_at", exact=self.exact_filters)
 
 
+_LEDGER_FILTERS = {"provider": "provider_key", "kind": "kind", "decision_id": "route__decision_id"}
+_ROUTE_LOG_FILTERS = {"provider": "provider_key", "interface": "interface", "outcome": "outcome",
+                      "task_type": "task_type", "request_id": "request_id"}
+
+
+@extend_schema_view(list=extend_schema(parameters=filter_parameters(what="Booked", exact=_LEDGER_FILTERS)))
 class LedgerViewSet(_TimeFiltered):
+    """The append-only money ledger (reservations, settlements), newest first; amounts in dollars and nano-dollars."""
+
     queryset = LedgerEntry.objects.select_related("route").order_by("-created_at", "-id")
     serializer_class = LedgerEntrySerializer
-    exact_filters = {"provider": "provider_key", "kind": "kind", "decision_id": "route__decision_id"}
+    exact_filters = _LEDGER_FILTERS
 
 
+@extend_schema_view(list=extend_schema(parameters=filter_parameters(what="Routed", exact=_ROUTE_LOG_FILTERS)))
 class RouteLogViewSet(_TimeFiltered):
+    """Every routing decision with its candidates' factors, newest first."""
+
     queryset = RouteLog.objects.select_related("attempt_record").order_by("-created_at", "-id")
     serializer_class = RouteLogSerializer
     lookup_field = "decision_id"
-    exact_filters = {"provider": "provider_key", "interface": "interface", "outcome": "outcome",
-                     "task_type": "task_type", "request_id": "request_id"}
+    exact_filters = _ROUTE_LOG_FILTERS

@@ -48,6 +48,10 @@ class Connection(asyncio.Protocol):
         self._buf = LineBuffer(server.options.max_frame_bytes)
         self._loop = asyncio.get_running_loop()
         self.last_active = self.opened_at = self._loop.time()
+        # Any byte received: such a connection is never "silent". A flag, not last_active == opened_at:
+        # uvloop's clock has 1 ms resolution, so a client that connects and sends within one
+        # millisecond would look as if it had never spoken (and be closed with its request in flight).
+        self.heard_from = False
         # Set by {"type": "client", "features": ["bye"]}: our client library, which resends what an
         # idle close cut off; raw clients (nc) are closed without the extra frame.
         self.wants_bye = False
@@ -60,6 +64,7 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return  # after a bye or a size-limit error nothing more is read
+        self.heard_from = True
         self.last_active = self._loop.time()
         try:
             lines = self._buf.feed(data)
@@ -76,6 +81,8 @@ class Connection(asyncio.Protocol):
                         self._agent_frame(line)
                 except Exception:
                     self._internal_error(line)
+            if self._buf.dropped:
+                self._agent_too_large(link)
             return
         for line in lines:
             if self.closed:
@@ -167,6 +174,11 @@ class Connection(asyncio.Protocol):
         return (self.link is None and self.outstanding == 0 and not self._out and not self.closed
                 and now - self.last_active > idle_s)
 
+    def is_silent(self, now: float, silent_s: float) -> bool:
+        """Connected ``silent_s`` ago and never sent a byte (so nothing is in flight for it either)."""
+        return (not self.heard_from and self.outstanding == 0 and not self.closed
+                and now - self.opened_at > silent_s)
+
     def say_bye(self, reason: str) -> None:
         """Close an idle client politely: requests it sent after this frame were not read (safe to resend)."""
         if self.wants_bye:
@@ -183,10 +195,24 @@ class Connection(asyncio.Protocol):
         limit = self._buf.max_bytes
         self._error(ProtocolError(ErrorCode.MESSAGE_TOO_LARGE,
                                   f"Frame exceeds the {limit}-byte limit; closing the connection",
-                                  {"max_bytes": limit}))
+                                  {"max_bytes": limit}), exc.request_id)
         self._flush()
         self.closed = True
         self.close()
+
+    def _agent_too_large(self, link: AgentLink) -> None:
+        # An agent's oversized answer costs that one request, not the link and everything in
+        # flight on it: the buffer skipped the line, and its id (first in our frames) says whose it was.
+        dropped, self._buf.dropped = self._buf.dropped, []
+        limit = self._buf.max_bytes
+        for exc in dropped:
+            iid = exc.request_id
+            logger.warning("agent %s/%s sent a %d-byte frame over the %d-byte limit (request %s): "
+                           "answered MESSAGE_TOO_LARGE, link kept", link.agent_type, link.instance_id,
+                           exc.size, limit, iid)
+            if isinstance(iid, int):
+                frame = protocol.too_large_error(exc.size, limit, "The agent's answer").to_frame(iid)
+                self.dispatcher.on_agent_response_frame(link, frame)
 
     # --- clients ----------------------------------------------------------------------------
     def _client_line(self, line: bytes) -> None:
@@ -258,6 +284,7 @@ class Connection(asyncio.Protocol):
             return
         self.role = "agent"
         self.link = link
+        self._buf.discard_oversized = True  # see _agent_too_large
 
     def _agent_frame(self, line: bytes) -> None:
         """A frame from an agent that is not a fast-path answer: control frames, odd layouts, its own requests."""

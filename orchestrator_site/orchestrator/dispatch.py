@@ -50,6 +50,9 @@ _SUCCESS_MARK = b'"status":"success"'
 _TRANSPORT_SOCKET = b',"transport":"socket"'
 # An idempotent request is re-sent at most this many times after agent losses.
 MAX_ATTEMPTS = 3
+# The Redis fallback answers its requests' timeouts itself (after withdrawing the entry, to say truly
+# whether it may have run); the tick answers one only if the fallback is this late.
+FALLBACK_SLACK_S = 2.0
 
 
 class Dispatcher:
@@ -68,6 +71,7 @@ class Dispatcher:
         self._rr = 0
         self._next_deadline = float("inf")
         self._fallback_tasks: set[asyncio.Task[None]] = set()
+        self._said_goodbye: set[AgentLink] = set()  # links that sent "draining" before closing
         self._default_timeout_s = options.request_timeout_ms / 1000
 
     # --- agent instances ----------------------------------------------------------
@@ -87,9 +91,16 @@ class Dispatcher:
     def link_draining(self, link: AgentLink) -> None:
         if link.state is LinkState.READY:
             link.transition(LinkState.DRAINING)
+            self._said_goodbye.add(link)
 
     def link_lost(self, link: AgentLink) -> None:
         """The agent's connection is gone: answer or re-send its in-flight requests at once."""
+        said_goodbye = link in self._said_goodbye
+        self._said_goodbye.discard(link)
+        if not said_goodbye and not self.draining and self.fallback is not None and link.instance_id:
+            # Died (no goodbye): it must not count as a Redis listener (nor own idempotency claims) for
+            # the seconds its liveness entry has left. First, so the fallback's next probes see it gone.
+            self.fallback.forget_instance(link.agent_type, link.instance_id)
         links = self.pools.get(link.agent_type, [])
         if link in links:
             links.remove(link)
@@ -107,7 +118,7 @@ class Dispatcher:
             else:
                 self._fail(p, ErrorCode.AGENT_DISCONNECTED,
                            f"Agent instance {link.agent_type}/{link.instance_id} disconnected before answering",
-                           {"agent": link.agent_type, "instance": link.instance_id})
+                           {"agent": link.agent_type, "instance": link.instance_id, "may_have_run": True})
         if not self._has_live(link.agent_type):
             # Nobody is left to take the queue: answer now rather than at timeout.
             queue = self.queues.pop(link.agent_type, None)
@@ -131,7 +142,8 @@ class Dispatcher:
         links = self.pools.get(agent_type)
         if links is None or self.draining:
             if self.draining:
-                self._reject(client, client_id, ErrorCode.SHUTTING_DOWN, "The orchestrator is shutting down")
+                self._reject(client, client_id, ErrorCode.SHUTTING_DOWN, "The orchestrator is shutting down",
+                             {"may_have_run": False})
                 return
             if agent_type not in self.known_types:
                 self._reject(client, client_id, ErrorCode.UNKNOWN_AGENT, f"No agent type '{agent_type}'",
@@ -222,6 +234,7 @@ class Dispatcher:
     def _no_instance(self, p: Pending) -> None:
         if self.fallback is not None:
             self.stats.fallback_requests += 1
+            p.via_redis = True
             task = asyncio.get_running_loop().create_task(self._via_fallback(p))
             self._fallback_tasks.add(task)
             task.add_done_callback(self._fallback_tasks.discard)
@@ -239,7 +252,9 @@ class Dispatcher:
             logger.exception("Redis fallback failed")
             frame = protocol.error(p.iid, ErrorCode.AGENT_UNAVAILABLE, f"Redis fallback failed: {exc}")
         if self.pending.get(p.iid) is p:
-            self._finish_frame(p, frame, "redis")
+            # "transport" says where the answer came from: the fallback marks what went through Redis,
+            # and an AGENT_UNAVAILABLE it gives without sending anything carries none.
+            self._finish_frame(p, frame, frame.get("transport"))
 
     def _pump_queue(self, agent_type: str) -> None:
         queue = self.queues.get(agent_type)
@@ -298,14 +313,15 @@ class Dispatcher:
             code = "UNKNOWN"
         self.stats.record_error(str(code))
 
-    def _finish_frame(self, p: Pending, frame: dict[str, Any], transport: str) -> None:
+    def _finish_frame(self, p: Pending, frame: dict[str, Any], transport: str | None) -> None:
         """Answer ``p`` with a decoded frame (slow path: fallback, unusual layouts)."""
         self.pending.pop(p.iid, None)
         if p.link is not None:
             p.link.inflight.pop(p.iid, None)
         out = dict(frame)
         out["id"] = p.client_id
-        out["transport"] = transport
+        if transport is not None:
+            out["transport"] = transport
         if out.get("status") == "error":
             err = out.get("error")
             self.stats.record_error(str(err.get("code") if isinstance(err, dict) else "UNKNOWN"))
@@ -350,17 +366,41 @@ class Dispatcher:
         expired = []
         next_deadline = float("inf")
         for p in self.pending.values():
-            if p.deadline <= now:
+            deadline = p.deadline + FALLBACK_SLACK_S if p.via_redis else p.deadline
+            if deadline <= now:
                 expired.append(p)
-            elif p.deadline < next_deadline:
-                next_deadline = p.deadline
+            elif deadline < next_deadline:
+                next_deadline = deadline
         self._next_deadline = next_deadline
+        self._unqueue([p for p in expired if p.queued])
         for p in expired:
-            where = f"instance {p.link.instance_id}" if p.link is not None else "the queue"
-            p.queued = False
+            where = (f"instance {p.link.instance_id}" if p.link is not None
+                     else "Redis" if p.via_redis else "the queue")
             self._fail(p, ErrorCode.TIMEOUT, f"Agent '{p.agent_type}' did not answer in time (waiting in {where})",
-                       {"agent": p.agent_type, "timeout_ms": round((p.deadline - p.started) * 1000)})
+                       {"agent": p.agent_type, "timeout_ms": round((p.deadline - p.started) * 1000),
+                        "may_have_run": self._may_have_run(p)})
         return len(expired)
+
+    @staticmethod
+    def _may_have_run(p: Pending) -> bool:
+        """False only when the request certainly never reached an agent (it was still queued here)."""
+        return p.link is not None or p.via_redis or p.attempts > 0
+
+    def _unqueue(self, leaving: list[Pending]) -> None:
+        """Take requests out of their types' queues at once, so their places are free for the next ones.
+
+        One pass per affected queue (not ``deque.remove`` per request): thousands of queued requests
+        timing out in the same tick stay linear.
+        """
+        if not leaving:
+            return
+        gone = {p.iid for p in leaving}
+        for agent_type in {p.agent_type for p in leaving}:
+            queue = self.queues.get(agent_type)
+            if queue:
+                self.queues[agent_type] = deque(q for q in queue if q.iid not in gone)
+        for p in leaving:
+            p.queued = False
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until no request is pending (for the shutdown drain; polled, to keep the hot path free of it)."""
@@ -374,8 +414,17 @@ class Dispatcher:
 
     def fail_all(self, code: ErrorCode, message: str) -> None:
         for p in list(self.pending.values()):
-            self._fail(p, code, message, {"agent": p.agent_type})
+            self._fail(p, code, message, {"agent": p.agent_type, "may_have_run": self._may_have_run(p)})
         self.queues.clear()
+
+    async def abandon_fallback(self, code: ErrorCode, message: str, timeout: float) -> None:
+        """Have the Redis fallback answer every request it holds (withdrawing unread entries), then wait."""
+        if self.fallback is None or not self._fallback_tasks:
+            return
+        for p in list(self.pending.values()):
+            if p.via_redis:
+                self.fallback.abandon(p.iid, code, message)
+        await asyncio.wait(set(self._fallback_tasks), timeout=timeout)
 
     async def close(self) -> None:
         for task in list(self._fallback_tasks):
@@ -384,8 +433,21 @@ class Dispatcher:
             await asyncio.gather(*self._fallback_tasks, return_exceptions=True)
 
     def client_lost(self, client: "Connection") -> None:
-        """A client went away: its requests still run (their answers are dropped on arrival)."""
+        """A client went away: what an agent has already runs (its answer is dropped on arrival); what
+        no agent has yet never runs: its queued requests leave the queue, its unread Redis entries are
+        withdrawn."""
         client.closed = True
+        if client.outstanding == 0:
+            return
+        mine = [p for p in self.pending.values() if p.client is client]
+        queued = [p for p in mine if p.queued]
+        self._unqueue(queued)
+        for p in queued:
+            del self.pending[p.iid]
+            client.outstanding -= 1
+        for p in mine:
+            if p.via_redis and self.fallback is not None:
+                self.fallback.abandon(p.iid, ErrorCode.AGENT_DISCONNECTED, "The caller's connection is gone")
 
     # --- introspection -------------------------------------------------------------------------
     def describe_types(self) -> dict[str, Any]:

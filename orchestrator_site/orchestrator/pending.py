@@ -16,7 +16,7 @@ class Pending:
     """
 
     __slots__ = ("iid", "client", "client_id", "client_id_json", "agent_type", "action", "request", "payload",
-                 "link", "deadline", "started", "attempts", "queued")
+                 "link", "deadline", "started", "attempts", "queued", "via_redis")
 
     def __init__(self, iid: int, client: "Connection", client_id: Any, client_id_json: bytes, request: dict[str, Any],
                  deadline: float, started: float) -> None:
@@ -33,3 +33,4 @@ class Pending:
         self.started = started
         self.attempts = 0
         self.queued = False
+        self.via_redis = False  # handed to the Redis fallback, which answers it (and its timeout) itself

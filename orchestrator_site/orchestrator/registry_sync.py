@@ -11,7 +11,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -30,13 +30,20 @@ def agent_instance_connected(*, agent_type: str, instance_id: str, pid: int | No
     if kind is None:
         return
     now = timezone.now()
-    AgentInstance.objects.update_or_create(
-        agent_type=kind, instance_id=instance_id,
-        defaults={"pid": pid, "transport": transport, "connected": True, "connected_at": now,
-                  "disconnected_at": None},
-        create_defaults={"pid": pid, "transport": transport, "connected": True, "connected_at": now,
-                         "started_at": now},
-    )
+    with transaction.atomic():
+        if pid is not None:
+            # Another pid under this id is a new process (a restart): the row's started_at is
+            # when it started, not when the id was first seen. The same pid again (a reconnect
+            # after an orchestrator restart) keeps its start.
+            AgentInstance.objects.filter(agent_type=kind, instance_id=instance_id).exclude(pid=pid).update(
+                started_at=now)
+        AgentInstance.objects.update_or_create(
+            agent_type=kind, instance_id=instance_id,
+            defaults={"pid": pid, "transport": transport, "connected": True, "connected_at": now,
+                      "disconnected_at": None},
+            create_defaults={"pid": pid, "transport": transport, "connected": True, "connected_at": now,
+                             "started_at": now},
+        )
 
 
 def agent_instance_disconnected(*, agent_type: str, instance_id: str) -> None:

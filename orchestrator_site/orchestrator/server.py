@@ -256,11 +256,12 @@ class OrchestratorServer:
             return
         subscribers = self.events.subscribers
         for conn in list(self.connections):
+            if conn in subscribers:
+                continue  # a subscriber waits for events: never closed for quietness
             idle = on_client_socket if conn.socket_type is None else on_type_socket
-            if idle and conn.is_idle(now, idle) and conn not in subscribers:
+            if idle and conn.is_idle(now, idle):
                 conn.say_bye("idle")
-            elif (silent and conn.last_active == conn.opened_at and now - conn.opened_at > silent
-                  and not conn.closed):
+            elif silent and conn.is_silent(now, silent):
                 # Hardening: connected and never sent a byte; the slot is held for nothing.
                 conn.say_bye("silent")
 
@@ -280,6 +281,9 @@ class OrchestratorServer:
             listener.close()
         self.dispatcher.draining = True
         await self.dispatcher.wait_idle(self.options.drain_timeout_s)
+        # Requests waiting in Redis streams first: unread entries are withdrawn (they never run later).
+        await self.dispatcher.abandon_fallback(ErrorCode.SHUTTING_DOWN, "The orchestrator stopped before the agent "
+                                               "answered", timeout=2.0)
         self.dispatcher.fail_all(ErrorCode.SHUTTING_DOWN, "The orchestrator stopped before the agent answered")
         if self._tick_handle is not None:
             self._tick_handle.cancel()

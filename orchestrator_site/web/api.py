@@ -9,29 +9,36 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.http import Http404
-from django.utils.dateparse import parse_datetime
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, mixins, viewsets
-from rest_framework.exceptions import ValidationError
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework import mixins, viewsets
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents import protocol
 from agents.naming.models import Namespace
-from agents.protocol import ErrorCode
 from orchestrator_site.web import selectors
 from orchestrator_site.web.agent_requests import request_admit, request_execute, request_record
 from orchestrator_site.web.gateway import gateway
+from orchestrator_site.web.exceptions import retry_after_header
+from orchestrator_site.web.filters import filter_list, filter_parameters
 from orchestrator_site.web.principals import Principal, client_ip_of_request
+from orchestrator_site.web.schema import ErrorEnvelopeSerializer
 from orchestrator_site.web.serializers import (AgentRequestSerializer, AgentResponseSerializer, AgentSerializer,
                                                NamespaceSerializer)
 from orchestrator_site.web.status_codes import http_status_for
 
-_ENVELOPE = OpenApiResponse(AgentResponseSerializer)
+_ERRORS = {status: ErrorEnvelopeSerializer for status in (400, 401, 402, 403, 404, 409, 413, 422, 429, 500, 502,
+                                                          503, 504)}
+_REQUEST_EXAMPLES = [
+    OpenApiExample("allocate a namespace", request_only=True, value={
+        "id": "req-1", "agent": "naming", "action": "allocate_namespace",
+        "data": {"project": "centerfire", "environment": "test"}}),
+    OpenApiExample("orchestrator status", request_only=True, value={"agent": "orchestrator", "action": "status"}),
+]
 
 
 def envelope_response(frame: dict[str, Any]) -> Response:
@@ -41,7 +48,7 @@ def envelope_response(frame: dict[str, Any]) -> Response:
         headers["WWW-Authenticate"] = 'Token realm="api"'
     elif status == 429:
         wait = (frame.get("error") or {}).get("details", {}).get("retry_after_s", 1)
-        headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+        headers["Retry-After"] = retry_after_header(wait)
     return Response(frame, status=status, headers=headers)
 
 
@@ -58,21 +65,30 @@ async def _request_flow(body: bytes, principal: Principal) -> dict[str, Any]:
 
 
 class AgentRequestView(APIView):
-    """Send one request to an agent and get its response envelope back."""
+    """Send one request to an agent and get its response envelope back.
+
+    The body is the wire protocol's request envelope; the answer is the agent's
+    response envelope with the caller's id. The HTTP status follows the error
+    code: 400 bad input, 401/403 auth, 404 unknown agent or action, 409
+    collision, 413 body too large, 429 rate limit, 503 agent unavailable, 504
+    timeout. Anonymous callers are refused unless API_REQUEST_ANONYMOUS is on.
+    """
 
     # Admission (anonymous policy, rate limit) is request_admit's job, the
     # same function and counters the fast path and the WebSocket use.
     permission_classes = [AllowAny]
     throttle_classes: list[Any] = []
+    # The body is read raw and decoded by the wire protocol: JSON whatever the Content-Type says.
+    parser_classes = [JSONParser]
+
+    def anonymous_allowed(self) -> bool:
+        return bool(settings.WEB["REQUEST_ANONYMOUS"])
 
     @extend_schema(
         operation_id="agent_request",
         request=AgentRequestSerializer,
-        responses={200: _ENVELOPE, 400: _ENVELOPE, 401: _ENVELOPE, 403: _ENVELOPE, 404: _ENVELOPE,
-                   409: _ENVELOPE, 413: _ENVELOPE, 429: _ENVELOPE, 503: _ENVELOPE, 504: _ENVELOPE},
-        description=("The wire envelope over HTTP, forwarded through the orchestrator. The HTTP status follows "
-                     "the error code: 400 bad input, 401/403 auth, 404 unknown agent or action, 409 collision, "
-                     "429 rate limit, 503 agent unavailable, 504 timeout."),
+        responses={200: AgentResponseSerializer, **_ERRORS},
+        examples=_REQUEST_EXAMPLES,
     )
     def post(self, request: Request) -> Response:
         principal = Principal.from_user(request.user, self.get_client_ip(request))
@@ -81,14 +97,6 @@ class AgentRequestView(APIView):
 
     def get_client_ip(self, request: Request) -> str:
         return client_ip_of_request(request)
-
-    def handle_exception(self, exc: Exception) -> Response:
-        # Keep the envelope for auth failures too (bad token, missing CSRF token).
-        if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
-            return envelope_response(protocol.error(None, ErrorCode.UNAUTHORIZED, str(exc.detail)))
-        if isinstance(exc, exceptions.PermissionDenied):
-            return envelope_response(protocol.error(None, ErrorCode.FORBIDDEN, str(exc.detail)))
-        return super().handle_exception(exc)
 
 
 def _live_types() -> dict[str, Any] | None:
@@ -116,22 +124,10 @@ class AgentViewSet(viewsets.ViewSet):
         return Response(row)
 
 
-def _time_param(request: Request, name: str) -> Any:
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
-    value = parse_datetime(raw)
-    if value is None or value.tzinfo is None:
-        raise ValidationError({name: "an ISO-8601 time with a zone, e.g. 2026-01-31T00:00:00Z"})
-    return value
+_NAMESPACE_FILTERS = {"project": "project", "environment": "environment"}
 
 
-@extend_schema(parameters=[
-    OpenApiParameter("project", OpenApiTypes.STR, description="Exact project"),
-    OpenApiParameter("environment", OpenApiTypes.STR, description="Exact environment"),
-    OpenApiParameter("since", OpenApiTypes.DATETIME, description="Allocated at or after"),
-    OpenApiParameter("until", OpenApiTypes.DATETIME, description="Allocated before"),
-])
+@extend_schema_view(list=extend_schema(parameters=filter_parameters(what="Allocated", exact=_NAMESPACE_FILTERS)))
 class NamespaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Namespaces the naming agent allocated (read-only; allocate through POST /api/request)."""
 
@@ -140,14 +136,5 @@ class NamespaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     lookup_value_regex = r"[^/]+"
 
     def get_queryset(self) -> Any:
-        qs = Namespace.objects.order_by("-created_at", "-id")
-        for param in ("project", "environment"):
-            value = self.request.query_params.get(param)
-            if value:
-                qs = qs.filter(**{param: value})
-        since, until = _time_param(self.request, "since"), _time_param(self.request, "until")
-        if since:
-            qs = qs.filter(created_at__gte=since)
-        if until:
-            qs = qs.filter(created_at__lt=until)
-        return qs
+        return filter_list(Namespace.objects.order_by("-created_at", "-id"), self.request,
+                           time_field="created_at", exact=_NAMESPACE_FILTERS)

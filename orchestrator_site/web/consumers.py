@@ -103,8 +103,10 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
         try:
             max_bytes = settings.ORCHESTRATOR["MAX_FRAME_BYTES"]
             if len(raw) > max_bytes:
-                raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"Frame larger than {max_bytes} bytes",
-                                    {"max_bytes": max_bytes})
+                head = raw[:protocol.OVERSIZED_HEAD_BYTES]
+                rid = protocol.id_from_head(head.encode() if isinstance(head, str) else head)
+                await self.send_frame(protocol.too_large_error(len(raw), max_bytes).to_frame(rid))
+                return
             frame = protocol.decode(raw)
         except ProtocolError as exc:
             await self.send_frame(exc.to_frame(None))

@@ -43,7 +43,9 @@ class EventRelay:
         self._users = 0
         self._task: asyncio.Task[None] | None = None
         self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
-        self.connected: asyncio.Event | None = None  # set while subscribed (per loop, made in acquire)
+        # Set while the current relay is subscribed. One per relay task: a cancelled relay's flag must not
+        # tell the next one (a new connection, never subscribed) that it is subscribed already.
+        self.connected: asyncio.Event | None = None
         self.relayed = 0
 
     def acquire(self) -> None:
@@ -51,10 +53,10 @@ class EventRelay:
         if self._loop is None or self._loop() is not loop:
             # First use, or a new loop (tests): a task of a dead loop is gone.
             self._users, self._task, self._loop = 0, None, weakref.ref(loop)
-            self.connected = asyncio.Event()
         self._users += 1
         if self._task is None or self._task.done():
-            self._task = loop.create_task(self._run(), name="web-event-relay")
+            self.connected = asyncio.Event()
+            self._task = loop.create_task(self._run(self.connected), name="web-event-relay")
 
     async def release(self) -> None:
         self._users = max(0, self._users - 1)
@@ -68,7 +70,7 @@ class EventRelay:
             except Exception:
                 logger.exception("event relay ended with an error")
 
-    async def _run(self) -> None:
+    async def _run(self, connected: asyncio.Event) -> None:
         from agents.client import AsyncClient
 
         layer = get_channel_layer()
@@ -77,20 +79,20 @@ class EventRelay:
         try:
             while True:
                 try:
-                    await self._relay_until_quiet(client, layer)
+                    await self._relay_until_quiet(client, layer, connected)
                     attempt = 0
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # orchestrator down or restarting
-                    if self.connected is not None:
-                        self.connected.clear()
+                    connected.clear()
                     logger.info("event relay: orchestrator not reachable (%s); retrying", type(exc).__name__)
                     await asyncio.sleep(_BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)])
                     attempt += 1
         finally:
+            connected.clear()
             await client.close()
 
-    async def _relay_until_quiet(self, client: Any, layer: Any) -> None:
+    async def _relay_until_quiet(self, client: Any, layer: Any, connected: asyncio.Event) -> None:
         """Forward events until none came for a while, then check the connection.
 
         ``events()`` alone would wait forever on a connection the orchestrator
@@ -98,12 +100,11 @@ class EventRelay:
         notice, reconnect and re-subscribe (it re-sends ``subscribe`` itself on
         reconnect). Events published while no connection exists are lost.
         """
-        if self.connected is None or not self.connected.is_set():
+        if not connected.is_set():
             response = await client.subscribe()
             if response.get("status") != "success":
                 raise ConnectionError(f"subscribe refused: {response.get('error')}")
-            if self.connected is not None:
-                self.connected.set()
+            connected.set()
         quiet_s = float(settings.WEB.get("EVENT_LIVENESS_S", 5.0))
         while True:
             try:

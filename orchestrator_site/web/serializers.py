@@ -4,33 +4,32 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from agents.naming.models import Namespace
+from orchestrator_site.web.schema import PositiveNumberField, RequestIdField
 
 
 class AgentRequestSerializer(serializers.Serializer):
     """The wire envelope of an agent request (see the protocol documentation)."""
 
-    id = serializers.CharField(required=False, help_text="Your id; echoed in the response. Assigned when missing.")
+    id = RequestIdField(required=False, help_text="Your id (string or integer), echoed in the response as given; "
+                                                  "one is assigned when missing. Alias: request_id.")
     agent = serializers.CharField(help_text="Agent type, e.g. 'naming', or 'orchestrator' for its built-ins.")
     action = serializers.CharField(help_text="Action of that agent, e.g. 'allocate_namespace'.")
-    data = serializers.JSONField(required=False, help_text="The action's input (a JSON object). Alias: params.")
-    timeout_ms = serializers.IntegerField(required=False, min_value=1)
-    idempotency_key = serializers.CharField(required=False, max_length=200)
-    interface = serializers.CharField(required=False, max_length=100)
-
-
-class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    details = serializers.JSONField()
+    data = serializers.DictField(required=False, allow_null=True,
+                                 help_text="The action's input (a JSON object). Alias: params.")
+    timeout_ms = PositiveNumberField(required=False, allow_null=True, help_text="Milliseconds; default "
+                                                               "ORCHESTRATOR_REQUEST_TIMEOUT_MS.")
+    idempotency_key = serializers.CharField(required=False, allow_null=True, min_length=1, max_length=200,
+                                            help_text="A retried request with this key gets the first answer.")
+    interface = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=100,
+                                      help_text="Who is calling, for the logs (e.g. 'claude-code').")
 
 
 class AgentResponseSerializer(serializers.Serializer):
-    """The response envelope: success with ``data`` or error with ``error``."""
+    """The success envelope (errors: the error envelope, with the HTTP status of their code)."""
 
-    id = serializers.CharField()
-    status = serializers.ChoiceField(choices=["success", "error"])
-    data = serializers.JSONField(required=False)
-    error = ErrorBodySerializer(required=False)
+    id = RequestIdField(help_text="Your id as you sent it, or the one assigned.")
+    status = serializers.ChoiceField(choices=["success"])
+    data = serializers.JSONField(help_text="The action's answer.")
     timestamp = serializers.CharField()
     processing_time_ms = serializers.FloatField(required=False)
     transport = serializers.CharField(required=False, help_text="socket or redis: how the agent was reached.")

@@ -25,6 +25,9 @@ _STATUS_BY_CODE: dict[str, int] = {
     ErrorCode.OVERLOADED: 503,
     ErrorCode.SHUTTING_DOWN: 503,
     ErrorCode.TIMEOUT: 504,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.NOT_ACCEPTABLE: 406,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.INTERNAL_ERROR: 500,
 }
 
@@ -37,6 +40,40 @@ def http_status_for(frame: dict[str, Any]) -> int:
     err = frame.get("error")
     code = err.get("code") if isinstance(err, dict) else None
     return _STATUS_BY_CODE.get(str(code), 502)
+
+
+# The error code an HTTP error gets when it did not come from a ProtocolError
+# (Django's own 404/500 pages, DRF's generic exceptions).
+_CODE_BY_STATUS: dict[int, str] = {
+    400: ErrorCode.INVALID_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    406: ErrorCode.NOT_ACCEPTABLE,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.MESSAGE_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.AGENT_UNAVAILABLE,
+}
+
+
+def error_code_for_status(status: int) -> str:
+    """The error code for a bare HTTP error status (INTERNAL_ERROR for any other 5xx)."""
+    code = _CODE_BY_STATUS.get(status)
+    if code is not None:
+        return str(code)
+    return str(ErrorCode.INTERNAL_ERROR if status >= 500 else ErrorCode.INVALID_REQUEST)
+
+
+def codes_for_status(status: int) -> list[str]:
+    """Every error code that travels with ``status`` (for the API schema's descriptions)."""
+    codes = {str(code) for code, mapped in _STATUS_BY_CODE.items() if mapped == status}
+    fallback = _CODE_BY_STATUS.get(status)
+    if fallback is not None:
+        codes.add(str(fallback))
+    return sorted(codes)
 
 
 def error_code_of(frame: dict[str, Any]) -> str | None:

@@ -5,13 +5,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
-from orchestrator_site.web import api, dashboard, docs_view, metrics_view
+from orchestrator_site.web import api, dashboard, docs_view, front, metrics_view
 
 router = SimpleRouter(trailing_slash="/?")
 router.register("api/agents", api.AgentViewSet, basename="agent")
 router.register("api/namespaces", api.NamespaceViewSet, basename="namespace")
 
 urlpatterns = [
+    path("", front.front_page, name="front"),
     path("api/request", api.AgentRequestView.as_view(), name="agent-request"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", docs_view.api_docs, name="api-docs"),

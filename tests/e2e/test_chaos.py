@@ -4,11 +4,19 @@ What must hold: every request gets exactly one response (success or a
 structured error) before its timeout, and no namespace is allocated twice for
 one idempotency key, even when clients retry the failures with the same key.
 
+Each key's client retries a failure at once (same key, new id) until it
+succeeds, as SECURITY.md advises, while the agents keep dying. The figure of
+merit is the worst time from a key's first send to its final answer: with
+idempotency claims tied to a live owner (the default claim lifetime, 30 s, is
+kept), a retry after a crash runs within about a second instead of waiting for
+the dead run's claim to lapse.
+
 The CI run is bounded (CHAOS_REQUESTS, default 1,000; about a minute); the full run is
 
     CHAOS_REQUESTS=5000 .venv/bin/pytest tests/e2e/test_chaos.py -s
 
-and prints the counts (``-s`` shows them).
+and prints the counts and the worst first-send-to-final-answer time per key
+(``-s`` shows them).
 """
 from __future__ import annotations
 
@@ -43,6 +51,12 @@ REDIS_ONLY_EVERY = 3
 # rather than mostly a total outage (set 0 to allow killing the last one).
 KEEP_SERVING = int(os.environ.get("CHAOS_KEEP_SERVING", "1"))
 TIMEOUT_MS = int(os.environ.get("CHAOS_TIMEOUT_MS", "6000"))
+# Codes after which a client retries with the same key (SECURITY.md); CONFLICT only while in progress.
+RETRY_CODES = {"TIMEOUT", "AGENT_DISCONNECTED", "AGENT_UNAVAILABLE", "SHUTTING_DOWN", "OVERLOADED"}
+RETRY_PAUSE_S = 0.1
+# A generous bound on the worst key (the machine is shared): it fails when a retry waits for a dead
+# run's 30 s claim to lapse, not on a slow run.
+WORST_KEY_S = float(os.environ.get("CHAOS_WORST_KEY_S", "25"))
 
 
 class RawClient:
@@ -90,6 +104,33 @@ def allocation(n: int, project: str, phase: str) -> dict[str, Any]:
     return {"id": f"{phase}-{n}", "agent": "naming", "action": "allocate_namespace",
             "data": {"project": project, "environment": "test"}, "timeout_ms": TIMEOUT_MS,
             "idempotency_key": f"chaos-{project}-{n}"}
+
+
+def retryable(answer: dict[str, Any]) -> bool:
+    error = answer.get("error") or {}
+    code = error.get("code")
+    return code in RETRY_CODES or (code == "CONFLICT" and bool((error.get("details") or {}).get("in_progress")))
+
+
+async def allocate_until_done(client: RawClient, n: int, project: str, concurrency: asyncio.Semaphore,
+                              log: dict[Any, Any]) -> tuple[dict[str, Any], float, int]:
+    """One key's client: send, and retry every retryable failure with the same key until it succeeds.
+
+    Returns the final answer, the seconds from the first send to it, and the number of attempts;
+    every attempt's answer goes to ``log`` (by id).
+    """
+    async with concurrency:  # one of CONCURRENCY clients, busy with this key until it is done
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            frame = allocation(n, project, f"a{attempt}")
+            answer = await client.request(frame, TIMEOUT_MS / 1000 + 10)
+            log[frame["id"]] = answer
+            took = time.monotonic() - started
+            if answer is None or answer["status"] == "success" or not retryable(answer) or took > 120:
+                return answer, took, attempt
+            await asyncio.sleep(RETRY_PAUSE_S)
 
 
 async def send_all(client: RawClient, frames: list[dict[str, Any]], concurrency: int) -> dict[Any, Any]:
@@ -152,9 +193,9 @@ class Chaos:
 
 
 def test_allocations_survive_agents_being_killed_at_random(system_factory):
+    # The default idempotency claim lifetime (30 s): a killed owner's claims must be freed by its death.
     system = system_factory(orchestrator_args=("--no-monitor",), env={
         "REDIS_CLAIM_IDLE_MS": "1000",          # reclaim a dead instance's stream entries quickly
-        "IDEMPOTENCY_PENDING_TTL_S": "3",       # a claim held by a killed instance lapses quickly
         "AGENT_RETRY_INTERVAL_S": "0.2",
         "LOG_LEVEL": "WARNING",
     })
@@ -179,31 +220,31 @@ async def _scenario(system: System, chaos: Chaos, project: str) -> dict[str, Any
     await client.connect(str(system.client_socket))
     started = time.monotonic()
     killer = asyncio.create_task(chaos.run())
+    attempts: dict[Any, Any] = {}
+    slots = asyncio.Semaphore(CONCURRENCY)
     try:
-        first = await send_all(client, [allocation(n, project, "a") for n in range(REQUESTS)], CONCURRENCY)
+        finals = await asyncio.gather(*(allocate_until_done(client, n, project, slots, attempts)
+                                        for n in range(REQUESTS)))
     finally:
         chaos.stop()
         await killer
     chaos_s = time.monotonic() - started
 
-    # Exactly one response each, none past its timeout.
-    hanging = [rid for rid, (answer, _) in first.items() if answer is None]
+    # Exactly one response per attempt, none past its timeout, every error structured.
+    hanging = [rid for rid, answer in attempts.items() if answer is None]
     assert hanging == [], f"{len(hanging)} requests never answered: {hanging[:5]}"
-    slowest = max(latency for _, latency in first.values())
-    assert slowest < TIMEOUT_MS / 1000 + 5
-    outcome = Counter(a["status"] if a["status"] == "success" else a["error"]["code"] for a, _ in first.values())
-    transports = Counter(a.get("transport", "?") for a, _ in first.values() if a["status"] == "success")
-    unstructured = [a for a, _ in first.values() if a["status"] == "error" and not a["error"].get("code")]
+    unstructured = [a for a in attempts.values() if a["status"] == "error" and not a["error"].get("code")]
     assert unstructured == []
+    not_done = [(n, a) for n, (a, _, _) in enumerate(finals) if a["status"] != "success"]
+    assert not_done == [], f"{len(not_done)} keys never succeeded: {not_done[:3]}"
+    per_key_s = sorted(took for _, took, _ in finals)
+    worst_key_s = per_key_s[-1]
 
-    # Clients retry every failure with the same key, once the system is calm again; a sample of
-    # successes is re-sent too and must come back with the same namespace, not a new one.
+    # A sample of successes is re-sent once the system is calm: the same namespace, not a new one.
     await asyncio.to_thread(wait_until, lambda: any(i["state"] == "READY" for i in system.instances("naming")),
                             90, "a naming instance to be READY")
-    failed = [int(rid.split("-")[1]) for rid, (a, _) in first.items() if a["status"] != "success"]
-    sample = random.sample([int(rid.split("-")[1]) for rid, (a, _) in first.items() if a["status"] == "success"],
-                           k=min(50, REQUESTS - len(failed)))
-    second = await send_all(client, [allocation(n, project, "b") for n in failed + sample], 32)
+    sample = random.sample(range(REQUESTS), k=min(50, REQUESTS))
+    second = await send_all(client, [allocation(n, project, "b") for n in sample], 32)
     await asyncio.sleep(1.0)  # a duplicate answer would arrive now
     await client.close()
 
@@ -212,13 +253,10 @@ async def _scenario(system: System, chaos: Chaos, project: str) -> dict[str, Any
     assert all(a is not None and a["status"] == "success" for a, _ in second.values()), \
         [a for a, _ in second.values() if a is None or a["status"] != "success"][:3]
 
-    answered: dict[int, str] = {}
-    for rid, (a, _) in list(first.items()) + list(second.items()):
-        if a["status"] == "success":
-            n = int(rid.split("-")[1])
-            name = a["data"]["namespace"]
-            assert answered.setdefault(n, name) == name, f"key {n} answered with two namespaces"
-    assert len(answered) == REQUESTS
+    answered = {n: a["data"]["namespace"] for n, (a, _, _) in enumerate(finals)}
+    for rid, (a, _) in second.items():
+        n = int(rid.split("-")[1])
+        assert a["data"]["namespace"] == answered[n], f"key {n} answered with two namespaces"
 
     rows = _namespaces(system, project)
     by_key = Counter(key for key, _ in rows)
@@ -227,10 +265,20 @@ async def _scenario(system: System, chaos: Chaos, project: str) -> dict[str, Any
     assert len({name for _, name in rows}) == REQUESTS
     stored = {key: name for key, name in rows}
     assert all(stored[f"key:chaos-{project}-{n}"] == name for n, name in answered.items())
-    messages = Counter(a["error"]["message"][:80] for a, _ in first.values() if a["status"] == "error")
-    return {"error_messages": dict(messages), "requests": REQUESTS, "seconds": round(chaos_s, 1), "kills": chaos.kills, "first_try": dict(outcome),
-            "served_by": dict(transports), "retried": len(failed), "resent_successes": len(sample),
-            "namespaces": len(rows), "duplicate_answers": 0, "hanging": 0}
+    first_try = Counter(a["status"] if a["status"] == "success" else a["error"]["code"]
+                        for rid, a in attempts.items() if rid.startswith("a1-"))
+    transports = Counter(a.get("transport", "?") for a, _, _ in finals)
+    messages = Counter(a["error"]["message"][:80] for a in attempts.values() if a["status"] == "error")
+    summary = {"requests": REQUESTS, "seconds": round(chaos_s, 1), "kills": chaos.kills,
+               "first_try": dict(first_try), "attempts": len(attempts),
+               "keys_retried": sum(1 for _, _, tries in finals if tries > 1),
+               "max_attempts_per_key": max(tries for _, _, tries in finals), "served_by": dict(transports),
+               "worst_key_s": round(worst_key_s, 2), "p99_key_s": round(per_key_s[int(0.99 * (REQUESTS - 1))], 2),
+               "resent_successes": len(sample), "namespaces": len(rows), "duplicate_answers": 0, "hanging": 0,
+               "error_messages": dict(messages)}
+    print(f"\nchaos worst time from first send to final answer per key: {worst_key_s:.2f} s")
+    assert worst_key_s < WORST_KEY_S, summary
+    return summary
 
 
 def _namespaces(system: System, project: str) -> list[tuple[str, str]]:

@@ -111,3 +111,11 @@ def test_stream_requests_survive_in_redis_until_answered_even_across_agent_resta
     assert answer["id"] == "raw-1" and answer["data"]["instance"] == instance
     assert client.xlen(stream) == 0
     client.close()
+
+
+def test_agent_unavailable_from_the_fallback_names_no_transport_when_nothing_went_through_redis(redis_system):
+    system = redis_system()
+    answer = system.request("probe2", "whoami", {}, timeout_ms=30_000)
+    assert answer["error"]["code"] == "AGENT_UNAVAILABLE"
+    assert "transport" not in answer, answer  # it said "redis": nothing was sent there
+    assert answer["error"]["details"]["transports_tried"] == ["socket", "redis"]

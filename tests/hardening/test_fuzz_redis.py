@@ -98,9 +98,9 @@ def test_hostile_stream_entries_are_answered_acknowledged_and_survived(redis_age
 def test_hostile_legacy_pubsub_messages_get_well_formed_answers(redis_agent):
     system, agent_type, instance, client = redis_agent
     pubsub = client.pubsub()
-    pubsub.subscribe(RedisKeys.legacy_response_channel(agent_type))
+    pubsub.subscribe(RedisKeys().legacy_response_channel(agent_type))
     wait_until(lambda: pubsub.get_message(timeout=0.1) is not None, 10, "the subscription")
-    request_channel = RedisKeys.legacy_request_channel(agent_type)
+    request_channel = RedisKeys().legacy_request_channel(agent_type)
     try:
         @FUZZ_SMALL
         @given(line=hostile_lines(agent=agent_type))

@@ -55,11 +55,11 @@ def test_the_agent_user_reaches_its_own_keys_and_channels_and_nothing_else(acl_u
     conn = as_user(user, token)
     conn.xadd(keys.stream(agent_type), {"frame": b"{}"})
     conn.rpush(keys.reply_list("r1"), b"answer")
-    conn.publish(RedisKeys.legacy_response_channel(agent_type), b"{}")
+    conn.publish(RedisKeys().legacy_response_channel(agent_type), b"{}")
     denied = [lambda: conn.xadd(keys.stream("naming"), {"frame": b"{}"}),  # another type's stream
               lambda: conn.set(f"{prefix}elsewhere", 1),
               lambda: conn.get("unprefixed-key"),
-              lambda: conn.publish(RedisKeys.legacy_request_channel("naming"), b"{}"),
+              lambda: conn.publish(RedisKeys().legacy_request_channel("naming"), b"{}"),
               lambda: conn.execute_command("FLUSHALL"),
               lambda: conn.execute_command("CONFIG", "GET", "dir"),
               lambda: conn.execute_command("ACL", "LIST")]

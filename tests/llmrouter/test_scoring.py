@@ -35,6 +35,21 @@ def test_worked_example_of_the_design_document_picks_local_llama():
     assert d.reasoning == "Selected for: cost-effective, meets latency requirements, supports coding tasks"
 
 
+def test_serialized_scores_and_factors_carry_no_float_noise():
+    d = decide(SEED, Query(5000, "coding", "high", 3000), remaining_budget=100.0)
+    assert [c.score for c in d.candidates if c.key == "claude-sonnet-4"] == [0.13679999999999998]  # exact inside
+    shown = {c["provider"]: c for c in d.candidates_as_dicts()}
+    assert (shown["local-llama"]["score"], shown["gpt-4-turbo"]["score"], shown["claude-sonnet-4"]["score"]) == (
+        0.6048, 0.3024, 0.1368)
+    assert shown["claude-sonnet-4"]["quality_factor"] == 1.14 and shown["gpt-4-turbo"]["latency_factor"] == 0.7
+    assert shown["claude-sonnet-4"]["cost_factor"] == 0.2 and shown["local-llama"]["priority_multipliers"] == [1.2, 0.8]
+    assert d.confidence == 0.6048
+    for candidate in shown.values():
+        for key in ("quality", "quality_factor", "cost_factor", "latency_factor", "score"):
+            if key in candidate:
+                assert len(repr(candidate[key]).split(".")[-1]) <= 6, (key, candidate)
+
+
 def test_medium_priority_applies_no_multipliers():
     d = decide(SEED, Query(5000, "coding", "medium", 0), remaining_budget=100.0)
     s = scores(d)

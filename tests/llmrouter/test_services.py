@@ -27,6 +27,20 @@ def test_worked_example_is_routed_logged_and_free(seed_router):
     assert not LedgerEntry.objects.exists()  # a free provider reserves nothing
 
 
+def test_logged_and_returned_candidates_are_rounded_scores_and_exact_money(seed_router):
+    result = services.route_request(token_count=5000, task_type="coding", priority="high", max_latency=3000)
+    returned = {c["provider"]: c for c in result.as_response()["candidates"]}
+    logged = {c["provider"]: c for c in RouteLog.objects.get(decision_id=result.decision_id).candidates}
+    for by_key in (returned, logged):
+        assert [by_key[k]["score"] for k in ("local-llama", "gpt-4-turbo", "claude-sonnet-4")] == [0.6048, 0.3024, 0.1368]
+        assert by_key["claude-sonnet-4"]["request_cost"] == 0.075
+    Provider.objects.filter(key="gpt-4-turbo").update(cost_per_1m="7.1")
+    odd = services.route_request(token_count=1234, task_type="creative")
+    costs = {c["provider"]: c["request_cost"] for c in odd.candidates}
+    assert costs["gpt-4-turbo"] == 0.0087614  # the float formula says 0.008761399999999999
+    assert RouteLog.objects.get(decision_id=odd.decision_id).confidence == odd.confidence == round(odd.confidence, 6)
+
+
 def test_paid_route_reserves_its_exact_cost_in_the_ledger(seed_router):
     result = services.route_request(token_count=12_345, task_type="analysis")
     assert result.provider_key == "gemini-pro"

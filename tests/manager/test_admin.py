@@ -47,3 +47,25 @@ def test_staff_without_change_permission_cannot_restart(agent_types, live_settin
 def test_anonymous_users_are_sent_to_the_login_page(agent_types, live_settings, client):
     response = client.get(reverse("admin:agents_agentinstance_live"))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_live_page_refreshes_itself_from_its_fragment(agent_types, live_settings, admin_client, sandbox):
+    page = admin_client.get(reverse("admin:agents_agentinstance_live")).content.decode()
+    assert 'id="live-picture"' in page and 'data-url="/admin/agents/agentinstance/live/?fragment=1"' in page
+    assert "new WebSocket(" in page and "agent_connected" in page and "setInterval(" in page
+    before = sandbox.client().process("agents:naming-1").pid
+    assert f"<td>{before}</td>" in page
+    sandbox.client().stop("agents:naming-1")
+    sandbox.client().start("agents:naming-1")
+    after = sandbox.client().process("agents:naming-1").pid
+    fragment = admin_client.get(reverse("admin:agents_agentinstance_live") + "?fragment=1")
+    assert fragment.status_code == 200 and "no-store" in fragment["Cache-Control"]
+    body = fragment.content.decode()
+    assert "<html" not in body and "<script" not in body  # only the picture, to swap in
+    assert f"<td>{after}</td>" in body and f"<td>{before}</td>" not in body
+    assert "icon-yes" in body or "icon-no" in body  # the Connected column as the admin's icons
+
+
+def test_live_fragment_needs_a_login_like_the_page(agent_types, live_settings, client):
+    response = client.get(reverse("admin:agents_agentinstance_live") + "?fragment=1")
+    assert response.status_code == 302 and "/login/" in response["Location"]

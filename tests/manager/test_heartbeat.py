@@ -51,12 +51,43 @@ def test_heartbeat_without_required_fields_is_a_validation_error(agent_types, ma
 
 def test_two_live_processes_claiming_one_instance_id_are_a_collision(agent_types, manager):
     assert beat(manager, pid=100)["data"]["collision"] is False
-    second = beat(manager, pid=200)
-    assert second["data"]["collision"] is True
-    assert {c["pid"] for c in second["data"]["claimants"]} == {100, 200}
+    # pid 200's first heartbeat alone looks like a restart of pid 100; pid 100 beating
+    # again after it proves both are alive at once.
+    assert beat(manager, pid=200)["data"]["collision"] is False
+    again = beat(manager, pid=100)
+    assert again["data"]["collision"] is True
+    assert {c["pid"] for c in again["data"]["claimants"]} == {100, 200}
+    assert beat(manager, pid=200)["data"]["collision"] is True
     report = manager.call("check_collisions")["data"]
     assert report["count"] == 1
     assert report["collisions"][0]["instance"] == "AGT-NAMING-1"
+
+
+def test_a_clean_restart_is_never_a_collision_while_the_old_heartbeat_is_recent(agent_types, manager):
+    beat(manager, pid=100)  # the old process's last heartbeat, a second ago
+    HeartbeatClaim.objects.filter(pid=100).update(last_seen=timezone.now() - timedelta(seconds=1),
+                                                  first_seen=timezone.now() - timedelta(hours=1))
+    for _ in range(3):  # the new process beats on; the old one is silent
+        assert beat(manager, pid=200)["data"]["collision"] is False
+    assert manager.call("check_collisions")["data"]["collisions"] == []
+    picture = manager.call("list_agents")["data"]
+    assert picture["collisions"] == []
+
+
+def test_a_restart_seen_by_the_orchestrator_is_no_collision_but_two_live_links_are(agent_types, manager):
+    from agents.manager.selectors import collisions_find
+
+    beat(manager, pid=100)
+    HeartbeatClaim.objects.filter(pid=100).update(last_seen=timezone.now() - timedelta(seconds=2))
+    now = timezone.now()
+    new_link = {"instance": "AGT-NAMING-1", "pid": 200, "state": "READY", "connected_at": now.timestamp() - 1}
+    status = {"types": {"naming": {"instances": [new_link]}}}
+    assert collisions_find(now=now, stale_after_s=30, orchestrator_status=status) == []
+    # The old process still connected (alive now) beside the new one: a collision at once.
+    old_link = {"instance": "AGT-NAMING-1", "pid": 100, "state": "READY", "connected_at": now.timestamp() - 3600}
+    status = {"types": {"naming": {"instances": [old_link, new_link]}}}
+    [found] = collisions_find(now=now, stale_after_s=30, orchestrator_status=status)
+    assert sorted(c["pid"] for c in found["claimants"]) == [100, 200]
 
 
 def test_a_restarted_process_stops_colliding_once_the_old_pid_is_silent(agent_types, manager):
@@ -68,7 +99,8 @@ def test_a_restarted_process_stops_colliding_once_the_old_pid_is_silent(agent_ty
 
 def test_same_pid_on_two_hosts_is_two_claimants(agent_types, manager):
     beat(manager, pid=100, host="host-a")
-    assert beat(manager, pid=100, host="host-b")["data"]["collision"] is True
+    beat(manager, pid=100, host="host-b")
+    assert beat(manager, pid=100, host="host-a")["data"]["collision"] is True
 
 
 def test_an_instance_silent_longer_than_stale_after_is_stale(agent_types, manager):

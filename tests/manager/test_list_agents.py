@@ -86,3 +86,33 @@ def test_agent_status_of_one_instance(agent_types, manager):
     assert frame["status"] == "success", frame
     assert frame["data"]["instance"]["pid"] == 77
     assert frame["data"]["instance"]["heartbeat_age_s"] < 30
+
+
+def test_started_at_follows_a_restart_and_not_a_reconnect(agent_types, manager):
+    from orchestrator_site.orchestrator.registry_sync import agent_instance_connected, agent_instance_disconnected
+
+    agent_instance_connected(agent_type="naming", instance_id="AGT-NAMING-1", pid=100)
+    first = AgentInstance.objects.get(instance_id="AGT-NAMING-1").started_at
+    AgentInstance.objects.filter(instance_id="AGT-NAMING-1").update(started_at=first - timedelta(hours=2))
+    old = first - timedelta(hours=2)
+    # The same process reconnects (an orchestrator restart): its start stands.
+    agent_instance_disconnected(agent_type="naming", instance_id="AGT-NAMING-1")
+    agent_instance_connected(agent_type="naming", instance_id="AGT-NAMING-1", pid=100)
+    assert AgentInstance.objects.get(instance_id="AGT-NAMING-1").started_at == old
+    # A new process under the id (supervisorctl restart): started now.
+    agent_instance_disconnected(agent_type="naming", instance_id="AGT-NAMING-1")
+    before = timezone.now()
+    agent_instance_connected(agent_type="naming", instance_id="AGT-NAMING-1", pid=200)
+    row = AgentInstance.objects.get(instance_id="AGT-NAMING-1")
+    assert row.started_at >= before and row.pid == 200 and row.connected
+    listed = instances(manager.call("list_agents")["data"], "naming")["AGT-NAMING-1"]
+    assert listed["started_at"] == row.started_at.isoformat().replace("+00:00", "Z")
+
+
+def test_started_at_of_a_redis_only_agent_follows_its_new_pid(agent_types, manager):
+    manager.call("heartbeat", {"agent_type": "struct", "instance": "AGT-STRUCT-1", "pid": 10, "transports": ["redis"]})
+    AgentInstance.objects.filter(instance_id="AGT-STRUCT-1").update(started_at=timezone.now() - timedelta(hours=1))
+    before = timezone.now()
+    manager.call("heartbeat", {"agent_type": "struct", "instance": "AGT-STRUCT-1", "pid": 11, "transports": ["redis"]})
+    row = AgentInstance.objects.get(instance_id="AGT-STRUCT-1")
+    assert row.started_at >= before and row.pid == 11

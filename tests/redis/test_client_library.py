@@ -92,5 +92,5 @@ def test_every_key_carries_the_prefix_but_the_legacy_channels_do_not():
              keys.idempotency("naming", "k"), keys.legacy_claim("naming", "t")]
     assert all(k.startswith("app1:") for k in built)
     assert len(set(built)) == len(built)
-    assert RedisKeys.legacy_request_channel("naming") == "agent.naming.request"
-    assert RedisKeys.legacy_response_channel("naming") == "agent.naming.response"
+    assert RedisKeys().legacy_request_channel("naming") == "agent.naming.request"
+    assert RedisKeys().legacy_response_channel("naming") == "agent.naming.response"

@@ -30,12 +30,12 @@ async def legacy_session(redis_url: str, prefix: str, agent_type: str, payloads:
         await t.start()
     client = make_client(redis_url)
     pubsub = client.pubsub()
-    await pubsub.subscribe(RedisKeys.legacy_response_channel(agent_type))
+    await pubsub.subscribe(RedisKeys().legacy_response_channel(agent_type))
     try:
         for t in transports:
             await asyncio.wait_for(t.legacy.subscribed.wait(), 10)
         for payload in payloads:
-            await client.publish(RedisKeys.legacy_request_channel(agent_type), payload)
+            await client.publish(RedisKeys().legacy_request_channel(agent_type), payload)
         answers = await collect(pubsub, expect)
         if settle:
             answers += await collect(pubsub, 1000, timeout=settle)
@@ -96,7 +96,7 @@ def test_a_legacy_request_published_while_no_agent_listens_is_lost(redis_url, ag
     async def scenario() -> int:
         client = make_client(redis_url)
         try:
-            return await client.publish(RedisKeys.legacy_request_channel(agent_type), b'{"action":"echo"}')
+            return await client.publish(RedisKeys().legacy_request_channel(agent_type), b'{"action":"echo"}')
         finally:
             await client.aclose()
 

@@ -35,10 +35,10 @@ async def echo_via_stream(url: str, prefix: str, agent_type: str, tag: str) -> d
 async def echo_via_pubsub(url: str, agent_type: str, tag: str) -> dict:
     client = make_client(url)
     pubsub = client.pubsub()
-    await pubsub.subscribe(RedisKeys.legacy_response_channel(agent_type))
+    await pubsub.subscribe(RedisKeys().legacy_response_channel(agent_type))
     try:
         for _ in range(50):  # the agent re-subscribes with backoff: publish until it hears
-            await client.publish(RedisKeys.legacy_request_channel(agent_type),
+            await client.publish(RedisKeys().legacy_request_channel(agent_type),
                                  orjson.dumps({"action": "echo", "params": {"tag": tag}, "request_id": tag}))
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.3)
             if message is not None:

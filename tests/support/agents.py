@@ -41,6 +41,11 @@ class ProbeAgent(Agent):
         frame = await ctx.call_agent(data["agent"], data["action"], data.get("data") or {}, data.get("timeout_ms"))
         return {"relayed": frame}
 
+    @action(fields=[Field("bytes", int, default=0, min_value=0, max_value=64 * 1024 * 1024)],
+            description="Answers with data.bytes bytes of padding (to test the frame size limit).")
+    async def big(self, data: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        return {"pad": "x" * data["bytes"], "instance": self.instance_id}
+
     @action(description="Answers with this instance's id.")
     async def whoami(self, data: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         return {"instance": self.instance_id, "pid": os.getpid()}

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from agents.protocol import DEFAULT_MAX_FRAME_BYTES, websocket_message_limit
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,8 +36,12 @@ class Daphne:
 
     def start(self, timeout: float = 90) -> "Daphne":
         log = open(self.log_path, "ab")
+        # The same WebSocket limits as supervisord.conf's web program (scripts/run_system.py computes them).
+        ws_limit = str(websocket_message_limit(int(self.env.get("ORCHESTRATOR_MAX_FRAME_BYTES",
+                                                                 DEFAULT_MAX_FRAME_BYTES))))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+             "--websocket-max-message-size", ws_limit, "--websocket-max-frame-size", ws_limit,
              "orchestrator_site.asgi:application"],
             cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)

@@ -96,6 +96,30 @@ def test_websocket_requests_and_agent_connected_events(stack):
     assert events[0]["event"] == "agent_connected" and events[0]["agent"] == "probe"
 
 
+def test_a_websocket_frame_over_the_limit_gets_message_too_large_and_the_socket_stays_open(stack):
+    """Daphne's own message limit used to equal the frame limit: a bigger frame was a close, not an error frame."""
+    url = stack["daphne"].url.replace("http://", "ws://") + f"/ws/?token={stack['member']}"
+    limit = 1024 * 1024  # ORCHESTRATOR_MAX_FRAME_BYTES' default
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with websockets.connect(url, open_timeout=TIMEOUT, max_size=None) as ws:
+            answers = []
+            for size in (limit + 10, 2 * limit):
+                pad = "x" * (size - 60)
+                await ws.send(json.dumps({"id": f"big-{size}", "agent": "naming", "action": "echo",
+                                          "data": {"pad": pad}}))
+                answers.append(json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT)))
+            await ws.send(json.dumps({"id": "after", "agent": "naming", "action": "echo", "data": {}}))
+            answers.append(json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT)))
+            return answers
+
+    big, bigger, after = asyncio.run(scenario())
+    for frame, size in ((big, limit + 10), (bigger, 2 * limit)):
+        assert frame["error"]["code"] == "MESSAGE_TOO_LARGE" and frame["error"]["details"]["max_bytes"] == limit
+        assert frame["id"] == f"big-{size}"  # recovered from the frame's first bytes
+    assert after["id"] == "after" and after["status"] == "success"
+
+
 def test_websocket_rejects_a_foreign_origin(stack):
     url = stack["daphne"].url.replace("http://", "ws://") + f"/ws/?token={stack['member']}"
 

@@ -190,10 +190,56 @@ async def test_rate_limit_per_anonymous_client(orchestrator, anonymous, settings
     assert statuses == [200, 200, 429]
 
 
-# --- one pooled connection -------------------------------------------------------------------------
+@run_async
+async def test_a_body_that_passes_the_413_check_never_breaks_the_shared_connection(orchestrator, member, settings):
+    """Bodies just under the limit grew past it once forwarded (our id, "interface") and the orchestrator
+    closed the web's connection, failing other users' requests in flight on it."""
+    limit = settings.ORCHESTRATOR["MAX_FRAME_BYTES"]
+    head, tail = b'{"agent": "probe", "action": "echo", "data": {"x": "', b'"}}'
+    near = head + b"y" * (limit - len(head) - len(tail) - 5) + tail
+    assert len(near) <= limit
+    async with asgi_client() as client:
+        async def slow(i: int) -> Any:
+            return await client.post("/api/request", headers=member.headers, content=json.dumps(
+                {"id": f"s{i}", "agent": "probe", "action": "slow", "data": {"ms": 1500}}).encode())
+
+        others = [asyncio.ensure_future(slow(i)) for i in range(12)]
+        await asyncio.sleep(0.5)  # in flight on every pooled connection
+        big = await client.post("/api/request", headers=member.headers, content=near)
+        answers = await asyncio.gather(*others)
+    assert big.status_code == 413 and big.json()["error"]["code"] == "MESSAGE_TOO_LARGE", big.text
+    assert big.json()["error"]["details"]["max_bytes"] == limit
+    assert [r.status_code for r in answers] == [200] * 12, [r.text for r in answers if r.status_code != 200]
+
+
+# --- a small pool of orchestrator connections --------------------------------------------------------
 
 @run_async
-async def test_concurrent_requests_share_one_orchestrator_connection(orchestrator, member):
+async def test_one_broken_orchestrator_connection_fails_only_the_requests_on_it(orchestrator, member, settings):
+    size = settings.WEB["ORCHESTRATOR_CONNECTIONS"]
+    assert size >= 2
+    async with asgi_client() as client:
+        async def slow(i: int) -> Any:
+            return await client.post("/api/request", headers=member.headers, content=json.dumps(
+                {"id": f"b{i}", "agent": "probe", "action": "slow", "data": {"ms": 1500}}).encode())
+
+        assert (await slow(-1)).status_code == 200  # the pool is open
+        tasks = [asyncio.ensure_future(slow(i)) for i in range(8 * size)]
+        await asyncio.sleep(0.5)
+        broken = gateway.clients[0]
+        on_it = broken.inflight
+        assert 0 < on_it < 8 * size
+        broken._proto.transport.abort()  # the connection breaks under these requests
+        answers = await asyncio.gather(*tasks)
+    codes = [r.json().get("error", {}).get("code", "OK") for r in answers]
+    assert codes.count("AGENT_UNAVAILABLE") == on_it and codes.count("OK") == 8 * size - on_it, codes
+    async with asgi_client() as client:  # the broken connection re-opens by itself
+        assert (await client.post("/api/request", headers=member.headers, content=json.dumps(
+            {"agent": "probe", "action": "whoami"}).encode())).status_code == 200
+
+
+@run_async
+async def test_concurrent_requests_share_the_pooled_orchestrator_connections(orchestrator, member, settings):
     before = gateway.connects
     async with asgi_client() as client:
         async def one(i: int) -> dict[str, Any]:
@@ -205,7 +251,7 @@ async def test_concurrent_requests_share_one_orchestrator_connection(orchestrato
 
         frames = await asyncio.gather(*(one(i) for i in range(40)))
     assert sorted(f["id"] for f in frames) == sorted(f"c{i}" for i in range(40))
-    assert gateway.connects - before == 1
+    assert gateway.connects - before == settings.WEB["ORCHESTRATOR_CONNECTIONS"]
 
 
 # --- the DRF view (sessions, browsable API) --------------------------------------------------------

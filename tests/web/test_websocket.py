@@ -257,6 +257,28 @@ async def test_subscribers_receive_orchestrator_events_filtered_by_name(orchestr
 
 
 @run_async
+async def test_events_keep_flowing_after_the_last_subscriber_left_and_a_new_one_came(orchestrator, member, staff):
+    """The relay's "subscribed" flag outlived the cancelled relay: the next relay never subscribed."""
+    publisher = await connected(staff)
+    try:
+        for round_ in range(3):
+            comm = await connected(member)
+            try:
+                await ask(comm, {"type": "subscribe", "events": ["comeback"]})
+                await wait_relay_connected()
+                reply = await ask(publisher, {"agent": "orchestrator", "action": "publish",
+                                              "data": {"event": "comeback", "round": round_}})
+                assert reply["status"] == "success"
+                event = json.loads(await comm.receive_from(timeout=TIMEOUT))
+                assert event["event"] == "comeback" and event["round"] == round_
+            finally:
+                await comm.disconnect()  # the last subscriber leaves: the relay stops
+            assert relay._task is None
+    finally:
+        await publisher.disconnect()
+
+
+@run_async
 async def test_the_same_event_from_two_relays_is_delivered_once_and_unsubscribe_stops_events(orchestrator, member):
     comm = await connected(member)
     try:

@@ -67,5 +67,6 @@ class Command(BaseCommand):
         from agents.redis_acl import redis_acl_apply
 
         user = redis_acl_apply(agent_type=name, token_hash=token_hash, redis_url=settings.REDIS_URL,
-                               prefix=settings.REDIS_KEY_PREFIX)
+                               prefix=settings.REDIS_KEY_PREFIX,
+                               legacy_channel_prefix=settings.REDIS_TRANSPORT["LEGACY_CHANNEL_PREFIX"])
         self.stderr.write(f"Redis ACL user {user} set (password: the agent token).")

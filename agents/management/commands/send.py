@@ -1,9 +1,14 @@
 """``manage.py send <agent> <action> key=value ...``: one request, print the response frame.
 
 Values are parsed as JSON when they parse (``count=3``, ``tags='["a","b"]'``,
-``flag=true``), else taken as strings (``environment=test``). Exit status: 0
-for a success frame, 1 for an error frame, 2 when the orchestrator cannot be
-reached.
+``flag=true``), else taken as strings (``environment=test``). Exit status:
+
+    0  a success frame
+    1  an error frame (printed like a success frame)
+    2  a usage error (argparse's code: unknown option, missing argument, a pair without "=")
+    3  the orchestrator cannot be reached (no socket, refused, no answer in time)
+
+so a script can tell "the request failed" from "I called it wrong" from "nothing is running".
 """
 from __future__ import annotations
 
@@ -16,13 +21,17 @@ from django.core.management.base import BaseCommand, CommandError
 
 from agents.client import Client, ClientTimeout
 
+EXIT_ERROR_FRAME = 1
+EXIT_USAGE = 2  # what argparse (and so Django's command parser) exits with on bad arguments
+EXIT_UNREACHABLE = 3
+
 
 def parse_pairs(pairs: list[str]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            raise CommandError(f"Expected key=value, got {pair!r}")
+            raise CommandError(f"Expected key=value, got {pair!r}", returncode=EXIT_USAGE)
         try:
             data[key] = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -51,8 +60,8 @@ class Command(BaseCommand):
                                        idempotency_key=opts["idempotency_key"], interface="cli")
         except (ConnectionError, FileNotFoundError, ClientTimeout, OSError) as exc:
             self.stderr.write(f"Cannot reach the orchestrator at {path}: {exc}")
-            raise SystemExit(2)
+            raise SystemExit(EXIT_UNREACHABLE)
         option = 0 if opts["compact"] else orjson.OPT_INDENT_2
         self.stdout.write(orjson.dumps(frame, option=option).decode())
         if frame.get("status") != "success":
-            raise SystemExit(1)
+            raise SystemExit(EXIT_ERROR_FRAME)
