@@ -128,10 +128,17 @@ class Provider(models.Model):
         """Whether the gateway can authenticate: no key needed, or its variable is set (never the key itself)."""
         return not self.api_key_env or bool(os.environ.get(self.api_key_env))
 
+    @property
+    def scoring_latency_ms(self) -> float:
+        """The latency the formula uses: the observed one when the operator enabled it and there is one."""
+        if self.use_observed_latency and self.observed_ttfb_ms is not None:
+            return float(self.observed_ttfb_ms)
+        return float(self.latency_ms)
+
     def to_spec(self) -> scoring.ProviderSpec:
         return scoring.ProviderSpec(
             key=self.key, name=self.name, cost_per_1m=float(self.cost_per_1m),
-            context_window=self.context_window, latency_ms=float(self.latency_ms), quality=self.quality,
+            context_window=self.context_window, latency_ms=self.scoring_latency_ms, quality=self.quality,
             capabilities=frozenset(c.lower() for c in self.capabilities or ()), enabled=self.enabled,
             healthy=self.healthy,
         )

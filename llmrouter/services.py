@@ -100,7 +100,8 @@ def _lock_budgets(now: datetime) -> _BudgetView:
 
 
 def _spec_of(row: store.ProviderRow) -> scoring.ProviderSpec:
-    # The operator may score a provider with the latency the gateway observed instead of the typed one.
+    # The operator may score a provider with the latency the gateway observed instead of the typed one
+    # (the same rule as Provider.scoring_latency_ms, which manage.py route --dry-run uses).
     latency = row.observed_ttfb_ms if row.use_observed_latency and row.observed_ttfb_ms is not None else row.latency_ms
     return scoring.ProviderSpec(
         key=row.key, name=row.name, cost_per_1m=float(row.cost_per_1m), context_window=row.context_window,
@@ -204,8 +205,9 @@ def route_requests(requests: list[dict[str, Any]], *, now: datetime | None = Non
         logs: list[dict[str, Any]] = []
         reservations: list[tuple[str, dict[str, Any]]] = []
         results: list[RouteResult] = []
+        by_key = {r.key: r for r in rows}
         for request in requests:
-            outcome, log, reserved = _route_one(request, now, view, rows, specs, weights)
+            outcome, log, reserved = _route_one(request, now, view, rows, by_key, specs, weights)
             outcomes.append(outcome)
             if log is None:  # refused before routing: nothing logged, nothing reserved
                 continue
@@ -224,11 +226,10 @@ def route_requests(requests: list[dict[str, Any]], *, now: datetime | None = Non
 
 
 def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: list[store.ProviderRow],
-               specs: list[scoring.ProviderSpec], weights: scoring.Weights
+               by_key: dict[str, store.ProviderRow], specs: list[scoring.ProviderSpec], weights: scoring.Weights
                ) -> tuple[RouteResult | ProtocolError, dict[str, Any] | None, dict[str, Any] | None]:
     """One decision, counted in ``view``: (its outcome, its route log row or None, its reservation row or None)."""
     query_of = request.get("gateway")
-    by_key = {r.key: r for r in rows}
     if query_of is not None:
         refusal = gateway.refuse_before_routing(query_of, rows)
         if refusal is not None:

@@ -28,8 +28,10 @@ class GatewayStack:
         self.system = System()  # only its environment and migrated database: no process is started
         self.system.env.update({
             "API_RATE_ROUTE_LLM_USER": "1000000/min", "LLMROUTER_BREAKER_FAILURES": "2",
-            "LLMROUTER_BREAKER_COOLDOWN_S": "1.5", "GATEWAY_FIRST_BYTE_TIMEOUT_S": "1.5",
-            "GATEWAY_READ_TIMEOUT_S": "3", "GATEWAY_TTFB_PUBLISH_S": "0", "LOG_LEVEL": "WARNING",
+            "LLMROUTER_BREAKER_COOLDOWN_S": "5",
+            # Generous for a loaded machine, short enough for the stall test to fail over quickly.
+            "GATEWAY_FIRST_BYTE_TIMEOUT_S": "4", "GATEWAY_READ_TIMEOUT_S": "10", "GATEWAY_TTFB_PUBLISH_S": "0",
+            "LOG_LEVEL": "WARNING",
             **{f"FAKE_KEY_{name.upper()}": fake.api_key for name, fake in self.fakes.items()},
             **(env or {})})
         if database_url is not None:  # PostgreSQL: an empty database of the caller's, migrated here

@@ -196,7 +196,7 @@ def test_a_stall_before_the_first_byte_fails_over_within_the_timeout(gw):
     raw = client(gw).chat.completions.with_raw_response.create(model="auto", messages=HI, stream=True)
     chunks = list(raw.parse())
     assert raw.headers["x-route-provider"] == "fb" and chunks
-    assert time.monotonic() - started < 20  # GATEWAY_FIRST_BYTE_TIMEOUT_S is 1.5 in this stack
+    assert time.monotonic() - started < 20  # GATEWAY_FIRST_BYTE_TIMEOUT_S is 4 in this stack
     first = gw.settled(gw.route_logs(request_id=raw.headers["x-route-request-id"])[-1]["decision_id"])
     assert first["attempt"] == 1 and first["attempt_record"]["outcome"] == "timeout"
 
@@ -294,7 +294,7 @@ def test_the_circuit_breaker_opens_cools_down_and_closes_after_a_probe(gw):
         log = gw.api("GET", f"/api/route-logs/{r.headers['x-route-decision-id']}/").json()
         assert {c["provider"]: c.get("excluded") for c in log["candidates"]}["fa"] == "cooling_down"
         gw.fakes["a"].set(mode="ok")
-        time.sleep(1.6)  # LLMROUTER_BREAKER_COOLDOWN_S
+        time.sleep(5.2)  # LLMROUTER_BREAKER_COOLDOWN_S is 5 in this stack
         r = client(gw).chat.completions.with_raw_response.create(model="auto", messages=HI)
         assert r.headers["x-route-provider"] == "fa"  # the probe
         while gw.provider("fa")["breaker_state"] != "closed" and time.monotonic() < deadline:
