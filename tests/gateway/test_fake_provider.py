@@ -149,6 +149,13 @@ def test_openai_wrong_key_is_401_in_openai_shape(oai: FakeProvider) -> None:
                                   "param": None, "code": "invalid_api_key"}
 
 
+@pytest.mark.parametrize("api_format, path", [("openai", "/v1/chat/completions"), ("anthropic", "/v1/messages")])
+def test_an_empty_api_key_means_no_key_is_needed(api_format: str, path: str) -> None:
+    with FakeProvider(api_format=api_format, api_key="") as fake:  # like a local Ollama
+        answer = httpx.post(fake.url + path, json=anthropic_body(), headers={"anthropic-version": "2023-06-01"})
+        assert answer.status_code == 200 and "authorization" not in fake.requests[-1].headers
+
+
 @pytest.mark.parametrize("body, problem", [
     ({"model": "m", "messages": []}, "messages"),
     ({"messages": HI}, "model"),
@@ -162,11 +169,12 @@ def test_openai_invalid_request_is_400(oai: FakeProvider, body: dict, problem: s
 
 
 def test_malformed_json_is_400_and_the_connection_stays_usable(oai: FakeProvider) -> None:
+    before = oai.connections_accepted
     with httpx.Client(headers={"authorization": f"Bearer {oai.api_key}"}) as http:
         assert http.post(oai.base_url + "/chat/completions", content=b"{not json").status_code == 400
         assert http.post(oai.base_url + "/chat/completions", json={"model": "m", "messages": HI}).status_code == 200
         assert http.get(oai.url + "/nowhere").status_code == 404
-    assert oai.connections_accepted >= 1 and len(oai.requests) == 3
+    assert oai.connections_accepted - before == 1 and len(oai.requests) == 3
 
 
 def test_openai_error_modes_raise_the_matching_client_errors(oai: FakeProvider) -> None:
@@ -215,6 +223,22 @@ def test_openai_cut_stream_breaks_after_cut_after_chunks_without_done(oai: FakeP
             received.append(chunk.choices[0].delta.content)
     assert received == ["", "01", "23"]
     assert oai.wait_outcomes(1)[-1].result == "cut" and oai.outcomes[-1].chunks_sent == 2
+
+
+def test_openai_stream_error_is_an_error_event_without_done(oai: FakeProvider) -> None:
+    oai.set(mode="stream_error", text="0123456789", chunks=5, cut_after=3)
+    received = []
+    with pytest.raises(openai.APIError) as failed:
+        for chunk in client(oai).chat.completions.create(model="m", messages=HI, stream=True):
+            received.append(chunk.choices[0].delta.content)
+    assert received == ["", "01", "23", "45"] and failed.value.body["type"] == "server_error"
+    raw = httpx.post(oai.base_url + "/chat/completions", headers={"authorization": f"Bearer {oai.api_key}"},
+                     json={"model": "m", "messages": HI, "stream": True})
+    events = sse_events(iter(raw.text.split("\n")))
+    assert raw.status_code == 200 and "error" in json.loads(events[-1][1]) and (None, "[DONE]") not in events
+    assert [o.result for o in oai.wait_outcomes(2)] == ["error_event", "error_event"]
+    with pytest.raises(openai.InternalServerError):
+        client(oai).chat.completions.create(model="m", messages=HI)
 
 
 def test_cut_non_streamed_answer_is_closed_halfway(oai: FakeProvider) -> None:
@@ -292,8 +316,38 @@ def test_two_hundred_concurrent_streams_all_complete(oai: FakeProvider) -> None:
             return await asyncio.gather(*(one(http) for _ in range(200)))
 
     assert asyncio.run(main()) == ["data: [DONE]"] * 200
-    assert oai.open_connections >= 0 and len(oai.wait_outcomes(200)) == 200
+    assert len(oai.wait_outcomes(200)) == 200
     assert {o.result for o in oai.outcomes} == {"complete"}
+
+
+def test_chunked_request_bodies_are_read(oai: FakeProvider) -> None:
+    def parts() -> Iterator[bytes]:
+        yield b'{"model": "m", '
+        yield b'"messages": [{"role": "user", "content": "hi"}]}'
+
+    answer = httpx.post(oai.base_url + "/chat/completions", content=parts(),
+                        headers={"authorization": f"Bearer {oai.api_key}", "content-type": "application/json"})
+    assert answer.status_code == 200 and oai.requests[-1].headers["transfer-encoding"] == "chunked"
+    assert oai.requests[-1].body["messages"] == HI
+
+
+def test_http_1_0_answer_closes_the_connection(oai: FakeProvider) -> None:
+    with socket.create_connection(("127.0.0.1", oai.port)) as sock:
+        sock.sendall(b"GET /v1/models HTTP/1.0\r\nauthorization: Bearer " + oai.api_key.encode() + b"\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 OK") and b"connection: close" in data and data.endswith(b"}")
+
+
+def test_oversized_head_is_431_and_the_answer_is_not_lost_in_a_reset(oai: FakeProvider) -> None:
+    with socket.create_connection(("127.0.0.1", oai.port)) as sock:
+        # Far past the 64 KiB limit: bytes still unread when the fake closes must not reset the connection.
+        sock.sendall(b"GET /v1/models HTTP/1.1\r\nx-big: " + b"a" * 300_000)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 431 ")
 
 
 # --- Anthropic Messages format, with httpx ------------------------------------------------------------
@@ -343,7 +397,8 @@ def test_anthropic_refusals_use_its_error_shape(ant: FakeProvider, headers, body
     assert answer.json()["type"] == "error" and answer.json()["error"]["type"] == kind
 
 
-@pytest.mark.parametrize("mode, status, kind", [("error_500", 500, "api_error"), ("error_429", 429, "rate_limit_error")])
+@pytest.mark.parametrize("mode, status, kind", [("error_500", 500, "api_error"),
+                                               ("error_429", 429, "rate_limit_error")])
 def test_anthropic_error_modes(ant: FakeProvider, mode: str, status: int, kind: str) -> None:
     ant.set(mode=mode)
     answer = httpx.post(ant.url + "/v1/messages", headers=anthropic_headers(ant), json=anthropic_body(stream=True))
@@ -360,6 +415,17 @@ def test_anthropic_cut_stream_has_no_message_stop(ant: FakeProvider) -> None:
                 lines.append(line)
     names = [name for name, _ in sse_events(iter(lines + [""]))]
     assert names == ["message_start", "content_block_start", "ping"] + ["content_block_delta"] * 3
+
+
+def test_anthropic_stream_error_is_an_error_event_without_message_stop(ant: FakeProvider) -> None:
+    ant.set(mode="stream_error", chunks=4, cut_after=1)
+    with httpx.stream("POST", ant.url + "/v1/messages", headers=anthropic_headers(ant),
+                      json=anthropic_body(stream=True)) as answer:
+        events = sse_events(answer.iter_lines())
+    assert [name for name, _ in events] == ["message_start", "content_block_start", "ping", "content_block_delta",
+                                            "error"]
+    assert json.loads(events[-1][1]) == {"type": "error",
+                                         "error": {"type": "overloaded_error", "message": "Overloaded"}}
 
 
 def test_anthropic_no_usage_mode_omits_usage(ant: FakeProvider) -> None:

@@ -25,6 +25,10 @@ their defaults, see provider_formats.Behaviour):
   ``chunk_delay_s``, the connection is closed without the chunked body's end
   (no ``[DONE]``, no message_stop); a non-streamed answer is closed halfway
   through its body.
+* ``stream_error``: a stream sends ``cut_after`` content chunks, then the
+  format's error event (OpenAI ``data: {"error": ...}``, Anthropic
+  ``event: error`` with ``overloaded_error``) and ends cleanly, without
+  ``[DONE]`` or message_stop; a non-streamed request gets ``error_500``.
 * ``no_usage``: no usage anywhere (OpenAI ignores ``include_usage``).
 * ``slow``: ``chunk_delay_s`` between stream chunks, honouring the client's
   flow control (a reader that stops reading stops the writer); a
@@ -77,8 +81,9 @@ class Received(NamedTuple):
 
 class Outcome(NamedTuple):
     request: int  # index into FakeProvider.requests
-    status: int
-    result: str  # "complete", "client_closed" (before the answer's end) or "cut" (by the fake, on purpose)
+    status: int  # 0: nothing was sent (the client left during a stall)
+    # "complete", "client_closed" (before the answer's end), "cut" or "error_event" (by the fake, on purpose)
+    result: str
     chunks_sent: int  # content chunks of a stream written before the end
 
 
@@ -190,6 +195,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._paused = False
+        self.discarding = False  # after a refusal: what the client still sends is dropped
         self._waiter: asyncio.Future | None = None  # a wait() or drain() in progress
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -210,40 +216,65 @@ class _Connection(asyncio.Protocol):
         self._wake(True)
 
     def data_received(self, data: bytes) -> None:
+        if self.discarding:
+            return
         self.buffer += data
         while not self.closed:
             try:
                 request = _parse_request(self.buffer)
             except _BadRequest as bad:
-                body = orjson.dumps({"error": {"message": _REASONS.get(bad.status, "Bad Request")}})
-                self.finish_with(_head(bad.status, length=len(body), close=True) + body, keep_alive=False)
+                self._refuse(bad.status)
                 return
             if request is None:
                 break
             self.queue.append(request)
         self._next()
 
+    def _refuse(self, status: int) -> None:
+        """Answer a request that cannot be parsed, then close without losing the answer: closing
+        with unread bytes would send a reset that can overtake it, so the write side is shut
+        (the client sees the end) and the rest is read and dropped until the client closes."""
+        body = orjson.dumps({"error": {"message": _REASONS.get(status, "Bad Request")}})
+        self.write(_head(status, length=len(body), close=True) + body)
+        self.discarding = True
+        self.buffer.clear()
+        self.transport.write_eof()  # type: ignore[union-attr]
+        asyncio.get_running_loop().call_later(10.0, self.abort)
+
     def _next(self) -> None:
-        while self.queue and self.worker is None and not self.closed:
-            pending = self.server.respond(self, self.queue.popleft())
+        while self.queue and self.worker is None and not self.gone:
+            try:
+                pending = self.server.respond(self, self.queue.popleft())
+            except Exception:
+                self._failed()
+                return
             if pending is not None:
                 self.worker = asyncio.get_running_loop().create_task(self._work(pending))
+
+    def _failed(self) -> None:
+        """A bug in the fake: say so loudly (tests assert ``failures == 0``), never hang the client."""
+        traceback.print_exc(file=sys.stderr)
+        self.server.failures += 1
+        self.abort()
 
     async def _work(self, pending: Coroutine[Any, Any, None]) -> None:
         try:
             await pending
-        except Exception:  # a bug in the fake: say so loudly, never hang the client
-            traceback.print_exc(file=sys.stderr)
-            self.server.failures += 1
-            self.abort()
+        except Exception:
+            self._failed()
         finally:
             self.worker = None
         self._next()
 
     # --- writing and waiting (False once the client has gone) ---
 
+    @property
+    def gone(self) -> bool:
+        """Closed by the client, or closing by this side (nothing more may be written)."""
+        return self.closed or self.discarding or self.transport.is_closing()  # type: ignore[union-attr]
+
     def write(self, data: bytes) -> bool:
-        if self.closed:
+        if self.gone:
             return False
         self.transport.write(data)  # type: ignore[union-attr]
         return True
@@ -255,7 +286,7 @@ class _Connection(asyncio.Protocol):
         return sent
 
     def close(self) -> None:
-        if not self.closed:
+        if not self.gone:
             self.transport.close()  # type: ignore[union-attr]
 
     def abort(self) -> None:
@@ -264,15 +295,12 @@ class _Connection(asyncio.Protocol):
 
     async def drain(self) -> bool:
         while self._paused and not self.closed:
-            await self._wait_future(None)
+            await self.wait(None)  # resume_writing() or connection_lost() ends it
         return not self.closed
 
     async def wait(self, timeout: float | None, register: set[asyncio.Future] | None = None) -> bool:
         """Sleep up to ``timeout`` (None: forever), or until a future in ``register``
         is resolved by release(); False as soon as the client closes."""
-        return await self._wait_future(timeout, register)
-
-    async def _wait_future(self, timeout: float | None, register: set[asyncio.Future] | None = None) -> bool:
         if self.closed:
             return False
         loop = asyncio.get_running_loop()
@@ -353,7 +381,7 @@ class _FakeServer:
 
     def _answer(self, call: _Call, body: dict, b: Behaviour) -> Coroutine[Any, Any, None] | None:
         fmt, streamed = self.format, bool(body.get("stream"))
-        if b.mode == "error_500":
+        if b.mode == "error_500" or (b.mode == "stream_error" and not streamed):
             return self._send(call, 500, fmt.error(500, "The server had an error processing your request."))
         if b.mode == "error_429":
             retry = (("retry-after", f"{b.retry_after_s:g}"),) if b.retry_after_s is not None else ()
@@ -371,6 +399,11 @@ class _FakeServer:
                 return self._later(call, payload, b.chunks * b.chunk_delay_s)
             return self._send(call, 200, payload)
         stream = fmt.stream(body, b, call.seq)
+        if b.mode == "stream_error":
+            pieces = stream.pieces[:b.cut_point()]
+            events = b"".join(_chunk(event) for event in stream.head + pieces + [fmt.stream_error()])
+            sent = call.conn.finish_with(self._stream_head(call) + events + _LAST_CHUNK, keep_alive=call.req.keep_alive)
+            return self._finish(call, 200, "error_event" if sent else "client_closed", len(pieces))
         if b.mode in ("cut", "slow"):
             return self._stream_slowly(call, stream, b)
         events = b"".join(_chunk(event) for event in stream.head + stream.pieces + stream.tail)
@@ -443,13 +476,14 @@ class _Call(NamedTuple):
 class FakeProvider:
     def __init__(self, api_format: str = "openai", *, api_key: str | None = None, port: int = 0,
                  models: list[str] | None = None, record: bool = True) -> None:
-        """``models``: what GET /models lists; when given, other models answer 404 (by
+        """``api_key``: None makes one up; "" accepts any key or none (a local Ollama).
+        ``models``: what GET /models lists; when given, other models answer 404 (by
         default any model is served and ``fake-model`` is listed). ``record=False``
         keeps no requests or outcomes (long benchmarks)."""
         if api_format not in FORMATS:
             raise ValueError(f"api_format must be one of {', '.join(FORMATS)}")
         self.api_format = api_format
-        self.api_key = api_key or f"sk-fake-{secrets.token_hex(8)}"
+        self.api_key = f"sk-fake-{secrets.token_hex(8)}" if api_key is None else api_key
         self._server = _FakeServer(FORMATS[api_format], self.api_key, models, record)
         self._wanted_port = port
         self.port = 0
@@ -598,7 +632,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run one fake LLM provider until SIGTERM or SIGINT.")
     parser.add_argument("--api-format", choices=sorted(FORMATS), default="openai")
     parser.add_argument("--port", type=int, default=0, help="0: a free port (printed)")
-    parser.add_argument("--api-key", default=None)
+    parser.add_argument("--api-key", default=None, help='default: one made up (printed); "": no key needed')
     parser.add_argument("--record", action="store_true", help="keep every request (memory grows)")
     defaults = Behaviour()
     for f in fields(Behaviour):  # --mode, --chunks, --chunk-delay-s, ...: the keywords of FakeProvider.set()
@@ -606,8 +640,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=getattr(defaults, f.name))
     args = parser.parse_args(argv)
     behaviour = Behaviour(**{f.name: getattr(args, f.name) for f in fields(Behaviour)})
-    fake = _FakeServer(FORMATS[args.api_format], args.api_key or f"sk-fake-{secrets.token_hex(8)}", None,
-                       args.record)
+    fake = _FakeServer(FORMATS[args.api_format], f"sk-fake-{secrets.token_hex(8)}" if args.api_key is None
+                       else args.api_key, None, args.record)
     fake.behaviour = behaviour
     import signal
 

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import orjson
 
 # What every mode answers from; FakeProvider.set() builds one from its keywords.
-MODES = ("ok", "error_500", "error_429", "stall", "cut", "no_usage", "slow")
+MODES = ("ok", "error_500", "error_429", "stall", "cut", "stream_error", "no_usage", "slow")
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Behaviour:
     prompt_tokens: int = 12
     completion_tokens: int = 7
     cached_tokens: int | None = None
-    cut_after: int | None = None  # content chunks sent before a cut; None: half of ``chunks`` (at least 1)
+    cut_after: int | None = None  # content chunks before a cut or an error event; None: half of ``chunks`` (>= 1)
     chunk_delay_s: float = 0.05  # "slow": between chunks (a non-streamed answer waits chunks x this)
     stall_s: float | None = None  # "stall": None waits for release() or the client's close
     retry_after_s: float | None = None  # "error_429": a retry-after header when set
@@ -102,6 +102,7 @@ class Format(Protocol):
     def models(self, names: list[str]) -> bytes: ...
     def completion(self, body: dict, behaviour: Behaviour, seq: int) -> bytes: ...
     def stream(self, body: dict, behaviour: Behaviour, seq: int) -> Stream: ...
+    def stream_error(self) -> bytes: ...
 
 
 def sse(data: bytes, event: str | None = None) -> bytes:
@@ -133,7 +134,7 @@ class OpenAIFormat:
               429: "requests", 500: "server_error"}
 
     def check(self, *, headers: dict[str, str], api_key: str, body: Any) -> None:
-        if headers.get("authorization") != f"Bearer {api_key}":
+        if api_key and headers.get("authorization") != f"Bearer {api_key}":
             raise Rejection(401, self.error(401, "Incorrect API key provided.", code="invalid_api_key"))
         if body is None:
             return
@@ -197,6 +198,10 @@ class OpenAIFormat:
         tail.append(b"data: [DONE]\n\n")
         return Stream(head, pieces, tail)
 
+    def stream_error(self) -> bytes:
+        """What OpenAI sends when generation fails mid-stream (the openai client raises APIError on it)."""
+        return sse(self.error(500, "The server had an error while processing your request."))
+
 
 class AnthropicFormat:
     name = "anthropic"
@@ -209,7 +214,7 @@ class AnthropicFormat:
               429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}
 
     def check(self, *, headers: dict[str, str], api_key: str, body: Any) -> None:
-        if headers.get("x-api-key") != api_key:
+        if api_key and headers.get("x-api-key") != api_key:
             raise Rejection(401, self.error(401, "invalid x-api-key"))
         if not headers.get("anthropic-version"):
             raise Rejection(400, self.error(400, "anthropic-version: header is required"))
@@ -268,6 +273,10 @@ class AnthropicFormat:
             delta["usage"] = {"output_tokens": behaviour.completion_tokens}
         tail = [event("content_block_stop", {"index": 0}), event("message_delta", delta), event("message_stop", {})]
         return Stream(head, pieces, tail)
+
+    def stream_error(self) -> bytes:
+        """The Messages API's mid-stream error event (e.g. when it is overloaded)."""
+        return sse(self.error(529, "Overloaded"), "error")
 
 
 FORMATS: dict[str, Format] = {"openai": OpenAIFormat(), "anthropic": AnthropicFormat()}
