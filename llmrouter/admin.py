@@ -78,11 +78,19 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 class RouteAttemptInline(admin.StackedInline):
     model = RouteAttempt
-    fields = ["number", "provider_key", "stream", "outcome", "status_code", "error", "ttfb_ms", "total_ms",
-              "prompt_tokens", "completion_tokens", "cached_tokens", "cost", "usage_source"]
+    fields = ["number", "provider_key", "stream", "outcome", "status_code", "error", "time_to_first_byte",
+              "total_time", "prompt_tokens", "completion_tokens", "cached_tokens", "cost", "usage_source"]
     readonly_fields = fields
     can_delete = False
     extra = 0
+
+    @admin.display(description="time to first byte")
+    def time_to_first_byte(self, obj: RouteAttempt) -> str:
+        return _ms(obj.ttfb_ms)
+
+    @admin.display(description="total time")
+    def total_time(self, obj: RouteAttempt) -> str:
+        return _ms(obj.total_ms)
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -114,7 +122,7 @@ class RouteLogAdmin(ReadOnlyAdmin):
 
     @admin.display(description="estimated cost")
     def estimated_cost_usd(self, obj: RouteLog) -> str:
-        return f"${_money(obj.estimated_cost)}"
+        return _usd(obj.estimated_cost)
 
     @admin.display(description="candidates")
     def candidates_table(self, obj: RouteLog) -> str:
@@ -126,8 +134,8 @@ class RouteLogAdmin(ReadOnlyAdmin):
         entries = list(obj.ledger.order_by("id"))
         if not entries:
             return "nothing reserved (a free provider, or not routed)"
-        return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a>: ${}{}', (
-            (reverse("admin:llmrouter_ledgerentry_change", args=(e.pk,)), e.kind, _money(e.amount),
+        return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a>: {}{}', (
+            (reverse("admin:llmrouter_ledgerentry_change", args=(e.pk,)), e.kind, _usd(e.amount),
              f" ({e.prompt_tokens} + {e.completion_tokens} tokens)" if e.prompt_tokens is not None else "")
             for e in entries))
 
@@ -142,24 +150,30 @@ def candidates_table_html(candidates: list[dict[str, Any]], *, chosen: str | Non
         won = c.get("provider") == chosen
         factors = ["" if c.get(k) is None else c[k] for k in scoring.SHOWN_KEYS]
         rows.append(format_html(
-            '<tr class="{}"><td>{}</td><td>{}<br><span class="quiet">{}</span></td>{}<td>${}</td><td>{}</td></tr>',
+            '<tr class="{}"><td>{}</td><td>{}<br><span class="quiet">{}</span></td>{}<td>{}</td><td>{}</td></tr>',
             "candidate-winner" if won else ("candidate-excluded" if c.get("excluded") else "candidate"),
             "\u2605 winner" if won else "", c.get("name", ""), c.get("provider", ""),
             format_html_join("", '<td class="num">{}</td>', ((f,) for f in factors)),
-            _money(c.get("request_cost")), c.get("reason") or ""))
+            _usd(c.get("request_cost")), c.get("reason") or ""))
     header = format_html_join("", "<th>{}</th>", ((h,) for h in (
         "", "provider", "quality", "quality x priority", "cost factor", "latency factor", "score", "cost",
         "excluded because")))
-    return format_html('<table class="candidates"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+    return format_html('<div class="candidates-scroll"><table class="candidates"><thead><tr>{}</tr></thead>'
+                       '<tbody>{}</tbody></table></div>',
                        header, mark_safe("".join(rows)))
 
 
-def _money(value: Any) -> str:
-    """A cost (Decimal, or a float from the JSON log) as the plain decimal it stands for: 0.075, 0, 100."""
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def _usd(value: Any) -> str:
+    """A cost (Decimal, or a float from the JSON log) as the exact dollars it stands for: $0.075, $0, -$0.002
+    (a settlement gives back part of its reservation)."""
     if value is None:
         return "-"
     exact = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
-    return format(exact.normalize(), "f")
+    return f"{'-' if exact < 0 else ''}${format(abs(exact).normalize(), 'f')}"
 
 
 @admin.register(LedgerCheckpoint)
