@@ -142,10 +142,11 @@ def static_sources_digest() -> str:
     """What the collected files depend on: the pinned packages (admin, DRF) and the project's static/ dirs."""
     digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes())
     digest.update(str(static_root().resolve()).encode())
-    for folder in sorted(ROOT.glob("*/**/static")):
-        if folder.is_dir() and not folder.is_relative_to(VENV) and not folder.is_relative_to(VAR):
-            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    # The project's own folders only: .venv's packages are covered by requirements.txt, var/ is the output.
+    tops = sorted(d for d in ROOT.iterdir() if d.is_dir() and not d.name.startswith(".") and d != VAR)
+    for folder in sorted(f for top in tops for f in top.rglob("static") if f.is_dir()):
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
     return digest.hexdigest()
 
 

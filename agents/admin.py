@@ -132,9 +132,21 @@ class AgentInstanceAdmin(admin.ModelAdmin):
         except ProtocolError as exc:
             self.message_user(request, f"{operation} {name}: {exc.message}", messages.ERROR)
         else:
-            done = ", ".join(f"{p['name']} {p['result']} (pid {p['pid']})" for p in result["processes"])
+            done = ", ".join(_outcome(p) for p in result["processes"])
             self.message_user(request, done or f"{operation} {name}: nothing to do", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:agents_agentinstance_live"))
+
+
+def _outcome(process: dict[str, Any]) -> str:
+    """One process's result for a person: "stopped (was pid 41)", "restarted (pid 57, was 41)"."""
+    now, before = process.get("pid"), process.get("pid_before")
+    if not now:
+        pids = f"was pid {before}" if before else "not running"
+    elif before and before != now:
+        pids = f"pid {now}, was {before}"
+    else:
+        pids = f"pid {now}"
+    return f"{process['name']} {process['result']} ({pids})"
 
 
 def _manager_config() -> dict[str, Any]:

@@ -35,7 +35,7 @@ def acl_rules(*, agent_type: str, prefix: str, legacy_channel_prefix: str = "") 
     """ACL SETUSER rules (after ``reset``) for the agents of ``agent_type`` under the key ``prefix``."""
     keys = RedisKeys(prefix, legacy_channel_prefix)
     patterns = [keys.stream(agent_type), keys.live(agent_type), keys.idempotency(agent_type, "*"),
-                keys.legacy_claim(agent_type, "*"), keys.reply_list("*"), keys.reply_stream("*")]
+                keys.legacy_claim(agent_type, "*"), keys.reply_list("*"), keys.reply_stream("*"), keys.caller("*")]
     channels = [keys.legacy_request_channel(agent_type), keys.legacy_response_channel(agent_type)]
     return ([f"~{p}" for p in patterns] + [f"&{c}" for c in channels]
             + ["+@read", "+@write", "+@stream", "+@pubsub", "+@scripting", "+@connection", "+@transaction",

@@ -35,8 +35,8 @@ from redis.exceptions import RedisError
 
 from agents import protocol
 from agents.protocol import ErrorCode
-from agents.redis_keys import RedisKeys
-from agents.redis_streams import DEFAULT_STREAM_MAXLEN, StreamRequester, client_id, entry_fields
+from agents.redis_keys import CONSUMER_GROUP, RedisKeys
+from agents.redis_streams import DEFAULT_STREAM_MAXLEN, WITHDRAW_SCRIPT, StreamRequester, client_id, entry_fields
 from agents.runtime import redis_conn
 
 DEFAULT_TIMEOUT_MS = 30_000
@@ -73,11 +73,20 @@ def build_request(agent: str, action: str, data: dict[str, Any] | None, *, timeo
     return frame
 
 
-def _timeout_frame(frame: dict[str, Any], timeout_ms: float) -> dict[str, Any]:
-    # The entry may have been read (and run) by an agent before the caller gave up.
+def _timeout_frame(frame: dict[str, Any], timeout_ms: float, *, withdrawn: bool) -> dict[str, Any]:
+    # Withdrawn: the entry was taken back unread, it never runs. Otherwise an agent may have it.
     return protocol.unfinished(frame["id"], ErrorCode.TIMEOUT, f"No answer from agent '{frame['agent']}' over "
-                               f"Redis within {timeout_ms:g} ms", may_have_run=True,
+                               f"Redis within {timeout_ms:g} ms", may_have_run=not withdrawn,
                                details={"agent": frame["agent"], "timeout_ms": timeout_ms}, transport="redis")
+
+
+def _withdraw_args(keys: RedisKeys, agent: str, entry_id: Any) -> list[Any]:
+    """WITHDRAW_SCRIPT's call for one entry: script, key count, KEYS, ARGV (mode "unread")."""
+    return [WITHDRAW_SCRIPT, 1, keys.stream(agent), CONSUMER_GROUP, entry_id, "unread"]
+
+
+def _outcome(result: Any) -> str:
+    return result.decode() if isinstance(result, bytes) else str(result)
 
 
 def _unavailable_frame(frame: dict[str, Any], exc: BaseException) -> dict[str, Any]:
@@ -118,14 +127,21 @@ def redis_request(agent: str, action: str, data: dict[str, Any] | None = None, *
     reply = keys.reply_list(f"{client_id()}:{frame['id']}")
     client = _sync_client(redis_url or default_redis_url())
     try:
-        client.xadd(keys.stream(agent), entry_fields(frame, reply_to=reply, reply_kind="list", timeout_ms=timeout_ms),
-                    maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
+        entry_id = client.xadd(keys.stream(agent), entry_fields(frame, reply_to=reply, reply_kind="list",
+                                                                timeout_ms=timeout_ms),
+                               maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
         got = client.blpop([reply], timeout=max(timeout_ms / 1000, 0.01))
     except (RedisError, OSError) as exc:
         return _unavailable_frame(frame, exc)
-    if got is None:
-        return _timeout_frame(frame, timeout_ms)
-    return _answer(got[1], frame)
+    if got is not None:
+        return _answer(got[1], frame)
+    try:
+        outcome = _outcome(client.eval(*_withdraw_args(keys, agent, entry_id)))
+        late = client.lpop(reply) if outcome == "gone" else None  # answered as we gave up: a true answer
+    except (RedisError, OSError):
+        outcome, late = "unknown", None
+    return _answer(late, frame) if late is not None else _timeout_frame(frame, timeout_ms,
+                                                                         withdrawn=outcome == "withdrawn")
 
 
 # --- asyncio --------------------------------------------------------------------------------
@@ -141,17 +157,24 @@ async def redis_request_async(agent: str, action: str, data: dict[str, Any] | No
     reply = keys.reply_list(f"{client_id()}:{frame['id']}")
     client = redis_conn.acquire(redis_url or default_redis_url())
     try:
-        await client.xadd(keys.stream(agent),
-                          entry_fields(frame, reply_to=reply, reply_kind="list", timeout_ms=timeout_ms),
-                          maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
-        got = await client.blpop([reply], timeout=max(timeout_ms / 1000, 0.01))
-    except (RedisError, OSError) as exc:
-        return _unavailable_frame(frame, exc)
+        try:
+            entry_id = await client.xadd(keys.stream(agent),
+                                         entry_fields(frame, reply_to=reply, reply_kind="list", timeout_ms=timeout_ms),
+                                         maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
+            got = await client.blpop([reply], timeout=max(timeout_ms / 1000, 0.01))
+        except (RedisError, OSError) as exc:
+            return _unavailable_frame(frame, exc)
+        if got is not None:
+            return _answer(got[1], frame)
+        try:
+            outcome = _outcome(await client.eval(*_withdraw_args(keys, agent, entry_id)))
+            late = await client.lpop(reply) if outcome == "gone" else None  # answered as we gave up
+        except (RedisError, OSError):
+            outcome, late = "unknown", None
     finally:
         await redis_conn.release(client)
-    if got is None:
-        return _timeout_frame(frame, timeout_ms)
-    return _answer(got[1], frame)
+    return _answer(late, frame) if late is not None else _timeout_frame(frame, timeout_ms,
+                                                                         withdrawn=outcome == "withdrawn")
 
 
 class AsyncRedisAgentClient:
@@ -175,12 +198,19 @@ class AsyncRedisAgentClient:
         assert self._requester is not None, "call connect() first"
         frame = build_request(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
                               request_id=request_id, interface=interface)
+        sent = None
         try:
-            return await self._requester.submit(agent, frame, timeout_ms / 1000)
+            async with asyncio.timeout(timeout_ms / 1000):
+                sent = await self._requester.send(agent, frame, timeout_ms / 1000)
+                return await sent.answer
         except asyncio.TimeoutError:
-            return _timeout_frame(frame, timeout_ms)
+            withdrawn = sent is not None and await self._requester.give_up(sent)
+            return _timeout_frame(frame, timeout_ms, withdrawn=withdrawn)
         except (RedisError, OSError) as exc:
             return _unavailable_frame(frame, exc)
+        finally:
+            if sent is not None:
+                self._requester.forget(sent)
 
     async def close(self) -> None:
         if self._requester is not None:

@@ -48,6 +48,10 @@ class RedisKeys:
         """A per-client reply stream: one reader per client process, answers matched by id."""
         return f"{self.prefix}replies:{client_id}"
 
+    def caller(self, client_id: str) -> str:
+        """Held (short TTL) by a live ``StreamRequester`` process: agents run only entries of live callers."""
+        return f"{self.prefix}caller:{client_id}"
+
     def live(self, agent_type: str) -> str:
         """Sorted set of live Redis consumers of a type: member instance id, score expiry (ms)."""
         return f"{self.prefix}live:{agent_type}"

@@ -13,6 +13,9 @@ A request is one entry in the agent type's stream (``RedisKeys.stream``):
                 TIMEOUT without running it (the caller has given up)
     deadline_ms optional: the caller's deadline itself (Unix ms, the caller's
                 clock); the earlier of the two counts, with no grace after it
+    caller      optional: the caller process's name; the entry runs only while
+                ``RedisKeys.caller(name)`` exists (a ``StreamRequester`` keeps
+                it alive with a short TTL), so a dead caller's entries never run
 
 The agent answers with REPLY_SCRIPT, which acknowledges the entry and writes
 the answer in one atomic step, and only if the entry was still pending: when a
@@ -48,10 +51,14 @@ F_REPLY_KIND = b"reply_kind"
 F_TIMEOUT_MS = b"timeout_ms"
 F_REPLY_ID = b"reply_id"
 F_DEADLINE_MS = b"deadline_ms"
+F_CALLER = b"caller"
 
 DEFAULT_STREAM_MAXLEN = 100_000
 DEFAULT_REPLY_STREAM_MAXLEN = 10_000
 DEFAULT_REPLY_TTL_MS = 60_000
+# A StreamRequester's caller key lives this long and is refreshed every quarter of it: entries of a
+# caller that died (its key lapsed) or stopped (deleted) are answered without running.
+CALLER_TTL_MS = 5000
 
 # Acknowledge a stream entry and write its answer, atomically, once.
 # KEYS[1] = request stream, KEYS[2] = reply key (list or stream; absent when
@@ -96,7 +103,10 @@ WITHDRAW_SCRIPT = """
 if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then
   return 'gone'
 end
-local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+local pending = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+if pending.err then
+  pending = {}  -- no consumer group yet: no agent has ever read this stream
+end
 if #pending == 0 then
   if ARGV[3] == 'unread' or #ARGV == 3 then
     redis.call('XDEL', KEYS[1], ARGV[2])
@@ -140,9 +150,11 @@ def client_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def entry_fields(frame: dict[str, Any], *, reply_to: str | None, reply_kind: str | None,
-                 timeout_ms: float | None, reply_id: str | None = None) -> dict[bytes, bytes]:
+def entry_fields(frame: dict[str, Any], *, reply_to: str | None, reply_kind: str | None, timeout_ms: float | None,
+                 reply_id: str | None = None, caller: str | None = None) -> dict[bytes, bytes]:
     fields: dict[bytes, bytes] = {F_FRAME: orjson.dumps(frame, default=str)}
+    if caller:
+        fields[F_CALLER] = caller.encode()
     if reply_to and reply_kind:
         fields[F_REPLY_TO] = reply_to.encode()
         fields[F_REPLY_KIND] = reply_kind.encode()
@@ -286,18 +298,27 @@ class StreamRequester:
         self._writer: asyncio.Task[None] | None = None
         self._batcher = PipelineBatcher(redis, {"withdraw": WITHDRAW_SCRIPT})
         self._last_id = b"0-0"
+        self.caller_key = keys.caller(self.client_id)
+        self._alive_task: asyncio.Task[None] | None = None
+        self._alive_at = float("-inf")  # monotonic time of the last refresh of caller_key
 
     async def start(self) -> None:
         if self._reader is None:
             self._reader = asyncio.create_task(self._read_replies(), name=f"redis-replies-{self.client_id}")
             self._writer = asyncio.create_task(self._batcher.run(), name=f"redis-requests-{self.client_id}")
+            self._alive_task = asyncio.create_task(self._alive_loop(), name=f"redis-caller-{self.client_id}")
 
     async def stop(self) -> None:
-        for task in (self._reader, self._writer):
+        for task in (self._reader, self._writer, self._alive_task):
             if task is not None:
                 task.cancel()
-        await asyncio.gather(*(t for t in (self._reader, self._writer) if t is not None), return_exceptions=True)
-        self._reader = self._writer = None
+        tasks = [t for t in (self._reader, self._writer, self._alive_task) if t is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._reader = self._writer = self._alive_task = None
+        try:  # gone: our entries still in the streams are answered without running
+            await asyncio.wait_for(self.redis.delete(self.caller_key), 1.0)
+        except (RedisError, OSError, asyncio.TimeoutError):
+            pass
         for sent in self._waiting.values():
             if not sent.answer.done():
                 sent.answer.cancel()
@@ -333,8 +354,10 @@ class StreamRequester:
         sent = Sent(key, agent_type, asyncio.get_running_loop().create_future(), caller_id)
         self._waiting[key] = sent
         fields = entry_fields(frame, reply_to=self.reply_stream, reply_kind="stream", timeout_ms=timeout_s * 1000,
-                              reply_id=token)
+                              reply_id=token, caller=self.client_id)
         try:
+            if time.monotonic() - self._alive_at > CALLER_TTL_MS / 2000:
+                await self._refresh_alive()  # after an outage: the key must exist before our entry
             sent.entry_id = await self._batcher.call(
                 "XADD", self.keys.stream(agent_type), "MAXLEN", "~", self.stream_maxlen, "*",
                 *(part for pair in fields.items() for part in pair))
@@ -355,6 +378,32 @@ class StreamRequester:
         result = await self._batcher.script("withdraw", [self.keys.stream(sent.agent_type)],
                                             [CONSUMER_GROUP, sent.entry_id, mode, *sorted(live)])
         return result.decode() if isinstance(result, bytes) else str(result)
+
+    async def give_up(self, sent: "Sent", timeout_s: float = 1.0) -> bool:
+        """Stop waiting for ``sent`` (its caller timed out): True when its entry was withdrawn unread.
+
+        Then it never runs; False means an agent may have it (or Redis could not tell).
+        """
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self.withdraw(sent, "unread") == "withdrawn"
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            logger.warning("Could not withdraw a stream entry of %s: %s", sent.agent_type, exc)
+            return False
+        finally:
+            self.forget(sent)
+
+    async def _refresh_alive(self) -> None:
+        await self._batcher.call("SET", self.caller_key, b"1", "PX", CALLER_TTL_MS)
+        self._alive_at = time.monotonic()
+
+    async def _alive_loop(self) -> None:
+        while True:
+            try:
+                await self._refresh_alive()
+            except (RedisError, OSError) as exc:
+                logger.debug("Caller key refresh failed (%s); retrying", exc)
+            await asyncio.sleep(CALLER_TTL_MS / 4000)
 
     @property
     def in_flight(self) -> int:

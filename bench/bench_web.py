@@ -62,10 +62,16 @@ async def raw_worker(socket_path: str) -> Worker:
 
 
 async def http_worker(port: int, token: str) -> Worker:
+    return await http_client_worker(port, "POST", "/api/request", json.dumps(BODY).encode(),
+                                    {"Authorization": f"Token {token}"})
+
+
+async def http_client_worker(port: int, method: str, path: str, body: bytes = b"",
+                             headers: dict[str, str] | None = None) -> Worker:
     """A minimal HTTP/1.1 keep-alive client, so the load generator costs less than the server."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    body = json.dumps(BODY).encode()
-    request = (f"POST /api/request HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Token {token}\r\n"
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    request = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}"
                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
     async def one() -> None:
@@ -92,6 +98,7 @@ async def http_worker(port: int, token: str) -> Worker:
         writer.close()
 
     run.close = close  # type: ignore[attr-defined]
+    run.once = one  # type: ignore[attr-defined]
     return run
 
 

@@ -27,8 +27,6 @@ logger = logging.getLogger(__name__)
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
-# Every method a client may try, so a wrong one gets 405 with the OpenAI error (not Django's 404 page).
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT", "QUERY")
 
 
 async def admit(scope: dict[str, Any]) -> GatewayError | None:
@@ -59,10 +57,25 @@ class _Tracked:
         await self.send(message)
 
 
+async def _guarded(handler: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Run a /v1/ handler; an unexpected failure before the answer started is an OpenAI-shaped 500."""
+    tracked = _Tracked(send)
+    try:
+        await handler(scope, receive, tracked)
+    except Exception:
+        logger.exception("gateway request failed")
+        if not tracked.started:
+            await send_error(send, GatewayError(500, "Internal error; see the server log", type="server_error",
+                                                code="internal_error"))
+
+
 async def chat_completions(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await _guarded(_chat_completions, scope, receive, send)
+
+
+async def _chat_completions(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["method"] != "POST":
-        await send_error(send, GatewayError(405, "Use POST", code="method_not_allowed"),
-                         headers=[(b"allow", b"POST")])
+        await send_error(send, GatewayError(405, "Use POST", code="method_not_allowed"), headers=[(b"allow", b"POST")])
         return
     refusal = await admit(scope)
     if refusal is not None:
@@ -80,21 +93,7 @@ async def chat_completions(scope: dict[str, Any], receive: Any, send: Any) -> No
         return
     except ConnectionResetError:
         return  # the client left before sending its body
-    except Exception:
-        logger.exception("gateway request check failed")
-        await send_error(send, _internal())
-        return
-    tracked = _Tracked(send)
-    try:
-        await proxy.serve(chat, receive, tracked)
-    except Exception:
-        logger.exception("gateway request failed")
-        if not tracked.started:
-            await send_error(send, _internal())
-
-
-def _internal() -> GatewayError:
-    return GatewayError(500, "Internal error; see the server log", type="server_error", code="internal_error")
+    await proxy.serve(chat, receive, send)
 
 
 def _models() -> list[dict[str, Any]]:
@@ -112,9 +111,12 @@ def _models() -> list[dict[str, Any]]:
 
 
 async def models(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await _guarded(_list_models, scope, receive, send)
+
+
+async def _list_models(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["method"] != "GET":
-        await send_error(send, GatewayError(405, "Use GET", code="method_not_allowed"),
-                         headers=[(b"allow", b"GET")])
+        await send_error(send, GatewayError(405, "Use GET", code="method_not_allowed"), headers=[(b"allow", b"GET")])
         return
     refusal = await admit(scope)
     if refusal is not None:
@@ -126,5 +128,5 @@ async def models(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def register_fast_paths(dispatcher: FastHttpDispatcher) -> None:
     """/v1/ is served here only (Django has no such URLs): every method, so a wrong one gets an OpenAI error."""
-    dispatcher.register(CHAT_PATH, chat_completions, methods=_METHODS)
-    dispatcher.register(MODELS_PATH, models, methods=_METHODS)
+    dispatcher.register(CHAT_PATH, chat_completions, methods=None)
+    dispatcher.register(MODELS_PATH, models, methods=None)

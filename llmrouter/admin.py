@@ -1,4 +1,8 @@
-"""Admin: providers, budgets and weights editable; ledger and route logs read-only."""
+"""Admin: providers, budgets and weights editable; ledger, checkpoints and route logs read-only.
+
+A route log's page shows its candidates as a table (candidates_table_html) with the
+factors rounded by scoring.shown() and the costs as exact decimals.
+"""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -11,7 +15,6 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from llmrouter import scoring
-
 from llmrouter.models import (Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteAttempt, RouteLog,
                               RouterWeights)
 from orchestrator_site.admin_readonly import ReadOnlyAdmin
@@ -124,12 +127,9 @@ class RouteLogAdmin(ReadOnlyAdmin):
         if not entries:
             return "nothing reserved (a free provider, or not routed)"
         return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a>: ${}{}', (
-            (reverse("admin:llmrouter_ledgerentry_change", args=(e.pk,)), e.kind, e.amount,
+            (reverse("admin:llmrouter_ledgerentry_change", args=(e.pk,)), e.kind, _money(e.amount),
              f" ({e.prompt_tokens} + {e.completion_tokens} tokens)" if e.prompt_tokens is not None else "")
             for e in entries))
-
-
-_FACTORS = ("quality", "quality_factor", "cost_factor", "latency_factor", "score")
 
 
 def candidates_table_html(candidates: list[dict[str, Any]], *, chosen: str | None) -> str:
@@ -138,9 +138,9 @@ def candidates_table_html(candidates: list[dict[str, Any]], *, chosen: str | Non
     if not candidates:
         return "-"
     rows = []
-    for c in candidates:
+    for c in map(scoring.shown_candidate, candidates):
         won = c.get("provider") == chosen
-        factors = [("" if c.get(k) is None else scoring.shown(c[k])) for k in _FACTORS]
+        factors = ["" if c.get(k) is None else c[k] for k in scoring.SHOWN_KEYS]
         rows.append(format_html(
             '<tr class="{}"><td>{}</td><td>{}<br><span class="quiet">{}</span></td>{}<td>${}</td><td>{}</td></tr>',
             "candidate-winner" if won else ("candidate-excluded" if c.get("excluded") else "candidate"),

@@ -35,6 +35,10 @@ def check_settings(app_configs: Any, **kwargs: Any) -> list:
     failures = configured.get("UNHEALTHY_AFTER_FAILURES", conf.DEFAULTS["UNHEALTHY_AFTER_FAILURES"])
     if not isinstance(failures, int) or failures < 1:
         errors.append(Error("LLMROUTER['UNHEALTHY_AFTER_FAILURES'] must be an integer >= 1.", id="llmrouter.E005"))
+    share = configured.get("ANONYMOUS_BUDGET_SHARE", conf.DEFAULTS["ANONYMOUS_BUDGET_SHARE"])
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        errors.append(Error("LLMROUTER['ANONYMOUS_BUDGET_SHARE'] must be a number in 0..1 (0: anonymous callers "
+                            "reserve nothing, only free providers).", id="llmrouter.E006"))
     return errors
 
 

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "BREAKER_FAILURES": 3,
     "BREAKER_COOLDOWN_S": 30.0,
     "BREAKER_PROBE_TIMEOUT_S": 120.0,
+    # The share (0..1) of each active budget's window that anonymous callers may reserve between them: a
+    # hard cap of its own, so anonymous traffic can never take the money callers with tokens need.
+    "ANONYMOUS_BUDGET_SHARE": 0.05,
 }
 
 

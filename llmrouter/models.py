@@ -217,6 +217,11 @@ class RouteLog(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # Covers the anonymous share's sum (services.py): one range of the index per budget window.
+            models.Index(fields=["interface", "outcome", "created_at", "estimated_cost_nanos"],
+                         name="llmrouter_route_iface_spend"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.decision_id} {self.outcome} {self.provider_key}"

@@ -58,6 +58,22 @@ def shown(value: float) -> float:
     return round(value, SHOWN_DECIMALS)
 
 
+# The per-candidate keys shown(): Candidate.as_dict writes them rounded; shown_candidate
+# rounds a dict logged before it did (route logs are kept for ever).
+SHOWN_KEYS = ("quality", "quality_factor", "cost_factor", "latency_factor", "score")
+
+
+def shown_candidate(candidate: dict) -> dict:
+    """A logged candidate with its scores and factors as shown(); other keys (money) unchanged."""
+    out = dict(candidate)
+    for key in SHOWN_KEYS:
+        if isinstance(out.get(key), float):
+            out[key] = shown(out[key])
+    if isinstance(out.get("priority_multipliers"), list):
+        out["priority_multipliers"] = [shown(m) if isinstance(m, float) else m for m in out["priority_multipliers"]]
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Weights:
     """The formula's constants; the defaults are the seed's."""

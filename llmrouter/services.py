@@ -18,13 +18,17 @@ from decimal import Decimal
 from typing import Any, Callable, Sequence
 
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from ulid import ULID
 
 from agents.protocol import ErrorCode, ProtocolError
-from llmrouter import gateway, scoring, settlement, store, windows
+from llmrouter import conf, gateway, scoring, settlement, store, windows
 from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog, nanos_to_dollars
 
 _TOKENS_PER_1M = Decimal(1_000_000)
+# The route log's interface of every anonymous caller's decision (whatever interface it named): how the
+# anonymous share of a budget window is counted.
+ANONYMOUS_INTERFACE = "anonymous"
 
 
 @dataclass(slots=True)
@@ -66,6 +70,10 @@ class _BudgetView:
 
     remaining: list[int] = field(default_factory=list)  # per active budget, nano-dollars
     hard_cap: list[bool] = field(default_factory=list)
+    amounts: list[int] = field(default_factory=list)
+    windows: list[tuple[datetime, datetime]] = field(default_factory=list)
+    # What anonymous callers may still reserve per budget; read on the batch's first anonymous request.
+    anonymous_remaining: list[int] | None = None
 
     @property
     def remaining_nanos(self) -> float:  # min over active budgets (the formula's remaining_budget)
@@ -75,8 +83,30 @@ class _BudgetView:
     def hard_cap_remaining_nanos(self) -> float:  # min over hard-capped budgets
         return min((r for r, hard in zip(self.remaining, self.hard_cap) if hard), default=math.inf)
 
-    def spend(self, amount: int) -> None:
+    def spend(self, amount: int, *, anonymous: bool = False) -> None:
         self.remaining = [r - amount for r in self.remaining]
+        if anonymous and self.anonymous_remaining is not None:
+            self.anonymous_remaining = [r - amount for r in self.anonymous_remaining]
+
+    def for_anonymous(self) -> "_BudgetView":
+        """The view an anonymous request is decided on: each budget's remaining money, but at most what is
+        left of its anonymous share (always a hard cap)."""
+        if self.anonymous_remaining is None:
+            share = Decimal(str(conf.get("ANONYMOUS_BUDGET_SHARE")))
+            self.anonymous_remaining = [int(amount * share) - _anonymous_reserved(start, end)
+                                        for amount, (start, end) in zip(self.amounts, self.windows)]
+        return _BudgetView(remaining=[min(r, a) for r, a in zip(self.remaining, self.anonymous_remaining)],
+                           hard_cap=[True] * len(self.remaining))
+
+
+def _anonymous_reserved(start: datetime, end: datetime) -> int:
+    """What anonymous decisions reserved in [start, end) (under the budget lock, like every spend read)."""
+    # A range of the covering index llmrouter_route_iface_spend. Run only for anonymous requests that
+    # would cost money (see _route_one), so the seed's free anonymous traffic never pays for it.
+    total = RouteLog.objects.filter(interface=ANONYMOUS_INTERFACE, outcome=RouteLog.OUTCOME_ROUTED,
+                                    created_at__gte=start, created_at__lt=end
+                                    ).aggregate(total=Sum("estimated_cost_nanos"))["total"]
+    return int(total or 0)
 
 
 def cost_nanos(token_count: int, cost_per_1m: Decimal) -> int:
@@ -96,6 +126,8 @@ def _lock_budgets(now: datetime) -> _BudgetView:
         start, end = windows.window_bounds(period, tz, now)
         view.remaining.append(amount_nanos - store.window_spend(start, end, checkpoint=True))
         view.hard_cap.append(hard_cap)
+        view.amounts.append(amount_nanos)
+        view.windows.append((start, end))
     return view
 
 
@@ -162,15 +194,18 @@ def _reservation_row(*, provider_pk: int | None, provider_key: str, amount_nanos
 
 
 def route_request(*, token_count: int, task_type: str = "", priority: str = "medium", max_latency: float = 0.0,
-                  interface: str = "", now: datetime | None = None) -> RouteResult:
+                  interface: str = "", anonymous: bool = False, now: datetime | None = None) -> RouteResult:
     """Pick a provider, reserve its estimated cost and log the decision, atomically.
 
     Raises ProtocolError(BUDGET_EXCEEDED or NO_SUITABLE_PROVIDER) when nothing
     is routable; its details name why each provider was excluded. The route
-    log of a refused request is committed before the error is raised.
+    log of a refused request is committed before the error is raised. An
+    ``anonymous`` caller's reservations are capped by the anonymous share of
+    each budget (``ANONYMOUS_BUDGET_SHARE``) and logged as ANONYMOUS_INTERFACE.
     """
     [outcome] = route_requests([{"token_count": token_count, "task_type": task_type, "priority": priority,
-                                 "max_latency": max_latency, "interface": interface}], now=now)
+                                 "max_latency": max_latency, "interface": interface, "anonymous": anonymous}],
+                               now=now)
     if isinstance(outcome, ProtocolError):
         raise outcome
     return outcome
@@ -244,7 +279,14 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: 
     priority, max_latency = request.get("priority", "medium"), request.get("max_latency", 0.0)
     query = scoring.Query(token_count=token_count, task_type=task_type, priority=priority, max_latency=max_latency)
     decision_id = new_decision_id()
+    anonymous = bool(request.get("anonymous"))
+    seen = view
     decision, amount = _decide_exact(specs, amount_of, query, view, weights, pre_excluded)
+    if anonymous and (amount > 0 or decision.chosen is None):
+        # Decided again on what is left of the anonymous share. Only then: a smaller remaining budget only
+        # lowers or excludes paid providers, so a free winner stays the winner (and costs no share).
+        seen = view.for_anonymous()
+        decision, amount = _decide_exact(specs, amount_of, query, seen, weights, pre_excluded)
     if query_of is not None:
         cost_of = lambda key: amount_of(key) / 1e9  # noqa: E731  (the worst case the gateway reserves)
     else:
@@ -252,7 +294,8 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: 
     candidates = _candidates_shown(decision, cost_of)
     chosen = decision.chosen
     row = by_key[chosen.key] if chosen else None
-    log = {"decision_id": decision_id, "created_at": now, "interface": request.get("interface", ""),
+    interface = ANONYMOUS_INTERFACE if anonymous else request.get("interface", "")
+    log = {"decision_id": decision_id, "created_at": now, "interface": interface,
            "task_type": task_type, "priority": priority, "token_count": token_count, "max_latency": max_latency,
            "provider": row.pk if row else None, "provider_key": chosen.key if chosen else "",
            "outcome": RouteLog.OUTCOME_ROUTED if chosen else decision.error_code,
@@ -264,11 +307,11 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: 
            "output_cost_per_1m": row.output_cost_per_1m if row else None,
            "cached_input_cost_per_1m": row.cached_input_cost_per_1m if row else None}
     if chosen is None:
-        return _refusal(decision, decision_id, view, candidates), log, None
+        return _refusal(decision, decision_id, seen, candidates, anonymous=anonymous), log, None
     reserved = None
     if amount > 0:
         reserved = _reservation_row(provider_pk=row.pk, provider_key=chosen.key, amount_nanos=amount, now=now)
-        view.spend(amount)
+        view.spend(amount, anonymous=anonymous)
     result = RouteResult(decision_id=decision_id, provider_key=chosen.key, provider_name=chosen.name,
                          reasoning=decision.reasoning, estimated_cost_nanos=amount, confidence=decision.confidence,
                          candidates=candidates, created_at=now, provider_pk=row.pk)
@@ -277,16 +320,20 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: 
     return result, log, reserved
 
 
-def _refusal(decision: scoring.Decision, decision_id: str, view: _BudgetView, candidates) -> ProtocolError:
+def _refusal(decision: scoring.Decision, decision_id: str, view: _BudgetView, candidates, *,
+             anonymous: bool = False) -> ProtocolError:
     if decision.error_code == ErrorCode.BUDGET_EXCEEDED:
         message = "No provider fits the remaining budget; the paid providers that could serve this request would overspend it"
+        if anonymous:
+            message += " (anonymous callers share a small part of each budget: send an API token)"
     else:
         message = "No enabled, healthy provider can serve this request"
     remaining = None if math.isinf(view.hard_cap_remaining_nanos) else float(nanos_to_dollars(int(view.hard_cap_remaining_nanos)))
-    return ProtocolError(decision.error_code, message, {
-        "decision_id": decision_id, "excluded": decision.excluded, "candidates": candidates,
-        "remaining_budget": remaining,
-    })
+    details = {"decision_id": decision_id, "excluded": decision.excluded, "candidates": candidates,
+               "remaining_budget": remaining}
+    if anonymous:
+        details["anonymous_share"] = float(conf.get("ANONYMOUS_BUDGET_SHARE"))
+    return ProtocolError(decision.error_code, message, details)
 
 
 # --- usage settlement ---------------------------------------------------------

@@ -44,22 +44,24 @@ class BodyTooLarge(Exception):
 class FastHttpDispatcher:
     def __init__(self, fallback: ASGIApp) -> None:
         self.fallback = fallback
-        self._routes: dict[str, tuple[ASGIApp, frozenset[str], Callable[[Scope], bool] | None]] = {}
+        # Methods None: every method, including ones no list can foresee (QUERY, extension methods).
+        self._routes: dict[str, tuple[ASGIApp, frozenset[str] | None, Callable[[Scope], bool] | None]] = {}
         self._allowed_hosts: list[str] | None = None
 
-    def register(self, path: str, handler: ASGIApp, *, methods: Iterable[str] = ("POST",),
+    def register(self, path: str, handler: ASGIApp, *, methods: Iterable[str] | None = ("POST",),
                  when: Callable[[Scope], bool] | None = None) -> None:
-        """Serve ``methods`` on ``path`` with ``handler``; with ``when``, only the requests it accepts
-        (the others go to Django, e.g. session-authenticated POSTs that need its CSRF check)."""
-        self._routes[path] = (handler, frozenset(m.upper() for m in methods), when)
+        """Serve ``methods`` (None: all) on ``path`` with ``handler``; with ``when``, only the requests it
+        accepts (the others go to Django, e.g. session-authenticated POSTs that need its CSRF check)."""
+        allowed = None if methods is None else frozenset(m.upper() for m in methods)
+        self._routes[path] = (handler, allowed, when)
 
-    def routes(self) -> dict[str, frozenset[str]]:
+    def routes(self) -> dict[str, frozenset[str] | None]:
         return {path: methods for path, (_, methods, _) in self._routes.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             route = self._routes.get(scope["path"])
-            if route is not None and scope["method"] in route[1]:
+            if route is not None and (route[1] is None or scope["method"] in route[1]):
                 if not self._host_allowed(scope):
                     await send_json(send, 400, protocol.error(None, ErrorCode.INVALID_REQUEST, "Host not allowed"))
                     return

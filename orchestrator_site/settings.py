@@ -103,7 +103,13 @@ TEMPLATES = [
 
 # --- Database ---------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)}
+# Under ASGI (the web process; asgi.py sets ORCHESTRATOR_ASGI) Django runs each request on a thread of its own
+# that ends with the request: a persistent connection would outlive it, held open by nobody (Django's docs:
+# persistent connections are not for async). There every request closes its connection, and
+# orchestrator_site/concurrency.py bounds how many run at once. Long-lived processes keep DB_CONN_MAX_AGE.
+_ASGI = env_bool("ORCHESTRATOR_ASGI", False)
+_CONN_MAX_AGE = 0 if _ASGI else env_int("DB_CONN_MAX_AGE", 60)
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=_CONN_MAX_AGE, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes share the file: WAL lets readers run beside the one
     # writer, IMMEDIATE transactions take the write lock at BEGIN so two
@@ -258,6 +264,11 @@ WEB = {
     # Connections from this web process to the orchestrator (requests go to the least busy one; a
     # broken connection fails only the requests in flight on it).
     "ORCHESTRATOR_CONNECTIONS": env_int("WEB_ORCHESTRATOR_CONNECTIONS", 4, minimum=1),
+    # Django requests (everything but the fast paths and /ws/) run at once per web process; each holds a
+    # database connection while it runs (orchestrator_site/concurrency.py). The rest wait their turn.
+    "DJANGO_CONCURRENCY": env_int("WEB_DJANGO_CONCURRENCY", 8, minimum=1),
+    # How often the web process renews the state /health answers from (orchestrator_site/health.py).
+    "HEALTH_REFRESH_S": env_float("WEB_HEALTH_REFRESH_S", 1.0, minimum=0.05),
     # /metrics without a token (for scrapers on a trusted network).
     "METRICS_PUBLIC": env_bool("METRICS_PUBLIC", False),
 }
@@ -273,6 +284,7 @@ LLMROUTER = {
     "BREAKER_FAILURES": env_int("LLMROUTER_BREAKER_FAILURES", 3, minimum=1),
     "BREAKER_COOLDOWN_S": env_float("LLMROUTER_BREAKER_COOLDOWN_S", 30.0, minimum=0),
     "BREAKER_PROBE_TIMEOUT_S": env_float("LLMROUTER_BREAKER_PROBE_TIMEOUT_S", 120.0, minimum=1),
+    "ANONYMOUS_BUDGET_SHARE": env_float("LLMROUTER_ANONYMOUS_BUDGET_SHARE", 0.05, minimum=0.0),
 }
 
 # The LLM gateway (/v1/, llmgateway/conf.py; docs/gateway.md).

@@ -137,8 +137,12 @@ class IdempotencyStore:
         self._owner_key = ""
         self._refresher: asyncio.Task[None] | None = None
 
-    async def start(self, *, agent_type: str = "", instance_id: str = "") -> None:
-        """Open the client and start holding the owner key (Redis down now: the refresher retries)."""
+    async def start(self, *, agent_type: str, instance_id: str) -> None:
+        """Open the client and start holding the owner key (Redis down now: the refresher retries).
+
+        ``agent_type`` must be the type whose requests this store handles: claims name their owner by
+        instance, and others find the owner key under the claim's type.
+        """
         self.redis = redis_conn.acquire(self.redis_url)
         self._complete = self.redis.register_script(COMPLETE_SCRIPT)
         self._release = self.redis.register_script(RELEASE_SCRIPT)

@@ -23,14 +23,15 @@ from redis.exceptions import RedisError, ResponseError
 from agents import protocol
 from agents.protocol import ErrorCode, ProtocolError
 from agents.redis_keys import CONSUMER_GROUP, RedisKeys
-from agents.redis_streams import (F_FRAME, F_REPLY_ID, F_REPLY_KIND, F_REPLY_TO, REPLY_SCRIPT, PipelineBatcher,
-                                  ensure_group, entry_deadline_ms)
+from agents.redis_streams import (F_CALLER, F_FRAME, F_REPLY_ID, F_REPLY_KIND, F_REPLY_TO, REPLY_SCRIPT,
+                                  PipelineBatcher, ensure_group, entry_deadline_ms)
 from agents.runtime.redis_support import Backoff, ConnectionState, RedisTransportOptions
 
 logger = logging.getLogger(__name__)
 
 Handle = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 _CONN_ERRORS = (RedisError, OSError)
+CALLER_SEEN_S = 0.5
 
 # Remove this consumer from the group, but only if it holds no pending entry
 # (deleting a consumer drops its pending entries, which would lose requests).
@@ -52,12 +53,14 @@ class StreamConsumer:
         self.handle = handle
         self.redis = redis
         self.stream = keys.stream(agent_type)
+        self.keys = keys
         self.options = options
         self.state = state
         self.batcher = PipelineBatcher(redis, {"reply": REPLY_SCRIPT})
         self._delete_consumer = redis.register_script(DELETE_IDLE_CONSUMER_SCRIPT)
         self._handlers: set[asyncio.Task[None]] = set()
         self._in_hand: dict[bytes, asyncio.Task[None]] = {}  # entry id -> its handler
+        self._callers_seen: dict[bytes, float] = {}  # caller name -> when its caller key last existed
         self._capacity = asyncio.Event()
         self._capacity.set()
         self._stopping = False
@@ -224,9 +227,34 @@ class StreamConsumer:
             if self._expired(entry_id, fields):
                 raise ProtocolError(ErrorCode.TIMEOUT, "The request waited in the stream past its caller's timeout",
                                     {"entry": entry_id.decode(), "may_have_run": False})
+            if await self._caller_gone(fields):
+                raise ProtocolError(ErrorCode.TIMEOUT, "The caller of this request is gone; not running it",
+                                    {"entry": entry_id.decode(), "caller_gone": True, "may_have_run": False})
             return await self.handle(request, "redis")
         except ProtocolError as exc:
             return exc.to_frame(rid)
+
+    async def _caller_gone(self, fields: dict[bytes, bytes]) -> bool:
+        """The entry names its caller process, and that one's caller key is gone (it died or stopped).
+
+        A caller seen alive is believed for CALLER_SEEN_S (its key lives 5 s anyway), so a busy
+        stream costs one EXISTS per caller every so often, not one per entry.
+        """
+        caller = fields.get(F_CALLER)
+        if not caller:
+            return False
+        now = time.monotonic()
+        if now - self._callers_seen.get(caller, float("-inf")) < CALLER_SEEN_S:
+            return False
+        try:
+            alive = await self.batcher.call("EXISTS", self.keys.caller(caller.decode(errors="replace")))
+        except _CONN_ERRORS:
+            return False  # cannot tell: run it (the deadline still bounds it)
+        if alive:
+            if len(self._callers_seen) > 1000:
+                self._callers_seen.clear()
+            self._callers_seen[caller] = now
+        return not alive
 
     def _expired(self, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
         # Checked right before the handler runs: an entry reached after its caller's deadline (read

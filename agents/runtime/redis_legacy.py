@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 from agents import protocol
 from agents.protocol import ErrorCode, ProtocolError
 from agents.redis_keys import RedisKeys
-from agents.redis_streams import PipelineBatcher, live_consumers
+from agents.redis_streams import PipelineBatcher, live_members
 from agents.runtime.redis_support import Backoff, ConnectionState, RedisTransportOptions
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class LegacyPubSub:
         """Warn when the request channel has more subscribers than this deployment has live listeners."""
         try:
             (_, subscribers), = await self.redis.pubsub_numsub(self.request_channel)
-            ours = await live_consumers(self.redis, self.keys, self.agent_type)
+            ours = len(await live_members(self.redis, self.keys, self.agent_type))
         except _CONN_ERRORS as exc:
             logger.info("Could not check who else listens on %s: %s", self.request_channel, exc)
             return

@@ -33,6 +33,7 @@ from llmrouter.api import responses
 from orchestrator_site.fast_http import BodyTooLarge, FastHttpDispatcher, read_body, send_json
 from orchestrator_site.web.admission import route_llm_admit, token_or_no_session
 from orchestrator_site.web.fast_request import respond
+from orchestrator_site.web.principals import token_from_headers
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +173,8 @@ async def route_llm(scope: dict[str, Any], receive: Any, send: Any) -> None:
         payload = protocol.decode(await read_body(receive, max_bytes=MAX_BODY_BYTES) or b"")
         request_id = responses.caller_request_id(payload)
         kwargs = validation.parse_route_request(payload)
+        # Admission refused bad tokens: a request without one is anonymous (the anonymous budget share).
+        kwargs["anonymous"] = token_from_headers(scope.get("headers", ())) is None
         result = await route_batched(kwargs)
     except ProtocolError as exc:
         status, body = responses.error_body(exc, request_id)

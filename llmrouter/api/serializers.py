@@ -1,15 +1,17 @@
 """REST representations. Money leaves the API in dollars (floats); the ledger keeps nano-dollars."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
-from django.core.validators import RegexValidator
+from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from llmrouter.models import (ENV_NAME_RE, Budget, LedgerEntry, Provider, RouteAttempt, RouteLog,
-                              validate_capabilities, validate_env_name, validate_zone)
+from llmrouter import scoring
+from llmrouter.models import (Budget, LedgerEntry, Provider, RouteAttempt, RouteLog, validate_capabilities,
+                              validate_env_name, validate_zone)
 from llmrouter.windows import available_zones
 from llmrouter.validation import MAX_INTERFACE, MAX_TASK_TYPE, MAX_TOKENS
 from orchestrator_site.web.schema import RequestIdField, StrictModelSerializer
@@ -22,12 +24,13 @@ class PriceField(serializers.DecimalField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_digits=12, decimal_places=4, min_value=Decimal(0), **kwargs)
 
-    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
-        # DRF takes "" for null when allow_null (the optional input/output prices); the pattern above does
-        # not allow "", so neither does the API: null is null.
-        if isinstance(data, str) and not data.strip():
-            self.fail("invalid")
-        return super().validate_empty_values(data)
+
+# Optional prices: null or "" leaves the single price in force (DRF reads "" as null here).
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^(\d{1,8}(\.\d{0,4})?)?$",
+                      "nullable": True})
+class OptionalPriceField(PriceField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, allow_null=True, **kwargs)
 
 
 @extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^\d{1,10}(\.\d{0,4})?$"})
@@ -48,33 +51,42 @@ class ZoneField(serializers.CharField):
 
 # A pattern JSON Schema and Python's re read alike, so the schema says exactly what is accepted
 # (Django's URLValidator has rules no schema can state).
-HEALTH_URL_PATTERN = r"^https?://[^\s/?#]+([/?#][^\s]*)?$"
+# No \s: Python's and ECMA's differ (\x1c-\x1f, \x85, \ufeff), so the space class is spelt out.
+_NOT_SPACE = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+HEALTH_URL_PATTERN = rf"^https?://[^{_NOT_SPACE}/?#]+([/?#][^{_NOT_SPACE}]*)?$"
+_URL_RE = re.compile(HEALTH_URL_PATTERN)
 
 
-# The gateway's API base: an http(s) URL, or empty (the gateway never calls the provider).
-# (allow_blank: drf-spectacular adds the empty string as the other branch of a oneOf)
-@extend_schema_field({"type": "string", "maxLength": 300, "pattern": HEALTH_URL_PATTERN})
-class ApiBaseField(serializers.CharField):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=300, allow_blank=True, required=False, validators=[
-            RegexValidator(HEALTH_URL_PATTERN, "Enter an http:// or https:// URL (or nothing: not called).")],
-                         **kwargs)
-
-
-@extend_schema_field({"type": "string", "maxLength": 100, "pattern": ENV_NAME_RE.pattern})
-class KeyVariableField(serializers.CharField):
-    """The name of the environment variable holding the provider's key (the model's validate_env_name)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=100, allow_blank=True, required=False, validators=[validate_env_name],
-                         **kwargs)
+def _url_validator(message: str) -> Any:
+    # fullmatch, not RegexValidator's search: Python's $ also matches before a final newline.
+    def validate(value: str) -> None:
+        if value and not _URL_RE.fullmatch(value):
+            raise ValidationError(message)
+    return validate
 
 
 @extend_schema_field({"type": "string", "maxLength": 200, "pattern": HEALTH_URL_PATTERN})
 class HealthUrlField(serializers.CharField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=200, allow_blank=True, required=False, validators=[
-            RegexValidator(HEALTH_URL_PATTERN, "Enter an http:// or https:// URL (or nothing: no check).")],
+            _url_validator("Enter an http:// or https:// URL (or nothing: no check).")],
+                         **kwargs)
+
+
+@extend_schema_field({"type": "string", "maxLength": 300, "pattern": HEALTH_URL_PATTERN})
+class ApiBaseField(serializers.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=300, allow_blank=True, required=False, validators=[
+            _url_validator("Enter an http:// or https:// URL (or nothing: not called).")],
+                         **kwargs)
+
+
+@extend_schema_field({"type": "string", "maxLength": 100, "pattern": r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"})
+class EnvNameField(serializers.CharField):
+    """An environment variable's name (the model's validate_env_name): letters, digits and _."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=100, allow_blank=True, required=False, validators=[validate_env_name],
                          **kwargs)
 
 
@@ -83,13 +95,12 @@ class ProviderSerializer(StrictModelSerializer):
     health_url = HealthUrlField(help_text="Checked by the monitor; empty: no check.")
     capabilities = CapabilitiesField(required=False, validators=[validate_capabilities],
                                      help_text="Task types it serves, e.g. [\"coding\", \"reasoning\"].")
-    input_cost_per_1m = PriceField(label="Input cost per 1M tokens (USD)", required=False, allow_null=True)
-    output_cost_per_1m = PriceField(label="Output cost per 1M tokens (USD)", required=False, allow_null=True)
-    cached_input_cost_per_1m = PriceField(label="Cached input cost per 1M tokens (USD)", required=False,
-                                          allow_null=True)
-    api_base = ApiBaseField(help_text="e.g. https://api.openai.com/v1 (openai) or https://api.anthropic.com "
-                                      "(anthropic); empty: the gateway never calls this provider.")
-    api_key_env = KeyVariableField(help_text="Name of the environment variable holding the key; empty: no key.")
+    api_base = ApiBaseField(help_text="e.g. https://api.openai.com/v1; empty: the gateway never calls it.")
+    api_key_env = EnvNameField(help_text="The environment variable holding the key; empty: no key sent.")
+    input_cost_per_1m = OptionalPriceField(label="Input cost per 1M tokens (USD)", help_text="Null: cost_per_1m.")
+    output_cost_per_1m = OptionalPriceField(label="Output cost per 1M tokens (USD)", help_text="Null: cost_per_1m.")
+    cached_input_cost_per_1m = OptionalPriceField(label="Cached input cost per 1M tokens (USD)",
+                                                  help_text="Null: the input price.")
     api_key_set = serializers.BooleanField(read_only=True, help_text=(
         "Whether the gateway can authenticate: no key variable, or it is set in the web process's environment. "
         "The key itself is never stored or shown."))
@@ -146,7 +157,7 @@ class RouteAttemptSerializer(serializers.ModelSerializer):
 
 class RouteLogSerializer(serializers.ModelSerializer):
     estimated_cost = serializers.SerializerMethodField()
-    attempt_record = RouteAttemptSerializer(read_only=True, allow_null=True, default=None, help_text=(
+    attempt_record = RouteAttemptSerializer(read_only=True, default=None, allow_null=True, help_text=(
         "Gateway calls: what happened when the provider of this decision was called (null: decision only, "
         "or not finished yet)."))
 
@@ -158,6 +169,13 @@ class RouteLogSerializer(serializers.ModelSerializer):
 
     def get_estimated_cost(self, obj: RouteLog) -> float:
         return obj.estimated_cost_nanos / 1e9
+
+    def to_representation(self, instance: RouteLog) -> dict[str, Any]:
+        # Rows logged before scores were rounded at the source come out rounded too (scoring.shown).
+        data = super().to_representation(instance)
+        data["confidence"] = scoring.shown(instance.confidence)
+        data["candidates"] = [scoring.shown_candidate(c) if isinstance(c, dict) else c for c in instance.candidates]
+        return data
 
 
 # --- OpenAPI documentation only: validation is llmrouter.validation (shared with the fast path) ---

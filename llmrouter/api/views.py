@@ -75,7 +75,8 @@ class RouteLLMView(_RouterView):
         try:
             payload = _body(request)
             request_id = responses.caller_request_id(payload)
-            result = services.route_request(**validation.parse_route_request(payload))
+            result = services.route_request(**validation.parse_route_request(payload),
+                                            anonymous=not request.user.is_authenticated)
         except ProtocolError as exc:
             status, body = responses.error_body(exc, request_id)
             return Response(body, status=status)

@@ -210,9 +210,11 @@ class Connection(asyncio.Protocol):
             logger.warning("agent %s/%s sent a %d-byte frame over the %d-byte limit (request %s): "
                            "answered MESSAGE_TOO_LARGE, link kept", link.agent_type, link.instance_id,
                            exc.size, limit, iid)
-            if isinstance(iid, int):
+            if isinstance(iid, int):  # an answer to one of our internal ids
                 frame = protocol.too_large_error(exc.size, limit, "The agent's answer").to_frame(iid)
                 self.dispatcher.on_agent_response_frame(link, frame)
+            elif iid is not None:  # the agent's own request to another agent: it hears why at once
+                self._error(protocol.too_large_error(exc.size, limit), iid)
 
     # --- clients ----------------------------------------------------------------------------
     def _client_line(self, line: bytes) -> None:

@@ -161,11 +161,10 @@ class RedisFallback:
 
     async def _timed_out(self, sent: Sent | None, rid: Any, agent_type: str, timeout_s: float) -> dict[str, Any]:
         """TIMEOUT, after taking the entry back if no agent has read it (then it never runs)."""
-        outcome = "unknown"
-        if sent is not None and sent.entry_id is not None:
-            outcome = await self._withdraw(sent, "unread")
+        assert self._requester is not None
+        withdrawn = sent is not None and await self._requester.give_up(sent, self.probe_timeout_s)
         return protocol.unfinished(rid, ErrorCode.TIMEOUT, f"No answer from agent '{agent_type}' over Redis in time",
-                                   may_have_run=outcome != "withdrawn",
+                                   may_have_run=not withdrawn,
                                    details={"agent": agent_type, "timeout_ms": round(timeout_s * 1000)},
                                    transport="redis")
 
@@ -235,23 +234,28 @@ class RedisFallback:
                 logger.exception("Redis fallback watch failed; retrying")
 
     async def watch_once(self) -> None:
-        """Answer abandoned requests, and those whose every listener is dead (one pass)."""
-        for wait in [w for w in self._waits.values() if w.abandon is not None]:
-            code, message = wait.abandon  # type: ignore[misc]
-            outcome = await self._withdraw(wait.sent, "unread")
-            if outcome != "gone":  # gone: the agent's answer is on its way
-                self._resolve(wait, protocol.unfinished(wait.rid, code, message, may_have_run=outcome != "withdrawn",
-                                                        details={"agent": wait.sent.agent_type}))
+        """Answer abandoned requests, and those whose every listener is dead (one pass).
+
+        The withdrawals of one pass run concurrently: the requester pipelines them into one round trip.
+        """
+        await asyncio.gather(*(self._abandon_now(w) for w in list(self._waits.values()) if w.abandon is not None))
         for agent_type in {w.sent.agent_type for w in self._waits.values()}:
             try:
                 async with asyncio.timeout(self.probe_timeout_s):
                     live = await asyncio.shield(self._listeners(agent_type))
             except _REDIS_ERRORS:
                 continue  # Redis away: the requests' own timeouts still answer them
-            for wait in [w for w in self._waits.values() if w.sent.agent_type == agent_type]:
-                if not wait.listeners <= live:
-                    await self._check_dead(wait, live)
+            waits = [w for w in self._waits.values() if w.sent.agent_type == agent_type]
+            await asyncio.gather(*(self._check_dead(w, live) for w in waits if not w.listeners <= live))
+            for wait in waits:
                 wait.listeners = live
+
+    async def _abandon_now(self, wait: _Wait) -> None:
+        code, message = wait.abandon  # type: ignore[misc]
+        outcome = await self._withdraw(wait.sent, "unread")
+        if outcome != "gone":  # gone: the agent's answer is on its way
+            self._resolve(wait, protocol.unfinished(wait.rid, code, message, may_have_run=outcome != "withdrawn",
+                                                    details={"agent": wait.sent.agent_type}))
 
     async def _check_dead(self, wait: _Wait, live: frozenset[str]) -> None:
         outcome = await self._withdraw(wait.sent, "dead", live)

@@ -33,10 +33,11 @@ def agent_instance_connected(*, agent_type: str, instance_id: str, pid: int | No
     with transaction.atomic():
         if pid is not None:
             # Another pid under this id is a new process (a restart): the row's started_at is
-            # when it started, not when the id was first seen. The same pid again (a reconnect
-            # after an orchestrator restart) keeps its start.
+            # when it started, not when the id was first seen, and the old process's last
+            # heartbeat is not this one's. The same pid again (a reconnect after an
+            # orchestrator restart) keeps both.
             AgentInstance.objects.filter(agent_type=kind, instance_id=instance_id).exclude(pid=pid).update(
-                started_at=now)
+                started_at=now, last_heartbeat=None)
         AgentInstance.objects.update_or_create(
             agent_type=kind, instance_id=instance_id,
             defaults={"pid": pid, "transport": transport, "connected": True, "connected_at": now,

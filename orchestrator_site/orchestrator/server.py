@@ -27,6 +27,7 @@ from orchestrator_site.orchestrator.connection import Connection
 from orchestrator_site.orchestrator.dispatch import Dispatcher
 from orchestrator_site.orchestrator.events import EventHub
 from orchestrator_site.orchestrator.link import AgentLink, LinkState
+from orchestrator_site.orchestrator.memory import MemoryReturn
 from orchestrator_site.orchestrator.monitor import monitor_loop
 from orchestrator_site.orchestrator.sockets import (
     DirectoryLock,
@@ -78,6 +79,7 @@ class OrchestratorServer:
         self.events = EventHub()
         self.fallback, self.fallback_state = _load_fallback(options)
         self.dispatcher = Dispatcher(options, self.stats, self.events, self.fallback)
+        self.memory = MemoryReturn()  # gives memory back after an overload burst (memory.py)
         self.builtin = Builtin(self)
         # Hello tokens: the type's own (hash from the database) or the older global one.
         self.auth = HelloAuth(options.agent_token)
@@ -225,6 +227,7 @@ class OrchestratorServer:
     def _tick(self) -> None:
         loop = asyncio.get_running_loop()
         self.dispatcher.expire()
+        self.memory.observe(len(self.dispatcher.pending))
         now = loop.time()
         interval = self.options.ping_interval_s
         if interval and now - self._last_ping >= interval:

@@ -3,13 +3,12 @@ health, and a link to every surface (admin, dashboard, live agents, API docs, /h
 /metrics).
 
 Public, like /health: it shows exactly what /health already tells anyone (no URLs,
-paths or secrets), read from the /health view itself so the two never disagree and
-the page gets whatever /health does to stay cheap. Everything behind the links still
-asks for a login; a signed-in staff user sees the admin's navigation as well.
+paths or secrets), read from /health's own state (health_snapshot) so the two never disagree
+and the page costs no check of its own. Everything behind the links still
+asks for a login; a signed-in user sees the admin's user tools (log out, password).
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -21,9 +20,9 @@ from django.views.decorators.http import require_safe
 from orchestrator_site import health
 
 
-def _health_report(request: HttpRequest) -> dict[str, Any]:
-    response = async_to_sync(health.health)(request)
-    return json.loads(response.content)
+def _health_report() -> dict[str, Any]:
+    """The /health body (health_snapshot: one home for what "healthy" means, kept fresh in the background)."""
+    return async_to_sync(health.health_snapshot)()
 
 
 def _agent_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -38,7 +37,7 @@ def _agent_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 @require_safe
 def front_page(request: HttpRequest) -> HttpResponse:
-    report = _health_report(request)
+    report = _health_report()
     router = report.get("llm_router") or {}
     context = {
         **admin.site.each_context(request),

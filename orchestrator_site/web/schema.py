@@ -124,7 +124,18 @@ def error_description(status: int) -> str:
     return f"{_MESSAGES.get(status, 'Error')}. Error envelope; error.code: {codes}."
 
 
+# DRF's CharField refuses NUL (ProhibitNullCharactersValidator) where DRF validates the input (the
+# model serializers; the documentation-only serializers describe bodies other code validates).
+_NO_NUL_PATTERN = "^[^\\x00]*$"
+
+
 class ApiAutoSchema(AutoSchema):
+    def _insert_field_validators(self, field: Any, schema: dict[str, Any]) -> None:
+        super()._insert_field_validators(field, schema)  # a validator's own pattern (slugs) comes first
+        if (isinstance(field, serializers.CharField) and isinstance(field.parent, serializers.ModelSerializer)
+                and schema.get("type") == "string" and not {"pattern", "enum", "format"} & schema.keys()):
+            schema["pattern"] = _NO_NUL_PATTERN
+
     def _error_statuses(self) -> set[int]:
         statuses = {401}
         params = [p for p in self._get_parameters() if p.get("in") in ("query", "path")]

@@ -148,3 +148,21 @@ def test_an_action_that_is_not_a_string_is_reported_as_such_not_as_missing(syste
     assert answer["error"]["code"] == "INVALID_REQUEST" and answer["id"] == "a-123"
     assert answer["error"]["message"] == "'action' must be a non-empty string"
     assert answer["error"]["details"] == {"field": "action", "got": "int"}
+
+
+def test_an_agents_own_oversized_request_is_answered_with_its_id_and_the_link_kept(system):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(system.type_socket("probe")))
+        reader = sock.makefile("rb")
+        hello = {"type": "hello", "agent": "probe", "instance": "OLD-PROBE-3", "actions": ["whoami"]}
+        sock.sendall(json.dumps(hello).encode() + b"\n")
+        assert json.loads(reader.readline())["type"] == "welcome"
+        call = {"id": "call-big", "agent": "probe", "action": "whoami", "data": {"pad": "x" * (LIMIT + 10)}}
+        sock.sendall(json.dumps(call).encode() + b"\n" + b'{"type": "ping"}\n')
+        frames = [json.loads(reader.readline()) for _ in range(2)]  # the skipped line is answered after the chunk
+        answer = next(f for f in frames if f.get("id") == "call-big")
+        assert answer["error"]["code"] == "MESSAGE_TOO_LARGE"
+        assert {"type": "pong"} in frames  # the same link, still served
+    finally:
+        sock.close()

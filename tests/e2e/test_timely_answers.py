@@ -91,3 +91,53 @@ def test_a_keyed_retry_after_the_agent_was_killed_runs_once_within_seconds(redis
     assert retry["status"] == "success", retry
     assert retry["data"]["instance"] == second and "replayed" not in retry
     assert took < 10  # not the claim's 30 s lifetime nor the 20 s timeout
+
+
+def test_a_request_whose_orchestrator_was_killed_never_runs_later(redis_system):
+    import sqlite3
+    import uuid
+
+    system = redis_system()
+    client = redis_for()
+    keys = RedisKeys(system.redis_prefix)
+    stream = keys.stream("naming")
+    # A naming listener that is alive but slow to read (its liveness is fresh, it reads nothing yet).
+    client.zadd(keys.live("naming"), {"slow-reader": int(time.time() * 1000) + 120_000})
+    project = f"ghost{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(system.request, "naming", "allocate_namespace",
+                              {"project": project, "environment": "test"}, timeout_ms=60_000)
+        wait_until(lambda: client.xlen(stream) == 1, 60, "the request to wait in the naming stream")
+        system.stop_orchestrator(signal.SIGKILL)  # the caller (its client too) is gone
+        with pytest.raises(Exception):
+            waiting.result(timeout=60)
+    wait_until(lambda: not list(client.scan_iter(match=keys.caller("*"))), 30, "the dead caller's key to lapse")
+    client.zrem(keys.live("naming"), "slow-reader")
+    agent = system.start_agent("naming", transport="redis", wait=False)
+    wait_listening(system, "naming", agent)
+    wait_until(lambda: client.xlen(stream) == 0, 60, "the agent to answer the entry")
+    client.close()
+    conn = sqlite3.connect(system.db_path, timeout=30)
+    try:
+        rows = conn.execute("SELECT name FROM naming_namespace WHERE project = ?", (project,)).fetchall()
+    finally:
+        conn.close()
+    assert rows == []  # well before its 60 s deadline, but nobody waited for it: no ghost allocation
+
+
+def test_an_orchestrator_shutdown_answers_requests_waiting_in_redis_and_withdraws_them(redis_system):
+    system = redis_system(orchestrator_args=("--no-monitor", "--drain-timeout", "1"))
+    client = redis_for()
+    keys = RedisKeys(system.redis_prefix)
+    stream = keys.stream("probe")
+    client.zadd(keys.live("probe"), {"slow-reader": int(time.time() * 1000) + 120_000})
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(system.request, "probe", "slow", {"ms": 0}, timeout_ms=60_000)
+        wait_until(lambda: client.xlen(stream) == 1, 60, "the request to wait in the probe stream")
+        assert system.stop_orchestrator() == 0
+        answer = waiting.result(timeout=60)
+    left = client.xlen(stream)
+    client.close()
+    assert answer["error"]["code"] == "SHUTTING_DOWN", answer
+    assert answer["error"]["details"]["may_have_run"] is False, (answer, system.log_tail("orchestrator"))
+    assert left == 0  # withdrawn: the slow reader never runs it

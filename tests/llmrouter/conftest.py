@@ -36,7 +36,9 @@ def seed_router(db):
 
 @pytest.fixture(autouse=True)
 def no_route_rate_limit(settings):
-    # These tests are about routing; the web layer's rate limits have their own tests.
+    # These tests are about routing; the web layer's rate limits and the anonymous callers' share of the
+    # budget (most of these tests call without a token) have their own tests.
     rates = dict(settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}))
     rates.update({"route_llm_user": None, "route_llm_anon": None})
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    settings.LLMROUTER = {**getattr(settings, "LLMROUTER", {}), "ANONYMOUS_BUDGET_SHARE": 1.0}

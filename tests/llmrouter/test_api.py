@@ -47,7 +47,7 @@ def test_route_llm_answers_the_seed_response_with_breakdown(seed_router, anon):
     assert body["reasoning"].startswith("Selected for:")
     assert body["id"] == "req-7" and body["status"] == "success"
     assert [c["provider"] for c in body["candidates"]] == ["claude-sonnet-4", "gpt-4-turbo", "gemini-pro", "local-llama"]
-    assert RouteLog.objects.get(decision_id=body["decision_id"]).interface == "web"
+    assert RouteLog.objects.get(decision_id=body["decision_id"]).interface == "anonymous"  # no token
 
 
 @pytest.mark.parametrize("body, code, field", [
@@ -150,3 +150,17 @@ def test_route_logs_and_ledger_are_read_only_filterable_and_paginated(seed_route
     assert staff_client.delete(f"/api/ledger/{ledger['results'][0]['id']}/").status_code == 405
     assert staff_client.post("/api/route-logs/", {}, format="json").status_code == 405
     assert "next" in user_client.get("/api/route-logs/").json()
+
+
+def test_route_logs_logged_with_float_noise_come_out_rounded(seed_router, user_client):
+    from llmrouter import services
+
+    result = services.route_request(token_count=5000, task_type="coding", priority="high", max_latency=3000)
+    log = RouteLog.objects.get(decision_id=result.decision_id)
+    noisy = [dict(c, score=0.13679999999999998, request_cost=0.075) if c["provider"] == "claude-sonnet-4" else c
+             for c in log.candidates]
+    RouteLog.objects.filter(pk=log.pk).update(candidates=noisy, confidence=0.6048000000000001)
+    detail = user_client.get(f"/api/route-logs/{result.decision_id}/").json()
+    by_key = {c["provider"]: c for c in detail["candidates"]}
+    assert by_key["claude-sonnet-4"]["score"] == 0.1368 and by_key["claude-sonnet-4"]["request_cost"] == 0.075
+    assert detail["confidence"] == 0.6048

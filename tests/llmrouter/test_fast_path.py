@@ -41,7 +41,7 @@ def test_fast_path_routes_and_reserves(asgi_app):
     body = response.json()
     assert (body["provider"], body["provider_key"], body["id"]) == ("Gemini Pro", "gemini-pro", 9)
     assert body["estimated_cost"] == pytest.approx(0.035)
-    assert RouteLog.objects.get(decision_id=body["decision_id"]).interface == "api"
+    assert RouteLog.objects.get(decision_id=body["decision_id"]).interface == "anonymous"  # no token
     assert LedgerEntry.objects.get().amount_nanos == 35_000_000
 
 

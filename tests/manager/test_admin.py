@@ -31,7 +31,15 @@ def test_restart_button_restarts_the_process(agent_types, live_settings, admin_c
     assert response.status_code == 200
     after = sandbox.client().process("agents:naming-1")
     assert after.state == "RUNNING" and after.pid != before
-    assert "restarted" in response.content.decode()
+    assert f"naming-1 restarted (pid {after.pid}, was {before})" in response.content.decode()
+
+
+def test_stop_button_says_which_pid_it_stopped_not_pid_none(agent_types, live_settings, admin_client, sandbox):
+    before = sandbox.client().process("agents:naming-2").pid
+    response = admin_client.post(reverse("admin:agents_agentinstance_control"),
+                                 {"operation": "stop", "name": "agents:naming-2"}, follow=True)
+    body = response.content.decode()
+    assert f"naming-2 stopped (was pid {before})" in body and "pid None" not in body
 
 
 def test_staff_without_change_permission_cannot_restart(agent_types, live_settings, client, sandbox):

@@ -92,6 +92,7 @@ def test_started_at_follows_a_restart_and_not_a_reconnect(agent_types, manager):
     from orchestrator_site.orchestrator.registry_sync import agent_instance_connected, agent_instance_disconnected
 
     agent_instance_connected(agent_type="naming", instance_id="AGT-NAMING-1", pid=100)
+    manager.call("heartbeat", {"agent_type": "naming", "instance": "AGT-NAMING-1", "pid": 100})
     first = AgentInstance.objects.get(instance_id="AGT-NAMING-1").started_at
     AgentInstance.objects.filter(instance_id="AGT-NAMING-1").update(started_at=first - timedelta(hours=2))
     old = first - timedelta(hours=2)
@@ -99,12 +100,14 @@ def test_started_at_follows_a_restart_and_not_a_reconnect(agent_types, manager):
     agent_instance_disconnected(agent_type="naming", instance_id="AGT-NAMING-1")
     agent_instance_connected(agent_type="naming", instance_id="AGT-NAMING-1", pid=100)
     assert AgentInstance.objects.get(instance_id="AGT-NAMING-1").started_at == old
+    assert AgentInstance.objects.get(instance_id="AGT-NAMING-1").last_heartbeat is not None
     # A new process under the id (supervisorctl restart): started now.
     agent_instance_disconnected(agent_type="naming", instance_id="AGT-NAMING-1")
     before = timezone.now()
     agent_instance_connected(agent_type="naming", instance_id="AGT-NAMING-1", pid=200)
     row = AgentInstance.objects.get(instance_id="AGT-NAMING-1")
     assert row.started_at >= before and row.pid == 200 and row.connected
+    assert row.last_heartbeat is None  # the old process's, not this one's
     listed = instances(manager.call("list_agents")["data"], "naming")["AGT-NAMING-1"]
     assert listed["started_at"] == row.started_at.isoformat().replace("+00:00", "Z")
 

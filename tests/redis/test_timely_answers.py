@@ -192,3 +192,90 @@ def test_a_request_waiting_for_a_live_listener_keeps_waiting_until_it_answers(re
     early, answer = run(scenario())
     assert early is False
     assert answer["status"] == "success" and answer["data"]["run"] == 1
+
+
+def test_entries_of_a_caller_that_is_gone_are_answered_without_running(redis_url, prefix, agent_type):
+    from agents.redis_streams import StreamRequester
+
+    async def scenario():
+        client = make_client(redis_url)
+        keys = RedisKeys(prefix)
+        await ensure_group(client, keys.stream(agent_type))
+        requester = StreamRequester(client, keys)
+        await requester.start()
+        await requester.send(agent_type, {"id": "orphan", "action": "allocate", "data": {"n": 12}}, 30)
+        await requester.stop()  # gone (a killed caller's key lapses within CALLER_TTL_MS instead)
+        agent = make_agent(agent_type)
+        transport = transport_for(agent, redis_url, prefix)
+        await transport.start()
+        try:
+            for _ in range(200):
+                if await client.xlen(keys.stream(agent_type)) == 0:
+                    break
+                await asyncio.sleep(0.05)
+            left = await client.xlen(keys.stream(agent_type))
+        finally:
+            await transport.stop(2)
+            await client.aclose()
+        return left, agent.runs
+
+    left, runs = run(scenario())
+    assert left == 0  # answered
+    assert runs == {}  # but not run: nobody waits for it
+
+
+def test_the_client_librarys_timeouts_withdraw_unread_entries_and_say_they_never_ran(redis_url, prefix, agent_type):
+    from agents.redis_client import AsyncRedisAgentClient, redis_request, redis_request_async
+
+    async def scenario():
+        client = make_client(redis_url)
+        keys = RedisKeys(prefix)
+        await ensure_group(client, keys.stream(agent_type))  # nobody reads it
+        try:
+            blocking = await asyncio.to_thread(redis_request, agent_type, "allocate", {"n": 13}, timeout_ms=300,
+                                               redis_url=redis_url, prefix=prefix)
+            one_shot = await redis_request_async(agent_type, "allocate", {"n": 14}, timeout_ms=300,
+                                                 redis_url=redis_url, prefix=prefix)
+            async with AsyncRedisAgentClient(redis_url, prefix) as library:
+                shared = await library.request(agent_type, "allocate", {"n": 15}, timeout_ms=300)
+            left = await client.xlen(keys.stream(agent_type))
+        finally:
+            await client.aclose()
+        return [blocking, one_shot, shared], left
+
+    answers, left = run(scenario())
+    assert [a["error"]["code"] for a in answers] == ["TIMEOUT"] * 3
+    assert [a["error"]["details"]["may_have_run"] for a in answers] == [False] * 3
+    assert left == 0  # none of them runs when an agent comes
+
+
+def test_an_abandoned_request_is_answered_at_once_and_its_unread_entry_withdrawn(redis_url, prefix, agent_type):
+    from agents.protocol import ErrorCode
+
+    async def scenario():
+        client = make_client(redis_url)
+        keys = RedisKeys(prefix)
+        await _ghost(client, keys, agent_type)
+        await ensure_group(client, keys.stream(agent_type))
+        fallback = RedisFallback(redis_url=redis_url, prefix=prefix)
+        await fallback.start()
+        try:
+            waiting = asyncio.create_task(fallback.submit(allocation(agent_type, 16, 16), 30))
+            for _ in range(200):
+                if fallback.waiting():
+                    break
+                await asyncio.sleep(0.01)
+            started = time.monotonic()
+            assert fallback.abandon(16, ErrorCode.SHUTTING_DOWN, "stopping")
+            answer = await asyncio.wait_for(waiting, 10)
+            took = time.monotonic() - started
+            left = await client.xlen(keys.stream(agent_type))
+        finally:
+            await fallback.close()
+            await client.aclose()
+        return answer, took, left
+
+    answer, took, left = run(scenario())
+    assert answer["error"]["code"] == "SHUTTING_DOWN" and answer["error"]["details"]["may_have_run"] is False
+    assert took < 5
+    assert left == 0

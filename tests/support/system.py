@@ -71,6 +71,7 @@ def _base_env() -> dict[str, str]:
     env.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("DATABASE_URL", None)
+    env.pop("ORCHESTRATOR_ASGI", None)  # set in this process once a test imported asgi.py; not for agents
     return env
 
 

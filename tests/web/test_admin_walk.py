@@ -17,8 +17,10 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db import models
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
+
+from agents.protocol import ProtocolError
 
 SERVICE_ONLY = {
     "struct.structure", "semantic.corpusstate", "semantic.conceptchange", "llmrouter.ledgerentry",
@@ -56,7 +58,7 @@ def rows(db: Any, tmp_path: Path) -> dict[str, Any]:
     concept_delete(cid=gone["cid"])
     routed = router.route_request(token_count=5000, task_type="coding", priority="high", max_latency=3000)
     router.usage_settle(decision_id=routed.decision_id, prompt_tokens=4000, completion_tokens=900)
-    with pytest.raises(Exception):
+    with pytest.raises(ProtocolError):
         router.route_request(token_count=10**9)  # refused: a route log without a provider
     RouterWeights.objects.get_or_create(pk=1)
     LedgerCheckpoint.objects.create(window_start=now, window_end=now, up_to_id=1, total_nanos=5, created_at=now)
@@ -70,6 +72,13 @@ def browser(rows: dict[str, Any]) -> Client:
     client = Client(raise_request_exception=False)  # a crash is a 500 to look at, not a test error
     client.force_login(rows["superuser"])
     return client
+
+
+def _as(user: Any) -> Any:
+    """A request from ``user``, for asking a ModelAdmin what it allows."""
+    request = RequestFactory().get("/admin/")
+    request.user = user
+    return request
 
 
 def _registered() -> list[tuple[type[models.Model], admin.ModelAdmin]]:
@@ -86,7 +95,8 @@ def _get(browser: Client, url: str) -> Any:
     return response
 
 
-def test_every_changelist_change_page_and_history_renders(browser: Client) -> None:
+def test_every_changelist_change_page_history_and_delete_confirmation_renders(browser: Client, rows: Any) -> None:
+    request = _as(rows["superuser"])
     for model, model_admin in _registered():
         assert _get(browser, _url(model, "changelist")).status_code == 200, model
         obj = model.objects.first()
@@ -94,10 +104,19 @@ def test_every_changelist_change_page_and_history_renders(browser: Client) -> No
         page = _get(browser, _url(model, "change", obj.pk))
         assert page.status_code == 200, model
         assert _get(browser, _url(model, "history", obj.pk)).status_code == 200, model
+        if model_admin.has_delete_permission(request, obj):
+            # The confirmation page walks every related row; nothing is deleted without its POST.
+            assert _get(browser, _url(model, "delete", obj.pk)).status_code == 200, model
+            if "delete_selected" in model_admin.get_actions(request):
+                confirm = browser.post(_url(model, "changelist"), {"action": "delete_selected",
+                                                                   "_selected_action": [str(obj.pk)]})
+                assert confirm.status_code < 500, model
+        pk_field = model._meta.pk.attname  # not obj.pk: DRF's TokenProxy maps pk to the user's id
+        assert model._base_manager.filter(**{pk_field: getattr(obj, pk_field)}).exists(), model
 
 
 def test_service_only_models_offer_no_add_no_delete_and_no_editable_field(browser: Client, rows: Any) -> None:
-    request = type("Request", (), {"user": rows["superuser"]})()
+    request = _as(rows["superuser"])
     for model, model_admin in _registered():
         label = model._meta.label_lower
         if label in NO_ADD:
@@ -112,7 +131,7 @@ def test_service_only_models_offer_no_add_no_delete_and_no_editable_field(browse
 
 
 def test_every_add_form_renders_and_an_empty_post_shows_errors_not_a_500(browser: Client, rows: Any) -> None:
-    request = type("Request", (), {"user": rows["superuser"]})()
+    request = _as(rows["superuser"])
     checked = []
     for model, model_admin in _registered():
         if not model_admin.has_add_permission(request):
@@ -161,7 +180,7 @@ def test_deleting_a_provider_that_has_routes_and_ledger_entries_is_refused_or_do
 
 
 def test_dashboard_live_page_and_front_page_render(browser: Client) -> None:
-    for url in (reverse("admin:index"), reverse("admin-dashboard"), reverse("admin:agents_agentinstance_live"),
+    for url in ("/", reverse("admin:index"), reverse("admin-dashboard"), reverse("admin:agents_agentinstance_live"),
                 reverse("admin:app_list", args=("llmrouter",))):
         assert _get(browser, url).status_code == 200, url
 
@@ -242,3 +261,9 @@ def test_route_log_logged_with_float_noise_is_shown_rounded(browser: Client) -> 
     RouteLog.objects.filter(pk=log.pk).update(candidates=noisy, confidence=0.60480000000000001)
     page = browser.get(_url(RouteLog, "change", log.pk)).content.decode()
     assert "0.13679999999999998" not in page and ">0.1368<" in page
+
+
+def test_a_second_api_token_for_one_user_is_a_form_error(browser: Client, rows: Any) -> None:
+    response = browser.post(reverse("admin:authtoken_tokenproxy_add"), {"user": str(rows["superuser"].pk)})
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()

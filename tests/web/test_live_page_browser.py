@@ -75,5 +75,13 @@ def test_live_page_shows_a_new_instance_without_a_reload(site: tuple[System, Dap
         assert "Updated" in browser.find_element(By.ID, "live-state").text
         severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
         assert not severe, severe
+        # The Connected column's icons, here and in the changelist, are real images.
+        for path in ("/admin/agents/agentinstance/live/", "/admin/agents/agentinstance/"):
+            browser.get(daphne.url + path)
+            _wait(lambda: browser.execute_script("return document.readyState") == "complete", 30, path)
+            icons = browser.execute_script(
+                "return Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])")
+            assert any("icon-yes" in src for src, _ in icons), (path, icons)
+            assert all(ok for _, ok in icons), (path, icons)
     finally:
         browser.quit()
