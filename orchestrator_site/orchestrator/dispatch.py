@@ -71,7 +71,6 @@ class Dispatcher:
         self._rr = 0
         self._next_deadline = float("inf")
         self._fallback_tasks: set[asyncio.Task[None]] = set()
-        self._said_goodbye: set[AgentLink] = set()  # links that sent "draining" before closing
         self._default_timeout_s = options.request_timeout_ms / 1000
 
     # --- agent instances ----------------------------------------------------------
@@ -88,15 +87,9 @@ class Dispatcher:
             return links[0].actions
         return frozenset().union(*(link.actions for link in links))
 
-    def link_draining(self, link: AgentLink) -> None:
-        if link.state is LinkState.READY:
-            link.transition(LinkState.DRAINING)
-            self._said_goodbye.add(link)
-
-    def link_lost(self, link: AgentLink) -> None:
-        """The agent's connection is gone: answer or re-send its in-flight requests at once."""
-        said_goodbye = link in self._said_goodbye
-        self._said_goodbye.discard(link)
+    def link_lost(self, link: AgentLink, *, said_goodbye: bool) -> None:
+        """The agent's connection is gone (``said_goodbye``: it sent "draining" first): answer or re-send
+        its in-flight requests at once. Called by LinkLifecycle on the link's move to CLOSED."""
         if not said_goodbye and not self.draining and self.fallback is not None and link.instance_id:
             # Died (no goodbye): it must not count as a Redis listener (nor own idempotency claims) for
             # the seconds its liveness entry has left. First, so the fallback's next probes see it gone.
@@ -170,16 +163,6 @@ class Dispatcher:
         stats.requests += 1
         by_type = stats.requests_by_type
         by_type[agent_type] = by_type.get(agent_type, 0) + 1
-        if links is not None and len(links) == 1:
-            # The common case, inlined: one instance with room.
-            link = links[0]
-            if link.state is _READY and len(link.inflight) < link.max_inflight:
-                p.link = link
-                p.attempts = 1
-                link.inflight[iid] = p
-                payload = p.payload = _dumps(request, default=str, option=_APPEND_NEWLINE)
-                link.conn.write(payload)
-                return
         self._route(p)
 
     def _route(self, p: Pending) -> None:
@@ -205,9 +188,9 @@ class Dispatcher:
         links = self.pools.get(agent_type)
         if not links:
             return None
-        if len(links) == 1:
+        if len(links) == 1:  # the common case: one instance, with room or not
             link = links[0]
-            if link.state is LinkState.READY and len(link.inflight) < link.max_inflight:
+            if link.state is _READY and len(link.inflight) < link.max_inflight:
                 return link
             return None
         # Least outstanding first; the rotating start spreads ties across instances.
@@ -218,7 +201,7 @@ class Dispatcher:
         for k in range(n):
             link = links[(self._rr + k) % n]
             load = len(link.inflight)
-            if link.state is LinkState.READY and load < link.max_inflight and (best is None or load < best_load):
+            if link.state is _READY and load < link.max_inflight and (best is None or load < best_load):
                 best, best_load = link, load
         return best
 
@@ -228,7 +211,7 @@ class Dispatcher:
         link.inflight[p.iid] = p
         payload = p.payload
         if payload is None:
-            payload = p.payload = orjson.dumps(p.request, default=str) + b"\n"
+            payload = p.payload = _dumps(p.request, default=str, option=_APPEND_NEWLINE)
         link.conn.write(payload)
 
     def _no_instance(self, p: Pending) -> None:
@@ -436,7 +419,6 @@ class Dispatcher:
         """A client went away: what an agent has already runs (its answer is dropped on arrival); what
         no agent has yet never runs: its queued requests leave the queue, its unread Redis entries are
         withdrawn."""
-        client.closed = True
         if client.outstanding == 0:
             return
         mine = [p for p in self.pending.values() if p.client is client]
