@@ -19,9 +19,9 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
-
+from collections.abc import Callable
 from time import perf_counter
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -57,8 +57,11 @@ FALLBACK_SLACK_S = 2.0
 
 class Dispatcher:
     def __init__(self, options: "OrchestratorOptions", stats: "Stats", events: "EventHub",
-                 fallback: Any = None) -> None:
+                 fallback: Any = None, *, clock: Callable[[], float] = perf_counter) -> None:
         self.options = options
+        # Deadlines, timeouts and latencies are read from this clock (seconds, monotonic): a test passes
+        # one it advances by hand, so a timeout needs no real wait.
+        self._clock = clock
         self.stats = stats
         self.events = events
         self.fallback = fallback
@@ -150,7 +153,7 @@ class Dispatcher:
                              {"agent": agent_type, "actions": sorted(actions or ())})
                 return
         iid = next(self._ids)
-        now = perf_counter()
+        now = self._clock()
         timeout_ms = request.get("timeout_ms")
         deadline = now + (timeout_ms / 1000 if timeout_ms else self._default_timeout_s)
         request["id"] = iid
@@ -226,7 +229,7 @@ class Dispatcher:
                    {"agent": p.agent_type})
 
     async def _via_fallback(self, p: Pending) -> None:
-        timeout_s = max(0.001, p.deadline - perf_counter())
+        timeout_s = max(0.001, p.deadline - self._clock())
         try:
             frame = await self.fallback.submit(p.request, timeout_s)
         except asyncio.CancelledError:
@@ -317,7 +320,7 @@ class Dispatcher:
         by_type[p.agent_type] = by_type.get(p.agent_type, 0) + 1
         # Stats.record_latency, inlined (once per response).
         i = stats._lat_i
-        stats._lat[i] = perf_counter() - p.started
+        stats._lat[i] = self._clock() - p.started
         stats._lat_i = (i + 1) % LATENCY_WINDOW
         if stats._lat_n < LATENCY_WINDOW:
             stats._lat_n += 1
@@ -343,7 +346,7 @@ class Dispatcher:
     # --- time ------------------------------------------------------------------------------
     def expire(self, now: float | None = None) -> int:
         """Answer TIMEOUT for every request past its deadline; returns how many."""
-        now = perf_counter() if now is None else now
+        now = self._clock() if now is None else now
         if now < self._next_deadline:
             return 0
         expired = []

@@ -14,7 +14,9 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 from agents import protocol
@@ -72,13 +74,13 @@ def _load_fallback(options: OrchestratorOptions) -> tuple[Any, str]:
 
 
 class OrchestratorServer:
-    def __init__(self, options: OrchestratorOptions) -> None:
+    def __init__(self, options: OrchestratorOptions, *, clock: Callable[[], float] = perf_counter) -> None:
         self.options = options
         self.pid = os.getpid()
         self.stats = Stats()
         self.events = EventHub()
         self.fallback, self.fallback_state = _load_fallback(options)
-        self.dispatcher = Dispatcher(options, self.stats, self.events, self.fallback)
+        self.dispatcher = Dispatcher(options, self.stats, self.events, self.fallback, clock=clock)
         self.memory = MemoryReturn()  # gives memory back after an overload burst (memory.py)
         self.builtin = Builtin(self)
         # Hello tokens: the type's own (hash from the database) or the older global one.
