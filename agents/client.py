@@ -197,6 +197,7 @@ class AsyncClient:
         async with self._connecting:
             if self._proto is None or self._proto.lost:
                 loop = asyncio.get_running_loop()
+                # Cancelled mid-dial: nothing was sent and the lock is released; the next caller dials again.
                 _, self._proto = await loop.create_unix_connection(lambda: _ClientProtocol(self), str(self.socket_path))
                 if self._subscribed:  # the answer has no waiter and is dropped
                     self._proto.write(protocol.encode({"id": _next_id(), "agent": "orchestrator",
@@ -232,6 +233,8 @@ class AsyncClient:
         proto.write(payload)
         wait_s = (timeout_ms or self.default_timeout_ms) / 1000 + GRACE_S
         try:
+            # Cancelled here, the finally drops the waiter and the payload, so a later _resend cannot send
+            # the request a second time; its answer, if it comes, has no waiter and is dropped.
             return await asyncio.wait_for(fut, wait_s)
         except asyncio.TimeoutError:
             raise ClientTimeout(f"No answer from the orchestrator within {wait_s:.1f} s") from None

@@ -245,6 +245,8 @@ class SocketTransport:
             self._transition(ConnState.DRAINING)
             conn.write(protocol.encode({"type": "draining", "instance": self.instance_id}))
         if self._tasks:
+            # Handlers still running after this are cancelled below; _finish answers each SHUTTING_DOWN
+            # (may_have_run) as it unwinds, so every request still gets exactly one answer.
             await asyncio.wait(list(self._tasks), timeout=drain_timeout)
         for task in list(self._tasks):
             task.cancel()
@@ -279,6 +281,7 @@ class SocketTransport:
                     pass
                 continue
             failures = 0
+            # Shielded: stop() cancelling this task must not resolve (or cancel) the connection's own future.
             await asyncio.shield(conn.closed)
             if self._stopping.is_set():
                 break
@@ -294,6 +297,8 @@ class SocketTransport:
             self.agent.agent_type, self.instance_id, sorted(self.agent.actions), token=self.token,
             max_inflight=self.max_inflight, idempotent_actions=self.agent.idempotent_actions())))
         try:
+            # Cancelled or timed out before the welcome: nothing was sent to us yet (the welcome comes
+            # first), and closing the half-open connection makes the orchestrator drop the link.
             await asyncio.wait_for(asyncio.shield(conn.welcome), HELLO_TIMEOUT_S)
         except BaseException:
             conn.close()
@@ -350,6 +355,7 @@ class SocketTransport:
 
     async def _finish(self, conn: _AgentConnection, rid: Any, pending: Awaitable[dict[str, Any]]) -> None:
         try:
+            # Cancelled only by stop() after the drain timeout: the one answer is SHUTTING_DOWN below.
             frame = await pending
         except asyncio.CancelledError:
             frame = protocol.unfinished(rid, ErrorCode.SHUTTING_DOWN, "The agent stopped before finishing this request",
@@ -385,6 +391,8 @@ class SocketTransport:
         conn.write(protocol.encode(frame))
         wait_s = (timeout_ms or 30_000) / 1000 + 2.0  # the orchestrator answers TIMEOUT first
         try:
+            # The frame is written once and never re-sent: a cancelled caller cannot duplicate it, and
+            # the answer that arrives later finds no future in _calls and is dropped.
             return await asyncio.wait_for(fut, wait_s)
         except asyncio.TimeoutError:
             return protocol.unfinished(rid, ErrorCode.TIMEOUT, f"No answer from '{agent}' within {wait_s:.1f} s",

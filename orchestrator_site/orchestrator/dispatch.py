@@ -231,6 +231,8 @@ class Dispatcher:
     async def _via_fallback(self, p: Pending) -> None:
         timeout_s = max(0.001, p.deadline - self._clock())
         try:
+            # Cancelled only by close() at shutdown, after abandon_fallback withdrew the unread entries and
+            # fail_all answered this request: its one answer is written already, nothing is lost or doubled.
             frame = await self.fallback.submit(p.request, timeout_s)
         except asyncio.CancelledError:
             raise
@@ -410,6 +412,7 @@ class Dispatcher:
         for p in list(self.pending.values()):
             if p.via_redis:
                 self.fallback.abandon(p.iid, code, message)
+        # asyncio.wait does not cancel on timeout: a task still running answers later or via fail_all.
         await asyncio.wait(set(self._fallback_tasks), timeout=timeout)
 
     async def close(self) -> None:

@@ -147,6 +147,7 @@ class OrchestratorServer:
         while True:
             await asyncio.sleep(self.options.types_refresh_s)
             try:
+                # Reads only: cancelled (at shutdown) mid-call, the worker thread's result is dropped.
                 types = set(await self.db.call(registry_sync.agent_types_enabled))
                 self.auth.hashes = await self.db.call(agent_token_hashes)
             except asyncio.CancelledError:
@@ -237,6 +238,8 @@ class OrchestratorServer:
         for listener in self.listeners.values():
             listener.close()
         self.dispatcher.draining = True
+        # Only waits: a cancellation here (the process is going anyway) leaves no request half-handled; the
+        # clients see their connection close and none is answered twice.
         await self.dispatcher.wait_idle(self.options.drain_timeout_s)
         # Requests waiting in Redis streams first: unread entries are withdrawn (they never run later).
         await self.dispatcher.abandon_fallback(ErrorCode.SHUTTING_DOWN, "The orchestrator stopped before the agent "
