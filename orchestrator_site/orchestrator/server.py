@@ -139,8 +139,13 @@ class OrchestratorServer:
             path = type_socket_path(self.options.socket_dir, agent_type)
         sock, identity = bind_unix_socket(path)
         loop = asyncio.get_running_loop()
-        server = await loop.create_unix_server(lambda: Connection(self.context, agent_type), sock=sock)
+        # Created without serving (this await never suspends) and recorded before the one await that may
+        # (asyncio's start_serving yields once): a cancellation there (shutdown cancelling the types refresh)
+        # leaves a recorded listener, which shutdown closes and whose file it removes, not a stray socket.
+        server = await loop.create_unix_server(lambda: Connection(self.context, agent_type), sock=sock,
+                                               start_serving=False)
         self.listeners[agent_type] = Listener(path, server, identity)
+        await server.start_serving()
 
     async def _refresh_types_loop(self) -> None:
         """Re-read the enabled agent types so types added in the admin get a socket without a restart."""
