@@ -18,6 +18,7 @@ import functools
 import itertools
 import shutil
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -98,13 +99,27 @@ class RawConn:
         self.writer.close()
 
 
+class ManualClock:
+    """The dispatcher's clock, moved on by hand: a request's timeout passes without waiting for it."""
+
+    def __init__(self) -> None:
+        self.now = time.perf_counter()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class InProc:
     _ids = itertools.count(1)
 
     def __init__(self, socket_dir: Path | None = None, *, types: tuple[str, ...] = ("probe", "probe2"),
-                 **options: Any) -> None:
+                 clock: Callable[[], float] = time.perf_counter, **options: Any) -> None:
         self.socket_dir = socket_dir or make_socket_dir()
         self.types = types
+        self.clock = clock
         self.options = replace(OrchestratorOptions(socket_dir=self.socket_dir), redis_fallback=False,
                                monitor_interval_s=None, types_refresh_s=0, record_instances=False, **options)
         self.server: OrchestratorServer | None = None
@@ -120,7 +135,7 @@ class InProc:
         await self.close()
 
     async def start_server(self) -> OrchestratorServer:
-        self.server = OrchestratorServer(self.options)
+        self.server = OrchestratorServer(self.options, clock=self.clock)
         await self.server.start(types=list(self.types))
         return self.server
 
