@@ -1,10 +1,15 @@
 """The orchestrator's system checks catch settings that parse but cannot work."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.core.checks.registry import registry
 
 from agents.models import AgentType
+from orchestrator_common.paths import PROJECT_ROOT
 from orchestrator_site.orchestrator.checks import check_agent_socket_paths, check_orchestrator_settings
 
 
@@ -62,3 +67,11 @@ def test_an_agent_type_whose_socket_is_too_long_is_e006_with_the_database(settin
     AgentType.objects.create(name="t" * 40)
     assert "orchestrator.E006" not in _ids()  # without --database the rows are not read
     assert _ids(databases=["default"]) == {"orchestrator.E006"}
+
+
+def test_migrate_on_an_empty_database_is_not_stopped_by_the_database_check(tmp_path):
+    # ``migrate`` runs the database checks before it creates agents_agenttype.
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}", "DJANGO_WEB_APPS": "0"}
+    proc = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
