@@ -17,6 +17,7 @@ import dj_database_url
 from orchestrator_common.env import (DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_URL, env_bool, env_float, env_int,
                                      env_list, env_str)
 from orchestrator_common.paths import PROJECT_ROOT, VAR_DIR, socket_dir
+from orchestrator_site.orchestrator.config import option_default
 
 BASE_DIR = PROJECT_ROOT
 VAR_DIR.mkdir(mode=0o700, exist_ok=True)
@@ -215,16 +216,19 @@ else:
 # --- Orchestrator and agents ------------------------------------------------------
 ORCHESTRATOR = {
     "SOCKET_DIR": socket_dir(),
-    "MAX_FRAME_BYTES": env_int("ORCHESTRATOR_MAX_FRAME_BYTES", 1024 * 1024, minimum=1024),
-    "REQUEST_TIMEOUT_MS": env_int("ORCHESTRATOR_REQUEST_TIMEOUT_MS", 30_000, minimum=1),
-    "MAX_INFLIGHT_PER_INSTANCE": env_int("ORCHESTRATOR_MAX_INFLIGHT_PER_INSTANCE", 1024, minimum=1),
-    "MAX_QUEUE_PER_TYPE": env_int("ORCHESTRATOR_MAX_QUEUE_PER_TYPE", 10_000, minimum=0),
-    "DRAIN_TIMEOUT_S": env_float("ORCHESTRATOR_DRAIN_TIMEOUT_S", 10.0, minimum=0),
-    "MONITOR_INTERVAL_S": env_float("ORCHESTRATOR_MONITOR_INTERVAL_S", 300.0, minimum=1),
+    "MAX_FRAME_BYTES": env_int("ORCHESTRATOR_MAX_FRAME_BYTES", option_default("max_frame_bytes"), minimum=1024),
+    "REQUEST_TIMEOUT_MS": env_int("ORCHESTRATOR_REQUEST_TIMEOUT_MS", option_default("request_timeout_ms"), minimum=1),
+    "MAX_INFLIGHT_PER_INSTANCE": env_int("ORCHESTRATOR_MAX_INFLIGHT_PER_INSTANCE",
+                                         option_default("max_inflight_per_instance"), minimum=1),
+    "MAX_QUEUE_PER_TYPE": env_int("ORCHESTRATOR_MAX_QUEUE_PER_TYPE", option_default("max_queue_per_type"), minimum=0),
+    "DRAIN_TIMEOUT_S": env_float("ORCHESTRATOR_DRAIN_TIMEOUT_S", option_default("drain_timeout_s"), minimum=0),
+    "MONITOR_INTERVAL_S": env_float("ORCHESTRATOR_MONITOR_INTERVAL_S", option_default("monitor_interval_s"),
+                                    minimum=1),
     "HTTP_PORT": env_int("ORCHESTRATOR_HTTP_PORT", 8090, minimum=1),
     # A connection on orchestrator.sock that sends nothing at all this long after connecting is closed
     # (hardening: our client library speaks first; 0 keeps silent connections open).
-    "CLIENT_SILENT_TIMEOUT_S": env_float("ORCHESTRATOR_CLIENT_SILENT_TIMEOUT_S", 10.0, minimum=0),
+    "CLIENT_SILENT_TIMEOUT_S": env_float("ORCHESTRATOR_CLIENT_SILENT_TIMEOUT_S",
+                                         option_default("client_silent_timeout_s"), minimum=0),
     # The older token shared by every agent type without a token of its own (agents/auth.py).
     "AGENT_TOKEN": env_str("ORCHESTRATOR_AGENT_TOKEN", ""),
 }

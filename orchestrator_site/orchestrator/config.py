@@ -1,15 +1,21 @@
-"""The orchestrator's options: settings.ORCHESTRATOR plus command-line overrides."""
+"""The orchestrator's options: settings.ORCHESTRATOR plus command-line overrides.
+
+The defaults below are the only ones: settings.py reads each ORCHESTRATOR_* variable over
+``option_default`` (this module imports nothing of Django at import time, so settings.py may).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from agents.protocol import DEFAULT_MAX_FRAME_BYTES
+
 
 @dataclass(frozen=True)
 class OrchestratorOptions:
     socket_dir: Path
-    max_frame_bytes: int = 1024 * 1024
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     request_timeout_ms: int = 30_000
     max_inflight_per_instance: int = 1024
     max_queue_per_type: int = 10_000
@@ -49,3 +55,8 @@ class OrchestratorOptions:
         values.update(redis_url=settings.REDIS_URL, redis_prefix=settings.REDIS_KEY_PREFIX)
         options = cls(**values)
         return replace(options, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def option_default(name: str) -> Any:
+    """The default of the option ``name`` (a field of OrchestratorOptions)."""
+    return OrchestratorOptions.__dataclass_fields__[name].default
