@@ -26,11 +26,11 @@ class Command(BaseCommand):
         from agents.models import AgentType
 
         self.stdout.write(f"socket directory: {socket_dir}")
-        self.stdout.write(f"client socket:    {socket_path("client", socket_dir)}")
+        self.stdout.write(f"client socket:    {socket_path('client', socket_dir)}")
         try:
             names = list(AgentType.objects.filter(enabled=True).order_by("name").values_list("name", flat=True))
         except DatabaseError as exc:
             self.stderr.write(f"(agent types unknown: {exc}; run 'manage.py migrate')")
             return
         for name in names:
-            self.stdout.write(f"{name + ':':<18}{socket_path("agent", socket_dir, name)}")
+            self.stdout.write(f"{name + ':':<18}{socket_path('agent', socket_dir, name)}")
