@@ -32,6 +32,7 @@ from typing import Any, AsyncIterator
 
 from agents import protocol
 from agents.write_batch import NEVER, WriteBatch
+from orchestrator_common.paths import socket_dir, socket_path
 
 # How long past the request's own timeout we wait for the orchestrator's answer.
 GRACE_S = 5.0
@@ -51,12 +52,10 @@ def default_socket_path() -> Path:
         from django.conf import settings
 
         if settings.configured:
-            return Path(settings.ORCHESTRATOR["SOCKET_DIR"]) / "orchestrator.sock"
+            return socket_path("client", settings.ORCHESTRATOR["SOCKET_DIR"])
     except Exception:  # Django absent or settings broken: fall back to the environment
         pass
-    from orchestrator_site.paths import socket_dir
-
-    return socket_dir() / "orchestrator.sock"
+    return socket_path("client", socket_dir())
 
 
 def _default_timeout_ms() -> int:

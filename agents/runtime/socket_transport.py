@@ -25,20 +25,21 @@ import logging
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable
 
 import orjson
 
 from agents import protocol
 from agents.protocol import ErrorCode, FrameTooLarge, LineBuffer, ProtocolError
+from agents.runtime.transport import Handle
 from agents.write_batch import WriteBatch
+from orchestrator_common.paths import socket_path
 
 logger = logging.getLogger(__name__)
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 _MAX_NESTING = protocol.MAX_NESTING
 
-Handle = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 BACKOFF_S = (0.5, 1.0)  # waits after the 1st and 2nd failed try; then retry_interval_s
 HELLO_TIMEOUT_S = 10.0
@@ -73,10 +74,6 @@ class HandshakeRefused(Exception):
 def retry_delay(failures: int, retry_interval_s: float) -> float:
     """Seconds to wait after the ``failures``-th failed dial in a row: 0.5, 1, then the interval forever."""
     return BACKOFF_S[failures - 1] if failures <= len(BACKOFF_S) else retry_interval_s
-
-
-def _socket_path(socket_dir: Path | str, agent_type: str) -> Path:
-    return Path(socket_dir) / f"orchestrator-{agent_type}.sock"
 
 
 class _Resume:
@@ -196,7 +193,7 @@ class SocketTransport:
         self.agent = agent
         self.handle = handle
         self.instance_id = instance_id
-        self.path = _socket_path(socket_dir, agent.agent_type)
+        self.path = socket_path("agent", socket_dir, agent.agent_type)
         self.token = token
         self.max_inflight = max_inflight
         self.retry_interval_s = retry_interval_s

@@ -22,6 +22,7 @@ from typing import Any
 from agents import protocol
 from agents.auth import HelloAuth, agent_token_hashes
 from agents.protocol import ErrorCode
+from orchestrator_common.paths import socket_path
 from orchestrator_site.orchestrator import registry_sync
 from orchestrator_site.orchestrator.builtin import Builtin
 from orchestrator_site.orchestrator.config import OrchestratorOptions
@@ -35,10 +36,8 @@ from orchestrator_site.orchestrator.sockets import (
     DirectoryLock,
     FileIdentity,
     bind_unix_socket,
-    client_socket_path,
     prepare_socket_dir,
     remove_socket_file,
-    type_socket_path,
 )
 from orchestrator_site.orchestrator.stats import Stats
 
@@ -65,11 +64,9 @@ class Listener:
 def _load_fallback(options: OrchestratorOptions) -> tuple[Any, str]:
     if not options.redis_fallback:
         return None, "disabled"
-    try:
-        from orchestrator_site.orchestrator.redis_fallback import RedisFallback
-    except ImportError:
-        logger.info("Redis fallback module not available; types with no socket instance answer AGENT_UNAVAILABLE")
-        return None, "unavailable"
+    # A plain import: a bug inside the fallback must stop the orchestrator, not switch the fallback off.
+    from orchestrator_site.orchestrator.redis_fallback import RedisFallback
+
     return RedisFallback(redis_url=options.redis_url, prefix=options.redis_prefix), "redis"
 
 
@@ -134,9 +131,9 @@ class OrchestratorServer:
 
     async def _listen(self, agent_type: str | None) -> None:
         if agent_type is None:
-            path = client_socket_path(self.options.socket_dir)
+            path = socket_path("client", self.options.socket_dir)
         else:
-            path = type_socket_path(self.options.socket_dir, agent_type)
+            path = socket_path("agent", self.options.socket_dir, agent_type)
         sock, identity = bind_unix_socket(path)
         loop = asyncio.get_running_loop()
         # Created without serving (this await never suspends) and recorded before the one await that may

@@ -27,6 +27,7 @@ import orjson
 
 from agents.client import AsyncClient
 from agents.runtime.socket_transport import SocketTransport
+from orchestrator_common.paths import socket_path
 from orchestrator_site.orchestrator.config import OrchestratorOptions
 from orchestrator_site.orchestrator.server import OrchestratorServer
 from tests.support.agents import ProbeAgent
@@ -146,10 +147,10 @@ class InProc:
 
     @property
     def client_socket(self) -> Path:
-        return self.socket_dir / "orchestrator.sock"
+        return socket_path("client", self.socket_dir)
 
     def type_socket(self, agent_type: str) -> Path:
-        return self.socket_dir / f"orchestrator-{agent_type}.sock"
+        return socket_path("agent", self.socket_dir, agent_type)
 
     async def agent(self, agent_type: str = "probe", instance: str | None = None, *,
                     cls: type = ProbeAgent, wait: bool = True, **kwargs: Any) -> SocketTransport:
