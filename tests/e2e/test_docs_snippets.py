@@ -8,6 +8,11 @@ work), and what a sh snippet exports (``export TOKEN=...``) is there for the
 snippets after it. The one thing changed on the way is the port: the system
 under test listens on a free one, not on 8090. A snippet fails on a non-zero
 exit, on a timeout, or when it prints an error frame.
+
+The README's gateway snippets need a provider that answers; the one it names
+for a machine without API keys is Local Llama on a local Ollama. A fake
+provider (a real HTTP server speaking OpenAI's format, no key) stands in for
+that Ollama: Local Llama's ``api_base`` is pointed at it, nothing else changes.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from typing import Iterator
 import pytest
 
 from tests.e2e.test_supervisor import Supervised
+from tests.support.fake_provider import FakeProvider
 from tests.support.snippets import Snippet, snippets_of
 from tests.support.system import PROJECT_ROOT
 
@@ -66,14 +72,23 @@ def test_the_client_imports_from_any_directory(tmp_path: Path) -> None:
 
 # --- against the running system ---------------------------------------------------------------
 
+def _point_local_llama_at(supervised: Supervised, base_url: str) -> None:
+    code = ("from llmrouter.models import Provider\n"
+            f"assert Provider.objects.filter(key='local-llama').update(api_base={base_url!r}) == 1\n")
+    subprocess.run([str(VENV_PYTHON), str(PROJECT_ROOT / "manage.py"), "shell", "-c", code], cwd=PROJECT_ROOT,
+                   env=supervised.env, check=True, capture_output=True, timeout=120)
+
+
 @pytest.fixture(scope="module")
 def system() -> Iterator[Supervised]:
     supervised = Supervised()
-    try:
-        supervised.start()
-        yield supervised
-    finally:
-        supervised.stop()
+    with FakeProvider(api_format="openai", api_key="") as ollama:
+        try:
+            supervised.start()
+            _point_local_llama_at(supervised, ollama.base_url)
+            yield supervised
+        finally:
+            supervised.stop()
 
 
 def _env_after(state: Path, fallback: dict[str, str]) -> dict[str, str]:
