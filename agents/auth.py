@@ -113,12 +113,10 @@ class HelloAuth:
 # --- the agent's side --------------------------------------------------------------------------------
 
 def token_dir() -> Path:
-    raw = os.environ.get("AGENT_TOKEN_DIR")
-    if raw:
-        return Path(raw).expanduser()
-    from orchestrator_site.paths import VAR_DIR
+    """settings.AGENTS["TOKEN_DIR"] (AGENT_TOKEN_DIR, default var/agent_tokens)."""
+    from django.conf import settings
 
-    return VAR_DIR / "agent_tokens"
+    return Path(settings.AGENTS["TOKEN_DIR"])
 
 
 def token_env_name(agent_type: str) -> str:
@@ -168,6 +166,8 @@ def agent_token_from_environment(agent_type: str, *, environ: Mapping[str, str] 
     Order: AGENT_TOKEN_<TYPE>, AGENT_TOKEN, the token file, then the older
     shared ORCHESTRATOR_AGENT_TOKEN.
     """
+    # Read here, at the agent's start, not in settings.py: the variable's name depends on the agent type
+    # (like a provider's api_key_env), and a token is a secret best kept out of the settings module.
     env = os.environ if environ is None else environ
     for name in (token_env_name(agent_type), "AGENT_TOKEN"):
         if env.get(name):

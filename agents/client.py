@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from agents import protocol
+from agents.write_batch import NEVER, WriteBatch
+from orchestrator_common.paths import socket_dir, socket_path
 
 # How long past the request's own timeout we wait for the orchestrator's answer.
 GRACE_S = 5.0
@@ -50,12 +52,10 @@ def default_socket_path() -> Path:
         from django.conf import settings
 
         if settings.configured:
-            return Path(settings.ORCHESTRATOR["SOCKET_DIR"]) / "orchestrator.sock"
+            return socket_path("client", settings.ORCHESTRATOR["SOCKET_DIR"])
     except Exception:  # Django absent or settings broken: fall back to the environment
         pass
-    from orchestrator_site.paths import socket_dir
-
-    return socket_dir() / "orchestrator.sock"
+    return socket_path("client", socket_dir())
 
 
 def _default_timeout_ms() -> int:
@@ -118,13 +118,14 @@ class _ClientProtocol(asyncio.Protocol):
         self.client = client
         self.transport: asyncio.Transport | None = None
         self._buf = _answer_buffer(client.max_frame_bytes)
-        self._out: list[bytes] = []
-        self._loop = asyncio.get_running_loop()
+        # Only flushed at the end of the tick: a burst of requests leaves in one write.
+        self._batch = WriteBatch(asyncio.get_running_loop(), flush_every=NEVER)
+        self.write = self._batch.write
         self.lost = False
         self.said_bye = False  # the orchestrator read nothing after its bye: pending requests may be re-sent
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = self._batch.transport = transport  # type: ignore[assignment]
         self.write(CLIENT_FEATURES)
 
     def data_received(self, data: bytes) -> None:
@@ -145,17 +146,11 @@ class _ClientProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        self._batch.close()
         self.client._lost(self, exc)
 
-    def write(self, data: bytes) -> None:
-        self._out.append(data)
-        if len(self._out) == 1:
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        out, self._out = self._out, []
-        if out and not self.lost:
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[union-attr]
+    def flush(self) -> None:
+        self._batch.flush()
 
 
 class AsyncClient:
@@ -201,6 +196,7 @@ class AsyncClient:
         async with self._connecting:
             if self._proto is None or self._proto.lost:
                 loop = asyncio.get_running_loop()
+                # Cancelled mid-dial: nothing was sent and the lock is released; the next caller dials again.
                 _, self._proto = await loop.create_unix_connection(lambda: _ClientProtocol(self), str(self.socket_path))
                 if self._subscribed:  # the answer has no waiter and is dropped
                     self._proto.write(protocol.encode({"id": _next_id(), "agent": "orchestrator",
@@ -236,6 +232,8 @@ class AsyncClient:
         proto.write(payload)
         wait_s = (timeout_ms or self.default_timeout_ms) / 1000 + GRACE_S
         try:
+            # Cancelled here, the finally drops the waiter and the payload, so a later _resend cannot send
+            # the request a second time; its answer, if it comes, has no waiter and is dropped.
             return await asyncio.wait_for(fut, wait_s)
         except asyncio.TimeoutError:
             raise ClientTimeout(f"No answer from the orchestrator within {wait_s:.1f} s") from None
@@ -298,7 +296,7 @@ class AsyncClient:
             task.cancel()
         proto, self._proto = self._proto, None
         if proto is not None and proto.transport is not None:
-            proto._flush()
+            proto.flush()
             proto.transport.close()
         for fut in self._waiters.values():
             if not fut.done():

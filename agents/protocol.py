@@ -20,6 +20,7 @@ import itertools
 import os
 import re
 import time
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -429,6 +430,44 @@ def hello(agent: str, instance: str, actions: list[str], *, token: str | None = 
     if token:
         frame["token"] = token
     return frame
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """An agent's hello, validated: what the orchestrator records about the instance."""
+
+    agent: str
+    instance: str
+    actions: frozenset[str]
+    idempotent_actions: frozenset[str]
+    max_inflight: int  # as asked (>= 1; 64 when missing or not a positive int), before the orchestrator's cap
+    pid: int | None
+    token: Any
+
+
+def parse_hello(frame: dict[str, Any], *, agent_type: str) -> Hello:
+    """Validate the hello ``hello()`` builds, received on the socket of ``agent_type``. Raises ProtocolError.
+
+    The token is returned, not checked: the caller knows the type's token hashes (agents/auth.py).
+    """
+    agent = frame.get("agent", agent_type)
+    if agent != agent_type:
+        raise ProtocolError(ErrorCode.INVALID_REQUEST,
+                            f"Hello from agent type {agent!r} on the socket of type {agent_type!r}")
+    instance = frame.get("instance")
+    actions = frame.get("actions")
+    if not isinstance(instance, str) or not instance or len(instance) > 100:
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, "Hello needs 'instance' (a string of 1-100 characters)")
+    if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, "Hello needs 'actions' (a list of action names)")
+    idempotent = frame.get("idempotent_actions") or []
+    max_inflight = frame.get("max_inflight")
+    if not isinstance(max_inflight, int) or isinstance(max_inflight, bool) or max_inflight < 1:
+        max_inflight = 64
+    pid = frame.get("pid")
+    return Hello(agent=agent_type, instance=instance, actions=frozenset(actions),
+                 idempotent_actions=frozenset(a for a in idempotent if isinstance(a, str)),
+                 max_inflight=max_inflight, pid=pid if isinstance(pid, int) else None, token=frame.get("token"))
 
 
 PING = {"type": "ping"}

@@ -25,7 +25,6 @@ configured, else to the REDIS_URL / REDIS_KEY_PREFIX environment variables.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from typing import Any
 
@@ -38,28 +37,26 @@ from agents.protocol import ErrorCode
 from agents.redis_keys import CONSUMER_GROUP, RedisKeys
 from agents.redis_streams import DEFAULT_STREAM_MAXLEN, WITHDRAW_SCRIPT, StreamRequester, client_id, entry_fields
 from agents.runtime import redis_conn
+from orchestrator_common.env import DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_URL, env_str
 
 DEFAULT_TIMEOUT_MS = 30_000
 
 
 def _setting_or_env(name: str, default: str) -> str:
     """A Django setting when Django is configured (agents, web), else the environment (plain scripts)."""
-    try:
-        from django.conf import settings
+    from django.conf import settings
 
-        if settings.configured:
-            return getattr(settings, name)
-    except ImportError:  # pragma: no cover
-        pass
-    return os.environ.get(name, default)
+    if settings.configured:
+        return getattr(settings, name)
+    return env_str(name, default)
 
 
 def default_redis_url() -> str:
-    return _setting_or_env("REDIS_URL", "redis://127.0.0.1:6379/0")
+    return _setting_or_env("REDIS_URL", DEFAULT_REDIS_URL)
 
 
 def default_prefix() -> str:
-    return _setting_or_env("REDIS_KEY_PREFIX", "orch:")
+    return _setting_or_env("REDIS_KEY_PREFIX", DEFAULT_REDIS_KEY_PREFIX)
 
 
 def build_request(agent: str, action: str, data: dict[str, Any] | None, *, timeout_ms: float,

@@ -144,6 +144,8 @@ async def open_call(att: Attempt, chat: ChatRequest, *, deadline: float, first_b
                     ) -> httpx.Response | None:
     """Send the request and wait for the answer's headers; None (and ``att`` says why) unless it is 2xx."""
     target = att.target
+    # The provider's key, read per call and never stored: its variable's name is the route's data, and a key
+    # rotated in the environment takes effect at once (why it is not in settings.py: orchestrator_common/env.py).
     api_key = os.environ.get(target.api_key_env) if target.api_key_env else None
     url, headers, content = adapter_for(target.api_format).request(target, chat, api_key)
     client = upstream.client()

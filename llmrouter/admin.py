@@ -17,7 +17,7 @@ from django.utils.safestring import mark_safe
 from llmrouter import scoring
 from llmrouter.models import (Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteAttempt, RouteLog,
                               RouterWeights)
-from orchestrator_site.admin_readonly import ReadOnlyAdmin
+from orchestrator_common.admin_readonly import ReadOnlyAdmin
 
 
 @admin.register(Provider)

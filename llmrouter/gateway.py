@@ -101,6 +101,7 @@ def _exclusion(q: GatewayQuery, r: ProviderRow, now: datetime) -> tuple[str, str
         return scoring.EXCLUDED_ALREADY_TRIED, "already tried for this request"
     if not r.api_base:
         return scoring.EXCLUDED_NO_API_BASE, "no API base configured"
+    # Not in settings.py: the variable's name is a row's data, read at call time (orchestrator_common/env.py).
     if r.api_key_env and not os.environ.get(r.api_key_env):
         return scoring.EXCLUDED_NO_CREDENTIALS, f"its key variable {r.api_key_env} is not set"
     blocked = breaker.blocking_reason(_breaker_of(r), now)

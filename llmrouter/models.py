@@ -126,6 +126,7 @@ class Provider(models.Model):
     @property
     def api_key_set(self) -> bool:
         """Whether the gateway can authenticate: no key needed, or its variable is set (never the key itself)."""
+        # Read at call time, not in settings.py: the variable's name is this row's data (orchestrator_common/env.py).
         return not self.api_key_env or bool(os.environ.get(self.api_key_env))
 
     @property

@@ -1,8 +1,11 @@
 """Django settings for the orchestrator site.
 
 Every value comes from the environment through the typed helpers in
-``orchestrator_site.env`` and has a working single-machine default: SQLite
-under ``var/``, Redis on localhost, sockets in a private directory.
+``orchestrator_common.env`` and has a working single-machine default: SQLite
+under ``var/``, Redis on localhost, sockets in a private directory. This is
+the one module that reads the environment (bar a few secrets read at call
+time, see ``env_secret``); the agents, the orchestrator and the web process
+read these settings, and orchestrator_site/orchestrator/checks.py checks them.
 """
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ from pathlib import Path
 
 import dj_database_url
 
-from orchestrator_site.env import env_bool, env_float, env_int, env_list, env_str
-from orchestrator_site.paths import PROJECT_ROOT, VAR_DIR, socket_dir
+from orchestrator_common.env import (DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_URL, env_bool, env_float, env_int,
+                                     env_list, env_str)
+from orchestrator_common.paths import PROJECT_ROOT, VAR_DIR, socket_dir
+from orchestrator_site.orchestrator.config import option_default
 
 BASE_DIR = PROJECT_ROOT
 VAR_DIR.mkdir(mode=0o700, exist_ok=True)
@@ -162,8 +167,8 @@ STORAGES = {
 STATIC_MAX_AGE_S = env_int("DJANGO_STATIC_MAX_AGE_S", 3600, minimum=0)
 
 # --- Redis, channels, cache ---------------------------------------------------
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
-REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "orch:")
+REDIS_URL = env_str("REDIS_URL", DEFAULT_REDIS_URL)
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", DEFAULT_REDIS_KEY_PREFIX)
 # Agents' Redis transport (agents/runtime/redis_transport.py) and the first-answer
 # memory of idempotent requests (agents/runtime/idempotency.py); see docs/redis.md.
 REDIS_TRANSPORT = {
@@ -211,16 +216,37 @@ else:
 # --- Orchestrator and agents ------------------------------------------------------
 ORCHESTRATOR = {
     "SOCKET_DIR": socket_dir(),
-    "MAX_FRAME_BYTES": env_int("ORCHESTRATOR_MAX_FRAME_BYTES", 1024 * 1024, minimum=1024),
-    "REQUEST_TIMEOUT_MS": env_int("ORCHESTRATOR_REQUEST_TIMEOUT_MS", 30_000, minimum=1),
-    "MAX_INFLIGHT_PER_INSTANCE": env_int("ORCHESTRATOR_MAX_INFLIGHT_PER_INSTANCE", 1024, minimum=1),
-    "MAX_QUEUE_PER_TYPE": env_int("ORCHESTRATOR_MAX_QUEUE_PER_TYPE", 10_000, minimum=0),
-    "DRAIN_TIMEOUT_S": env_float("ORCHESTRATOR_DRAIN_TIMEOUT_S", 10.0, minimum=0),
-    "MONITOR_INTERVAL_S": env_float("ORCHESTRATOR_MONITOR_INTERVAL_S", 300.0, minimum=1),
+    "MAX_FRAME_BYTES": env_int("ORCHESTRATOR_MAX_FRAME_BYTES", option_default("max_frame_bytes"), minimum=1024),
+    "REQUEST_TIMEOUT_MS": env_int("ORCHESTRATOR_REQUEST_TIMEOUT_MS", option_default("request_timeout_ms"), minimum=1),
+    "MAX_INFLIGHT_PER_INSTANCE": env_int("ORCHESTRATOR_MAX_INFLIGHT_PER_INSTANCE",
+                                         option_default("max_inflight_per_instance"), minimum=1),
+    "MAX_QUEUE_PER_TYPE": env_int("ORCHESTRATOR_MAX_QUEUE_PER_TYPE", option_default("max_queue_per_type"), minimum=0),
+    "DRAIN_TIMEOUT_S": env_float("ORCHESTRATOR_DRAIN_TIMEOUT_S", option_default("drain_timeout_s"), minimum=0),
+    "MONITOR_INTERVAL_S": env_float("ORCHESTRATOR_MONITOR_INTERVAL_S", option_default("monitor_interval_s"),
+                                    minimum=1),
     "HTTP_PORT": env_int("ORCHESTRATOR_HTTP_PORT", 8090, minimum=1),
     # A connection on orchestrator.sock that sends nothing at all this long after connecting is closed
     # (hardening: our client library speaks first; 0 keeps silent connections open).
-    "CLIENT_SILENT_TIMEOUT_S": env_float("ORCHESTRATOR_CLIENT_SILENT_TIMEOUT_S", 10.0, minimum=0),
+    "CLIENT_SILENT_TIMEOUT_S": env_float("ORCHESTRATOR_CLIENT_SILENT_TIMEOUT_S",
+                                         option_default("client_silent_timeout_s"), minimum=0),
+    # The older token shared by every agent type without a token of its own (agents/auth.py).
+    "AGENT_TOKEN": env_str("ORCHESTRATOR_AGENT_TOKEN", ""),
+}
+# One agent process (agents/runtime/runner.py) and the agents' own settings (agents/auth.py, agents/*/conf.py).
+# The token an agent presents is read from AGENT_TOKEN_<TYPE> at start, not here: its name depends on the type.
+_AGENT_HEARTBEAT_INTERVAL_S = env_float("AGENT_HEARTBEAT_INTERVAL_S", 15.0, minimum=0)
+AGENTS = {
+    "MAX_INFLIGHT": env_int("AGENT_MAX_INFLIGHT", 1024, minimum=1),
+    "RETRY_INTERVAL_S": env_float("AGENT_RETRY_INTERVAL_S", 5.0, minimum=0.1),
+    "DRAIN_TIMEOUT_S": env_float("AGENT_DRAIN_TIMEOUT_S", 10.0, minimum=0),
+    "HEARTBEAT_INTERVAL_S": _AGENT_HEARTBEAT_INTERVAL_S,  # 0: no heartbeats to the manager
+    "TOKEN_DIR": Path(env_str("AGENT_TOKEN_DIR", "") or VAR_DIR / "agent_tokens").expanduser(),
+    # struct: where folders are made when AgentType(struct).config has no workspace_root ("": var/workspace).
+    "STRUCT_WORKSPACE_ROOT": env_str("STRUCT_WORKSPACE_ROOT", ""),
+    # manager: an instance silent this long is stale (default 3 missed heartbeats).
+    "MANAGER_STALE_AFTER_S": env_float("MANAGER_STALE_AFTER_S", 3 * _AGENT_HEARTBEAT_INTERVAL_S, minimum=0),
+    # manager: supervisord's control socket ("": supervisor.sock in the socket directory).
+    "SUPERVISOR_SOCKET": env_str("SUPERVISOR_SOCKET", ""),
 }
 
 # --- REST framework ---------------------------------------------------------------

@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from agents.protocol import DEFAULT_MAX_FRAME_BYTES, websocket_message_limit  # noqa: E402
-from orchestrator_site.paths import default_socket_dir  # noqa: E402  (needs ROOT on sys.path)
+from orchestrator_common.paths import default_socket_dir, socket_path  # noqa: E402  (needs ROOT on sys.path)
 
 DEFAULT_HTTP_PORT = "8090"
 DEFAULT_HTTP_HOST = "127.0.0.1"
@@ -87,12 +87,12 @@ def system_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def control_socket(env: Mapping[str, str]) -> Path:
-    return Path(env["ORCHESTRATOR_SOCKET_DIR"]) / "supervisor.sock"
+    return socket_path("supervisor", env["ORCHESTRATOR_SOCKET_DIR"])
 
 
 def control_link(config: Path) -> Path:
     """Where supervisord.conf's [supervisorctl] serverurl points (%(here)s/var/supervisor.sock)."""
-    return config.resolve().parent / "var" / "supervisor.sock"
+    return socket_path("supervisor", config.resolve().parent / "var")
 
 
 # --- directories and sockets ----------------------------------------------------------
@@ -148,13 +148,13 @@ def link_control_socket(config: Path, env: Mapping[str, str]) -> Path:
 
 def preflight(env: Mapping[str, str]) -> None:
     socket_dir = Path(env["ORCHESTRATOR_SOCKET_DIR"])
-    if len(str(control_socket(env))) >= 100 or len(str(socket_dir / "orchestrator-semantic.sock")) >= 104:
+    if len(str(control_socket(env))) >= 100 or len(str(socket_path("agent", socket_dir, "semantic"))) >= 104:
         die(f"socket directory {socket_dir} is too long for AF_UNIX; set ORCHESTRATOR_SOCKET_DIR to a shorter path")
     if socket_answers(control_socket(env)):
         die(f"supervisord already runs on {control_socket(env)}; "
             "use supervisorctl -c supervisord.conf status (or stop it first)")
-    if socket_answers(socket_dir / "orchestrator.sock"):
-        die(f"an orchestrator already answers on {socket_dir / 'orchestrator.sock'}; stop it first")
+    if socket_answers(socket_path("client", socket_dir)):
+        die(f"an orchestrator already answers on {socket_path('client', socket_dir)}; stop it first")
     host, port = env["ORCHESTRATOR_HTTP_HOST"], int(env["ORCHESTRATOR_HTTP_PORT"])
     if not port_free(host, port):
         die(f"port {host}:{port} is in use; stop what holds it or set ORCHESTRATOR_HTTP_PORT")

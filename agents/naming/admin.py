@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from agents.naming.models import Capability, Namespace, SequenceCounter, Session
-from orchestrator_site.admin_readonly import ReadOnlyAdmin
+from orchestrator_common.admin_readonly import ReadOnlyAdmin
 
 
 class AllocationAdmin(admin.ModelAdmin):

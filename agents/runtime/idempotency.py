@@ -59,10 +59,10 @@ from agents import protocol
 from agents.protocol import ErrorCode
 from agents.redis_keys import RedisKeys
 from agents.runtime import redis_conn
+from agents.runtime.transport import Handle
 
 logger = logging.getLogger(__name__)
 
-Handle = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 # Store the answer only if we still hold the claim (or the claim lapsed and
 # nobody else took it): a second runner that claimed after our claim expired

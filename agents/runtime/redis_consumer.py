@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -26,10 +26,10 @@ from agents.redis_keys import CONSUMER_GROUP, RedisKeys
 from agents.redis_streams import (F_CALLER, F_FRAME, F_REPLY_ID, F_REPLY_KIND, F_REPLY_TO, REPLY_SCRIPT,
                                   PipelineBatcher, ensure_group, entry_deadline_ms)
 from agents.runtime.redis_support import Backoff, ConnectionState, RedisTransportOptions
+from agents.runtime.transport import Handle
 
 logger = logging.getLogger(__name__)
 
-Handle = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 _CONN_ERRORS = (RedisError, OSError)
 CALLER_SEEN_S = 0.5
 

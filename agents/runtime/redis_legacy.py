@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -32,10 +32,10 @@ from agents.protocol import ErrorCode, ProtocolError
 from agents.redis_keys import RedisKeys
 from agents.redis_streams import PipelineBatcher, live_members
 from agents.runtime.redis_support import Backoff, ConnectionState, RedisTransportOptions
+from agents.runtime.transport import Handle
 
 logger = logging.getLogger(__name__)
 
-Handle = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 _CONN_ERRORS = (RedisError, OSError)
 # Seconds after subscribing before the shared-channel check: our own instances started at the same
 # time have registered their liveness by then.

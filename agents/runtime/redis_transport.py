@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -32,10 +32,10 @@ from agents.runtime import redis_conn
 from agents.runtime.redis_consumer import StreamConsumer
 from agents.runtime.redis_legacy import LegacyPubSub
 from agents.runtime.redis_support import Backoff, ConnectionState, RedisTransportOptions
+from agents.runtime.transport import Handle
 
 logger = logging.getLogger(__name__)
 
-Handle = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 
 class RedisTransport:

@@ -16,13 +16,13 @@ import logging
 import os
 import signal
 import socket as _socket
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable
 
-from orchestrator_site.env import env_float, env_int
+from agents.runtime.idempotency import wrap_handle
+from agents.runtime.transport import CallingTransport, Handle, Transport
 
 logger = logging.getLogger(__name__)
 
-Handle = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 TRANSPORT_CHOICES = ("socket", "redis", "both")
 
 
@@ -64,17 +64,13 @@ def build_handle(agent: Any) -> Handle:
         # awaits would add a coroutine (about 1 us) to every request for nothing.
         return agent.handle(request, transport=transport)
 
-    try:
-        from agents.runtime.idempotency import wrap_handle  # written by the Redis side, optional
-    except ImportError:
-        return handle
     return wrap_handle(agent, handle)
 
 
-def build_transports(agent: Any, handle: Handle, *, instance_id: str, transport: str) -> list[Any]:
+def build_transports(agent: Any, handle: Handle, *, instance_id: str, transport: str) -> list[Transport]:
     from django.conf import settings
 
-    transports: list[Any] = []
+    transports: list[Transport] = []
     if transport in ("socket", "both"):
         from agents.auth import agent_token_from_environment
         from agents.runtime.socket_transport import SocketTransport
@@ -82,23 +78,17 @@ def build_transports(agent: Any, handle: Handle, *, instance_id: str, transport:
         transports.append(SocketTransport(
             agent, handle, instance_id=instance_id, socket_dir=settings.ORCHESTRATOR["SOCKET_DIR"],
             token=agent_token_from_environment(agent.agent_type),
-            max_inflight=env_int("AGENT_MAX_INFLIGHT", 1024, minimum=1),
-            retry_interval_s=env_float("AGENT_RETRY_INTERVAL_S", 5.0, minimum=0.1),
+            max_inflight=settings.AGENTS["MAX_INFLIGHT"], retry_interval_s=settings.AGENTS["RETRY_INTERVAL_S"],
             max_frame_bytes=settings.ORCHESTRATOR["MAX_FRAME_BYTES"]))
     if transport in ("redis", "both"):
-        try:
-            from agents.runtime.redis_transport import RedisTransport
-        except ImportError:
-            if transport == "redis":
-                raise
-            logger.warning("agents.runtime.redis_transport is not available; running the socket half only")
-        else:
-            transports.append(RedisTransport(agent, handle, instance_id=instance_id, redis_url=settings.REDIS_URL,
-                                             prefix=settings.REDIS_KEY_PREFIX))
+        from agents.runtime.redis_transport import RedisTransport
+
+        transports.append(RedisTransport(agent, handle, instance_id=instance_id, redis_url=settings.REDIS_URL,
+                                         prefix=settings.REDIS_KEY_PREFIX))
     return transports
 
 
-async def _heartbeat_loop(agent: Any, transports: list[Any], interval_s: float) -> None:
+async def _heartbeat_loop(agent: Any, transports: list[Transport], interval_s: float) -> None:
     """Tell the manager agent we are alive; failures are ignored (the manager may be absent)."""
     names = [t.name for t in transports]
     while True:
@@ -114,7 +104,7 @@ async def _heartbeat_loop(agent: Any, transports: list[Any], interval_s: float) 
             logger.debug("Heartbeat failed: %s", exc)
 
 
-async def serve(agent: Any, transports: list[Any], *, drain_timeout_s: float, heartbeat_s: float,
+async def serve(agent: Any, transports: list[Transport], *, drain_timeout_s: float, heartbeat_s: float,
                 stop: asyncio.Event | None = None) -> None:
     """Run the agent until ``stop`` is set (SIGTERM/SIGINT when not given), then drain and tear down."""
     loop = asyncio.get_running_loop()
@@ -125,9 +115,9 @@ async def serve(agent: Any, transports: list[Any], *, drain_timeout_s: float, he
             loop.add_signal_handler(sig, stop.set)
     await agent.setup()
     for transport in transports:
-        if transport.name == "socket":
+        if isinstance(transport, CallingTransport):
             agent.caller = transport.call
-    started: list[Any] = []
+    started: list[Transport] = []
     heartbeat: asyncio.Task[None] | None = None
     try:
         for transport in transports:
@@ -167,14 +157,16 @@ def run_agent(agent_type: str, *, instance_id: str | None = None, transport: str
     except ImportError:
         pass
 
+    from django.conf import settings
+
     async def main() -> None:
         transports = build_transports(agent, handle, instance_id=instance_id, transport=transport)
         # The idempotency wrapper owns a Redis client: open it for the agent's lifetime.
         if hasattr(handle, "start"):
             await handle.start()
         try:
-            await serve(agent, transports, drain_timeout_s=env_float("AGENT_DRAIN_TIMEOUT_S", 10.0, minimum=0),
-                        heartbeat_s=env_float("AGENT_HEARTBEAT_INTERVAL_S", 15.0, minimum=0))
+            await serve(agent, transports, drain_timeout_s=settings.AGENTS["DRAIN_TIMEOUT_S"],
+                        heartbeat_s=settings.AGENTS["HEARTBEAT_INTERVAL_S"])
         finally:
             if hasattr(handle, "close"):
                 await handle.close()

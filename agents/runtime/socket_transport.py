@@ -25,24 +25,24 @@ import logging
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable
 
 import orjson
 
 from agents import protocol
 from agents.protocol import ErrorCode, FrameTooLarge, LineBuffer, ProtocolError
+from agents.runtime.transport import Handle
+from agents.write_batch import WriteBatch
+from orchestrator_common.paths import socket_path
 
 logger = logging.getLogger(__name__)
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 _MAX_NESTING = protocol.MAX_NESTING
 
-Handle = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 BACKOFF_S = (0.5, 1.0)  # waits after the 1st and 2nd failed try; then retry_interval_s
 HELLO_TIMEOUT_S = 10.0
-# Answers collected before a write is forced mid-tick (see ``_AgentConnection.write``).
-FLUSH_EVERY = 64
 
 
 class ConnState(StrEnum):
@@ -74,10 +74,6 @@ class HandshakeRefused(Exception):
 def retry_delay(failures: int, retry_interval_s: float) -> float:
     """Seconds to wait after the ``failures``-th failed dial in a row: 0.5, 1, then the interval forever."""
     return BACKOFF_S[failures - 1] if failures <= len(BACKOFF_S) else retry_interval_s
-
-
-def _socket_path(socket_dir: Path | str, agent_type: str) -> Path:
-    return Path(socket_dir) / f"orchestrator-{agent_type}.sock"
 
 
 class _Resume:
@@ -123,16 +119,16 @@ class _AgentConnection(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.welcome: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._buf = LineBuffer(owner.max_frame_bytes)
-        self._out: list[bytes] = []
-        self._loop = asyncio.get_running_loop()
-        self.lost = False
+        self._batch = WriteBatch(asyncio.get_running_loop())
+        # The batch's own method: one call per frame on the hot path, not two. A big chunk is answered in
+        # slices (flush_every), so the orchestrator relays the first answers while we compute the rest.
+        self.write = self._batch.write
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = self._batch.transport = transport  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
-        self._out.clear()
+        self._batch.close()
         if not self.welcome.done():
             self.welcome.set_exception(ConnectionError("The orchestrator closed the connection during hello"))
             self.welcome.exception()  # mark retrieved; the dialler reads it through wait_for
@@ -180,28 +176,8 @@ class _AgentConnection(asyncio.Protocol):
         else:
             logger.warning("Ignoring unexpected frame from the orchestrator: %r", frame)
 
-    def write(self, data: bytes) -> None:
-        if self.lost:
-            return
-        out = self._out
-        out.append(data)
-        if len(out) == 1:
-            self._loop.call_soon(self._flush)
-        elif len(out) >= FLUSH_EVERY:
-            # Answer a big chunk in slices rather than in one write at the end of the tick, so the
-            # orchestrator relays the first answers while we compute the rest (the processes overlap
-            # on 2 cores instead of taking turns).
-            self._flush()
-
-    def _flush(self) -> None:
-        out = self._out
-        if not out or self.lost:
-            return
-        self._out = []
-        self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[union-attr]
-
     def close(self) -> None:
-        self._flush()
+        self._batch.flush()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
@@ -217,7 +193,7 @@ class SocketTransport:
         self.agent = agent
         self.handle = handle
         self.instance_id = instance_id
-        self.path = _socket_path(socket_dir, agent.agent_type)
+        self.path = socket_path("agent", socket_dir, agent.agent_type)
         self.token = token
         self.max_inflight = max_inflight
         self.retry_interval_s = retry_interval_s
@@ -266,6 +242,8 @@ class SocketTransport:
             self._transition(ConnState.DRAINING)
             conn.write(protocol.encode({"type": "draining", "instance": self.instance_id}))
         if self._tasks:
+            # Handlers still running after this are cancelled below; _finish answers each SHUTTING_DOWN
+            # (may_have_run) as it unwinds, so every request still gets exactly one answer.
             await asyncio.wait(list(self._tasks), timeout=drain_timeout)
         for task in list(self._tasks):
             task.cancel()
@@ -300,6 +278,7 @@ class SocketTransport:
                     pass
                 continue
             failures = 0
+            # Shielded: stop() cancelling this task must not resolve (or cancel) the connection's own future.
             await asyncio.shield(conn.closed)
             if self._stopping.is_set():
                 break
@@ -315,6 +294,8 @@ class SocketTransport:
             self.agent.agent_type, self.instance_id, sorted(self.agent.actions), token=self.token,
             max_inflight=self.max_inflight, idempotent_actions=self.agent.idempotent_actions())))
         try:
+            # Cancelled or timed out before the welcome: nothing was sent to us yet (the welcome comes
+            # first), and closing the half-open connection makes the orchestrator drop the link.
             await asyncio.wait_for(asyncio.shield(conn.welcome), HELLO_TIMEOUT_S)
         except BaseException:
             conn.close()
@@ -371,6 +352,7 @@ class SocketTransport:
 
     async def _finish(self, conn: _AgentConnection, rid: Any, pending: Awaitable[dict[str, Any]]) -> None:
         try:
+            # Cancelled only by stop() after the drain timeout: the one answer is SHUTTING_DOWN below.
             frame = await pending
         except asyncio.CancelledError:
             frame = protocol.unfinished(rid, ErrorCode.SHUTTING_DOWN, "The agent stopped before finishing this request",
@@ -406,6 +388,8 @@ class SocketTransport:
         conn.write(protocol.encode(frame))
         wait_s = (timeout_ms or 30_000) / 1000 + 2.0  # the orchestrator answers TIMEOUT first
         try:
+            # The frame is written once and never re-sent: a cancelled caller cannot duplicate it, and
+            # the answer that arrives later finds no future in _calls and is dropped.
             return await asyncio.wait_for(fut, wait_s)
         except asyncio.TimeoutError:
             return protocol.unfinished(rid, ErrorCode.TIMEOUT, f"No answer from '{agent}' within {wait_s:.1f} s",

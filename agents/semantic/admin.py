@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from agents.semantic.models import Concept, ConceptChange, CorpusState
-from orchestrator_site.admin_readonly import ReadOnlyAdmin
+from orchestrator_common.admin_readonly import ReadOnlyAdmin
 
 
 @admin.register(Concept)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from agents.struct.models import Structure
-from orchestrator_site.admin_readonly import ReadOnlyAdmin
+from orchestrator_common.admin_readonly import ReadOnlyAdmin
 
 
 @admin.register(Structure)

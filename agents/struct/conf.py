@@ -4,8 +4,8 @@
      "default_project": "centerfire",         # for CIDs made here (no cid given)
      "default_environment": "dev"}
 
-Every key is optional. ``workspace_root`` defaults to $STRUCT_WORKSPACE_ROOT,
-else ``<project>/var/workspace``; a relative path is taken from the project
+Every key is optional. ``workspace_root`` defaults to $STRUCT_WORKSPACE_ROOT
+(settings.AGENTS["STRUCT_WORKSPACE_ROOT"]), else ``<project>/var/workspace``; a relative path is taken from the project
 directory. Read when the agent starts, never at import time.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.naming.validation import DEFAULT_PROJECT, project_problems
+from orchestrator_common.paths import PROJECT_ROOT, VAR_DIR
 
 
 class StructConfigError(ValueError):
@@ -30,10 +31,11 @@ class StructSettings:
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | None) -> StructSettings:
-        from orchestrator_site.paths import PROJECT_ROOT, VAR_DIR
+        from django.conf import settings
 
         config = config or {}
-        raw = config.get("workspace_root") or os.environ.get("STRUCT_WORKSPACE_ROOT") or str(VAR_DIR / "workspace")
+        raw = (config.get("workspace_root") or settings.AGENTS["STRUCT_WORKSPACE_ROOT"]
+               or str(VAR_DIR / "workspace"))
         if not isinstance(raw, str) or "\x00" in raw:
             raise StructConfigError(f"struct config 'workspace_root' must be a path string, got {raw!r}")
         root = Path(raw).expanduser()

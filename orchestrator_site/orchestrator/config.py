@@ -1,15 +1,21 @@
-"""The orchestrator's options: settings.ORCHESTRATOR plus command-line overrides."""
+"""The orchestrator's options: settings.ORCHESTRATOR plus command-line overrides.
+
+The defaults below are the only ones: settings.py reads each ORCHESTRATOR_* variable over
+``option_default`` (this module imports nothing of Django at import time, so settings.py may).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+
+from agents.protocol import DEFAULT_MAX_FRAME_BYTES
 
 
 @dataclass(frozen=True)
 class OrchestratorOptions:
     socket_dir: Path
-    max_frame_bytes: int = 1024 * 1024
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     request_timeout_ms: int = 30_000
     max_inflight_per_instance: int = 1024
     max_queue_per_type: int = 10_000
@@ -35,25 +41,22 @@ class OrchestratorOptions:
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> "OrchestratorOptions":
+        """settings.ORCHESTRATOR (keys are the upper-case field names), then ``overrides`` that are not None.
+
+        A key settings.py does not set (TYPES_REFRESH_S, the client idle timeouts) keeps the field's
+        default above, so each default is written once.
+        """
         from django.conf import settings
 
-        from orchestrator_site.env import env_str
-
         conf = settings.ORCHESTRATOR
-        options = cls(
-            socket_dir=Path(conf["SOCKET_DIR"]),
-            max_frame_bytes=conf["MAX_FRAME_BYTES"],
-            request_timeout_ms=conf["REQUEST_TIMEOUT_MS"],
-            max_inflight_per_instance=conf["MAX_INFLIGHT_PER_INSTANCE"],
-            max_queue_per_type=conf["MAX_QUEUE_PER_TYPE"],
-            drain_timeout_s=conf["DRAIN_TIMEOUT_S"],
-            monitor_interval_s=conf["MONITOR_INTERVAL_S"],
-            types_refresh_s=conf.get("TYPES_REFRESH_S", 30.0),
-            client_idle_timeout_s=conf.get("CLIENT_IDLE_TIMEOUT_S", 0.0),
-            type_client_idle_timeout_s=conf.get("TYPE_CLIENT_IDLE_TIMEOUT_S", 2.0),
-            client_silent_timeout_s=conf.get("CLIENT_SILENT_TIMEOUT_S", 10.0),
-            agent_token=conf.get("AGENT_TOKEN") or env_str("ORCHESTRATOR_AGENT_TOKEN", ""),
-            redis_url=settings.REDIS_URL,
-            redis_prefix=settings.REDIS_KEY_PREFIX,
-        )
+        values: dict[str, Any] = {f.name: conf[f.name.upper()] for f in fields(cls) if f.name.upper() in conf}
+        values["socket_dir"] = Path(conf["SOCKET_DIR"])
+        values["agent_token"] = conf.get("AGENT_TOKEN", "")
+        values.update(redis_url=settings.REDIS_URL, redis_prefix=settings.REDIS_KEY_PREFIX)
+        options = cls(**values)
         return replace(options, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def option_default(name: str) -> Any:
+    """The default of the option ``name`` (a field of OrchestratorOptions)."""
+    return OrchestratorOptions.__dataclass_fields__[name].default

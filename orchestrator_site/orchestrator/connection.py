@@ -5,48 +5,87 @@ first frame decides: a hello makes it an agent instance of that type; anything
 else makes it a client of that type (``agent`` defaults to the socket's type),
 which is what ``echo '{...}' | nc -U orchestrator-naming.sock`` relies on.
 
-Reading parses every complete line of a chunk in one go; writing collects the
-frames of one loop tick and writes them with one call (``_flush`` scheduled
-once per tick with ``call_soon``).
+Reading parses every complete line of a chunk in one go; writing goes through
+``agents.write_batch.WriteBatch`` (the frames of one loop tick in one call).
+
+A connection's own state is one ``ConnState`` (NEW on a type socket until the
+first frame decides, CLIENT, AGENT, CLOSED), and it stops in one place,
+``shut_down``. An agent link's lifecycle is ``LinkLifecycle``'s (lifecycle.py).
+What the connection needs from the orchestrator is a ``ConnectionContext``,
+not the server.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from agents import protocol
 from agents.protocol import ErrorCode, FrameTooLarge, LineBuffer, ProtocolError
-from orchestrator_site.orchestrator.link import AgentLink, LinkState
+from agents.write_batch import WriteBatch
+from orchestrator_site.orchestrator.link import AgentLink
 
 if TYPE_CHECKING:
-    from orchestrator_site.orchestrator.server import OrchestratorServer
+    from orchestrator_site.orchestrator.builtin import Builtin
+    from orchestrator_site.orchestrator.dispatch import Dispatcher
+    from orchestrator_site.orchestrator.events import EventHub
+    from orchestrator_site.orchestrator.lifecycle import LinkLifecycle
+    from orchestrator_site.orchestrator.stats import Stats
 
 logger = logging.getLogger(__name__)
 
 _loads = orjson.loads
-# Frames collected before a write is forced mid-tick (see ``write``); large enough that the
-# syscall and the peer's wake-up cost well under 1 us per frame.
-FLUSH_EVERY = 64
 _JSONDecodeError = orjson.JSONDecodeError
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionContext:
+    """What a connection uses of the orchestrator (the model: uvicorn's ``ServerState``)."""
+
+    dispatcher: "Dispatcher"
+    builtin: "Builtin"
+    links: "LinkLifecycle"
+    stats: "Stats"
+    events: "EventHub"
+    connections: set["Connection"]  # every open connection (the server's ticks walk it)
+    max_frame_bytes: int
+    stopping: Callable[[], bool]
+
+
+class ConnState(StrEnum):
+    NEW = "new"  # on a type socket, before the first frame says client or agent
+    CLIENT = "client"
+    AGENT = "agent"
+    CLOSED = "closed"  # shut down or lost: nothing more is read or written
+
+
+# Enum member lookups go through the metaclass (about 0.2 us on Python 3.11); the hot path uses these.
+_NEW = ConnState.NEW
+_CLIENT = ConnState.CLIENT
+_AGENT = ConnState.AGENT
+_CLOSED = ConnState.CLOSED
+
+
 class Connection(asyncio.Protocol):
-    def __init__(self, server: "OrchestratorServer", socket_type: str | None) -> None:
-        self.server = server
-        self.dispatcher = server.dispatcher
+    def __init__(self, ctx: ConnectionContext, socket_type: str | None) -> None:
+        self.ctx = ctx
+        self.dispatcher = ctx.dispatcher
         self.socket_type = socket_type  # None on the client socket
         self.link: AgentLink | None = None
-        self.role: str | None = "client" if socket_type is None else None
+        self.state = _CLIENT if socket_type is None else _NEW
         self.transport: asyncio.Transport | None = None
         self.outstanding = 0  # requests of this client not yet answered
-        self.closed = False
         self._eof = False
-        self._out: list[bytes] = []
-        self._buf = LineBuffer(server.options.max_frame_bytes)
+        self._buf = LineBuffer(ctx.max_frame_bytes)
         self._loop = asyncio.get_running_loop()
+        self._batch = WriteBatch(self._loop, on_flush=self._flushed)
+        # The batch's own method: one call per frame on the hot path, not two.
+        self.write = self._batch.write
         self.last_active = self.opened_at = self._loop.time()
         # Any byte received: such a connection is never "silent". A flag, not last_active == opened_at:
         # uvloop's clock has 1 ms resolution, so a client that connects and sends within one
@@ -58,11 +97,15 @@ class Connection(asyncio.Protocol):
 
     # --- asyncio.Protocol ------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.server.connection_opened(self)
+        self.transport = self._batch.transport = transport  # type: ignore[assignment]
+        ctx = self.ctx
+        ctx.connections.add(self)
+        ctx.stats.connections_total += 1
+        if ctx.stopping():
+            self.close()
 
     def data_received(self, data: bytes) -> None:
-        if self.closed:
+        if self.state is _CLOSED:
             return  # after a bye or a size-limit error nothing more is read
         self.heard_from = True
         self.last_active = self._loop.time()
@@ -85,7 +128,7 @@ class Connection(asyncio.Protocol):
                 self._agent_too_large(link)
             return
         for line in lines:
-            if self.closed:
+            if self.state is _CLOSED:
                 return
             try:
                 if self.link is not None:  # the hello arrived earlier in this same chunk
@@ -97,7 +140,7 @@ class Connection(asyncio.Protocol):
 
     def _internal_error(self, line: bytes) -> None:
         # A bug must cost one request, not the connection and everything in flight on it.
-        logger.exception("Failed to process a frame (%d bytes) from %s", len(line), self.role or "a peer")
+        logger.exception("Failed to process a frame (%d bytes) from %s", len(line), self.state)
         self._error(ProtocolError(ErrorCode.INTERNAL_ERROR, "The orchestrator failed to process this frame"))
 
     def eof_received(self) -> bool:
@@ -109,19 +152,18 @@ class Connection(asyncio.Protocol):
         rest = self._buf.take_rest()
         if rest.strip():
             self._client_line(rest)
-        if self.outstanding == 0 and not self._out:
+        if self.outstanding == 0 and not self._batch.out:
             return False
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._out.clear()
-        self.server.connection_closed(self)
+        self.state = _CLOSED
+        self._batch.close()
+        self.ctx.connections.discard(self)
+        self.ctx.events.unsubscribe(self)
         if self.link is not None:
             link, self.link = self.link, None
-            if link.state is not LinkState.CLOSED:
-                link.transition(LinkState.CLOSED)
-            self.server.agent_lost(link)
+            self.ctx.links.lost(link)
         else:
             self.dispatcher.client_lost(self)
 
@@ -132,63 +174,49 @@ class Connection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.link is None and self.transport is not None and not self.closed:
+        if self.link is None and self.transport is not None and self.state is not _CLOSED:
             self.transport.resume_reading()
 
-    # --- writing -----------------------------------------------------------------------
-    def write(self, data: bytes) -> None:
-        if self.closed:
-            return
-        out = self._out
-        out.append(data)
-        if len(out) == 1:
-            self._loop.call_soon(self._flush)
-        elif len(out) >= FLUSH_EVERY:
-            # A big chunk (hundreds of pipelined requests) would otherwise be relayed in one write at the
-            # end of the tick, and the agent (or client) would sit idle until then: each process would
-            # work in turn, never at the same time. Writing every FLUSH_EVERY frames lets the next hop
-            # start while we are still parsing (measured: about 2x pipelined throughput on 2 cores).
-            self._flush()
-
+    # --- writing (``write`` is the WriteBatch's, bound in __init__) ------------------------------
     def write_frame(self, frame: dict[str, Any]) -> None:
         self.write(protocol.encode(frame))
 
-    def _flush(self) -> None:
-        out = self._out
-        if not out or self.closed:
-            return
-        self._out = []
-        self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[union-attr]
+    def _flushed(self) -> None:
         self.last_active = self._loop.time()
         if self._eof and self.outstanding == 0:
             self.close()
 
     def flush_now(self) -> None:
-        self._flush()
+        self._batch.flush()
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
+    def shut_down(self) -> None:
+        """Write what is collected, then read and write nothing more and close (the one way we stop)."""
+        self._batch.flush()
+        self.state = _CLOSED
+        self._batch.close()
+        self.close()
+
     def is_idle(self, now: float, idle_s: float) -> bool:
-        return (self.link is None and self.outstanding == 0 and not self._out and not self.closed
+        return (self.link is None and self.outstanding == 0 and not self._batch.out and self.state is not _CLOSED
                 and now - self.last_active > idle_s)
 
     def is_silent(self, now: float, silent_s: float) -> bool:
         """Connected ``silent_s`` ago and never sent a byte (so nothing is in flight for it either)."""
-        return (not self.heard_from and self.outstanding == 0 and not self.closed
+        return (not self.heard_from and self.outstanding == 0 and self.state is not _CLOSED
                 and now - self.opened_at > silent_s)
 
     def say_bye(self, reason: str) -> None:
         """Close an idle client politely: requests it sent after this frame were not read (safe to resend)."""
         if self.wants_bye:
             self.write_frame({"type": "bye", "reason": reason})
-            self._flush()
-        self.closed = True
-        self.close()
+        self.shut_down()
 
     def _error(self, exc: ProtocolError, request_id: Any = None) -> None:
-        self.server.stats.record_error(exc.code)
+        self.ctx.stats.record_error(exc.code)
         self.write_frame(exc.to_frame(request_id))
 
     def _too_large(self, exc: FrameTooLarge) -> None:
@@ -196,9 +224,7 @@ class Connection(asyncio.Protocol):
         self._error(ProtocolError(ErrorCode.MESSAGE_TOO_LARGE,
                                   f"Frame exceeds the {limit}-byte limit; closing the connection",
                                   {"max_bytes": limit}), exc.request_id)
-        self._flush()
-        self.closed = True
-        self.close()
+        self.shut_down()
 
     def _agent_too_large(self, link: AgentLink) -> None:
         # An agent's oversized answer costs that one request, not the link and everything in
@@ -231,8 +257,8 @@ class Connection(asyncio.Protocol):
         if "action" not in frame and "type" in frame:
             self._control(frame)
             return
-        if self.role is None:
-            self.role = "client"
+        if self.state is _NEW:
+            self.state = _CLIENT
         # Hot path: a frame that is already canonical ({id, agent, action, data} and nothing else, the
         # shape our client library and benchmarks send) is used as it is, exactly what
         # normalize_request would return; anything else goes through normalize_request.
@@ -249,7 +275,7 @@ class Connection(asyncio.Protocol):
                 self._error(exc, protocol.request_id_of(frame))
                 return
         if request["agent"] == "orchestrator":
-            self.server.builtin.handle(self, request)
+            self.ctx.builtin.handle(self, request)
         else:
             self.dispatcher.submit(self, request)
 
@@ -262,7 +288,7 @@ class Connection(asyncio.Protocol):
         elif kind == "client":
             features = frame.get("features")
             self.wants_bye = isinstance(features, list) and "bye" in features
-        elif kind == "hello" and self.role is None and self.socket_type is not None:
+        elif kind == "hello" and self.state is _NEW:
             self._hello(frame)
         elif kind == "hello":
             self._error(ProtocolError(ErrorCode.INVALID_REQUEST,
@@ -274,17 +300,13 @@ class Connection(asyncio.Protocol):
     # --- agents --------------------------------------------------------------------------------
     def _hello(self, frame: dict[str, Any]) -> None:
         link = AgentLink(self, self.socket_type or "")
-        link.transition(LinkState.HELLO)
         try:
-            self.server.accept_hello(link, frame)
+            self.ctx.links.hello(link, frame)  # READY and welcomed, or CLOSED and raised
         except ProtocolError as exc:
             self._error(exc)
-            self._flush()
-            link.transition(LinkState.CLOSED)
-            self.closed = True
-            self.close()
+            self.shut_down()
             return
-        self.role = "agent"
+        self.state = _AGENT
         self.link = link
         self._buf.discard_oversized = True  # see _agent_too_large
 
@@ -308,7 +330,7 @@ class Connection(asyncio.Protocol):
                 self._error(exc, protocol.request_id_of(frame))
                 return
             if request["agent"] == "orchestrator":
-                self.server.builtin.handle(self, request)
+                self.ctx.builtin.handle(self, request)
             else:
                 self.dispatcher.submit(self, request)
             return
@@ -318,7 +340,6 @@ class Connection(asyncio.Protocol):
         elif kind == "pong":
             pass
         elif kind == "draining":
-            self.dispatcher.link_draining(link)
-            self.server.events.publish("agent_draining", agent=link.agent_type, instance=link.instance_id)
+            self.ctx.links.draining(link)
         else:
             self._error(ProtocolError(ErrorCode.INVALID_REQUEST, f"Unexpected frame from an agent: {kind!r}"))

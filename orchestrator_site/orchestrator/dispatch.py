@@ -19,9 +19,9 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
-
+from collections.abc import Callable
 from time import perf_counter
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -57,8 +57,11 @@ FALLBACK_SLACK_S = 2.0
 
 class Dispatcher:
     def __init__(self, options: "OrchestratorOptions", stats: "Stats", events: "EventHub",
-                 fallback: Any = None) -> None:
+                 fallback: Any = None, *, clock: Callable[[], float] = perf_counter) -> None:
         self.options = options
+        # Deadlines, timeouts and latencies are read from this clock (seconds, monotonic): a test passes
+        # one it advances by hand, so a timeout needs no real wait.
+        self._clock = clock
         self.stats = stats
         self.events = events
         self.fallback = fallback
@@ -71,7 +74,6 @@ class Dispatcher:
         self._rr = 0
         self._next_deadline = float("inf")
         self._fallback_tasks: set[asyncio.Task[None]] = set()
-        self._said_goodbye: set[AgentLink] = set()  # links that sent "draining" before closing
         self._default_timeout_s = options.request_timeout_ms / 1000
 
     # --- agent instances ----------------------------------------------------------
@@ -88,15 +90,9 @@ class Dispatcher:
             return links[0].actions
         return frozenset().union(*(link.actions for link in links))
 
-    def link_draining(self, link: AgentLink) -> None:
-        if link.state is LinkState.READY:
-            link.transition(LinkState.DRAINING)
-            self._said_goodbye.add(link)
-
-    def link_lost(self, link: AgentLink) -> None:
-        """The agent's connection is gone: answer or re-send its in-flight requests at once."""
-        said_goodbye = link in self._said_goodbye
-        self._said_goodbye.discard(link)
+    def link_lost(self, link: AgentLink, *, said_goodbye: bool) -> None:
+        """The agent's connection is gone (``said_goodbye``: it sent "draining" first): answer or re-send
+        its in-flight requests at once. Called by LinkLifecycle on the link's move to CLOSED."""
         if not said_goodbye and not self.draining and self.fallback is not None and link.instance_id:
             # Died (no goodbye): it must not count as a Redis listener (nor own idempotency claims) for
             # the seconds its liveness entry has left. First, so the fallback's next probes see it gone.
@@ -157,7 +153,7 @@ class Dispatcher:
                              {"agent": agent_type, "actions": sorted(actions or ())})
                 return
         iid = next(self._ids)
-        now = perf_counter()
+        now = self._clock()
         timeout_ms = request.get("timeout_ms")
         deadline = now + (timeout_ms / 1000 if timeout_ms else self._default_timeout_s)
         request["id"] = iid
@@ -170,16 +166,6 @@ class Dispatcher:
         stats.requests += 1
         by_type = stats.requests_by_type
         by_type[agent_type] = by_type.get(agent_type, 0) + 1
-        if links is not None and len(links) == 1:
-            # The common case, inlined: one instance with room.
-            link = links[0]
-            if link.state is _READY and len(link.inflight) < link.max_inflight:
-                p.link = link
-                p.attempts = 1
-                link.inflight[iid] = p
-                payload = p.payload = _dumps(request, default=str, option=_APPEND_NEWLINE)
-                link.conn.write(payload)
-                return
         self._route(p)
 
     def _route(self, p: Pending) -> None:
@@ -205,9 +191,9 @@ class Dispatcher:
         links = self.pools.get(agent_type)
         if not links:
             return None
-        if len(links) == 1:
+        if len(links) == 1:  # the common case: one instance, with room or not
             link = links[0]
-            if link.state is LinkState.READY and len(link.inflight) < link.max_inflight:
+            if link.state is _READY and len(link.inflight) < link.max_inflight:
                 return link
             return None
         # Least outstanding first; the rotating start spreads ties across instances.
@@ -218,7 +204,7 @@ class Dispatcher:
         for k in range(n):
             link = links[(self._rr + k) % n]
             load = len(link.inflight)
-            if link.state is LinkState.READY and load < link.max_inflight and (best is None or load < best_load):
+            if link.state is _READY and load < link.max_inflight and (best is None or load < best_load):
                 best, best_load = link, load
         return best
 
@@ -228,7 +214,7 @@ class Dispatcher:
         link.inflight[p.iid] = p
         payload = p.payload
         if payload is None:
-            payload = p.payload = orjson.dumps(p.request, default=str) + b"\n"
+            payload = p.payload = _dumps(p.request, default=str, option=_APPEND_NEWLINE)
         link.conn.write(payload)
 
     def _no_instance(self, p: Pending) -> None:
@@ -243,8 +229,10 @@ class Dispatcher:
                    {"agent": p.agent_type})
 
     async def _via_fallback(self, p: Pending) -> None:
-        timeout_s = max(0.001, p.deadline - perf_counter())
+        timeout_s = max(0.001, p.deadline - self._clock())
         try:
+            # Cancelled only by close() at shutdown, after abandon_fallback withdrew the unread entries and
+            # fail_all answered this request: its one answer is written already, nothing is lost or doubled.
             frame = await self.fallback.submit(p.request, timeout_s)
         except asyncio.CancelledError:
             raise
@@ -334,7 +322,7 @@ class Dispatcher:
         by_type[p.agent_type] = by_type.get(p.agent_type, 0) + 1
         # Stats.record_latency, inlined (once per response).
         i = stats._lat_i
-        stats._lat[i] = perf_counter() - p.started
+        stats._lat[i] = self._clock() - p.started
         stats._lat_i = (i + 1) % LATENCY_WINDOW
         if stats._lat_n < LATENCY_WINDOW:
             stats._lat_n += 1
@@ -360,7 +348,7 @@ class Dispatcher:
     # --- time ------------------------------------------------------------------------------
     def expire(self, now: float | None = None) -> int:
         """Answer TIMEOUT for every request past its deadline; returns how many."""
-        now = perf_counter() if now is None else now
+        now = self._clock() if now is None else now
         if now < self._next_deadline:
             return 0
         expired = []
@@ -424,6 +412,7 @@ class Dispatcher:
         for p in list(self.pending.values()):
             if p.via_redis:
                 self.fallback.abandon(p.iid, code, message)
+        # asyncio.wait does not cancel on timeout: a task still running answers later or via fail_all.
         await asyncio.wait(set(self._fallback_tasks), timeout=timeout)
 
     async def close(self) -> None:
@@ -436,7 +425,6 @@ class Dispatcher:
         """A client went away: what an agent has already runs (its answer is dropped on arrival); what
         no agent has yet never runs: its queued requests leave the queue, its unread Redis entries are
         withdrawn."""
-        client.closed = True
         if client.outstanding == 0:
             return
         mine = [p for p in self.pending.values() if p.client is client]

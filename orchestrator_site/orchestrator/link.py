@@ -1,6 +1,8 @@
 """One connected agent instance as the orchestrator sees it, and its lifecycle.
 
-State machine (transitions only through ``AgentLink.transition``):
+State machine (transitions only through ``LinkLifecycle.change_state`` in
+lifecycle.py, which does what each new state implies; ``AgentLink.transition``
+only checks and logs the move):
 
     CONNECTING --hello--> HELLO --accepted--> READY --"draining" frame--> DRAINING
          |                  |                   |                            |

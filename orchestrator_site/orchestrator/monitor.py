@@ -13,10 +13,9 @@ logger = logging.getLogger(__name__)
 
 
 def _load_monitor() -> Callable[[], dict[str, Any]] | None:
-    try:
-        from llmrouter.monitor import run_monitor_pass
-    except ImportError:
-        return None
+    # A plain import: an ImportError inside llmrouter is a bug to see at the first pass, not "no router".
+    from llmrouter.monitor import run_monitor_pass
+
     return run_monitor_pass
 
 

@@ -14,29 +14,30 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 from agents import protocol
 from agents.auth import HelloAuth, agent_token_hashes
-from agents.protocol import ErrorCode, ProtocolError
+from agents.protocol import ErrorCode
+from orchestrator_common.paths import socket_path
 from orchestrator_site.orchestrator import registry_sync
 from orchestrator_site.orchestrator.builtin import Builtin
 from orchestrator_site.orchestrator.config import OrchestratorOptions
-from orchestrator_site.orchestrator.connection import Connection
+from orchestrator_site.orchestrator.connection import Connection, ConnectionContext
 from orchestrator_site.orchestrator.dispatch import Dispatcher
 from orchestrator_site.orchestrator.events import EventHub
-from orchestrator_site.orchestrator.link import AgentLink, LinkState
+from orchestrator_site.orchestrator.lifecycle import LinkLifecycle
 from orchestrator_site.orchestrator.memory import MemoryReturn
 from orchestrator_site.orchestrator.monitor import monitor_loop
 from orchestrator_site.orchestrator.sockets import (
     DirectoryLock,
     FileIdentity,
     bind_unix_socket,
-    client_socket_path,
     prepare_socket_dir,
     remove_socket_file,
-    type_socket_path,
 )
 from orchestrator_site.orchestrator.stats import Stats
 
@@ -63,22 +64,20 @@ class Listener:
 def _load_fallback(options: OrchestratorOptions) -> tuple[Any, str]:
     if not options.redis_fallback:
         return None, "disabled"
-    try:
-        from orchestrator_site.orchestrator.redis_fallback import RedisFallback
-    except ImportError:
-        logger.info("Redis fallback module not available; types with no socket instance answer AGENT_UNAVAILABLE")
-        return None, "unavailable"
+    # A plain import: a bug inside the fallback must stop the orchestrator, not switch the fallback off.
+    from orchestrator_site.orchestrator.redis_fallback import RedisFallback
+
     return RedisFallback(redis_url=options.redis_url, prefix=options.redis_prefix), "redis"
 
 
 class OrchestratorServer:
-    def __init__(self, options: OrchestratorOptions) -> None:
+    def __init__(self, options: OrchestratorOptions, *, clock: Callable[[], float] = perf_counter) -> None:
         self.options = options
         self.pid = os.getpid()
         self.stats = Stats()
         self.events = EventHub()
         self.fallback, self.fallback_state = _load_fallback(options)
-        self.dispatcher = Dispatcher(options, self.stats, self.events, self.fallback)
+        self.dispatcher = Dispatcher(options, self.stats, self.events, self.fallback, clock=clock)
         self.memory = MemoryReturn()  # gives memory back after an overload burst (memory.py)
         self.builtin = Builtin(self)
         # Hello tokens: the type's own (hash from the database) or the older global one.
@@ -90,6 +89,13 @@ class OrchestratorServer:
         self._tasks: list[asyncio.Task[Any]] = []
         self._tick_handle: asyncio.TimerHandle | None = None
         self._stop = asyncio.Event()
+        self.links = LinkLifecycle(dispatcher=self.dispatcher, events=self.events, db=self.db, auth=self.auth,
+                                   max_inflight_cap=options.max_inflight_per_instance,
+                                   record_instances=options.record_instances, orchestrator_pid=self.pid,
+                                   stopping=self._stop.is_set)
+        self.context = ConnectionContext(dispatcher=self.dispatcher, builtin=self.builtin, links=self.links,
+                                         stats=self.stats, events=self.events, connections=self.connections,
+                                         max_frame_bytes=options.max_frame_bytes, stopping=self._stop.is_set)
         self._last_ping = 0.0
         self._last_idle_check = 0.0
 
@@ -125,19 +131,25 @@ class OrchestratorServer:
 
     async def _listen(self, agent_type: str | None) -> None:
         if agent_type is None:
-            path = client_socket_path(self.options.socket_dir)
+            path = socket_path("client", self.options.socket_dir)
         else:
-            path = type_socket_path(self.options.socket_dir, agent_type)
+            path = socket_path("agent", self.options.socket_dir, agent_type)
         sock, identity = bind_unix_socket(path)
         loop = asyncio.get_running_loop()
-        server = await loop.create_unix_server(lambda: Connection(self, agent_type), sock=sock)
+        # Created without serving (this await never suspends) and recorded before the one await that may
+        # (asyncio's start_serving yields once): a cancellation there (shutdown cancelling the types refresh)
+        # leaves a recorded listener, which shutdown closes and whose file it removes, not a stray socket.
+        server = await loop.create_unix_server(lambda: Connection(self.context, agent_type), sock=sock,
+                                               start_serving=False)
         self.listeners[agent_type] = Listener(path, server, identity)
+        await server.start_serving()
 
     async def _refresh_types_loop(self) -> None:
         """Re-read the enabled agent types so types added in the admin get a socket without a restart."""
         while True:
             await asyncio.sleep(self.options.types_refresh_s)
             try:
+                # Reads only: cancelled (at shutdown) mid-call, the worker thread's result is dropped.
                 types = set(await self.db.call(registry_sync.agent_types_enabled))
                 self.auth.hashes = await self.db.call(agent_token_hashes)
             except asyncio.CancelledError:
@@ -164,64 +176,9 @@ class OrchestratorServer:
             self.dispatcher.known_types.discard(agent_type)
             self.events.publish("agent_type_removed", agent=agent_type)
 
-    # --- connections and agents -------------------------------------------------------------
-    def connection_opened(self, conn: Connection) -> None:
-        self.connections.add(conn)
-        self.stats.connections_total += 1
-        if self._stop.is_set():
-            conn.close()
-
-    def connection_closed(self, conn: Connection) -> None:
-        self.connections.discard(conn)
-        self.events.unsubscribe(conn)
-
+    # --- connections --------------------------------------------------------------------------
     def client_count(self) -> int:
         return sum(1 for c in self.connections if c.link is None)
-
-    def accept_hello(self, link: AgentLink, frame: dict[str, Any]) -> None:
-        """Validate an agent's hello; on success the link is READY and welcomed. Raises ProtocolError."""
-        # The type's token (agents/auth.py: SHA-256 digests compared in constant time; a refusal is logged),
-        # else the global ORCHESTRATOR_AGENT_TOKEN, else open.
-        if not self.auth.allows(link.agent_type, frame.get("token"), peer=f"instance {str(frame.get('instance'))[:100]!r}"):
-            raise ProtocolError(ErrorCode.UNAUTHORIZED, "Missing or wrong agent token in hello")
-        agent = frame.get("agent", link.agent_type)
-        if agent != link.agent_type:
-            raise ProtocolError(ErrorCode.INVALID_REQUEST,
-                                f"Hello from agent type {agent!r} on the socket of type {link.agent_type!r}")
-        instance = frame.get("instance")
-        actions = frame.get("actions")
-        if not isinstance(instance, str) or not instance or len(instance) > 100:
-            raise ProtocolError(ErrorCode.INVALID_REQUEST, "Hello needs 'instance' (a string of 1-100 characters)")
-        if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
-            raise ProtocolError(ErrorCode.INVALID_REQUEST, "Hello needs 'actions' (a list of action names)")
-        if any(other.instance_id == instance for other in self.dispatcher.pools.get(link.agent_type, ())):
-            raise ProtocolError(ErrorCode.CONFLICT, f"Instance {instance!r} of {link.agent_type!r} is already connected")
-        idempotent = frame.get("idempotent_actions") or []
-        max_inflight = frame.get("max_inflight")
-        if not isinstance(max_inflight, int) or isinstance(max_inflight, bool) or max_inflight < 1:
-            max_inflight = 64
-        pid = frame.get("pid")
-        link.instance_id = instance
-        link.pid = pid if isinstance(pid, int) else None
-        link.actions = frozenset(actions)
-        link.idempotent_actions = frozenset(a for a in idempotent if isinstance(a, str))
-        link.max_inflight = min(max_inflight, self.options.max_inflight_per_instance)
-        link.conn.write_frame({"type": "welcome", "instance": instance, "max_inflight": link.max_inflight,
-                               "orchestrator_pid": self.pid, "timestamp": protocol.utc_timestamp()})
-        link.transition(LinkState.READY)
-        self.dispatcher.add_link(link)
-        self.events.publish("agent_connected", agent=link.agent_type, instance=instance, pid=link.pid)
-        if self.options.record_instances:
-            self.db.submit(registry_sync.agent_instance_connected, agent_type=link.agent_type, instance_id=instance,
-                           pid=link.pid)
-
-    def agent_lost(self, link: AgentLink) -> None:
-        self.dispatcher.link_lost(link)
-        if link.instance_id:
-            self.events.publish("agent_disconnected", agent=link.agent_type, instance=link.instance_id, pid=link.pid)
-            if self.options.record_instances and not self._stop.is_set():
-                self.db.submit(registry_sync.agent_instance_disconnected, agent_type=link.agent_type,
-                               instance_id=link.instance_id)
 
     # --- periodic work ------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -283,6 +240,8 @@ class OrchestratorServer:
         for listener in self.listeners.values():
             listener.close()
         self.dispatcher.draining = True
+        # Only waits: a cancellation here (the process is going anyway) leaves no request half-handled; the
+        # clients see their connection close and none is answered twice.
         await self.dispatcher.wait_idle(self.options.drain_timeout_s)
         # Requests waiting in Redis streams first: unread entries are withdrawn (they never run later).
         await self.dispatcher.abandon_fallback(ErrorCode.SHUTTING_DOWN, "The orchestrator stopped before the agent "

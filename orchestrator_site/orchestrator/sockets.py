@@ -22,12 +22,11 @@ import socket
 import stat
 from pathlib import Path
 
+from orchestrator_common.paths import MAX_SOCKET_PATH
+
 logger = logging.getLogger(__name__)
 
-CLIENT_SOCKET_NAME = "orchestrator.sock"
 LOCK_FILE_NAME = "orchestrator.lock"
-# Linux limit for sun_path including the terminating NUL.
-MAX_SOCKET_PATH = 107
 
 
 class SocketDirError(Exception):
@@ -36,14 +35,6 @@ class SocketDirError(Exception):
 
 class SocketInUse(Exception):
     """A live process answers on a socket path we were asked to take."""
-
-
-def client_socket_path(socket_dir: Path) -> Path:
-    return Path(socket_dir) / CLIENT_SOCKET_NAME
-
-
-def type_socket_path(socket_dir: Path, agent_type: str) -> Path:
-    return Path(socket_dir) / f"orchestrator-{agent_type}.sock"
 
 
 def prepare_socket_dir(path: Path) -> Path:

@@ -22,13 +22,14 @@ from django.conf import settings
 
 from agents import protocol
 from agents.protocol import ErrorCode
+from orchestrator_common.paths import socket_path
 from orchestrator_site.web import webmetrics
 
 logger = logging.getLogger(__name__)
 
 
 def client_socket_path() -> Path:
-    return Path(settings.ORCHESTRATOR["SOCKET_DIR"]) / "orchestrator.sock"
+    return socket_path("client", settings.ORCHESTRATOR["SOCKET_DIR"])
 
 
 class Gateway:

@@ -40,8 +40,8 @@ def test_rotating_an_unknown_type_fails_and_clear_reopens_the_type():
 
 
 @pytest.mark.django_db
-def test_the_command_prints_the_token_once_and_saves_it_0600(tmp_path, monkeypatch):
-    monkeypatch.setenv("AGENT_TOKEN_DIR", str(tmp_path / "tokens"))
+def test_the_command_prints_the_token_once_and_saves_it_0600(tmp_path, settings):
+    settings.AGENTS = {**settings.AGENTS, "TOKEN_DIR": tmp_path / "tokens"}  # AGENT_TOKEN_DIR, read by settings.py
     out = io.StringIO()
     call_command("agent_token", "semantic", "--rotate", "--save", "--quiet", stdout=out)
     token = out.getvalue().strip()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator_site import filemodes
-from orchestrator_site.paths import PROJECT_ROOT, VAR_DIR
+from orchestrator_common.paths import PROJECT_ROOT, VAR_DIR
 
 
 def mode(path: Path) -> int:

@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from agents.protocol import ErrorCode
-from tests.support.inproc import InProc, async_test, eventually
+from tests.support.inproc import InProc, ManualClock, async_test, eventually
 
 
 @async_test
@@ -180,11 +180,17 @@ async def test_ping_gets_pong_on_both_kinds_of_socket():
 
 @async_test
 async def test_request_past_its_timeout_gets_timeout_and_later_requests_still_work():
-    async with InProc() as sysm:
+    clock = ManualClock()  # the timeout passes when the clock is moved, not after a real wait
+    async with InProc(clock=clock) as sysm:
         await sysm.agent("probe")
         conn = await sysm.raw()
-        frame = await conn.request({"id": "t", "agent": "probe", "action": "slow", "data": {"ms": 5000},
-                                    "timeout_ms": 200})
+        await conn.send({"id": "t", "agent": "probe", "action": "slow", "data": {"ms": 5000}, "timeout_ms": 60_000})
+        await eventually(lambda: sysm.server.dispatcher.pending, "the request is pending")
+        clock.advance(59)
+        await asyncio.sleep(0.2)  # a few ticks: not yet due
+        assert sysm.server.dispatcher.pending
+        clock.advance(2)
+        frame = await conn.recv()
         assert frame["id"] == "t"
         assert frame["error"]["code"] == ErrorCode.TIMEOUT
         assert (await conn.request({"agent": "probe", "action": "echo", "data": {}}))["status"] == "success"

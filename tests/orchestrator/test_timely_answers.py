@@ -7,7 +7,7 @@ import socket
 import orjson
 
 from agents.protocol import ErrorCode
-from tests.support.inproc import InProc, RawConn, async_test, eventually
+from tests.support.inproc import InProc, ManualClock, RawConn, async_test, eventually
 
 
 async def _connect_and_send_before_the_loop_runs(sysm: InProc, frames: list[dict]) -> list[RawConn]:
@@ -62,12 +62,16 @@ async def test_a_subscriber_is_never_closed_as_silent_or_idle():
 
 @async_test
 async def test_a_request_that_times_out_in_the_queue_gives_its_place_back_at_once():
-    async with InProc(max_queue_per_type=2) as sysm:
+    clock = ManualClock()
+    async with InProc(max_queue_per_type=2, clock=clock) as sysm:
         await sysm.agent("probe", max_inflight=1)
         conn = await sysm.raw()
-        await conn.send({"id": "busy", "agent": "probe", "action": "slow", "data": {"ms": 2500}})
+        await conn.send({"id": "busy", "agent": "probe", "action": "slow", "data": {"ms": 2500},
+                         "timeout_ms": 600_000})
         for i in range(2):
-            await conn.send({"id": f"q{i}", "agent": "probe", "action": "echo", "data": {}, "timeout_ms": 100})
+            await conn.send({"id": f"q{i}", "agent": "probe", "action": "echo", "data": {}, "timeout_ms": 60_000})
+        await eventually(lambda: len(sysm.server.dispatcher.pending) == 3, "three requests pending")
+        clock.advance(61)
         timed_out = [await conn.recv() for _ in range(2)]
         assert {f["id"]: f["error"]["code"] for f in timed_out} == {"q0": ErrorCode.TIMEOUT, "q1": ErrorCode.TIMEOUT}
         status = await conn.request({"id": "st", "agent": "orchestrator", "action": "status"})
@@ -84,11 +88,15 @@ def _may_have_run(frame: dict) -> bool:
 
 @async_test
 async def test_every_timeout_says_whether_the_work_may_have_been_done():
-    async with InProc() as sysm:
+    clock = ManualClock()
+    async with InProc(clock=clock) as sysm:
         await sysm.agent("probe", max_inflight=1)
         conn = await sysm.raw()
-        await conn.send({"id": "running", "agent": "probe", "action": "slow", "data": {"ms": 5000}, "timeout_ms": 300})
-        await conn.send({"id": "queued", "agent": "probe", "action": "echo", "data": {}, "timeout_ms": 300})
+        await conn.send({"id": "running", "agent": "probe", "action": "slow", "data": {"ms": 5000},
+                         "timeout_ms": 60_000})
+        await conn.send({"id": "queued", "agent": "probe", "action": "echo", "data": {}, "timeout_ms": 60_000})
+        await eventually(lambda: len(sysm.server.dispatcher.pending) == 2, "two requests pending")
+        clock.advance(61)
         frames = {f["id"]: f for f in await conn.recv_n(2)}
         assert {i: f["error"]["code"] for i, f in frames.items()} == {"running": "TIMEOUT", "queued": "TIMEOUT"}
         assert _may_have_run(frames["running"]) is True  # the agent has it

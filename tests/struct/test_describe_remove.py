@@ -121,7 +121,7 @@ def test_bad_configuration_fails_when_the_agent_starts(tmp_path):
 
 def test_a_relative_workspace_root_is_taken_from_the_project_directory():
     from agents.struct.conf import StructSettings
-    from orchestrator_site.paths import PROJECT_ROOT
+    from orchestrator_common.paths import PROJECT_ROOT
 
     settings = StructSettings.from_config({"workspace_root": "var/workspace"})
     assert settings.workspace_root == (PROJECT_ROOT / "var" / "workspace").resolve()

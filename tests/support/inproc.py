@@ -18,6 +18,7 @@ import functools
 import itertools
 import shutil
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -26,6 +27,7 @@ import orjson
 
 from agents.client import AsyncClient
 from agents.runtime.socket_transport import SocketTransport
+from orchestrator_common.paths import socket_path
 from orchestrator_site.orchestrator.config import OrchestratorOptions
 from orchestrator_site.orchestrator.server import OrchestratorServer
 from tests.support.agents import ProbeAgent
@@ -98,13 +100,27 @@ class RawConn:
         self.writer.close()
 
 
+class ManualClock:
+    """The dispatcher's clock, moved on by hand: a request's timeout passes without waiting for it."""
+
+    def __init__(self) -> None:
+        self.now = time.perf_counter()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class InProc:
     _ids = itertools.count(1)
 
     def __init__(self, socket_dir: Path | None = None, *, types: tuple[str, ...] = ("probe", "probe2"),
-                 **options: Any) -> None:
+                 clock: Callable[[], float] = time.perf_counter, **options: Any) -> None:
         self.socket_dir = socket_dir or make_socket_dir()
         self.types = types
+        self.clock = clock
         self.options = replace(OrchestratorOptions(socket_dir=self.socket_dir), redis_fallback=False,
                                monitor_interval_s=None, types_refresh_s=0, record_instances=False, **options)
         self.server: OrchestratorServer | None = None
@@ -120,7 +136,7 @@ class InProc:
         await self.close()
 
     async def start_server(self) -> OrchestratorServer:
-        self.server = OrchestratorServer(self.options)
+        self.server = OrchestratorServer(self.options, clock=self.clock)
         await self.server.start(types=list(self.types))
         return self.server
 
@@ -131,10 +147,10 @@ class InProc:
 
     @property
     def client_socket(self) -> Path:
-        return self.socket_dir / "orchestrator.sock"
+        return socket_path("client", self.socket_dir)
 
     def type_socket(self, agent_type: str) -> Path:
-        return self.socket_dir / f"orchestrator-{agent_type}.sock"
+        return socket_path("agent", self.socket_dir, agent_type)
 
     async def agent(self, agent_type: str = "probe", instance: str | None = None, *,
                     cls: type = ProbeAgent, wait: bool = True, **kwargs: Any) -> SocketTransport:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agents.client import Client
+from orchestrator_common.paths import socket_path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MANAGE = PROJECT_ROOT / "manage.py"
@@ -140,10 +141,10 @@ class System:
     # --- paths ---------------------------------------------------------------------------------
     @property
     def client_socket(self) -> Path:
-        return self.socket_dir / "orchestrator.sock"
+        return socket_path("client", self.socket_dir)
 
     def type_socket(self, agent_type: str) -> Path:
-        return self.socket_dir / f"orchestrator-{agent_type}.sock"
+        return socket_path("agent", self.socket_dir, agent_type)
 
     # --- processes -----------------------------------------------------------------------------------
     def manage(self, *args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.client import Client, ClientTimeout
+from orchestrator_common.paths import socket_path
 
 EXIT_ERROR_FRAME = 1
 EXIT_USAGE = 2  # what argparse (and so Django's command parser) exits with on bad arguments
@@ -53,7 +54,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         data = parse_pairs(opts["pairs"])
-        path = opts["socket"] or Path(settings.ORCHESTRATOR["SOCKET_DIR"]) / "orchestrator.sock"
+        path = opts["socket"] or socket_path("client", settings.ORCHESTRATOR["SOCKET_DIR"])
         try:
             with Client(path) as client:
                 frame = client.request(opts["agent"], opts["action"], data, timeout_ms=opts["timeout_ms"],

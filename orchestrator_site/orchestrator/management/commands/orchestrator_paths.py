@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from orchestrator_site.orchestrator.sockets import client_socket_path, type_socket_path
+from orchestrator_common.paths import socket_path
 
 
 class Command(BaseCommand):
@@ -26,11 +26,11 @@ class Command(BaseCommand):
         from agents.models import AgentType
 
         self.stdout.write(f"socket directory: {socket_dir}")
-        self.stdout.write(f"client socket:    {client_socket_path(socket_dir)}")
+        self.stdout.write(f"client socket:    {socket_path('client', socket_dir)}")
         try:
             names = list(AgentType.objects.filter(enabled=True).order_by("name").values_list("name", flat=True))
         except DatabaseError as exc:
             self.stderr.write(f"(agent types unknown: {exc}; run 'manage.py migrate')")
             return
         for name in names:
-            self.stdout.write(f"{name + ':':<18}{type_socket_path(socket_dir, name)}")
+            self.stdout.write(f"{name + ':':<18}{socket_path('agent', socket_dir, name)}")

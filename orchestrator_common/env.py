@@ -3,6 +3,15 @@
 Every setting has a working single-machine default; a value that is present
 but malformed stops the process at start with a message naming the variable,
 instead of surfacing later as a confusing runtime error.
+
+settings.py is the one caller for the project's settings; the few other
+readers (a plain script's Redis URL, the socket directory without Django)
+go through these helpers too, so each variable's default is written once.
+Secrets whose variable name is data (a provider's ``api_key_env``, an agent
+type's AGENT_TOKEN_<TYPE>) are read where they are used, at call time: the
+name is only known from a row or a type, and a key rotated in the
+environment must not wait for a restart.
+Only ``django.core.exceptions`` is imported: it needs no configured settings.
 """
 from __future__ import annotations
 
@@ -10,6 +19,10 @@ import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+
+# Also the defaults of a plain script that talks to Redis without Django (agents/redis_client.py).
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_REDIS_KEY_PREFIX = "orch:"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
