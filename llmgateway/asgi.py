@@ -73,13 +73,21 @@ async def chat_completions(scope: dict[str, Any], receive: Any, send: Any) -> No
     await _guarded(_chat_completions, scope, receive, send)
 
 
-async def _chat_completions(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["method"] != "POST":
-        await send_error(send, GatewayError(405, "Use POST", code="method_not_allowed"), headers=[(b"allow", b"POST")])
-        return
+async def _refused(scope: dict[str, Any], send: Any, method: str) -> bool:
+    """True when the request is answered already: another method (405 with Allow), or not admitted (401, 429)."""
+    if scope["method"] != method:
+        await send_error(send, GatewayError(405, f"Use {method}", code="method_not_allowed"),
+                         headers=[(b"allow", method.encode())])
+        return True
     refusal = await admit(scope)
     if refusal is not None:
         await send_error(send, refusal)
+        return True
+    return False
+
+
+async def _chat_completions(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if await _refused(scope, send, "POST"):
         return
     limit = int(conf.get("MAX_BODY_BYTES"))
     try:
@@ -115,12 +123,7 @@ async def models(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 async def _list_models(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["method"] != "GET":
-        await send_error(send, GatewayError(405, "Use GET", code="method_not_allowed"), headers=[(b"allow", b"GET")])
-        return
-    refusal = await admit(scope)
-    if refusal is not None:
-        await send_error(send, refusal)
+    if await _refused(scope, send, "GET"):
         return
     data = await run_db(_models)
     await send_json_bytes(send, 200, orjson.dumps({"object": "list", "data": data}))
