@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 from llmgateway.chat import ChatRequest
 from llmrouter.gateway import Target
 
@@ -29,6 +31,17 @@ class Usage:
 
 class BadResponse(Exception):
     """The provider answered 2xx with something the adapter cannot read."""
+
+
+def answer_object(content: bytes, *, list_key: str) -> dict[str, Any]:
+    """A whole 2xx answer as a JSON object holding a list at ``list_key`` ("choices", "content"), or BadResponse."""
+    try:
+        obj = orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise BadResponse(f"the provider's answer is not JSON: {exc}") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get(list_key), list):
+        raise BadResponse(f"the provider's answer has no '{list_key}'")
+    return obj
 
 
 class StreamReader(Protocol):

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from llmgateway import sse, tokens
-from llmgateway.adapters import BadResponse, Usage
+from llmgateway.adapters import Usage, answer_object
 from llmgateway.chat import ChatRequest
 from llmrouter.gateway import Target
 
@@ -99,12 +99,7 @@ class AnthropicAdapter:
         return target.api_base.rstrip("/") + "/v1/messages", headers, orjson.dumps(body)
 
     def parse(self, content: bytes, chat: ChatRequest, target: Target) -> tuple[bytes, Usage | None]:
-        try:
-            msg = orjson.loads(content)
-        except orjson.JSONDecodeError as exc:
-            raise BadResponse(f"the provider's answer is not JSON: {exc}") from None
-        if not isinstance(msg, dict) or not isinstance(msg.get("content"), list):
-            raise BadResponse("the provider's answer has no 'content'")
+        msg = answer_object(content, list_key="content")
         usage = usage_of(msg.get("usage"))
         text = "".join(b.get("text", "") for b in msg["content"] if isinstance(b, dict) and b.get("type") == "text")
         body: dict[str, Any] = {

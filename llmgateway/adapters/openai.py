@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from llmgateway import sse, tokens
-from llmgateway.adapters import BadResponse, Usage
+from llmgateway.adapters import Usage, answer_object
 from llmgateway.chat import ChatRequest
 from llmrouter.gateway import Target
 
@@ -43,12 +43,7 @@ class OpenAIAdapter:
         return target.api_base.rstrip("/") + "/chat/completions", headers, orjson.dumps(body)
 
     def parse(self, content: bytes, chat: ChatRequest, target: Target) -> tuple[bytes, Usage | None]:
-        try:
-            obj = orjson.loads(content)
-        except orjson.JSONDecodeError as exc:
-            raise BadResponse(f"the provider's answer is not JSON: {exc}") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
-            raise BadResponse("the provider's answer has no 'choices'")
+        obj = answer_object(content, list_key="choices")
         return content, usage_of(obj.get("usage"))
 
     def stream(self, chat: ChatRequest, target: Target) -> "OpenAIStream":
