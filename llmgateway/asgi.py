@@ -7,7 +7,6 @@ batched thread (``ledger``); nothing here blocks the event loop.
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import orjson
@@ -22,8 +21,6 @@ from llmrouter.gateway import AUTO
 from orchestrator_site.fast_http import BodyTooLarge, FastHttpDispatcher, read_body
 from orchestrator_site.web.admission import principal_from_scope, rate_limit
 from orchestrator_site.web.principals import AuthenticationFailed
-
-logger = logging.getLogger(__name__)
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
@@ -42,35 +39,9 @@ async def admit(scope: dict[str, Any]) -> GatewayError | None:
     return from_protocol(refusal) if refusal is not None else None
 
 
-class _Tracked:
-    """``send``, remembering whether the response has started (an unexpected failure then gets a 500)."""
-
-    __slots__ = ("send", "started", "args")
-
-    def __init__(self, send: Any) -> None:
-        self.send, self.started = send, False
-        self.args = getattr(send, "args", ())  # FlowControl finds Daphne's request through them
-
-    async def __call__(self, message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            self.started = True
-        await self.send(message)
-
-
-async def _guarded(handler: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Run a /v1/ handler; an unexpected failure before the answer started is an OpenAI-shaped 500."""
-    tracked = _Tracked(send)
-    try:
-        await handler(scope, receive, tracked)
-    except Exception:
-        logger.exception("gateway request failed")
-        if not tracked.started:
-            await send_error(send, GatewayError(500, "Internal error; see the server log", type="server_error",
-                                                code="internal_error"))
-
-
-async def chat_completions(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    await _guarded(_chat_completions, scope, receive, send)
+def _internal_error() -> dict[str, Any]:
+    """The 500 body of an unexpected failure (the dispatcher's guard answers it): OpenAI's shape."""
+    return GatewayError(500, "Internal error; see the server log", type="server_error", code="internal_error").body()
 
 
 async def _refused(scope: dict[str, Any], send: Any, method: str) -> bool:
@@ -86,7 +57,7 @@ async def _refused(scope: dict[str, Any], send: Any, method: str) -> bool:
     return False
 
 
-async def _chat_completions(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def chat_completions(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if await _refused(scope, send, "POST"):
         return
     limit = int(conf.get("MAX_BODY_BYTES"))
@@ -119,10 +90,6 @@ def _models() -> list[dict[str, Any]]:
 
 
 async def models(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    await _guarded(_list_models, scope, receive, send)
-
-
-async def _list_models(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if await _refused(scope, send, "GET"):
         return
     data = await run_db(_models)
@@ -131,5 +98,5 @@ async def _list_models(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def register_fast_paths(dispatcher: FastHttpDispatcher) -> None:
     """/v1/ is served here only (Django has no such URLs): every method, so a wrong one gets an OpenAI error."""
-    dispatcher.register(CHAT_PATH, chat_completions, methods=None)
-    dispatcher.register(MODELS_PATH, models, methods=None)
+    dispatcher.register(CHAT_PATH, chat_completions, methods=None, error_body=_internal_error)
+    dispatcher.register(MODELS_PATH, models, methods=None, error_body=_internal_error)

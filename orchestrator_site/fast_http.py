@@ -13,7 +13,10 @@ goes to Django unchanged.
 
 A handler is a plain ASGI callable ``async (scope, receive, send)``; the
 helpers below read a bounded body and send a JSON answer. Host checking is
-done here (Django's ALLOWED_HOSTS) since Django's CommonMiddleware is skipped.
+done here (Django's ALLOWED_HOSTS) since Django's CommonMiddleware is skipped,
+and so is the guard every handler runs in: an exception before its answer
+started becomes a 500 whose body the route's ``error_body`` makes (the wire
+envelope under /api/, OpenAI's shape under /v1/).
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ErrorBody = Callable[[], Any]  # the JSON body of the 500 a failed handler answers
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -41,22 +45,30 @@ class BodyTooLarge(Exception):
     pass
 
 
+def internal_error_envelope() -> dict[str, Any]:
+    """The /api/ paths' 500 body: the wire envelope (Django's views get the same from web/exceptions.py)."""
+    return protocol.error(None, ErrorCode.INTERNAL_ERROR, "Internal error; see the server log")
+
+
 class FastHttpDispatcher:
     def __init__(self, fallback: ASGIApp) -> None:
         self.fallback = fallback
         # Methods None: every method, including ones no list can foresee (QUERY, extension methods).
-        self._routes: dict[str, tuple[ASGIApp, frozenset[str] | None, Callable[[Scope], bool] | None]] = {}
+        self._routes: dict[str, tuple[ASGIApp, frozenset[str] | None, Callable[[Scope], bool] | None,
+                                      ErrorBody]] = {}
         self._allowed_hosts: list[str] | None = None
 
     def register(self, path: str, handler: ASGIApp, *, methods: Iterable[str] | None = ("POST",),
-                 when: Callable[[Scope], bool] | None = None) -> None:
+                 when: Callable[[Scope], bool] | None = None,
+                 error_body: ErrorBody = internal_error_envelope) -> None:
         """Serve ``methods`` (None: all) on ``path`` with ``handler``; with ``when``, only the requests it
-        accepts (the others go to Django, e.g. session-authenticated POSTs that need its CSRF check)."""
+        accepts (the others go to Django, e.g. session-authenticated POSTs that need its CSRF check).
+        A failure of the handler before its answer started is answered 500 with ``error_body()``."""
         allowed = None if methods is None else frozenset(m.upper() for m in methods)
-        self._routes[path] = (handler, allowed, when)
+        self._routes[path] = (handler, allowed, when, error_body)
 
     def routes(self) -> dict[str, frozenset[str] | None]:
-        return {path: methods for path, (_, methods, _) in self._routes.items()}
+        return {path: methods for path, (_, methods, _, _) in self._routes.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -65,9 +77,9 @@ class FastHttpDispatcher:
                 if not self._host_allowed(scope):
                     await send_json(send, 400, protocol.error(None, ErrorCode.INVALID_REQUEST, "Host not allowed"))
                     return
-                handler, _, when = route
+                handler, _, when, error_body = route
                 if when is None or when(scope):
-                    await _guarded(handler, scope, receive, send)
+                    await guarded(handler, scope, receive, send, error_body)
                     return
         await self.fallback(scope, receive, send)
 
@@ -84,23 +96,38 @@ class FastHttpDispatcher:
         return bool(domain) and validate_host(domain, self._allowed_hosts)
 
 
-async def _guarded(handler: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """Run a fast-path handler; an exception before its answer started becomes a 500 error envelope
-    (Django's views get the same from web/exceptions.py), never the server's HTML page."""
-    started = False
+class TrackedSend:
+    """``send``, remembering whether the response has started.
 
-    async def tracking_send(message: dict[str, Any]) -> None:
-        nonlocal started
-        started = started or message["type"] == "http.response.start"
-        await send(message)
+    ``args`` stays visible: Daphne's send is ``partial(server.handle_reply, <the Twisted request>)``, and
+    the gateway's back-pressure (llmgateway/backpressure.py) finds the request through it.
+    """
 
+    __slots__ = ("send", "started", "args")
+
+    def __init__(self, send: Send) -> None:
+        self.send, self.started = send, False
+        self.args = getattr(send, "args", ())
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
+async def guarded(handler: ASGIApp, scope: Scope, receive: Receive, send: Send,
+                  error_body: ErrorBody = internal_error_envelope) -> None:
+    """Run a fast-path handler; an exception before its answer started becomes a 500 with ``error_body()``,
+    never the server's HTML page."""
+    tracked = TrackedSend(send)
     try:
-        await handler(scope, receive, tracking_send)
+        await handler(scope, receive, tracked)
     except Exception:
-        if started:
-            raise  # half an answer is out: nothing to do but let the server close the connection
         logger.exception("fast path %s failed", scope.get("path"))
-        await send_json(send, 500, protocol.error(None, ErrorCode.INTERNAL_ERROR, "Internal error; see the server log"))
+        # Half an answer out: nothing more can be said. Not re-raised: Daphne would then send its own
+        # 500 on the started response, which raises inside its application checker.
+        if not tracked.started:
+            await send_json(send, 500, error_body())
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:
