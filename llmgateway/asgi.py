@@ -16,7 +16,7 @@ from llmgateway import chat as chat_request
 from llmgateway import conf, proxy
 from llmgateway.errors import GatewayError, from_protocol
 from llmgateway.response import send_error, send_json_bytes
-from llmrouter.api.fast import run_db
+from llmrouter.dbthread import batched
 from llmrouter.gateway import AUTO
 from orchestrator_site.fast_http import BodyTooLarge, FastHttpDispatcher, read_body
 from orchestrator_site.web.admission import principal_from_scope, rate_limit
@@ -75,6 +75,12 @@ async def chat_completions(scope: dict[str, Any], receive: Any, send: Any) -> No
     await proxy.serve(chat, receive, send)
 
 
+def _models_batch(requests: list[None]) -> list[list[dict[str, Any]]]:
+    """On the router's database thread: one read of the list answers every /v1/models request queued."""
+    data = _models()
+    return [data] * len(requests)
+
+
 def _models() -> list[dict[str, Any]]:
     from llmrouter.models import Provider
 
@@ -92,7 +98,7 @@ def _models() -> list[dict[str, Any]]:
 async def models(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if await _refused(scope, send, "GET"):
         return
-    data = await run_db(_models)
+    data = await batched(None, _models_batch)
     await send_json_bytes(send, 200, orjson.dumps({"object": "list", "data": data}))
 
 

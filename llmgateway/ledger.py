@@ -14,7 +14,7 @@ from typing import Any
 
 from llmgateway import events
 from llmrouter import services
-from llmrouter.api.fast import batched
+from llmrouter.dbthread import batched
 from llmrouter.settlement import GatewaySettlement
 
 logger = logging.getLogger(__name__)

@@ -51,18 +51,6 @@ class RouteResult:
     def estimated_cost(self) -> float:
         return self.estimated_cost_nanos / 1e9
 
-    def as_response(self) -> dict[str, Any]:
-        """The seed's response fields plus the decision id, provider key and candidates."""
-        return {
-            "provider": self.provider_name,
-            "reasoning": self.reasoning,
-            "estimated_cost": self.estimated_cost,
-            "confidence": self.confidence,
-            "decision_id": self.decision_id,
-            "provider_key": self.provider_key,
-            "candidates": self.candidates,
-        }
-
 
 @dataclass(slots=True)
 class _BudgetView:

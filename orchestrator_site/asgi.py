@@ -11,18 +11,17 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from llmgateway.asgi import register_fast_paths as register_gateway_fast_paths  # noqa: E402
-from llmrouter.api.fast import register_fast_paths  # noqa: E402
 from orchestrator_site import health  # noqa: E402
 from orchestrator_site.concurrency import ConcurrencyLimit  # noqa: E402
 from orchestrator_site.fast_http import FastHttpDispatcher  # noqa: E402
 from orchestrator_site.static_files import static_application  # noqa: E402
-from orchestrator_site.web.fast_request import register_fast_paths as register_web_fast_paths  # noqa: E402
+from orchestrator_site.web import fast_request, fast_route  # noqa: E402
 from orchestrator_site.web.routing import websocket_application  # noqa: E402
 
 # Exact hot paths answered by small async handlers, everything else by Django.
 http_app = FastHttpDispatcher(fallback=ConcurrencyLimit(django_asgi_app))
-register_fast_paths(http_app)
-register_web_fast_paths(http_app)
+fast_route.register_fast_paths(http_app)
+fast_request.register_fast_paths(http_app)
 register_gateway_fast_paths(http_app)
 health.register_fast_paths(http_app)
 

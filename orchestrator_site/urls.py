@@ -1,6 +1,7 @@
 """URL configuration: admin, health, REST API, schema, metrics.
 
-Each app owns its own ``urls`` module; this file only mounts them.
+The web package's ``urls`` (agents, requests, schema, metrics) and ``router_urls`` (the router's
+REST API) hold the routes; this file only mounts them.
 """
 from django.contrib import admin
 from django.urls import include, path
@@ -16,5 +17,5 @@ urlpatterns = [
     path("", include("orchestrator_site.web.urls")),
     path("admin/", admin.site.urls),
     path("health", health.health, name="health"),
-    path("", include("llmrouter.urls")),
+    path("", include("orchestrator_site.web.router_urls")),
 ]

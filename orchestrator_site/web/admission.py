@@ -1,9 +1,11 @@
-"""Admission for the fast HTTP paths: who is calling (token or anonymous) and
-whether their rate limit lets them in, before any body is read.
+"""Admission: who is calling (token or anonymous) and whether they may come in, before any body is read.
 
-Used by POST /api/request here and by the router's POST /api/route-llm fast
-path (``llmrouter.api.fast``), so both count with the same limiter as their
-DRF views.
+One admission per endpoint, each used by every shell of it: ``request_admit``
+(agent_requests.py) by POST /api/request's fast path and DRF view and by the
+WebSocket; ``route_llm_admit`` here by POST /api/route-llm's fast path and DRF
+view. The shells only find the principal: a fast path from the ASGI scope
+(``principal_from_scope``), a DRF view from DRF's authentication
+(``Principal.from_user``).
 """
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ from typing import Any
 from django.conf import settings
 
 from agents.protocol import ErrorCode, ProtocolError
-from llmrouter.api.permissions import RouteCallerPermission
+from llmrouter import conf
 from orchestrator_site.web.principals import (AuthenticationFailed, Principal, client_ip_of, principal_for_token,
                                               token_from_headers)
 from orchestrator_site.web.throttling import throttle_hit_async
+
+ROUTE_NEEDS_LOGIN = "Routing needs an authenticated caller (LLMROUTER_ROUTE_ALLOW_ANONYMOUS is off)."
 
 
 def token_or_no_session(scope: dict[str, Any]) -> bool:
@@ -52,15 +56,18 @@ async def rate_limit(*, principal: Principal, user_scope: str, anon_scope: str) 
                          {"retry_after_s": round(wait, 3), "scope": scope})
 
 
-async def route_llm_admit(scope: dict[str, Any], *, allow_anonymous: bool = True) -> dict[str, Any] | None:
-    """For the router's fast path: None to go ahead, else the error frame to answer
-    (401 for a bad token, or for no token when anonymous routing is off; 429 past
-    the route_llm_user / route_llm_anon limit)."""
-    try:
-        principal = await principal_from_scope(scope)
-    except AuthenticationFailed as exc:
-        return ProtocolError(ErrorCode.UNAUTHORIZED, str(exc)).to_frame(None)
-    if not allow_anonymous and not principal.is_authenticated:
-        return ProtocolError(ErrorCode.UNAUTHORIZED, RouteCallerPermission.message).to_frame(None)
-    refusal = await rate_limit(principal=principal, user_scope="route_llm_user", anon_scope="route_llm_anon")
-    return refusal.to_frame(None) if refusal is not None else None
+def route_caller_refusal(principal: Principal) -> ProtocolError | None:
+    """The router's anonymous policy (POST /api/route-llm and its usage report): 401 for a caller
+    without a token when LLMROUTER_ROUTE_ALLOW_ANONYMOUS is off, else None."""
+    if principal.is_authenticated or conf.get("ROUTE_ALLOW_ANONYMOUS"):
+        return None
+    return ProtocolError(ErrorCode.UNAUTHORIZED, ROUTE_NEEDS_LOGIN)
+
+
+async def route_llm_admit(*, principal: Principal) -> ProtocolError | None:
+    """POST /api/route-llm: the anonymous policy, then the route_llm_user / route_llm_anon limit (429);
+    None to go ahead."""
+    refusal = route_caller_refusal(principal)
+    if refusal is not None:
+        return refusal
+    return await rate_limit(principal=principal, user_scope="route_llm_user", anon_scope="route_llm_anon")

@@ -3,12 +3,17 @@ path and DRF view) and the /ws/ consumer, so every entry applies the same
 checks in the same order:
 
     authenticate (caller's job) -> admit (anonymous policy, rate limit)
-    -> parse and validate the envelope -> authorize the action -> forward.
+    -> parse and validate the envelope -> authorize the action -> forward,
+
+each outcome recorded in the metrics. ``request_answer`` is that whole
+sequence for one HTTP request (both shells of POST /api/request); the
+WebSocket runs its steps itself, since it admits before it hands a request
+to a task of its own.
 """
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from django.conf import settings
 
@@ -32,13 +37,17 @@ async def request_admit(*, principal: Principal) -> ProtocolError | None:
     return await rate_limit(principal=principal, user_scope="request_user", anon_scope="request_anon")
 
 
+def request_too_large(max_bytes: int) -> ProtocolError:
+    return ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"Request larger than {max_bytes} bytes",
+                         {"max_bytes": max_bytes})
+
+
 def request_parse(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
     """Bytes/str/dict -> a normalized request; ProtocolError on bad input."""
     max_bytes = settings.ORCHESTRATOR["MAX_FRAME_BYTES"]
     if isinstance(raw, (bytes, str)):
         if len(raw) > max_bytes:
-            raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"Request larger than {max_bytes} bytes",
-                                {"max_bytes": max_bytes})
+            raise request_too_large(max_bytes)
         raw = protocol.decode(raw)
     return protocol.normalize_request(raw)
 
@@ -69,6 +78,32 @@ async def request_execute(*, raw: bytes | str | dict[str, Any], principal: Princ
     except ProtocolError as exc:
         frame = exc.to_frame(rid if isinstance(rid, (str, int)) else None)
     request_record(agent=agent, action=action, transport=transport, frame=frame, started=started)
+    return frame
+
+
+async def request_answer(*, principal: Principal, read_body: Callable[[], Awaitable[bytes]], transport: str = "http",
+                         started: float | None = None) -> dict[str, Any]:
+    """admit -> read the body -> execute -> record: the response frame of one HTTP request.
+
+    The body is read only once the caller is admitted; ``read_body`` may raise the ProtocolError that
+    answers instead (MESSAGE_TOO_LARGE), or ConnectionResetError when the client left (nobody to answer).
+    """
+    started = time.perf_counter() if started is None else started
+    refusal = await request_admit(principal=principal)
+    if refusal is not None:
+        return request_refused(refusal, transport=transport, started=started)
+    try:
+        raw = await read_body()
+    except ProtocolError as exc:
+        return request_refused(exc, transport=transport, started=started)
+    return await request_execute(raw=raw, principal=principal, transport=transport, started=started)
+
+
+def request_refused(refusal: ProtocolError, *, transport: str, started: float, request_id: Any = None
+                    ) -> dict[str, Any]:
+    """The frame of a request refused before it was parsed (authentication, admission, size), recorded."""
+    frame = refusal.to_frame(request_id)
+    request_record(agent=None, action=None, transport=transport, frame=frame, started=started)
     return frame
 
 

@@ -2,10 +2,11 @@
 
 POST /api/request is normally answered by ``fast_request`` before Django;
 this view serves callers with a session (it needs the CSRF check) and the
-browsable API, through the same ``agent_requests`` functions.
+browsable API, through the same ``agent_requests.request_answer``.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -21,15 +22,14 @@ from rest_framework.views import APIView
 
 from agents.naming.models import Namespace
 from orchestrator_site.web import selectors
-from orchestrator_site.web.agent_requests import request_admit, request_execute, request_record
+from orchestrator_site.web.agent_requests import request_answer
+from orchestrator_site.web.envelope_responses import envelope_response
 from orchestrator_site.web.gateway import gateway
-from orchestrator_site.web.exceptions import retry_after_header
 from orchestrator_site.web.filters import filter_list, filter_parameters
 from orchestrator_site.web.principals import Principal, client_ip_of_request
 from orchestrator_site.web.schema import ErrorEnvelopeSerializer
 from orchestrator_site.web.serializers import (AgentRequestSerializer, AgentResponseSerializer, AgentSerializer,
                                                NamespaceSerializer)
-from orchestrator_site.web.status_codes import http_status_for
 
 _ERRORS = {status: ErrorEnvelopeSerializer for status in (400, 401, 402, 403, 404, 409, 413, 422, 429, 500, 502,
                                                           503, 504)}
@@ -41,27 +41,8 @@ _REQUEST_EXAMPLES = [
 ]
 
 
-def envelope_response(frame: dict[str, Any]) -> Response:
-    status = http_status_for(frame)
-    headers: dict[str, str] = {}
-    if status == 401:
-        headers["WWW-Authenticate"] = 'Token realm="api"'
-    elif status == 429:
-        wait = (frame.get("error") or {}).get("details", {}).get("retry_after_s", 1)
-        headers["Retry-After"] = retry_after_header(wait)
-    return Response(frame, status=status, headers=headers)
-
-
-async def _request_flow(body: bytes, principal: Principal) -> dict[str, Any]:
-    import time
-
-    started = time.perf_counter()
-    refusal = await request_admit(principal=principal)
-    if refusal is not None:
-        frame = refusal.to_frame(None)
-        request_record(agent=None, action=None, transport="http", frame=frame, started=started)
-        return frame
-    return await request_execute(raw=body, principal=principal, transport="http", started=started)
+async def _given(body: bytes) -> bytes:
+    return body  # Django has read the whole body already
 
 
 class AgentRequestView(APIView):
@@ -92,7 +73,7 @@ class AgentRequestView(APIView):
     )
     def post(self, request: Request) -> Response:
         principal = Principal.from_user(request.user, self.get_client_ip(request))
-        frame = async_to_sync(_request_flow)(request.body, principal)
+        frame = async_to_sync(request_answer)(principal=principal, read_body=partial(_given, request.body))
         return envelope_response(frame)
 
     def get_client_ip(self, request: Request) -> str:

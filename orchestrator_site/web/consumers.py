@@ -29,7 +29,7 @@ from django.conf import settings
 from agents import protocol
 from agents.protocol import ErrorCode, ProtocolError
 from orchestrator_site.web import webmetrics
-from orchestrator_site.web.agent_requests import request_admit, request_execute, request_record
+from orchestrator_site.web.agent_requests import request_admit, request_execute, request_refused
 from orchestrator_site.web.events import EVENTS_GROUP, relay
 from orchestrator_site.web.principals import (AuthenticationFailed, Principal, client_ip_of, principal_for_token,
                                               token_from_headers)
@@ -134,9 +134,7 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
         else:
             refusal = await request_admit(principal=self.principal)
         if refusal is not None:
-            reply = refusal.to_frame(rid)
-            request_record(agent=None, action=None, transport="ws", frame=reply, started=started)
-            await self.send_frame(reply)
+            await self.send_frame(request_refused(refusal, transport="ws", started=started, request_id=rid))
             return
         task = asyncio.ensure_future(self._forward(frame, started))
         self.tasks.add(task)

@@ -28,7 +28,7 @@ from rest_framework.views import set_rollback
 
 from agents import protocol
 from agents.protocol import ErrorCode
-from orchestrator_site.web.status_codes import error_code_for_status
+from orchestrator_site.web.status_codes import error_code_for_status, retry_after_header
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +41,6 @@ _CODE_BY_EXCEPTION: tuple[tuple[type[Exception], str], ...] = (
     (exceptions.AuthenticationFailed, ErrorCode.UNAUTHORIZED),
     (exceptions.PermissionDenied, ErrorCode.FORBIDDEN),
 )
-
-
-def retry_after_header(wait_s: float) -> str:
-    return str(max(1, int(wait_s + 0.999)))
 
 
 def _details(exc: exceptions.APIException) -> dict[str, Any]:

@@ -14,9 +14,9 @@ exactly those of one INCR per hit. A lone hit is never delayed: it leaves at
 once when no round trip is out.
 
 The counter is the very key Django's cache would use (``cache.make_key``; an
-integer is stored unpickled by Django's RedisSerializer), so the DRF views,
-which count through the same script on Django's own client, and the fast
-paths share one count.
+integer is stored unpickled by Django's RedisSerializer). Every shell of an
+endpoint (fast path, DRF view, WebSocket) counts through this module, on the
+event loop.
 
 If Redis cannot be reached, the limit is not enforced (fail open) and a
 warning is logged at most once a minute: an outage of the shared cache must
@@ -169,15 +169,3 @@ async def hit_async(cache: Any, key: str, lifetime_s: int) -> int | None:
         counter = _counters[loop] = _LoopCounter(loop, url)
     return await counter.hit(cache.make_and_validate_key(key), lifetime_s)
 
-
-def hit_sync(cache: Any, key: str, lifetime_s: int) -> int | None:
-    """The same count on Django's own (thread-safe, synchronous) client, for the DRF views."""
-    if _redis_resting():
-        return None
-    full_key = cache.make_and_validate_key(key)
-    try:
-        client = cache._cache.get_client(full_key, write=True)
-        return int(client.eval(HIT_SCRIPT, 1, full_key, lifetime_s, 1))
-    except (RedisError, OSError) as exc:
-        _failed(exc)
-        return None

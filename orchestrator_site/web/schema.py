@@ -6,8 +6,9 @@ protocol's error envelope (``ErrorEnvelopeSerializer``):
 * 401 everywhere (a bad token is refused even where anonymous callers are welcome);
 * 400 where the caller sends anything (a body, query or path parameters);
 * 403 for writes (staff only, CSRF), 404 where a path names a row or a list is paged;
-* 415 where DRF parses the body by its media type, 429 where a rate limit applies;
-* and what a view declares itself with ``extend_schema(responses=...)`` (402, 409, 413, 503, ...).
+* 415 where DRF parses the body by its media type;
+* and what a view declares itself with ``extend_schema(responses=...)`` (402, 409, 413, 429 where its
+  admission applies a rate limit, 503, ...).
 
 Anonymous access follows the view's ``anonymous_allowed()`` when it has one
 (the router's and /api/request's policies are settings), else DRF's AllowAny.
@@ -21,7 +22,7 @@ from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS
 
-from orchestrator_site.web.fields import RequestIdField
+from orchestrator_common.serializer_fields import RequestIdField
 from orchestrator_site.web.status_codes import codes_for_status
 
 
@@ -80,8 +81,6 @@ class ApiAutoSchema(AutoSchema):
             statuses.add(415)
         if has_body and self._writes_unique_model():
             statuses.add(409)
-        if getattr(self.view, "throttle_classes", None):
-            statuses.add(429)
         return statuses
 
     def _writes_unique_model(self) -> bool:

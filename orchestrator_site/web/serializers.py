@@ -4,7 +4,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from agents.naming.models import Namespace
-from orchestrator_site.web.fields import PositiveNumberField, RequestIdField
+from orchestrator_common.serializer_fields import PositiveNumberField, RequestIdField
 
 
 class AgentRequestSerializer(serializers.Serializer):

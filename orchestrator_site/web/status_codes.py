@@ -1,4 +1,4 @@
-"""Which HTTP status a response envelope travels with. Pure, no Django."""
+"""Which HTTP status (and headers) a response envelope travels with. Pure, no Django."""
 from __future__ import annotations
 
 from typing import Any
@@ -81,3 +81,18 @@ def error_code_of(frame: dict[str, Any]) -> str | None:
     if frame.get("status") == "error" and isinstance(err, dict):
         return str(err.get("code"))
     return None
+
+
+def retry_after_header(wait_s: float) -> str:
+    """Retry-After in whole seconds, rounded up and at least 1."""
+    return str(max(1, int(wait_s + 0.999)))
+
+
+def envelope_headers(status: int, frame: dict[str, Any]) -> list[tuple[str, str]]:
+    """The headers an envelope's status calls for: WWW-Authenticate with a 401, Retry-After with a 429."""
+    if status == 401:
+        return [("WWW-Authenticate", 'Token realm="api"')]
+    if status == 429:
+        wait = (frame.get("error") or {}).get("details", {}).get("retry_after_s", 1)
+        return [("Retry-After", retry_after_header(wait))]
+    return []

@@ -34,7 +34,7 @@ TIMEOUT = 30
 @pytest.fixture
 def web(fuzz_system, settings):
     """This process's web app pointed at the module's orchestrator, a member token and the router seed."""
-    from llmrouter.api import fast
+    from llmrouter import dbthread
     from orchestrator_site.web import principals
     from tests.llmrouter.conftest import load_seed
     from tests.web.conftest import clear_local_cache
@@ -50,7 +50,7 @@ def web(fuzz_system, settings):
     user = get_user_model().objects.create_user("fuzzer")
     token = Token.objects.create(user=user).key
     yield token
-    fast.close_pool_connections()
+    dbthread.close_pool_connections()
     channel_layers.backends.clear()
     principals.token_cache_clear()
 

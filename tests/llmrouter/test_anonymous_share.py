@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
 from llmrouter import services
-from llmrouter.api import fast
+from llmrouter import dbthread
 from llmrouter.models import LedgerEntry, RouteLog
 from tests.llmrouter.conftest import load_seed
 
@@ -38,7 +38,7 @@ def app():
 
     load_seed()
     yield application
-    fast.close_pool_connections()
+    dbthread.close_pool_connections()
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ import asyncio
 import httpx
 import pytest
 
-from llmrouter.api import fast
+from llmrouter import dbthread
 from llmrouter.models import LedgerEntry, RouteLog
 from orchestrator_site.fast_http import FastHttpDispatcher
+from orchestrator_site.web import fast_route
 from tests.llmrouter.conftest import load_seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,7 +24,7 @@ def asgi_app():
     yield application
     # The fast path's pool thread keeps a connection: close it so the test
     # database can be dropped (PostgreSQL refuses while a session is open).
-    fast.close_pool_connections()
+    dbthread.close_pool_connections()
 
 
 def call(app, method: str, path: str, **kwargs) -> httpx.Response:
@@ -62,7 +63,7 @@ def test_fast_path_refusal_carries_the_protocol_error(asgi_app):
 
 
 def test_fast_path_limits_body_size_and_checks_the_host(asgi_app):
-    big = call(asgi_app, "POST", "/api/route-llm", content=b"{" + b" " * (fast.MAX_BODY_BYTES + 1) + b"}")
+    big = call(asgi_app, "POST", "/api/route-llm", content=b"{" + b" " * (fast_route.MAX_BODY_BYTES + 1) + b"}")
     assert big.status_code == 413 and big.json()["error"]["code"] == "MESSAGE_TOO_LARGE"
     evil = call(asgi_app, "POST", "/api/route-llm", json={"token_count": 1}, headers={"host": "evil.example"})
     assert evil.status_code == 400
@@ -77,10 +78,10 @@ def test_other_methods_and_paths_reach_django(asgi_app):
 def test_fast_path_is_registered_unless_switched_off(settings):
     settings.LLMROUTER = {"FAST_PATH": False}
     dispatcher = FastHttpDispatcher(fallback=None)  # type: ignore[arg-type]
-    fast.register_fast_paths(dispatcher)
+    fast_route.register_fast_paths(dispatcher)
     assert dispatcher.routes() == {}
     settings.LLMROUTER = {"ROUTE_ALLOW_ANONYMOUS": False}  # token callers still want the fast path
-    fast.register_fast_paths(dispatcher)
+    fast_route.register_fast_paths(dispatcher)
     assert dispatcher.routes() == {"/api/route-llm": frozenset({"POST"})}
 
 
@@ -138,7 +139,7 @@ def test_concurrent_fast_path_requests_are_batched_without_overspending(asgi_app
 
 
 def test_a_failing_request_does_not_sink_its_batch(asgi_app):
-    outcomes = fast._route_batch([
+    outcomes = dbthread._route_batch([
         {"token_count": 5000, "task_type": "analysis"},
         {"token_count": None, "task_type": "analysis"},  # a bug upstream: not validated
         {"token_count": 5000, "task_type": "coding"},

@@ -4,9 +4,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 
-from orchestrator_site.web.throttling import RouteLLMAnonThrottle, RouteLLMUserThrottle, parse_rate, throttle_hit
+from orchestrator_site.web.throttling import parse_rate, throttle_hit_async
 from tests.web.conftest import clear_local_cache
+
+
+def throttle_hit(**kwargs: Any) -> float | None:
+    return async_to_sync(throttle_hit_async)(**kwargs)
 
 
 @pytest.fixture
@@ -36,31 +41,36 @@ def test_a_scope_without_a_rate_is_unlimited(rates: None) -> None:
     assert all(throttle_hit(scope="request_anon", ident="anon:1", now=1.0) is None for _ in range(50))
 
 
-class _Req:
-    def __init__(self, user: Any, addr: str = "10.0.0.1") -> None:
-        self.user = user
-        # A spoofed X-Forwarded-For must not give an anonymous client a fresh allowance.
-        self.META = {"REMOTE_ADDR": addr, "HTTP_X_FORWARDED_FOR": f"192.0.2.{id(self) % 250}"}
+def test_route_llm_admission_counts_tokens_and_anonymous_clients_apart(rates: None, settings: Any) -> None:
+    from orchestrator_site.web.admission import route_llm_admit
+    from orchestrator_site.web.principals import Principal
+
+    def admit(principal: Principal) -> Any:
+        return async_to_sync(route_llm_admit)(principal=principal)
+
+    # Hour-long windows: the real clock cannot roll into the next one between these hits.
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+        "route_llm_user": "2/h", "route_llm_anon": "1/h"}}
+    settings.LLMROUTER = {**settings.LLMROUTER, "ROUTE_ALLOW_ANONYMOUS": True}
+    member = Principal(user_id=5, username="member", is_staff=False, client_ip="10.0.0.1")
+    assert admit(member) is None and admit(member) is None
+    refused = admit(member)
+    assert refused.code == "RATE_LIMITED" and refused.details["scope"] == "route_llm_user"
+    assert 0 < refused.details["retry_after_s"] <= 3600
+    # The anonymous limit (1/h) counts per address, apart from the token holder of the same address.
+    assert admit(Principal.anonymous("10.0.0.1")) is None
+    assert admit(Principal.anonymous("10.0.0.1")).details["scope"] == "route_llm_anon"
+    assert admit(Principal.anonymous("10.0.0.3")) is None
 
 
-class _User:
-    def __init__(self, pk: int | None) -> None:
-        self.pk = pk
-        self.is_authenticated = pk is not None
+def test_a_spoofed_forwarded_for_gives_no_fresh_anonymous_address(settings: Any) -> None:
+    from orchestrator_site.web.principals import client_ip_of_request
 
+    class _Req:
+        META = {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "192.0.2.7"}
 
-def test_route_llm_throttles_count_tokens_and_anonymous_clients_apart(rates: None) -> None:
-    user_throttle, anon_throttle = RouteLLMUserThrottle(), RouteLLMAnonThrottle()
-    user_throttle.timer = anon_throttle.timer = lambda: 1000.0  # type: ignore[method-assign]
-    member = _Req(_User(5))
-    assert user_throttle.allow_request(member, None) and user_throttle.allow_request(member, None)
-    assert not user_throttle.allow_request(member, None)
-    assert user_throttle.wait() == pytest.approx(1.0)
-    assert anon_throttle.allow_request(member, None)  # the anonymous limit ignores token holders
-    stranger = _Req(_User(None), "10.0.0.2")
-    assert anon_throttle.allow_request(stranger, None)
-    assert not anon_throttle.allow_request(stranger, None)
-    assert anon_throttle.allow_request(_Req(_User(None), "10.0.0.3"), None)
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": None}
+    assert client_ip_of_request(_Req()) == "10.0.0.1"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -153,8 +163,8 @@ def redis_cache(settings: Any) -> Any:
     client.close()
 
 
-def test_fast_paths_and_drf_views_count_on_one_redis_key(redis_cache: Any, settings: Any) -> None:
-    """The loop's Lua script and the DRF views' count meet on the key Django's cache uses."""
+def test_the_loop_counts_on_the_key_djangos_cache_uses(redis_cache: Any, settings: Any) -> None:
+    """The loop's Lua script counts on the very key Django's cache would use (an unpickled integer)."""
     import redis
     from asgiref.sync import async_to_sync
 
@@ -163,14 +173,14 @@ def test_fast_paths_and_drf_views_count_on_one_redis_key(redis_cache: Any, setti
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"request_user": "3/min"}}
     t0 = 12000.0
     assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:4", now=t0) is None
-    assert throttle_hit(scope="request_user", ident="user:4", now=t0 + 1) is None  # the DRF views' path
+    assert redis_cache.get(f"throttle:request_user:user:4:{int(t0 // 60)}") == 1  # Django's client reads it
+    assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:4", now=t0 + 1) is None
     assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:4", now=t0 + 2) is None
     assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:4", now=t0 + 3) == pytest.approx(57)
-    assert throttle_hit(scope="request_user", ident="user:4", now=t0 + 4) == pytest.approx(56)
     key = redis_cache.make_and_validate_key(f"throttle:request_user:user:4:{int(t0 // 60)}")
     raw = redis.Redis.from_url(settings.REDIS_URL)
     try:
-        assert int(raw.get(key)) == 5
+        assert int(raw.get(key)) == 4
         assert 0 < raw.ttl(key) <= 61  # the script gave the counter its lifetime
     finally:
         raw.close()
@@ -216,7 +226,6 @@ def test_an_unreachable_redis_lets_requests_through_and_warns(settings: Any, cap
     with caplog.at_level("WARNING", logger="orchestrator_site.web.redis_throttle"):
         for _ in range(3):
             assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:1", now=60.0) is None
-            assert throttle_hit(scope="request_user", ident="user:1", now=60.0) is None
     warnings = [r for r in caplog.records if "not enforced" in r.getMessage()]
     assert len(warnings) == 1  # once a minute, not once a request
 
@@ -253,7 +262,6 @@ def test_a_hung_redis_costs_one_timeout_then_rests(settings: Any) -> None:
         assert len(accepted) == 1 and redis_throttle._redis_resting()
         for _ in range(20):
             assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:1", now=60.0) is None
-            assert throttle_hit(scope="request_user", ident="user:1", now=60.0) is None
         assert len(accepted) == 1  # nobody asked the hung server again
     finally:
         listener.close()

@@ -1,17 +1,17 @@
-"""The async fast path for POST /api/route-llm (registered in asgi.py).
+"""The router's database thread: ORM work of the async HTTP paths, queued and batched.
 
-Same contract as ``views.RouteLLMView`` and the same validation and service;
-it only skips Django's middleware cycle. ``route_request`` (ORM, one short
-transaction) runs on a small dedicated thread pool, never on the event loop.
-The pool has one thread by default: every routing transaction takes the same
-budget lock, so a second thread would only wait on it (and on SQLite on the
-file lock too) while splitting the queue into smaller batches.
+``route_request`` (ORM, one short transaction) runs on a small dedicated thread
+pool, never on the event loop. The pool has one thread by default: every routing
+transaction takes the same budget lock, so a second thread would only wait on it
+(and on SQLite on the file lock too) while splitting the queue into smaller batches.
 
-Requests that arrive while the pool is busy are queued and routed together
-in one transaction (``services.route_requests``): the same decisions, in
-arrival order, as if routed one by one, but one lock, one read of the
-providers and one commit per batch. A lone request is never delayed: it goes
-to the pool at once when a thread is free.
+Requests that arrive while the pool is busy are queued and routed together in one
+transaction (``services.route_requests``): the same decisions, in arrival order, as
+if routed one by one, but one lock, one read of the providers and one commit per
+batch. A lone request is never delayed: it goes to the pool at once when a thread is
+free. POST /api/route-llm (the web package's fast_route.py) and the gateway
+(llmgateway/ledger.py, its decisions and settlements; llmgateway/asgi.py, /v1/models)
+queue their work here, each with its own batch function.
 """
 from __future__ import annotations
 
@@ -25,19 +25,11 @@ from typing import Any, Callable
 
 from django.db import connections
 
-from agents import protocol
-from agents.protocol import ErrorCode, ProtocolError
 from agents.runtime.db_hygiene import run_with_db_hygiene
-from llmrouter import conf, services, validation
-from llmrouter.api import responses
-from orchestrator_site.fast_http import BodyTooLarge, FastHttpDispatcher, read_body, send_json
-from orchestrator_site.web.admission import route_llm_admit, token_or_no_session
-from orchestrator_site.web.fast_request import respond
-from orchestrator_site.web.principals import token_from_headers
+from llmrouter import conf, services
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024
 MAX_BATCH = 64
 
 _executor: ThreadPoolExecutor | None = None
@@ -70,11 +62,6 @@ def close_pool_connections(timeout: float = 30.0) -> None:
 
     for future in [_executor.submit(close) for _ in range(workers)]:
         future.result(timeout)
-
-
-async def run_db(fn: Callable[..., Any], **kwargs: Any) -> Any:
-    """Run an ORM function on the router's pool and await its result."""
-    return await asyncio.get_running_loop().run_in_executor(executor(), partial(run_with_db_hygiene, fn, **kwargs))
 
 
 def _route_batch(requests: list[dict[str, Any]]) -> list[Any]:
@@ -160,46 +147,3 @@ def batched(item: Any, batch_fn: Callable[[list[Any]], list[Any]] = _route_batch
 def route_batched(kwargs: dict[str, Any]) -> asyncio.Future:
     """Route one request through this loop's batcher; await the result (or its ProtocolError)."""
     return batched(kwargs)
-
-
-async def route_llm(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    request_id = None
-    # The same per-token / per-client limit and anonymous policy as RouteLLMView.
-    refusal = await route_llm_admit(scope, allow_anonymous=conf.get("ROUTE_ALLOW_ANONYMOUS"))
-    if refusal is not None:
-        await respond(send, refusal)
-        return
-    try:
-        payload = protocol.decode(await read_body(receive, max_bytes=MAX_BODY_BYTES) or b"")
-        request_id = responses.caller_request_id(payload)
-        kwargs = validation.parse_route_request(payload)
-        # Admission refused bad tokens: a request without one is anonymous (the anonymous budget share).
-        kwargs["anonymous"] = token_from_headers(scope.get("headers", ())) is None
-        result = await route_batched(kwargs)
-    except ProtocolError as exc:
-        status, body = responses.error_body(exc, request_id)
-        await send_json(send, status, body)
-        return
-    except BodyTooLarge:
-        await send_json(send, 413, protocol.error(None, ErrorCode.MESSAGE_TOO_LARGE,
-                                                  f"Body larger than {MAX_BODY_BYTES} bytes"))
-        return
-    except ConnectionResetError:
-        return  # the client left before sending its body
-    except Exception:
-        logger.exception("route-llm fast path failed")
-        status, body = responses.internal_error(request_id)
-        await send_json(send, status, body)
-        return
-    await send_json(send, 200, responses.route_success(result, request_id))
-
-
-def register_fast_paths(dispatcher: FastHttpDispatcher) -> None:
-    """Put POST /api/route-llm in front of Django unless settings say otherwise.
-
-    Callers with a token, or without a session cookie, are served here (with
-    anonymous routing off, those without a token get 401 here too); a
-    session-authenticated POST goes to the DRF view, which does its CSRF check.
-    """
-    if conf.get("FAST_PATH"):
-        dispatcher.register("/api/route-llm", route_llm, methods=("POST",), when=token_or_no_session)

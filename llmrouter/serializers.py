@@ -14,7 +14,7 @@ from llmrouter.models import (ENV_NAME_RE, Budget, LedgerEntry, Provider, RouteA
                               validate_capabilities, validate_env_name, validate_zone)
 from llmrouter.windows import available_zones
 from llmrouter.validation import MAX_INTERFACE, MAX_TASK_TYPE, MAX_TOKENS
-from orchestrator_site.web.fields import RequestIdField, StrictModelSerializer
+from orchestrator_common.serializer_fields import RequestIdField, StrictModelSerializer
 
 
 # Dollars as decimal strings; each pattern is what DRF and the model's validators accept
@@ -178,7 +178,9 @@ class RouteLogSerializer(serializers.ModelSerializer):
         return data
 
 
-# --- OpenAPI documentation only: validation is llmrouter.validation (shared with the fast path) ---
+# --- POST /api/route-llm and its usage report. Their input is validated by llmrouter.validation (shared
+# with the fast path); the *Doc serializers only document it. The decision's answer is built from
+# RouteAnswerSerializer. ---
 
 class RouteRequestDoc(serializers.Serializer):
     token_count = serializers.IntegerField(min_value=0, max_value=MAX_TOKENS, help_text="Tokens the call will use.")
@@ -194,14 +196,39 @@ class RouteRequestDoc(serializers.Serializer):
     id = RequestIdField(required=False, help_text="Your id (string or integer), echoed back as given.")
 
 
-class RouteResponseDoc(serializers.Serializer):
-    provider = serializers.CharField(help_text="The chosen provider's display name.")
+class RouteAnswerSerializer(serializers.Serializer):
+    """POST /api/route-llm's decision: the one declaration of the answer's fields.
+
+    Each field names the ``services.RouteResult`` attribute it shows (``source``, by default its own
+    name). ``route_answer`` builds the answer from this list and the OpenAPI schema documents it
+    (``RouteResponseDoc``), so a field added here is in both; tests/web/test_api_schema.py checks real
+    answers against the served schema.
+    """
+
+    provider = serializers.CharField(source="provider_name", help_text="The chosen provider's display name.")
     reasoning = serializers.CharField()
     estimated_cost = serializers.FloatField(help_text="Dollars, reserved against the budget.")
     confidence = serializers.FloatField(help_text="The winning score clamped to [0, 1].")
     decision_id = serializers.CharField(help_text="Report usage to /api/route-llm/{decision_id}/usage.")
     provider_key = serializers.CharField()
     candidates = serializers.ListField(child=serializers.DictField(), help_text="Every provider's factors and score.")
+
+
+# (answer key, RouteResult attribute) in the declared order; read once, since building the answer is on
+# the fast path (a plain dict, not DRF's to_representation: the values are JSON-ready already).
+_ROUTE_ANSWER_SOURCES: tuple[tuple[str, str], ...] = tuple(
+    (name, field.source) for name, field in RouteAnswerSerializer().fields.items())
+
+
+def route_answer(result: Any) -> dict[str, Any]:
+    """The decision's fields of the answer (a ``services.RouteResult``), without the envelope."""
+    return {name: getattr(result, source) for name, source in _ROUTE_ANSWER_SOURCES}
+
+
+class RouteResponseDoc(RouteAnswerSerializer):
+    """The routing decision in the success envelope (status, timestamp, your id)."""
+
+    # The envelope's fields, added by the web package's route_answers.route_success.
     status = serializers.ChoiceField(choices=["success"])
     timestamp = serializers.CharField()
     id = RequestIdField(required=False, help_text="Your id, when you sent one.")

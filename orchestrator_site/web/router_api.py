@@ -1,19 +1,21 @@
-"""REST views: thin (validate, call one service or selector, serialize).
+"""The router's REST views: thin (admit, validate, call one service or selector, serialize).
 
 POST /api/route-llm is normally answered by the async fast path in
-``llmrouter.api.fast`` (registered in front of Django in asgi.py); this DRF
-view serves the same contract for WSGI, tests, the browsable API and when the
-fast path is off, through the same validation and service.
+``fast_route`` (registered in front of Django in asgi.py); this DRF view serves
+the same contract for callers with a session (they need the CSRF check), tests,
+the browsable API and when the fast path is off, through the same admission
+(``admission.route_llm_admit``), validation, service and answers.
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,17 +23,16 @@ from rest_framework.views import APIView
 from agents import protocol
 from agents.protocol import ProtocolError
 from llmrouter import conf, selectors, services, validation
-from llmrouter.api import responses
-from llmrouter.api.permissions import ReadAuthenticatedWriteStaff, RouteCallerPermission
-from llmrouter.api.serializers import (BudgetSerializer, LedgerEntrySerializer, ProviderSerializer,
-                                       RouteLogSerializer, RouteRequestDoc, RouteResponseDoc, UsageRequestDoc,
-                                       UsageResponseDoc)
 from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog
+from llmrouter.serializers import (BudgetSerializer, LedgerEntrySerializer, ProviderSerializer, RouteLogSerializer,
+                                   RouteRequestDoc, RouteResponseDoc, UsageRequestDoc, UsageResponseDoc)
+from orchestrator_site.web.admission import route_caller_refusal, route_llm_admit
+from orchestrator_site.web.envelope_responses import envelope_response
 from orchestrator_site.web.filters import filter_list, filter_parameters
+from orchestrator_site.web.permissions import ReadAuthenticatedWriteStaff
+from orchestrator_site.web.principals import Principal, client_ip_of_request
+from orchestrator_site.web.route_answers import caller_request_id, route_success
 from orchestrator_site.web.schema import ErrorEnvelopeSerializer
-from orchestrator_site.web.throttling import ROUTE_LLM_THROTTLES
-
-logger = logging.getLogger(__name__)
 
 
 def _body(request: Request) -> Any:
@@ -48,12 +49,17 @@ _USAGE_EXAMPLE = OpenApiExample("usage report", request_only=True, value={"promp
 
 
 class _RouterView(APIView):
-    permission_classes = [RouteCallerPermission]
+    # Admission (the anonymous policy, the rate limit) is admission.py's, the same functions the fast path uses.
+    permission_classes = [AllowAny]
+    throttle_classes: list[Any] = []
     # The body is read raw and decoded by the wire protocol: JSON whatever the Content-Type says.
     parser_classes = [JSONParser]
 
     def anonymous_allowed(self) -> bool:
         return bool(conf.get("ROUTE_ALLOW_ANONYMOUS"))
+
+    def principal(self, request: Request) -> Principal:
+        return Principal.from_user(request.user, client_ip_of_request(request))
 
 
 class RouteLLMView(_RouterView):
@@ -64,23 +70,23 @@ class RouteLLMView(_RouterView):
     reserved against the budget until usage is reported.
     """
 
-    # Per token and per anonymous client (rates: route_llm_user / route_llm_anon).
-    throttle_classes = ROUTE_LLM_THROTTLES
-
     @extend_schema(request=RouteRequestDoc, examples=[_ROUTE_EXAMPLE],
                    responses={200: RouteResponseDoc, 402: ErrorEnvelopeSerializer, 413: ErrorEnvelopeSerializer,
-                              422: ErrorEnvelopeSerializer})
+                              422: ErrorEnvelopeSerializer, 429: ErrorEnvelopeSerializer})
     def post(self, request: Request) -> Response:
+        principal = self.principal(request)
+        refusal = async_to_sync(route_llm_admit)(principal=principal)
+        if refusal is not None:
+            return envelope_response(refusal.to_frame(None))
         request_id = None
         try:
             payload = _body(request)
-            request_id = responses.caller_request_id(payload)
+            request_id = caller_request_id(payload)
             result = services.route_request(**validation.parse_route_request(payload),
-                                            anonymous=not request.user.is_authenticated)
+                                            anonymous=not principal.is_authenticated)
         except ProtocolError as exc:
-            status, body = responses.error_body(exc, request_id)
-            return Response(body, status=status)
-        return Response(responses.route_success(result, request_id))
+            return envelope_response(exc.to_frame(request_id))
+        return envelope_response(route_success(result, request_id))
 
 
 class UsageView(_RouterView):
@@ -89,12 +95,14 @@ class UsageView(_RouterView):
     @extend_schema(request=UsageRequestDoc, examples=[_USAGE_EXAMPLE],
                    responses={200: UsageResponseDoc, 409: ErrorEnvelopeSerializer, 413: ErrorEnvelopeSerializer})
     def post(self, request: Request, decision_id: str) -> Response:
+        refusal = route_caller_refusal(self.principal(request))
+        if refusal is not None:
+            return envelope_response(refusal.to_frame(None))
         try:
             kwargs = validation.parse_usage(_body(request))
             settlement = services.usage_settle(decision_id=decision_id, **kwargs)
         except ProtocolError as exc:
-            status, body = responses.error_body(exc)
-            return Response(body, status=status)
+            return envelope_response(exc.to_frame(None))
         return Response({"status": "success", **settlement.as_response()})
 
 

@@ -1,17 +1,21 @@
-"""Response bodies shared by the DRF views and the async fast path."""
+"""POST /api/route-llm's answers, for its fast path and its DRF view alike.
+
+The decision's fields are declared once, in ``llmrouter.serializers.RouteAnswerSerializer``
+(which also documents them in the OpenAPI schema); this adds the envelope around them.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 from agents import protocol
-from agents.protocol import ErrorCode, ProtocolError
+from agents.protocol import ErrorCode
+from llmrouter.serializers import route_answer
 from llmrouter.services import RouteResult
-from orchestrator_site.web.status_codes import http_status_for
 
 
 def route_success(result: RouteResult, request_id: Any = None) -> dict[str, Any]:
     """The seed's flat response (provider, reasoning, estimated_cost, confidence) plus ours."""
-    body = result.as_response()
+    body = route_answer(result)
     body["status"] = "success"
     body["timestamp"] = protocol.utc_timestamp()
     if request_id is not None:
@@ -19,14 +23,8 @@ def route_success(result: RouteResult, request_id: Any = None) -> dict[str, Any]
     return body
 
 
-def error_body(exc: ProtocolError, request_id: Any = None) -> tuple[int, dict[str, Any]]:
-    """The wire protocol's error frame and the HTTP status it travels with."""
-    frame = exc.to_frame(request_id)
-    return http_status_for(frame), frame
-
-
-def internal_error(request_id: Any = None) -> tuple[int, dict[str, Any]]:
-    return 500, protocol.error(request_id, ErrorCode.INTERNAL_ERROR, "Internal error; see the server log")
+def internal_error(request_id: Any = None) -> dict[str, Any]:
+    return protocol.error(request_id, ErrorCode.INTERNAL_ERROR, "Internal error; see the server log")
 
 
 def caller_request_id(payload: Any) -> Any:
