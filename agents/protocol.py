@@ -99,11 +99,6 @@ def encode(frame: dict[str, Any]) -> bytes:
         raise ProtocolError(ErrorCode.INVALID_REQUEST, f"Frame cannot be encoded as JSON: {exc}") from None
 
 
-def encode_many(frames: list[dict[str, Any]]) -> bytes:
-    """Several frames in one buffer, so a transport can write them in one call."""
-    return b"".join(orjson.dumps(f, default=str) + b"\n" for f in frames)
-
-
 def decode(line: bytes | str) -> dict[str, Any]:
     """Parse one frame; raise ProtocolError(INVALID_JSON / INVALID_REQUEST)."""
     try:

@@ -4,21 +4,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Sum
-
 from llmrouter import store, windows
-from llmrouter.models import Budget, LedgerEntry, Provider
+from llmrouter.models import Budget, Provider
 
 
 def spend_nanos(*, start: datetime, end: datetime) -> int:
     """Net money charged to [start, end): reservations plus settlement adjustments."""
     return store.window_spend(start, end)
-
-
-def spend_nanos_full(*, start: datetime, end: datetime) -> int:
-    """The same, summed from every entry (no checkpoint): for audits and tests."""
-    total = LedgerEntry.objects.filter(charged_at__gte=start, charged_at__lt=end).aggregate(s=Sum("amount_nanos"))["s"]
-    return int(total or 0)
 
 
 def budget_status(*, budget: Budget, now: datetime | None = None) -> dict[str, Any]:

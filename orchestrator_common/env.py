@@ -16,7 +16,6 @@ Only ``django.core.exceptions`` is imported: it needs no configured settings.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -68,11 +67,6 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name}={value} is below its minimum of {minimum}")
     return value
-
-
-def env_path(name: str, default: Path) -> Path:
-    raw = os.environ.get(name)
-    return Path(raw).expanduser() if raw else default
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

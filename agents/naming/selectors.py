@@ -76,14 +76,6 @@ def namespace_list(*, project: str | None = None, environment: str | None = None
     return Page(items=[namespace_answer(ns) for ns in rows], total=qs.count(), limit=limit, offset=offset)
 
 
-def namespace_get(*, name: str) -> Namespace | None:
-    return Namespace.objects.filter(name=name).first()
-
-
-def capability_get(*, capability_id: str) -> Capability | None:
-    return Capability.objects.filter(capability_id=capability_id).first()
-
-
 def capability_get_by_key(*, key: str) -> Capability | None:
     """The capability allocated under a stored idempotency key (see services.idempotency_key_for)."""
     return Capability.objects.filter(idempotency_key=key).first()

@@ -18,11 +18,3 @@ class ReadAuthenticatedWriteStaff(BasePermission):
             return False
         return request.method in SAFE_METHODS or bool(user.is_staff)
 
-
-class IsAuthenticatedCaller(BasePermission):
-    """Any authenticated caller may POST (agent requests, routing questions);
-    which agent actions need staff is decided by the request policy."""
-
-    def has_permission(self, request: Any, view: Any) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated)

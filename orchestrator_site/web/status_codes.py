@@ -76,13 +76,6 @@ def codes_for_status(status: int) -> list[str]:
     return sorted(codes)
 
 
-def error_code_of(frame: dict[str, Any]) -> str | None:
-    err = frame.get("error")
-    if frame.get("status") == "error" and isinstance(err, dict):
-        return str(err.get("code"))
-    return None
-
-
 def retry_after_header(wait_s: float) -> str:
     """Retry-After in whole seconds, rounded up and at least 1."""
     return str(max(1, int(wait_s + 0.999)))
