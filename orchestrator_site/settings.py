@@ -270,7 +270,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "orchestrator_site.web.schema.ApiAutoSchema",
     # Every error (4xx and 5xx) in the wire protocol's error envelope, like the fast paths (web/exceptions.py).
     "EXCEPTION_HANDLER": "orchestrator_site.web.exceptions.api_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "orchestrator_site.web.pagination.PageNumberOnly",
     "PAGE_SIZE": 50,
 }
 

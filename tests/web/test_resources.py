@@ -99,7 +99,8 @@ def test_namespaces_list_filter_and_detail(member):
     assert future["count"] == 0
 
 
-@pytest.mark.parametrize("params", [{"since": "yesterday"}, {"until": "2026-01-01T00:00:00"}, {"page": "999"}])
+@pytest.mark.parametrize("params", [{"since": "yesterday"}, {"until": "2026-01-01T00:00:00"}, {"page": "999"},
+                                    {"page": ""}, {"page": "x"}])
 def test_namespaces_bad_query_parameters(member, params):
     _namespaces()
     resp = get(member, "/api/namespaces/", data=params)
