@@ -9,7 +9,7 @@ from agents.redis_client import AsyncRedisAgentClient, redis_request, redis_requ
 from agents.redis_keys import RedisKeys
 from agents.runtime.idempotency import IdempotencyOptions, IdempotencyStore, IdempotentHandle
 from tests.redis.conftest import make_agent, run, serving, transport_for
-from tests.redis.server import free_port
+from tests.support.net import free_port
 
 
 class AgentInThread:

@@ -8,7 +8,7 @@ from agents import protocol
 from agents.redis_keys import RedisKeys
 from agents.runtime.redis_conn import make_client
 from tests.redis.conftest import add_ghost_listener, make_agent, run, running_fallback, serving
-from tests.redis.server import free_port
+from tests.support.net import free_port
 
 
 def request(agent_type: str, rid: int = 41) -> dict:
