@@ -91,6 +91,17 @@ def _unavailable_frame(frame: dict[str, Any], exc: BaseException) -> dict[str, A
                           {"agent": frame["agent"]}, transport="redis")
 
 
+def _one_shot(agent: str, action: str, data: dict[str, Any] | None, *, timeout_ms: float,
+              idempotency_key: str | None, request_id: Any, interface: str | None,
+              prefix: str | None) -> tuple[dict[str, Any], RedisKeys, str, dict[bytes, bytes]]:
+    """What redis_request(_async) sends: the frame, the keys, the call's own reply list and the entry's fields."""
+    frame = build_request(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
+                          request_id=request_id, interface=interface)
+    keys = RedisKeys(prefix if prefix is not None else default_prefix())
+    reply = keys.reply_list(f"{client_id()}:{frame['id']}")
+    return frame, keys, reply, entry_fields(frame, reply_to=reply, reply_kind="list", timeout_ms=timeout_ms)
+
+
 def _answer(raw: bytes, frame: dict[str, Any]) -> dict[str, Any]:
     answer = orjson.loads(raw)
     answer["id"] = frame["id"]
@@ -118,15 +129,11 @@ def redis_request(agent: str, action: str, data: dict[str, Any] | None = None, *
                   redis_url: str | None = None, prefix: str | None = None, request_id: Any = None,
                   interface: str | None = None) -> dict[str, Any]:
     """Send one request through the agent's stream and wait for its answer (blocking)."""
-    frame = build_request(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
-                          request_id=request_id, interface=interface)
-    keys = RedisKeys(prefix if prefix is not None else default_prefix())
-    reply = keys.reply_list(f"{client_id()}:{frame['id']}")
+    frame, keys, reply, fields = _one_shot(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
+                                           request_id=request_id, interface=interface, prefix=prefix)
     client = _sync_client(redis_url or default_redis_url())
     try:
-        entry_id = client.xadd(keys.stream(agent), entry_fields(frame, reply_to=reply, reply_kind="list",
-                                                                timeout_ms=timeout_ms),
-                               maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
+        entry_id = client.xadd(keys.stream(agent), fields, maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
         got = client.blpop([reply], timeout=max(timeout_ms / 1000, 0.01))
     except (RedisError, OSError) as exc:
         return _unavailable_frame(frame, exc)
@@ -148,16 +155,12 @@ async def redis_request_async(agent: str, action: str, data: dict[str, Any] | No
                               redis_url: str | None = None, prefix: str | None = None, request_id: Any = None,
                               interface: str | None = None) -> dict[str, Any]:
     """The same as ``redis_request``, for asyncio code (one connection waits per call)."""
-    frame = build_request(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
-                          request_id=request_id, interface=interface)
-    keys = RedisKeys(prefix if prefix is not None else default_prefix())
-    reply = keys.reply_list(f"{client_id()}:{frame['id']}")
+    frame, keys, reply, fields = _one_shot(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
+                                           request_id=request_id, interface=interface, prefix=prefix)
     client = redis_conn.acquire(redis_url or default_redis_url())
     try:
         try:
-            entry_id = await client.xadd(keys.stream(agent),
-                                         entry_fields(frame, reply_to=reply, reply_kind="list", timeout_ms=timeout_ms),
-                                         maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
+            entry_id = await client.xadd(keys.stream(agent), fields, maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
             got = await client.blpop([reply], timeout=max(timeout_ms / 1000, 0.01))
         except (RedisError, OSError) as exc:
             return _unavailable_frame(frame, exc)

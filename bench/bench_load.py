@@ -46,14 +46,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
 
 import orjson  # noqa: E402
 
+from tests.support.memory import rss_mb  # noqa: E402
 from tests.support.system import System  # noqa: E402
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def raise_nofile(wanted: int) -> int:

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.scratch_postgres import private_database  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
 
 ROUTE_BODY = b'{"token_count": 5000, "task_type": "analysis", "priority": "medium", "interface": "bench"}'
 
@@ -125,12 +126,6 @@ def bench_route_batches(n: int = 2048, size: int = 32) -> dict[str, float]:
     total = time.perf_counter() - started
     connections.close_all()
     return {"decisions_per_s": n / total, "us_per_decision": total / n * 1e6}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_daphne(env: dict[str, str], port: int, log: Path, extra_env: dict[str, str] | None = None):

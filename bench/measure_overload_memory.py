@@ -23,14 +23,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
 
 from agents.client import AsyncClient  # noqa: E402
+from tests.support.memory import rss_mb  # noqa: E402
 from tests.support.system import System  # noqa: E402
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def burst(socket_path: str, n: int, pid: int) -> tuple[float, dict[str, int]]:

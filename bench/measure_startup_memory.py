@@ -41,14 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents.manager.supervisor import SupervisorClient, SupervisorUnavailable  # noqa: E402
+from tests.support.net import exchange_line, free_port  # noqa: E402
 
 AGENTS = {"AGT-NAMING-1", "AGT-NAMING-2", "AGT-STRUCT-1", "AGT-SEMANTIC-1", "AGT-MANAGER-1"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def memory_kib(pid: int) -> tuple[int, int]:
@@ -64,16 +59,9 @@ def memory_kib(pid: int) -> tuple[int, int]:
 
 
 def request_line(sock_path: Path, frame: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(str(sock_path))
-        sock.sendall(json.dumps(frame).encode() + b"\n")
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = sock.recv(1 << 20)
-            if not chunk:
-                raise ConnectionError("closed")
-            buf += chunk
+    buf = exchange_line(sock_path, json.dumps(frame).encode(), timeout)
+    if not buf.endswith(b"\n"):
+        raise ConnectionError("closed")
     return json.loads(buf)
 
 

@@ -6,12 +6,32 @@ because they need the database.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from llmrouter import conf, windows
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# What each key's value must be, with the error reported otherwise (the keys not listed take any value).
+_VALUE_RULES: tuple[tuple[str, Callable[[Any], bool], str, str], ...] = (
+    ("ROUTE_WORKERS", lambda v: isinstance(v, int) and v >= 0,
+     "LLMROUTER['ROUTE_WORKERS'] must be an integer >= 0 (0: the default, one).", "llmrouter.E003"),
+    ("HEALTH_CHECK_TIMEOUT_S", lambda v: isinstance(v, (int, float)) and v > 0,
+     "LLMROUTER['HEALTH_CHECK_TIMEOUT_S'] must be a positive number of seconds.", "llmrouter.E004"),
+    ("HEALTH_ORCHESTRATOR_TIMEOUT_S", lambda v: isinstance(v, (int, float)) and v > 0,
+     "LLMROUTER['HEALTH_ORCHESTRATOR_TIMEOUT_S'] must be a positive number of seconds.", "llmrouter.E004"),
+    ("UNHEALTHY_AFTER_FAILURES", lambda v: isinstance(v, int) and v >= 1,
+     "LLMROUTER['UNHEALTHY_AFTER_FAILURES'] must be an integer >= 1.", "llmrouter.E005"),
+    ("ANONYMOUS_BUDGET_SHARE", lambda v: _is_number(v) and 0 <= v <= 1,
+     "LLMROUTER['ANONYMOUS_BUDGET_SHARE'] must be a number in 0..1 (0: anonymous callers reserve nothing, only "
+     "free providers).", "llmrouter.E006"),
+)
 
 
 @register()
@@ -20,25 +40,19 @@ def check_settings(app_configs: Any, **kwargs: Any) -> list:
     configured = getattr(settings, "LLMROUTER", {})
     if not isinstance(configured, dict):
         return [Error("settings.LLMROUTER must be a dict.", id="llmrouter.E001")]
-    unknown = sorted(set(configured) - set(conf.DEFAULTS))
+    unknown = sorted(set(configured) - conf.KEYS)
     if unknown:
         errors.append(Error(f"Unknown LLMROUTER settings: {', '.join(unknown)}.",
-                            hint=f"Known: {', '.join(sorted(conf.DEFAULTS))}.", id="llmrouter.E002"))
-    workers = configured.get("ROUTE_WORKERS", conf.DEFAULTS["ROUTE_WORKERS"])
-    if not isinstance(workers, int) or workers < 0:
-        errors.append(Error("LLMROUTER['ROUTE_WORKERS'] must be an integer >= 0 (0: the default, one).",
-                            id="llmrouter.E003"))
-    for name in ("HEALTH_CHECK_TIMEOUT_S", "HEALTH_ORCHESTRATOR_TIMEOUT_S"):
-        value = configured.get(name, conf.DEFAULTS[name])
-        if not isinstance(value, (int, float)) or value <= 0:
-            errors.append(Error(f"LLMROUTER['{name}'] must be a positive number of seconds.", id="llmrouter.E004"))
-    failures = configured.get("UNHEALTHY_AFTER_FAILURES", conf.DEFAULTS["UNHEALTHY_AFTER_FAILURES"])
-    if not isinstance(failures, int) or failures < 1:
-        errors.append(Error("LLMROUTER['UNHEALTHY_AFTER_FAILURES'] must be an integer >= 1.", id="llmrouter.E005"))
-    share = configured.get("ANONYMOUS_BUDGET_SHARE", conf.DEFAULTS["ANONYMOUS_BUDGET_SHARE"])
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
-        errors.append(Error("LLMROUTER['ANONYMOUS_BUDGET_SHARE'] must be a number in 0..1 (0: anonymous callers "
-                            "reserve nothing, only free providers).", id="llmrouter.E006"))
+                            hint=f"Known: {', '.join(sorted(conf.KEYS))}.", id="llmrouter.E002"))
+    missing = sorted(conf.KEYS - set(configured))
+    if missing:
+        # settings.py writes every key and is the only home of their defaults: a settings module of its own
+        # has no fallback to lean on, so a key it leaves out would fail the first request that reads it.
+        errors.append(Error(f"LLMROUTER lacks {', '.join(missing)}.",
+                            hint="Start from orchestrator_site.settings.LLMROUTER and change what differs.",
+                            id="llmrouter.E007"))
+    errors.extend(Error(message, id=error_id) for name, is_valid, message, error_id in _VALUE_RULES
+                  if name in configured and not is_valid(configured[name]))
     return errors
 
 

@@ -299,32 +299,50 @@ WEB = {
     "METRICS_PUBLIC": env_bool("METRICS_PUBLIC", False),
 }
 
-# --- LLM router (llmrouter/conf.py documents each key) --------------------------------
+# --- LLM router (read through llmrouter/conf.py; these are the only defaults) ----------
 LLMROUTER = {
+    # Whether anonymous callers may POST /api/route-llm (rate limits are the web layer's job).
     "ROUTE_ALLOW_ANONYMOUS": env_bool("LLMROUTER_ROUTE_ALLOW_ANONYMOUS", True),
+    # Serve POST /api/route-llm through the async fast path in front of Django.
     "FAST_PATH": env_bool("LLMROUTER_FAST_PATH", True),
+    # Threads running route_request for the fast path; 0 picks 1. Every routing transaction locks the same
+    # budget rows, so a second thread cannot route in parallel: it only splits the waiting requests into
+    # smaller batches (on PostgreSQL 4 threads served 690-770 req/s against 950-1,150 for one,
+    # bench/router.md). More can help only a deployment whose threads wait on something other than that lock.
     "ROUTE_WORKERS": env_int("LLMROUTER_ROUTE_WORKERS", 0, minimum=0),
+    # The monitor: health-check timeout and failures before a provider is unhealthy.
     "HEALTH_CHECK_TIMEOUT_S": env_float("LLMROUTER_HEALTH_CHECK_TIMEOUT_S", 2.0, minimum=0.1),
     "UNHEALTHY_AFTER_FAILURES": env_int("LLMROUTER_UNHEALTHY_AFTER_FAILURES", 3, minimum=1),
+    # /health asks the orchestrator for its agent count with this timeout.
     "HEALTH_ORCHESTRATOR_TIMEOUT_S": env_float("LLMROUTER_HEALTH_ORCHESTRATOR_TIMEOUT_S", 0.5, minimum=0.05),
+    # The gateway's circuit breaker: consecutive failures that open it, the cool-down before a probe, and how
+    # long a probe's claim lasts should its process never report back.
     "BREAKER_FAILURES": env_int("LLMROUTER_BREAKER_FAILURES", 3, minimum=1),
     "BREAKER_COOLDOWN_S": env_float("LLMROUTER_BREAKER_COOLDOWN_S", 30.0, minimum=0),
     "BREAKER_PROBE_TIMEOUT_S": env_float("LLMROUTER_BREAKER_PROBE_TIMEOUT_S", 120.0, minimum=1),
+    # The share (0..1) of each active budget's window that anonymous callers may reserve between them: a
+    # hard cap of its own, so anonymous traffic can never take the money callers with tokens need.
     "ANONYMOUS_BUDGET_SHARE": env_float("LLMROUTER_ANONYMOUS_BUDGET_SHARE", 0.05, minimum=0.0),
 }
 
-# The LLM gateway (/v1/, llmgateway/conf.py; docs/gateway.md).
+# The LLM gateway (/v1/, read through llmgateway/conf.py; docs/gateway.md). These are the only defaults.
 GATEWAY = {
+    # Attempts per request (the first plus failovers), only ever before the first byte reaches the client.
     "MAX_ATTEMPTS": env_int("GATEWAY_MAX_ATTEMPTS", 3, minimum=1),
+    # Completion size reserved (and sent upstream as max_tokens) when the request gives none.
     "DEFAULT_MAX_TOKENS": env_int("GATEWAY_DEFAULT_MAX_TOKENS", 1024, minimum=1),
     "MAX_BODY_BYTES": env_int("GATEWAY_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024),
     "CONNECT_TIMEOUT_S": env_float("GATEWAY_CONNECT_TIMEOUT_S", 5.0, minimum=0.01),
+    # Until the first byte of the answer (headers and first chunk): past it, the next provider is tried.
     "FIRST_BYTE_TIMEOUT_S": env_float("GATEWAY_FIRST_BYTE_TIMEOUT_S", 30.0, minimum=0.01),
+    # Longest silence between two chunks of a stream, and the longest whole call.
     "READ_TIMEOUT_S": env_float("GATEWAY_READ_TIMEOUT_S", 60.0, minimum=0.01),
     "TOTAL_TIMEOUT_S": env_float("GATEWAY_TOTAL_TIMEOUT_S", 600.0, minimum=0.01),
     "MAX_CONNECTIONS": env_int("GATEWAY_MAX_CONNECTIONS", 2000, minimum=1),
+    # How many httpx clients share the calls (llmgateway/upstream.py says why more than one).
     "HTTP_POOLS": env_int("GATEWAY_HTTP_POOLS", 8, minimum=1),
     "MAX_KEEPALIVE": env_int("GATEWAY_MAX_KEEPALIVE", 200, minimum=0),
+    # Observed time to first byte: p50 over this many recent calls per provider, published at most this often.
     "TTFB_WINDOW": env_int("GATEWAY_TTFB_WINDOW", 200, minimum=1),
     "TTFB_PUBLISH_S": env_float("GATEWAY_TTFB_PUBLISH_S", 5.0, minimum=0),
 }

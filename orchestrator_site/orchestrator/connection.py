@@ -274,6 +274,10 @@ class Connection(asyncio.Protocol):
             except ProtocolError as exc:
                 self._error(exc, protocol.request_id_of(frame))
                 return
+        self._submit(request)
+
+    def _submit(self, request: dict[str, Any]) -> None:
+        """A normalized request, a client's or an agent's own: the orchestrator's actions here, the rest queued."""
         if request["agent"] == "orchestrator":
             self.ctx.builtin.handle(self, request)
         else:
@@ -329,10 +333,7 @@ class Connection(asyncio.Protocol):
             except ProtocolError as exc:
                 self._error(exc, protocol.request_id_of(frame))
                 return
-            if request["agent"] == "orchestrator":
-                self.ctx.builtin.handle(self, request)
-            else:
-                self.dispatcher.submit(self, request)
+            self._submit(request)
             return
         kind = frame.get("type")
         if kind == "ping":

@@ -1,6 +1,8 @@
 """Helpers for the end-to-end Redis tests: a Redis client on the system's prefix, liveness waits."""
 from __future__ import annotations
 
+import uuid
+
 import redis
 
 from agents.redis_keys import RedisKeys
@@ -24,6 +26,19 @@ def wait_listening(system: System, agent_type: str, instance: str, url: str = SH
                    on_fail=lambda: system.log_tail("agent-" + instance))
     finally:
         client.close()
+
+
+def start_listening_probe(system: System, type_prefix: str) -> tuple[str, str]:
+    """A ProbeAgent on Redis only, once it listens: (its type, its instance).
+
+    The type is one of its own (``type_prefix`` and a random tail): the legacy channels are unprefixed,
+    shared with every other test run.
+    """
+    agent_type = f"{type_prefix}{uuid.uuid4().hex[:8]}"
+    instance = system.start_agent(agent_type, transport="redis", wait=False,
+                                  class_path="tests.support.agents.ProbeAgent")
+    wait_listening(system, agent_type, instance)
+    return agent_type, instance
 
 
 def delete_prefix(system: System, url: str = SHARED_REDIS_URL) -> None:

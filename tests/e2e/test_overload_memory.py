@@ -7,23 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 
 from agents.client import AsyncClient
+from tests.support.memory import rss_mb
 from tests.support.system import System, wait_until
 
 pytestmark = pytest.mark.e2e
 
 REQUESTS = 20_000
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 async def burst(socket_path: str, pid: int) -> tuple[float, set[str]]:

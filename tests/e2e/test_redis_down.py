@@ -10,19 +10,9 @@ import time
 import pytest
 
 from tests.e2e.redis_helpers import wait_listening
-from tests.redis.server import PrivateRedis
 from tests.support.system import wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def private_redis():
-    server = PrivateRedis().start()
-    try:
-        yield server
-    finally:
-        server.cleanup()
 
 
 def test_redis_down_leaves_socket_traffic_alone_and_fallback_fails_fast_then_all_resumes(system_factory,

@@ -10,25 +10,10 @@ import pytest
 
 from agents.redis_client import redis_request
 from agents.redis_keys import CONSUMER_GROUP, RedisKeys
-from tests.e2e.redis_helpers import SHARED_REDIS_URL, delete_prefix, redis_for, wait_listening
+from tests.e2e.redis_helpers import SHARED_REDIS_URL, redis_for, wait_listening
 from tests.support.system import wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def redis_system(system_factory):
-    systems = []
-
-    def make(**kwargs):
-        kwargs.setdefault("orchestrator_args", ("--no-monitor",))
-        system = system_factory(**kwargs)
-        systems.append(system)
-        return system
-
-    yield make
-    for system in systems:
-        delete_prefix(system)
 
 
 def test_no_socket_instance_falls_back_to_redis_then_socket_again_when_one_connects(redis_system):

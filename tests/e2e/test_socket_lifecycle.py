@@ -9,6 +9,7 @@ import threading
 import orjson
 import pytest
 
+from tests.support.net import exchange_line
 from tests.support.system import System, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -18,17 +19,8 @@ def send_and_wait(system: System, frame: dict, results: list, timeout: float = 1
     """Send one request on its own connection in a thread; its answer lands in ``results``."""
 
     def run() -> None:
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.settimeout(timeout)
-            sock.connect(str(system.client_socket))
-            sock.sendall(orjson.dumps(frame) + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            results.append(orjson.loads(data) if data else None)
+        data = exchange_line(system.client_socket, orjson.dumps(frame), timeout)
+        results.append(orjson.loads(data) if data else None)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

@@ -17,12 +17,10 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +30,7 @@ import pytest
 
 from agents.client import Client
 from agents.manager.supervisor import SupervisorClient, SupervisorUnavailable
+from tests.support.net import exchange_line, free_port
 from tests.support.system import PROJECT_ROOT, migrated_template, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -44,12 +43,6 @@ AGENT_INSTANCES = {"naming": {"AGT-NAMING-1", "AGT-NAMING-2"}, "struct": {"AGT-S
 # Variables run_system.py computes; inherited values would point at another system.
 COMPUTED = ("ORCHESTRATOR_ROOT", "ORCHESTRATOR_PYTHON", "ORCHESTRATOR_LOG_DIR", "ORCHESTRATOR_STOPWAITSECS",
             "ORCHESTRATOR_HTTP_HOST", "SUPERVISOR_SOCKET")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def pid_alive(pid: int) -> bool:
@@ -240,15 +233,9 @@ def test_the_run_command_printed_where_to_log_in(system: Supervised):
 
 
 def test_a_request_on_the_agent_type_socket_like_nc(system: Supervised):
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(60)
-        sock.connect(str(system.socket_dir / "orchestrator-naming.sock"))
-        sock.sendall(b'{"action":"allocate_namespace","environment":"test","project":"centerfire"}\n')
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            assert chunk, "connection closed before an answer"
-            buf += chunk
+    buf = exchange_line(system.socket_dir / "orchestrator-naming.sock",
+                        b'{"action":"allocate_namespace","environment":"test","project":"centerfire"}', 60)
+    assert buf.endswith(b"\n"), "connection closed before an answer"
     frame = json.loads(buf)
     assert frame["status"] == "success", frame
     assert frame["data"]["namespace"].startswith("centerfire.test.ns")

@@ -11,25 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from agents.redis_keys import CONSUMER_GROUP, RedisKeys
-from tests.e2e.redis_helpers import delete_prefix, redis_for, wait_listening
+from tests.e2e.redis_helpers import redis_for, wait_listening
 from tests.support.system import System, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def redis_system(system_factory):
-    systems: list[System] = []
-
-    def make(**kwargs) -> System:
-        kwargs.setdefault("orchestrator_args", ("--no-monitor",))
-        system = system_factory(**kwargs)
-        systems.append(system)
-        return system
-
-    yield make
-    for system in systems:
-        delete_prefix(system)
 
 
 def _timed(system: System, *args, **kwargs) -> tuple[dict, float]:

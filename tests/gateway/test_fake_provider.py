@@ -41,22 +41,23 @@ def anthropic_fake() -> Iterator[FakeProvider]:
         yield fake
 
 
+def _fresh(fake: FakeProvider) -> Iterator[FakeProvider]:
+    """The module's fake, answering normally with nothing recorded; after the test, no failure of its own."""
+    fake.set(mode="ok")
+    fake.clear()
+    yield fake
+    assert fake.failures == 0
+    fake.release()
+
+
 @pytest.fixture
 def oai(openai_fake: FakeProvider) -> Iterator[FakeProvider]:
-    openai_fake.set(mode="ok")
-    openai_fake.clear()
-    yield openai_fake
-    assert openai_fake.failures == 0
-    openai_fake.release()
+    yield from _fresh(openai_fake)
 
 
 @pytest.fixture
 def ant(anthropic_fake: FakeProvider) -> Iterator[FakeProvider]:
-    anthropic_fake.set(mode="ok")
-    anthropic_fake.clear()
-    yield anthropic_fake
-    assert anthropic_fake.failures == 0
-    anthropic_fake.release()
+    yield from _fresh(anthropic_fake)
 
 
 def client(fake: FakeProvider, **kwargs) -> OpenAI:

@@ -120,13 +120,6 @@ def read_until(conn: LineSocket, request_id: str, timeout: float = 30.0) -> tupl
     raise AssertionError(f"no answer to {request_id} within {timeout} s; got {frames[-5:]}")
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for pid {pid}")
-
-
 @pytest.fixture
 def snapshot_guard(fuzz_system: System) -> Iterator[None]:
     before = table_snapshot(fuzz_system.db_path)

@@ -17,7 +17,8 @@ import time
 import orjson
 import pytest
 
-from tests.hardening.conftest import SILENT_TIMEOUT_S, LineSocket, rss_kb
+from tests.hardening.conftest import SILENT_TIMEOUT_S, LineSocket
+from tests.support.memory import rss_kb
 from tests.support.system import System, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]

@@ -41,4 +41,4 @@ def no_route_rate_limit(settings):
     rates = dict(settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}))
     rates.update({"route_llm_user": None, "route_llm_anon": None})
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
-    settings.LLMROUTER = {**getattr(settings, "LLMROUTER", {}), "ANONYMOUS_BUDGET_SHARE": 1.0}
+    settings.LLMROUTER = {**settings.LLMROUTER, "ANONYMOUS_BUDGET_SHARE": 1.0}

@@ -84,7 +84,7 @@ def test_budget_exceeded_is_402_with_exclusions(seed_router, user_client):
 
 
 def test_anonymous_routing_can_be_switched_off(seed_router, anon, user_client, settings):
-    settings.LLMROUTER = {"ROUTE_ALLOW_ANONYMOUS": False}
+    settings.LLMROUTER = {**settings.LLMROUTER, "ROUTE_ALLOW_ANONYMOUS": False}
     assert post_json(anon, "/api/route-llm", WORKED).status_code in (401, 403)
     assert post_json(user_client, "/api/route-llm", WORKED).status_code == 200
 

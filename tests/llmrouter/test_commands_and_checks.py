@@ -32,11 +32,15 @@ def test_route_command_reports_refusals(seed_router, capsys):
 
 
 def test_settings_checks_catch_bad_configuration(settings):
-    settings.LLMROUTER = {"ROUTE_WORKERS": -1, "HEALTH_CHECK_TIMEOUT_S": 0, "UNHEALTHY_AFTER_FAILURES": 0, "TYPO": 1}
+    assert checks.check_settings(None) == []  # settings.py's own LLMROUTER
+    bad = {"ROUTE_WORKERS": -1, "HEALTH_CHECK_TIMEOUT_S": 0, "UNHEALTHY_AFTER_FAILURES": 0, "TYPO": 1}
+    settings.LLMROUTER = {**settings.LLMROUTER, **bad}
     ids = {e.id for e in checks.check_settings(None)}
     assert ids == {"llmrouter.E002", "llmrouter.E003", "llmrouter.E004", "llmrouter.E005"}
+    # settings.py is the only home of the defaults, so a key left out is an error, not a silent fallback.
     settings.LLMROUTER = {}
-    assert checks.check_settings(None) == []
+    [missing] = checks.check_settings(None)
+    assert missing.id == "llmrouter.E007" and "ROUTE_WORKERS" in missing.msg
 
 
 def test_database_checks_catch_bad_rows(seed_router):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,22 +10,17 @@ import time
 import httpx
 import pytest
 
+from tests.support.net import free_port
 from tests.support.system import PROJECT_ROOT, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def site(system_factory):
     system = system_factory()
     system.start_agent("probe")
-    port = _free_port()
+    port = free_port()
     log = open(system.root / "daphne.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "orchestrator_site.asgi:application"],

@@ -76,11 +76,12 @@ def test_other_methods_and_paths_reach_django(asgi_app):
 
 
 def test_fast_path_is_registered_unless_switched_off(settings):
-    settings.LLMROUTER = {"FAST_PATH": False}
+    settings.LLMROUTER = {**settings.LLMROUTER, "FAST_PATH": False}
     dispatcher = FastHttpDispatcher(fallback=None)  # type: ignore[arg-type]
     fast_route.register_fast_paths(dispatcher)
     assert dispatcher.routes() == {}
-    settings.LLMROUTER = {"ROUTE_ALLOW_ANONYMOUS": False}  # token callers still want the fast path
+    # Token callers still want the fast path.
+    settings.LLMROUTER = {**settings.LLMROUTER, "FAST_PATH": True, "ROUTE_ALLOW_ANONYMOUS": False}
     fast_route.register_fast_paths(dispatcher)
     assert dispatcher.routes() == {"/api/route-llm": frozenset({"POST"})}
 
@@ -89,7 +90,7 @@ def test_with_anonymous_routing_off_the_fast_path_wants_a_token(asgi_app, settin
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    settings.LLMROUTER = {"ROUTE_ALLOW_ANONYMOUS": False}
+    settings.LLMROUTER = {**settings.LLMROUTER, "ROUTE_ALLOW_ANONYMOUS": False}
     key = Token.objects.create(user=get_user_model().objects.create_user("router-user")).key
     anonymous = call(asgi_app, "POST", "/api/route-llm", json={"token_count": 5000, "task_type": "analysis"})
     assert anonymous.status_code == 401

@@ -12,7 +12,7 @@ from llmrouter.models import Budget, Provider
 def no_orchestrator(settings, tmp_path):
     # A socket directory where nothing listens: the orchestrator is "down".
     settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "SOCKET_DIR": tmp_path}
-    settings.LLMROUTER = {"HEALTH_ORCHESTRATOR_TIMEOUT_S": 0.5}
+    settings.LLMROUTER = {**settings.LLMROUTER, "HEALTH_ORCHESTRATOR_TIMEOUT_S": 0.5}
 
 
 def test_health_has_the_seed_shape_and_reports_spend(seed_router, no_orchestrator):

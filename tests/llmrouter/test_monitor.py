@@ -37,7 +37,7 @@ def health_server():
 
 
 def test_provider_turns_unhealthy_after_n_failures_and_healthy_after_one_success(seed_router, health_server, settings):
-    settings.LLMROUTER = {"UNHEALTHY_AFTER_FAILURES": 2, "HEALTH_CHECK_TIMEOUT_S": 2.0}
+    settings.LLMROUTER = {**settings.LLMROUTER, "UNHEALTHY_AFTER_FAILURES": 2, "HEALTH_CHECK_TIMEOUT_S": 2.0}
     handler, url = health_server
     Provider.objects.filter(key="local-llama").update(health_url=url)
     handler.status = 503
@@ -60,7 +60,7 @@ def test_provider_turns_unhealthy_after_n_failures_and_healthy_after_one_success
 
 
 def test_unreachable_health_url_counts_as_a_failure(seed_router, settings):
-    settings.LLMROUTER = {"UNHEALTHY_AFTER_FAILURES": 1, "HEALTH_CHECK_TIMEOUT_S": 0.5}
+    settings.LLMROUTER = {**settings.LLMROUTER, "UNHEALTHY_AFTER_FAILURES": 1, "HEALTH_CHECK_TIMEOUT_S": 0.5}
     Provider.objects.filter(key="gemini-pro").update(health_url="http://127.0.0.1:9/nothing-listens")
     [event] = run_monitor_pass()["events"]
     assert event["provider"] == "gemini-pro" and event["health"] == "unhealthy"

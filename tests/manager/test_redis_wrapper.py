@@ -11,13 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.net import free_port
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "redis_supervised.py"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def answers(port: int) -> bool:

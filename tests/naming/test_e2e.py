@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sqlite3
 import uuid
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from agents.client import AsyncClient
+from tests.support.net import exchange_line
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -34,17 +34,7 @@ def system(module_system_factory):
 
 def nc(path: Path, line: str, timeout: float = 60) -> dict:
     """What ``echo line | nc -U path`` prints: one response frame."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(str(path))
-        sock.sendall(line.encode() + b"\n")
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    return json.loads(buf)
+    return json.loads(exchange_line(path, line.encode(), timeout))
 
 
 def test_nc_on_the_naming_socket_allocates_a_namespace(system):

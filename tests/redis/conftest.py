@@ -2,15 +2,24 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
 
+import orjson
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from agents.protocol import ErrorCode, ProtocolError
 from agents.redis_keys import RedisKeys
+from agents.redis_streams import ensure_group
 from agents.runtime.base import Agent, RequestContext, action
+from agents.runtime.redis_conn import make_client
+from agents.runtime.redis_support import RedisTransportOptions
+from agents.runtime.redis_transport import RedisTransport
+from orchestrator_site.orchestrator.redis_fallback import RedisFallback
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -76,16 +85,62 @@ def make_agent(agent_type: str, instance_id: str = "i1") -> CountingAgent:
     return agent
 
 
-@pytest.fixture
-def private_redis():
-    """A redis-server of the test's own, which the test may kill and restart."""
-    from tests.redis.server import PrivateRedis
+# Short blocks, claims and liveness, so that what the transport does within seconds happens within a test's.
+FAST = dict(block_ms=200, claim_idle_ms=300, claim_interval_ms=100, live_ttl_ms=1500)
 
-    server = PrivateRedis().start()
+
+def transport_for(agent: Any, redis_url: str, prefix: str, **options: Any) -> RedisTransport:
+    opts = RedisTransportOptions(**{**FAST, **options})
+    return RedisTransport(agent, lambda req, tr: agent.handle(req, transport=tr), instance_id=agent.instance_id,
+                          redis_url=redis_url, prefix=prefix, options=opts)
+
+
+@asynccontextmanager
+async def serving(agent: Any, redis_url: str, prefix: str, **options: Any) -> AsyncIterator[RedisTransport]:
+    """``agent`` reading its stream on Redis inside the block; stopped after it, with 2 s to finish."""
+    transport = transport_for(agent, redis_url, prefix, **options)
+    await transport.start()
     try:
-        yield server
+        yield transport
     finally:
-        server.cleanup()
+        await transport.stop(2)
+
+
+@asynccontextmanager
+async def stream_of(redis_url: str, prefix: str,
+                    agent_type: str) -> AsyncIterator[tuple[aioredis.Redis, RedisKeys, str]]:
+    """A client, the keys under ``prefix`` and ``agent_type``'s stream with its consumer group; closed after."""
+    client = make_client(redis_url)
+    keys = RedisKeys(prefix)
+    stream = keys.stream(agent_type)
+    try:
+        await ensure_group(client, stream)
+        yield client, keys, stream
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
+async def running_fallback(redis_url: str, prefix: str) -> AsyncIterator[RedisFallback]:
+    """The orchestrator's Redis fallback, started for the block and closed after it."""
+    fallback = RedisFallback(redis_url=redis_url, prefix=prefix)
+    await fallback.start()
+    try:
+        yield fallback
+    finally:
+        await fallback.close()
+
+
+async def add_ghost_listener(client: aioredis.Redis, prefix: str, agent_type: str, name: str = "ghost") -> None:
+    """A listener that says it is alive for a minute but never reads (hung, or just killed)."""
+    await client.zadd(RedisKeys(prefix).live(agent_type), {name: int(time.time() * 1000) + 60_000})
+
+
+async def answer_on(client: aioredis.Redis, reply: str) -> dict[str, Any]:
+    """The answer an agent pushed onto the reply list ``reply``, waited for up to 10 s."""
+    got = await client.blpop([reply], timeout=10)
+    assert got is not None, f"no answer on {reply}"
+    return orjson.loads(got[1])
 
 
 def run(coro: Any, timeout: float = 60) -> Any:

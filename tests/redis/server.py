@@ -5,18 +5,13 @@ The shared Redis at 127.0.0.1:6379 is never stopped by a test: others use it.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
 import redis
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.net import free_port
 
 
 class PrivateRedis:

@@ -8,9 +8,8 @@ import time
 from agents.redis_client import AsyncRedisAgentClient, redis_request, redis_request_async
 from agents.redis_keys import RedisKeys
 from agents.runtime.idempotency import IdempotencyOptions, IdempotencyStore, IdempotentHandle
-from tests.redis.conftest import make_agent, run
-from tests.redis.server import free_port
-from tests.redis.test_streams import transport_for
+from tests.redis.conftest import make_agent, run, serving, transport_for
+from tests.support.net import free_port
 
 
 class AgentInThread:
@@ -66,17 +65,12 @@ def test_unreachable_redis_gives_agent_unavailable_not_an_exception(prefix, agen
 
 def test_async_function_and_client_reach_the_agent(redis_url, prefix, agent_type):
     async def scenario():
-        agent = make_agent(agent_type)
-        transport = transport_for(agent, redis_url, prefix)
-        await transport.start()
-        try:
+        async with serving(make_agent(agent_type), redis_url, prefix):
             single = await redis_request_async(agent_type, "echo", {"a": 1}, timeout_ms=10_000,
                                                redis_url=redis_url, prefix=prefix)
             async with AsyncRedisAgentClient(redis_url, prefix) as client:
                 many = await asyncio.gather(*(client.request(agent_type, "echo", {"i": i}, request_id="same")
                                               for i in range(50)))
-        finally:
-            await transport.stop(2)
         return single, many
 
     single, many = run(scenario())

@@ -7,10 +7,8 @@ import time
 from agents import protocol
 from agents.redis_keys import RedisKeys
 from agents.runtime.redis_conn import make_client
-from orchestrator_site.orchestrator.redis_fallback import RedisFallback
-from tests.redis.conftest import make_agent, run
-from tests.redis.server import free_port
-from tests.redis.test_streams import transport_for
+from tests.redis.conftest import add_ghost_listener, make_agent, run, running_fallback, serving
+from tests.support.net import free_port
 
 
 def request(agent_type: str, rid: int = 41) -> dict:
@@ -20,16 +18,9 @@ def request(agent_type: str, rid: int = 41) -> dict:
 def test_fallback_reaches_a_redis_listening_agent_and_keeps_the_orchestrators_id(redis_url, prefix, agent_type):
     async def scenario():
         agent = make_agent(agent_type)
-        transport = transport_for(agent, redis_url, prefix)
-        await transport.start()
-        fallback = RedisFallback(redis_url=redis_url, prefix=prefix)
-        await fallback.start()
-        try:
+        async with serving(agent, redis_url, prefix), running_fallback(redis_url, prefix) as fallback:
             await asyncio.sleep(0.2)  # the liveness entry is written right after start
             return await fallback.submit(request(agent_type), 10), fallback.available
-        finally:
-            await fallback.close()
-            await transport.stop(2)
 
     answer, available = run(scenario())
     assert available is True
@@ -40,17 +31,11 @@ def test_fallback_reaches_a_redis_listening_agent_and_keeps_the_orchestrators_id
 def test_no_agent_listening_on_redis_either_is_agent_unavailable_at_once_and_nothing_queued(
         redis_url, prefix, agent_type):
     async def scenario():
-        fallback = RedisFallback(redis_url=redis_url, prefix=prefix)
-        await fallback.start()
-        client = make_client(redis_url)
-        try:
+        async with running_fallback(redis_url, prefix) as fallback, make_client(redis_url) as client:
             started = time.monotonic()
             answer = await fallback.submit(request(agent_type), 10)
             took = time.monotonic() - started
             queued = await client.exists(RedisKeys(prefix).stream(agent_type))
-        finally:
-            await fallback.close()
-            await client.aclose()
         return answer, took, queued
 
     answer, took, queued = run(scenario())
@@ -62,9 +47,7 @@ def test_no_agent_listening_on_redis_either_is_agent_unavailable_at_once_and_not
 
 def test_redis_unreachable_is_agent_unavailable_promptly(prefix, agent_type):
     async def scenario():
-        fallback = RedisFallback(redis_url=f"redis://127.0.0.1:{free_port()}/0", prefix=prefix)
-        await fallback.start()
-        try:
+        async with running_fallback(f"redis://127.0.0.1:{free_port()}/0", prefix) as fallback:
             timings = []
             answers = []
             for _ in range(3):
@@ -72,8 +55,6 @@ def test_redis_unreachable_is_agent_unavailable_promptly(prefix, agent_type):
                 answers.append(await fallback.submit(request(agent_type), 30))
                 timings.append(time.monotonic() - started)
             return answers, timings, fallback.available
-        finally:
-            await fallback.close()
 
     answers, timings, available = run(scenario())
     assert available is False
@@ -83,18 +64,12 @@ def test_redis_unreachable_is_agent_unavailable_promptly(prefix, agent_type):
 
 def test_a_listed_agent_that_never_answers_gives_timeout_within_the_deadline(redis_url, prefix, agent_type):
     async def scenario():
-        client = make_client(redis_url)
-        # An instance that says it is alive but does not read (hung, or just died).
-        await client.zadd(RedisKeys(prefix).live(agent_type), {"ghost": int(time.time() * 1000) + 60_000})
-        fallback = RedisFallback(redis_url=redis_url, prefix=prefix)
-        await fallback.start()
-        try:
-            started = time.monotonic()
-            answer = await fallback.submit(request(agent_type), 0.5)
-            return answer, time.monotonic() - started
-        finally:
-            await fallback.close()
-            await client.aclose()
+        async with make_client(redis_url) as client:
+            await add_ghost_listener(client, prefix, agent_type)
+            async with running_fallback(redis_url, prefix) as fallback:
+                started = time.monotonic()
+                answer = await fallback.submit(request(agent_type), 0.5)
+                return answer, time.monotonic() - started
 
     answer, took = run(scenario())
     assert answer["error"]["code"] == "TIMEOUT" and answer["id"] == 41

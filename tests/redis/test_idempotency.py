@@ -7,7 +7,7 @@ from typing import Any
 from agents import protocol
 from agents.runtime.idempotency import IdempotencyOptions, IdempotencyStore, IdempotentHandle
 from tests.redis.conftest import make_agent, run
-from tests.redis.server import free_port
+from tests.support.net import free_port
 
 
 async def with_handle(redis_url: str, prefix: str, agent_type: str, body: Any, **options: Any) -> Any:

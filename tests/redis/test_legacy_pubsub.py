@@ -8,8 +8,7 @@ import orjson
 
 from agents.redis_keys import RedisKeys
 from agents.runtime.redis_conn import make_client
-from tests.redis.conftest import make_agent, run
-from tests.redis.test_streams import transport_for
+from tests.redis.conftest import make_agent, run, transport_for
 
 
 async def collect(pubsub: Any, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:

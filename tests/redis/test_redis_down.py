@@ -9,8 +9,7 @@ import orjson
 from agents.redis_keys import RedisKeys
 from agents.redis_streams import StreamRequester
 from agents.runtime.redis_conn import make_client
-from tests.redis.conftest import make_agent, run
-from tests.redis.test_streams import transport_for
+from tests.redis.conftest import make_agent, run, serving
 
 
 async def wait_for(predicate, timeout: float = 15.0) -> None:
@@ -53,10 +52,7 @@ def test_agent_logs_the_loss_once_and_resumes_both_halves_when_redis_returns(pri
     prefix = "test:down:"
 
     async def scenario():
-        agent = make_agent(agent_type)
-        transport = transport_for(agent, private_redis.url, prefix)
-        await transport.start()
-        try:
+        async with serving(make_agent(agent_type), private_redis.url, prefix) as transport:
             before = await echo_via_stream(private_redis.url, prefix, agent_type, "before")
             private_redis.stop()
             await wait_for(lambda: not transport.connected)
@@ -65,8 +61,6 @@ def test_agent_logs_the_loss_once_and_resumes_both_halves_when_redis_returns(pri
             await wait_for(lambda: transport.connected)
             after = await echo_via_stream(private_redis.url, prefix, agent_type, "after")
             legacy = await echo_via_pubsub(private_redis.url, agent_type, "legacy-after")
-        finally:
-            await transport.stop(2)
         return before, after, legacy
 
     with caplog.at_level(logging.WARNING, logger="agents.runtime"):
@@ -85,15 +79,11 @@ def test_agent_started_while_redis_is_down_serves_once_it_comes_up(private_redis
 
     async def scenario():
         private_redis.stop()
-        agent = make_agent(agent_type)
-        transport = transport_for(agent, private_redis.url, prefix)
-        await transport.start()  # must not raise or hang
-        try:
+        # Starting must not raise or hang.
+        async with serving(make_agent(agent_type), private_redis.url, prefix):
             await asyncio.sleep(0.5)
             private_redis.start()
             return await echo_via_stream(private_redis.url, prefix, agent_type, "late")
-        finally:
-            await transport.stop(2)
 
     answer = run(scenario())
     assert answer["status"] == "success" and answer["data"] == {"tag": "late"}

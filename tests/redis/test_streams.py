@@ -9,19 +9,9 @@ import orjson
 import redis.asyncio as aioredis
 
 from agents.redis_keys import CONSUMER_GROUP, RedisKeys
-from agents.redis_streams import StreamRequester, entry_fields, ensure_group
+from agents.redis_streams import StreamRequester, entry_fields
 from agents.runtime.redis_conn import make_client
-from agents.runtime.redis_support import RedisTransportOptions
-from agents.runtime.redis_transport import RedisTransport
-from tests.redis.conftest import make_agent, run
-
-FAST = dict(block_ms=200, claim_idle_ms=300, claim_interval_ms=100, live_ttl_ms=1500)
-
-
-def transport_for(agent: Any, redis_url: str, prefix: str, **options: Any) -> RedisTransport:
-    opts = RedisTransportOptions(**{**FAST, **options})
-    return RedisTransport(agent, lambda req, tr: agent.handle(req, transport=tr), instance_id=agent.instance_id,
-                          redis_url=redis_url, prefix=prefix, options=opts)
+from tests.redis.conftest import answer_on, make_agent, run, serving, stream_of, transport_for
 
 
 async def reply_via_list(client: aioredis.Redis, keys: RedisKeys, agent_type: str, frame: Any, token: str,
@@ -33,9 +23,7 @@ async def reply_via_list(client: aioredis.Redis, keys: RedisKeys, agent_type: st
     if raw is not None:
         fields[b"frame"] = raw
     await client.xadd(keys.stream(agent_type), fields)
-    got = await client.blpop([reply], timeout=10)
-    assert got is not None, f"no answer for {token}"
-    return orjson.loads(got[1])
+    return await answer_on(client, reply)
 
 
 def test_stream_request_is_answered_with_callers_id_and_redis_transport(redis_url, prefix, agent_type):
@@ -48,8 +36,8 @@ def test_stream_request_is_answered_with_callers_id_and_redis_transport(redis_ur
         await requester.start()
         try:
             answer = await requester.submit(agent_type, {"id": "mine-1", "action": "echo", "data": {"x": 1}}, 10)
-            many = await asyncio.gather(*(requester.submit(agent_type, {"id": i, "action": "echo", "data": {"i": i}}, 10)
-                                          for i in range(200)))
+            many = await asyncio.gather(*(
+                requester.submit(agent_type, {"id": i, "action": "echo", "data": {"i": i}}, 10) for i in range(200)))
         finally:
             await requester.stop()
             await transport.stop(2)
@@ -66,20 +54,14 @@ def test_stream_request_is_answered_with_callers_id_and_redis_transport(redis_ur
 
 def test_entries_are_acknowledged_and_deleted_after_answering(redis_url, prefix, agent_type):
     async def scenario():
-        agent = make_agent(agent_type)
-        transport = transport_for(agent, redis_url, prefix)
-        await transport.start()
-        client = make_client(redis_url)
         keys = RedisKeys(prefix)
-        try:
+        agent = make_agent(agent_type)
+        async with make_client(redis_url) as client, serving(agent, redis_url, prefix):
             for i in range(5):
                 await reply_via_list(client, keys, agent_type, {"id": f"r{i}", "action": "echo"}, f"tok{i}")
             pending = await client.xpending(keys.stream(agent_type), CONSUMER_GROUP)
             length = await client.xlen(keys.stream(agent_type))
             ttl = await client.pttl(keys.reply_list("tok0"))
-        finally:
-            await transport.stop(2)
-            await client.aclose()
         return pending, length, ttl
 
     pending, length, ttl = run(scenario())
@@ -90,12 +72,9 @@ def test_entries_are_acknowledged_and_deleted_after_answering(redis_url, prefix,
 
 def test_unread_reply_key_expires(redis_url, prefix, agent_type):
     async def scenario():
-        agent = make_agent(agent_type)
-        transport = transport_for(agent, redis_url, prefix, reply_ttl_ms=5000)
-        await transport.start()
-        client = make_client(redis_url)
         keys = RedisKeys(prefix)
-        try:
+        agent = make_agent(agent_type)
+        async with make_client(redis_url) as client, serving(agent, redis_url, prefix, reply_ttl_ms=5000):
             reply = keys.reply_list("nobody-reads")
             await client.xadd(keys.stream(agent_type), entry_fields({"id": "x", "action": "echo"}, reply_to=reply,
                                                                    reply_kind="list", timeout_ms=None))
@@ -104,9 +83,6 @@ def test_unread_reply_key_expires(redis_url, prefix, agent_type):
                     break
                 await asyncio.sleep(0.05)
             return await client.pttl(reply)
-        finally:
-            await transport.stop(2)
-            await client.aclose()
 
     ttl = run(scenario())
     assert 0 < ttl <= 5000
@@ -140,28 +116,20 @@ def test_requests_written_while_no_agent_listens_are_answered_when_one_starts(re
 
 def test_entry_left_pending_by_a_dead_consumer_is_reclaimed_and_answered_once(redis_url, prefix, agent_type):
     async def scenario():
-        client = make_client(redis_url)
-        keys = RedisKeys(prefix)
-        stream = keys.stream(agent_type)
-        await ensure_group(client, stream)
-        reply = keys.reply_list("orphan")
-        await client.xadd(stream, entry_fields({"id": "orphan", "action": "allocate", "data": {"n": 7}},
-                                               reply_to=reply, reply_kind="list", timeout_ms=None))
-        # A consumer takes the entry and dies without acknowledging it.
-        taken = await client.xreadgroup(CONSUMER_GROUP, "dead-instance", {stream: ">"}, count=10)
-        assert len(taken[0][1]) == 1
-        agent = make_agent(agent_type, "live-instance")
-        transport = transport_for(agent, redis_url, prefix)
-        await transport.start()
-        try:
-            got = await client.blpop([reply], timeout=10)
-            await asyncio.sleep(0.5)  # give a wrong second answer time to appear
-            extra = await client.llen(reply)
-            pending = await client.xpending(stream, CONSUMER_GROUP)
-        finally:
-            await transport.stop(2)
-            await client.aclose()
-        return orjson.loads(got[1]), extra, pending, agent.runs
+        async with stream_of(redis_url, prefix, agent_type) as (client, keys, stream):
+            reply = keys.reply_list("orphan")
+            await client.xadd(stream, entry_fields({"id": "orphan", "action": "allocate", "data": {"n": 7}},
+                                                   reply_to=reply, reply_kind="list", timeout_ms=None))
+            # A consumer takes the entry and dies without acknowledging it.
+            taken = await client.xreadgroup(CONSUMER_GROUP, "dead-instance", {stream: ">"}, count=10)
+            assert len(taken[0][1]) == 1
+            agent = make_agent(agent_type, "live-instance")
+            async with serving(agent, redis_url, prefix):
+                answer = await answer_on(client, reply)
+                await asyncio.sleep(0.5)  # give a wrong second answer time to appear
+                extra = await client.llen(reply)
+                pending = await client.xpending(stream, CONSUMER_GROUP)
+        return answer, extra, pending, agent.runs
 
     answer, extra, pending, runs = run(scenario())
     assert answer["status"] == "success" and answer["data"]["instance"] == "live-instance"
@@ -200,12 +168,9 @@ def test_slow_consumer_and_reclaiming_consumer_write_exactly_one_answer(redis_ur
 
 def test_malformed_entries_get_error_answers_are_acked_and_do_not_stop_the_agent(redis_url, prefix, agent_type):
     async def scenario():
-        agent = make_agent(agent_type)
-        transport = transport_for(agent, redis_url, prefix, max_frame_bytes=4096)
-        await transport.start()
-        client = make_client(redis_url)
         keys = RedisKeys(prefix)
-        try:
+        agent = make_agent(agent_type)
+        async with make_client(redis_url) as client, serving(agent, redis_url, prefix, max_frame_bytes=4096):
             answers = {
                 "not_json": await reply_via_list(client, keys, agent_type, None, "a", raw=b"{not json"),
                 "array": await reply_via_list(client, keys, agent_type, None, "b", raw=b"[1,2,3]"),
@@ -216,7 +181,8 @@ def test_malformed_entries_get_error_answers_are_acked_and_do_not_stop_the_agent
                                              raw=orjson.dumps({"action": "echo", "data": {"x": "y" * 10_000}})),
                 "other_agent": await reply_via_list(client, keys, agent_type, {"id": "f", "agent": "someone-else",
                                                                                "action": "echo"}, "f"),
-                "unknown_action": await reply_via_list(client, keys, agent_type, {"id": "g", "action": "nope"}, "g"),
+                "unknown_action": await reply_via_list(client, keys, agent_type, {"id": "g", "action": "nope"},
+                                                       "g"),
             }
             # An entry without a frame, and one without any reply address, are acknowledged too.
             await client.xadd(keys.stream(agent_type), {b"junk": b"1"})
@@ -225,9 +191,6 @@ def test_malformed_entries_get_error_answers_are_acked_and_do_not_stop_the_agent
                                                                           "data": {"fine": True}}, "h")
             await asyncio.sleep(0.2)
             pending = await client.xpending(keys.stream(agent_type), CONSUMER_GROUP)
-        finally:
-            await transport.stop(2)
-            await client.aclose()
         return answers, still_works, pending
 
     answers, still_works, pending = run(scenario())
@@ -242,26 +205,18 @@ def test_malformed_entries_get_error_answers_are_acked_and_do_not_stop_the_agent
 
 def test_entry_delivered_too_often_is_answered_with_an_error_and_dropped(redis_url, prefix, agent_type):
     async def scenario():
-        client = make_client(redis_url)
-        keys = RedisKeys(prefix)
-        stream = keys.stream(agent_type)
-        await ensure_group(client, stream)
-        reply = keys.reply_list("poison")
-        entry_id = await client.xadd(stream, entry_fields({"id": "p", "action": "allocate", "data": {"n": 1}},
-                                                          reply_to=reply, reply_kind="list", timeout_ms=None))
-        # Two consumers in a row took it and died (as if it crashed them).
-        await client.xreadgroup(CONSUMER_GROUP, "victim-1", {stream: ">"}, count=1)
-        await client.xclaim(stream, CONSUMER_GROUP, "victim-2", 0, [entry_id])
-        agent = make_agent(agent_type)
-        transport = transport_for(agent, redis_url, prefix, max_deliveries=2)
-        await transport.start()
-        try:
-            got = await client.blpop([reply], timeout=10)
-            pending = await client.xpending(stream, CONSUMER_GROUP)
-        finally:
-            await transport.stop(2)
-            await client.aclose()
-        return orjson.loads(got[1]), pending, agent.runs
+        async with stream_of(redis_url, prefix, agent_type) as (client, keys, stream):
+            reply = keys.reply_list("poison")
+            entry_id = await client.xadd(stream, entry_fields({"id": "p", "action": "allocate", "data": {"n": 1}},
+                                                              reply_to=reply, reply_kind="list", timeout_ms=None))
+            # Two consumers in a row took it and died (as if it crashed them).
+            await client.xreadgroup(CONSUMER_GROUP, "victim-1", {stream: ">"}, count=1)
+            await client.xclaim(stream, CONSUMER_GROUP, "victim-2", 0, [entry_id])
+            agent = make_agent(agent_type)
+            async with serving(agent, redis_url, prefix, max_deliveries=2):
+                answer = await answer_on(client, reply)
+                pending = await client.xpending(stream, CONSUMER_GROUP)
+        return answer, pending, agent.runs
 
     answer, pending, runs = run(scenario())
     assert answer["status"] == "error" and answer["error"]["code"] == "INTERNAL_ERROR"
@@ -272,22 +227,15 @@ def test_entry_delivered_too_often_is_answered_with_an_error_and_dropped(redis_u
 
 def test_entry_older_than_its_callers_timeout_is_answered_timeout_without_running(redis_url, prefix, agent_type):
     async def scenario():
-        client = make_client(redis_url)
-        keys = RedisKeys(prefix)
-        await ensure_group(client, keys.stream(agent_type))
-        reply = keys.reply_list("late")
-        await client.xadd(keys.stream(agent_type), entry_fields({"id": "late", "action": "allocate", "data": {"n": 3}},
-                                                                reply_to=reply, reply_kind="list", timeout_ms=100))
-        await asyncio.sleep(0.5)
-        agent = make_agent(agent_type)
-        transport = transport_for(agent, redis_url, prefix, expiry_grace_ms=0)
-        await transport.start()
-        try:
-            got = await client.blpop([reply], timeout=10)
-        finally:
-            await transport.stop(2)
-            await client.aclose()
-        return orjson.loads(got[1]), agent.runs
+        async with stream_of(redis_url, prefix, agent_type) as (client, keys, stream):
+            reply = keys.reply_list("late")
+            await client.xadd(stream, entry_fields({"id": "late", "action": "allocate", "data": {"n": 3}},
+                                                   reply_to=reply, reply_kind="list", timeout_ms=100))
+            await asyncio.sleep(0.5)
+            agent = make_agent(agent_type)
+            async with serving(agent, redis_url, prefix, expiry_grace_ms=0):
+                answer = await answer_on(client, reply)
+        return answer, agent.runs
 
     answer, runs = run(scenario())
     assert answer["error"]["code"] == "TIMEOUT"

@@ -2,7 +2,8 @@
 
 ``system_factory()`` builds and starts a System (tests/support/system.py) and
 stops it after the test, whatever happens; ``module_system_factory`` does the
-same once per module for tests that can share one system.
+same once per module for tests that can share one system. ``private_redis``
+is a redis-server of the test's own (the Redis tests and the end-to-end ones).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from tests.redis.server import PrivateRedis
 from tests.support.system import System
 
 
@@ -38,3 +40,13 @@ def system_factory() -> Iterator[Callable[..., System]]:
 @pytest.fixture(scope="module")
 def module_system_factory() -> Iterator[Callable[..., System]]:
     yield from _factory()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A redis-server of the test's own, on a free port, which the test may kill and restart."""
+    server = PrivateRedis().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
