@@ -18,9 +18,8 @@ DEFAULTS: dict[str, Any] = {
     "READ_TIMEOUT_S": 60.0,
     "TOTAL_TIMEOUT_S": 600.0,
     "MAX_CONNECTIONS": 2000,
-    # How many httpx clients share the calls (upstream.py says why more than one).
-    "HTTP_POOLS": 8,
-    "MAX_KEEPALIVE": 200,
+    # How long an idle upstream connection is kept for the next call.
+    "KEEPALIVE_S": 15.0,
     # Observed time to first byte: p50 over this many recent calls per provider, published at most this often.
     "TTFB_WINDOW": 200,
     "TTFB_PUBLISH_S": 5.0,

@@ -323,8 +323,7 @@ GATEWAY = {
     "READ_TIMEOUT_S": env_float("GATEWAY_READ_TIMEOUT_S", 60.0, minimum=0.01),
     "TOTAL_TIMEOUT_S": env_float("GATEWAY_TOTAL_TIMEOUT_S", 600.0, minimum=0.01),
     "MAX_CONNECTIONS": env_int("GATEWAY_MAX_CONNECTIONS", 2000, minimum=1),
-    "HTTP_POOLS": env_int("GATEWAY_HTTP_POOLS", 8, minimum=1),
-    "MAX_KEEPALIVE": env_int("GATEWAY_MAX_KEEPALIVE", 200, minimum=0),
+    "KEEPALIVE_S": env_float("GATEWAY_KEEPALIVE_S", 15.0, minimum=0),
     "TTFB_WINDOW": env_int("GATEWAY_TTFB_WINDOW", 200, minimum=1),
     "TTFB_PUBLISH_S": env_float("GATEWAY_TTFB_PUBLISH_S", 5.0, minimum=0),
 }
