@@ -75,19 +75,16 @@ async def serve(chat: ChatRequest, receive: Any, send: Any) -> None:
         if not done:
             await send_error(send, _failure(ctx), headers=route_headers(ctx.attempts[-1]))
     finally:
-        await _settle_rest(ctx)
+        _settle_rest(ctx)
 
 
-async def _settle_rest(ctx: _Context) -> None:
-    """Settle every attempt not settled yet (the last one: after the answer is out, so the client never waits)."""
+def _settle_rest(ctx: _Context) -> None:
+    """Queue the settlement of every attempt not settled yet (the last one: after the answer is out, so the client
+    never waits; ``ledger.settle`` says when it is written)."""
     for att in ctx.attempts:
-        if att.settled:
-            continue
-        att.settled = True
-        try:
-            await ledger.settle(att.settlement(ctx.chat))
-        except Exception:  # noqa: BLE001 - logged with the decision, to settle by hand
-            logger.exception("could not settle gateway decision %s", att.decision.decision_id)
+        if not att.settled:
+            att.settled = True
+            ledger.settle(att.settlement(ctx.chat))
 
 
 async def _refused(ctx: _Context, exc: ProtocolError) -> None:
