@@ -260,6 +260,20 @@ def route_requests(requests: list[dict[str, Any]], *, now: datetime | None = Non
     return outcomes
 
 
+def _memo(amount_of: Callable[[str], int]) -> Callable[[str], int]:
+    """``amount_of`` asked once per provider: the decision, its hard-cap re-check and the candidates shown all
+    price the same providers."""
+    amounts: dict[str, int] = {}
+
+    def cached(key: str) -> int:
+        amount = amounts.get(key)
+        if amount is None:
+            amount = amounts[key] = amount_of(key)
+        return amount
+
+    return cached
+
+
 def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: list[store.ProviderRow],
                by_key: dict[str, store.ProviderRow], specs: list[scoring.ProviderSpec], weights: scoring.Weights
                ) -> tuple[RouteResult | ProtocolError, dict[str, Any] | None, dict[str, Any] | None]:
@@ -271,10 +285,10 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: 
             return refusal, None, None
         pre_excluded = gateway.exclusions(query_of, rows, now)
         specs = gateway.specs_for(query_of, rows, specs)
-        amount_of = lambda key: gateway.worst_case_nanos(query_of, by_key[key])  # noqa: E731
+        amount_of = _memo(lambda key: gateway.worst_case_nanos(query_of, by_key[key]))
     else:
         pre_excluded = None
-        amount_of = lambda key: cost_nanos(request["token_count"], by_key[key].cost_per_1m)  # noqa: E731
+        amount_of = _memo(lambda key: cost_nanos(request["token_count"], by_key[key].cost_per_1m))
     token_count, task_type = request["token_count"], (request.get("task_type") or "").strip().lower()
     priority, max_latency = request.get("priority", "medium"), request.get("max_latency", 0.0)
     query = scoring.Query(token_count=token_count, task_type=task_type, priority=priority, max_latency=max_latency)

@@ -59,10 +59,19 @@ class _Dialect:
     def __init__(self, vendor: str) -> None:
         self.sqlite = vendor == "sqlite"
         self.mark = "?" if self.sqlite else "%s"
+        self._last_dt: tuple[datetime | None, str] = (None, "")
 
     def dt(self, value: datetime) -> Any:
         # Django stores aware datetimes in SQLite as naive UTC text (str(naive)).
-        return str(value.astimezone(timezone.utc).replace(tzinfo=None)) if self.sqlite else value
+        if not self.sqlite:
+            return value
+        # A batch writes its one clock reading into every row: convert it once. (One tuple, swapped whole:
+        # another thread reading it sees a matching pair.)
+        last, text = self._last_dt
+        if last is not value:
+            text = str(value.astimezone(timezone.utc).replace(tzinfo=None))
+            self._last_dt = (value, text)
+        return text
 
     def decimal(self, value: Decimal | None) -> Any:
         return None if value is None else (str(value) if self.sqlite else value)
