@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONNECTIONS": 2000,
     # How long an idle upstream connection is kept for the next call.
     "KEEPALIVE_S": 15.0,
+    # How long a finished call's settlement waits for the next decision to share its transaction (ledger.py).
+    "SETTLE_LINGER_S": 0.005,
     # Observed time to first byte: p50 over this many recent calls per provider, published at most this often.
     "TTFB_WINDOW": 200,
     "TTFB_PUBLISH_S": 5.0,

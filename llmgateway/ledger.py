@@ -7,7 +7,7 @@ the second. Items that arrive while the thread is busy are written together (``s
 one lock, one commit), as the router's fast path does for /api/route-llm.
 
 A settlement is written after the client has its answer, so it need not be written at once: it waits
-up to SETTLE_LINGER_S for the next decision of this process and rides in that decision's transaction.
+up to GATEWAY_SETTLE_LINGER_S (5 ms) for the next decision of this process and rides in that decision's transaction.
 On SQLite a commit costs about 0.2 ms of CPU whatever it holds, and at one client the settlement's own
 transaction would run just as the next request wants the database thread; sharing it takes one of the
 two transactions per call away (bench/gateway.md). The reservation holds the worst case meanwhile, so
@@ -24,17 +24,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from llmgateway import events
+from llmgateway import conf, events
 from llmrouter import services
 from llmrouter.api.fast import batched
 from llmrouter.settlement import GatewaySettlement
 
 logger = logging.getLogger(__name__)
-
-# Long enough for the next request of a busy client (about 1.5 ms apart at one client through the
-# gateway), short enough that the ledger is never more than a moment behind.
-SETTLE_LINGER_S = 0.005
-
 
 @dataclass(slots=True)
 class Op:
@@ -105,7 +100,9 @@ class _Lingering:
     def add(self, settlement: GatewaySettlement) -> None:
         self.waiting.append(settlement)
         if self.timer is None:
-            self.timer = self.loop.call_later(SETTLE_LINGER_S, self.flush)
+            # The default 5 ms: long enough for the next request of a busy client (about 1.5 ms apart at one
+            # client), short enough that the ledger is never more than a moment behind.
+            self.timer = self.loop.call_later(float(conf.get("SETTLE_LINGER_S")), self.flush)
 
     def take(self) -> tuple[GatewaySettlement, ...]:
         taken, self.waiting = tuple(self.waiting), []
@@ -163,5 +160,5 @@ async def decide(route: dict[str, Any], *, settle: GatewaySettlement | None = No
 
 def settle(settlement: GatewaySettlement) -> None:
     """Queue a finished attempt's settlement: it rides with this process's next decision, or is written on its
-    own within SETTLE_LINGER_S. Failures are logged with the decision id (the reservation still holds)."""
+    own within GATEWAY_SETTLE_LINGER_S. Failures are logged with the decision id (the reservation still holds)."""
     _this_loop().add(settlement)

@@ -324,6 +324,7 @@ GATEWAY = {
     "TOTAL_TIMEOUT_S": env_float("GATEWAY_TOTAL_TIMEOUT_S", 600.0, minimum=0.01),
     "MAX_CONNECTIONS": env_int("GATEWAY_MAX_CONNECTIONS", 2000, minimum=1),
     "KEEPALIVE_S": env_float("GATEWAY_KEEPALIVE_S", 15.0, minimum=0),
+    "SETTLE_LINGER_S": env_float("GATEWAY_SETTLE_LINGER_S", 0.005, minimum=0),
     "TTFB_WINDOW": env_int("GATEWAY_TTFB_WINDOW", 200, minimum=1),
     "TTFB_PUBLISH_S": env_float("GATEWAY_TTFB_PUBLISH_S", 5.0, minimum=0),
 }
