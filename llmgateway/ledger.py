@@ -85,7 +85,12 @@ def _written(settlements: tuple[GatewaySettlement, ...], job: asyncio.Future) ->
         return
     published = [event for s in settlements for event in s.events]
     if published:
-        asyncio.ensure_future(events.publish(published))
+        task = asyncio.ensure_future(events.publish(published))
+        _publishing.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(_publishing.discard)
+
+
+_publishing: set[asyncio.Future] = set()
 
 
 class _Lingering:
@@ -119,8 +124,8 @@ class _Lingering:
 
 def _flush_before_shutdown(lingering: _Lingering) -> None:
     reactor = sys.modules.get("twisted.internet.reactor")
-    if reactor is None or not hasattr(reactor, "addSystemEventTrigger"):
-        return  # not under Daphne: the timer alone writes them
+    if reactor is None or not getattr(reactor, "running", False):
+        return  # not under Daphne (a test's own loop, another server): the timer alone writes them
 
     def flush() -> Any:
         job = lingering.flush()

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 from django.db import IntegrityError, transaction
@@ -135,10 +136,16 @@ def _spec_of(row: store.ProviderRow) -> scoring.ProviderSpec:
     # The operator may score a provider with the latency the gateway observed instead of the typed one
     # (the same rule as Provider.scoring_latency_ms, which manage.py route --dry-run uses).
     latency = row.observed_ttfb_ms if row.use_observed_latency and row.observed_ttfb_ms is not None else row.latency_ms
+    return _spec(row.key, row.name, row.cost_per_1m, row.context_window, float(latency), row.quality,
+                 tuple(row.capabilities), row.enabled, row.healthy)
+
+
+@lru_cache(maxsize=512)  # the same providers, decision after decision; the spec is immutable
+def _spec(key: str, name: str, cost_per_1m: Decimal, context_window: int, latency_ms: float, quality: float,
+          capabilities: tuple[str, ...], enabled: bool, healthy: bool) -> scoring.ProviderSpec:
     return scoring.ProviderSpec(
-        key=row.key, name=row.name, cost_per_1m=float(row.cost_per_1m), context_window=row.context_window,
-        latency_ms=float(latency), quality=row.quality, capabilities=frozenset(c.lower() for c in row.capabilities),
-        enabled=row.enabled, healthy=row.healthy)
+        key=key, name=name, cost_per_1m=float(cost_per_1m), context_window=context_window, latency_ms=latency_ms,
+        quality=quality, capabilities=frozenset(c.lower() for c in capabilities), enabled=enabled, healthy=healthy)
 
 
 def _load_providers() -> tuple[list[store.ProviderRow], list[scoring.ProviderSpec]]:
