@@ -11,7 +11,6 @@ import os
 import time
 from dataclasses import dataclass
 
-import httpx
 import orjson
 
 from llmgateway import ttfb, upstream
@@ -102,34 +101,35 @@ def _provider_message(content: bytes) -> str:
     return content[:200].decode("utf-8", "replace") or "(empty body)"
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: upstream.Response) -> float | None:
     try:
-        return float(response.headers.get("retry-after", ""))
+        return float(response.header("retry-after") or "")
     except ValueError:
         return None
 
 
 def classify_exception(att: Attempt, exc: BaseException) -> None:
-    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
-        att.fail(Outcome.CONNECT_ERROR, f"cannot connect: {exc!r}")
-    elif isinstance(exc, (TimeoutError, httpx.TimeoutException)):
+    """An upstream.UpstreamError or the caller's TimeoutError, as the attempt's outcome."""
+    if isinstance(exc, upstream.ConnectFailed):
+        att.fail(Outcome.CONNECT_ERROR, str(exc))
+    elif isinstance(exc, TimeoutError):  # the first-byte or total timeout, or upstream.Stalled
         att.fail(Outcome.TIMEOUT, "no answer before the first-byte timeout" if att.ttfb_ms is None
                  else "the answer stalled (read timeout)")
     else:
-        att.fail(Outcome.CONNECT_ERROR, f"connection failed: {exc!r}")
+        att.fail(Outcome.CONNECT_ERROR, f"connection failed: {exc}")
 
 
-async def classify_status(att: Attempt, response: httpx.Response) -> None:
+async def classify_status(att: Attempt, response: upstream.Response) -> None:
     """A non-2xx answer: read (a bounded part of) its body for the provider's message, and classify."""
     content = b""
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in response.chunks():
             content += chunk
             if len(content) > MAX_ERROR_BODY:
                 break
-    except httpx.HTTPError:
+    except upstream.UpstreamError:
         pass
-    status = att.status_code = response.status_code
+    status = att.status_code = response.status
     message = f"HTTP {status} from {att.provider_key}: {_provider_message(content)}"
     if status == 429:
         att.fail(Outcome.RATE_LIMITED, message)
@@ -141,26 +141,24 @@ async def classify_status(att: Attempt, response: httpx.Response) -> None:
 
 
 async def open_call(att: Attempt, chat: ChatRequest, *, deadline: float, first_byte_s: float
-                    ) -> httpx.Response | None:
+                    ) -> upstream.Response | None:
     """Send the request and wait for the answer's headers; None (and ``att`` says why) unless it is 2xx."""
     target = att.target
     # The provider's key, read per call and never stored: its variable's name is the route's data, and a key
     # rotated in the environment takes effect at once (why it is not in settings.py: orchestrator_common/env.py).
     api_key = os.environ.get(target.api_key_env) if target.api_key_env else None
     url, headers, content = adapter_for(target.api_format).request(target, chat, api_key)
-    client = upstream.client()
-    request = client.build_request("POST", url, headers=headers, content=content)
     try:
         async with asyncio.timeout(max(0.0, min(first_byte_s, deadline - time.monotonic()))):
-            response = await client.send(request, stream=True)
-    except (httpx.HTTPError, TimeoutError) as exc:
+            response = await upstream.post(url, headers, content)
+    except (upstream.UpstreamError, TimeoutError) as exc:
         classify_exception(att, exc)
         return None
-    if response.status_code // 100 == 2:
-        att.status_code = response.status_code
+    if response.status // 100 == 2:
+        att.status_code = response.status
         return response
     try:
         await classify_status(att, response)
     finally:
-        await response.aclose()
+        response.close()
     return None

@@ -13,10 +13,8 @@ import logging
 import time
 from typing import Any
 
-import httpx
-
 from agents.protocol import ProtocolError
-from llmgateway import conf, ledger
+from llmgateway import conf, ledger, upstream
 from llmgateway.adapters import BadResponse, adapter_for
 from llmgateway.attempt import Attempt, Outcome, classify_exception, open_call
 from llmgateway.chat import ChatRequest
@@ -77,19 +75,16 @@ async def serve(chat: ChatRequest, receive: Any, send: Any) -> None:
         if not done:
             await send_error(send, _failure(ctx), headers=route_headers(ctx.attempts[-1]))
     finally:
-        await _settle_rest(ctx)
+        _settle_rest(ctx)
 
 
-async def _settle_rest(ctx: _Context) -> None:
-    """Settle every attempt not settled yet (the last one: after the answer is out, so the client never waits)."""
+def _settle_rest(ctx: _Context) -> None:
+    """Queue the settlement of every attempt not settled yet (the last one: after the answer is out, so the client
+    never waits; ``ledger.settle`` says when it is written)."""
     for att in ctx.attempts:
-        if att.settled:
-            continue
-        att.settled = True
-        try:
-            await ledger.settle(att.settlement(ctx.chat))
-        except Exception:  # noqa: BLE001 - logged with the decision, to settle by hand
-            logger.exception("could not settle gateway decision %s", att.decision.decision_id)
+        if not att.settled:
+            att.settled = True
+            ledger.settle(att.settlement(ctx.chat))
 
 
 async def _refused(ctx: _Context, exc: ProtocolError) -> None:
@@ -129,12 +124,12 @@ async def _whole(ctx: _Context, att: Attempt) -> bool:
     att.mark_first_byte()
     try:
         async with asyncio.timeout(max(0.0, ctx.deadline - time.monotonic())):
-            content = await response.aread()
-    except (httpx.HTTPError, TimeoutError) as exc:
+            content = await response.read()
+    except (upstream.UpstreamError, TimeoutError) as exc:
         classify_exception(att, exc)
         return False
     finally:
-        await response.aclose()
+        response.close()
     try:
         body, usage = adapter_for(att.target.api_format).parse(content, ctx.chat, att.target)
     except BadResponse as exc:
@@ -154,16 +149,16 @@ async def _stream(ctx: _Context, att: Attempt) -> bool:
     response = await open_call(att, ctx.chat, deadline=ctx.deadline, first_byte_s=ctx.first_byte_s)
     if response is None:
         return False
-    chunks = response.aiter_raw()
+    chunks = response.chunks()
     try:
         async with asyncio.timeout(max(0.0, min(ctx.first_byte_s, ctx.deadline - time.monotonic()))):
             first = await anext(chunks)
     except StopAsyncIteration:
-        await response.aclose()
+        response.close()
         att.fail(Outcome.BAD_RESPONSE, f"{att.provider_key} ended its stream before sending anything")
         return False
-    except (httpx.HTTPError, TimeoutError) as exc:
-        await response.aclose()
+    except (upstream.UpstreamError, TimeoutError) as exc:
+        response.close()
         classify_exception(att, exc)
         return False
     att.mark_first_byte()

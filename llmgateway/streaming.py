@@ -14,9 +14,7 @@ import asyncio
 import time
 from typing import Any, AsyncIterator
 
-import httpx
-
-from llmgateway import sse
+from llmgateway import sse, upstream
 from llmgateway.adapters import adapter_for
 from llmgateway.attempt import Attempt, Outcome
 from llmgateway.backpressure import FlowControl
@@ -27,7 +25,8 @@ _SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache
                 (b"x-accel-buffering", b"no")]
 
 
-async def relay(ctx: Any, att: Attempt, response: httpx.Response, chunks: AsyncIterator[bytes], first: bytes) -> None:
+async def relay(ctx: Any, att: Attempt, response: upstream.Response, chunks: AsyncIterator[bytes],
+                first: bytes) -> None:
     send = ctx.send
     await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *route_headers(att)]})
     flow = FlowControl(send)
@@ -42,7 +41,7 @@ async def relay(ctx: Any, att: Attempt, response: httpx.Response, chunks: AsyncI
             pump.cancel()  # the client left (or we are cancelled): stop reading upstream
         gone.cancel()
         await asyncio.gather(pump, gone, return_exceptions=True)
-        await response.aclose()
+        response.close()
     client_left = gone.done() and not gone.cancelled() and not pump_finished_first(pump, gone)
     _conclude(ctx, att, reader, pump, client_left)
     if client_left:
@@ -81,12 +80,12 @@ async def _pump(send: Any, flow: FlowControl, reader: Any, chunks: AsyncIterator
                     chunk = await anext(chunks)
                 except StopAsyncIteration:
                     break
+    except upstream.Stalled:
+        return "the provider's stream stalled past the read timeout"
     except TimeoutError:
         return "the call went past the gateway's total timeout"
-    except httpx.TimeoutException:
-        return "the provider's stream stalled past the read timeout"
-    except httpx.HTTPError as exc:
-        return f"the provider's stream broke: {exc!r}"
+    except upstream.UpstreamError as exc:
+        return f"the provider's stream broke: {exc}"
     if reader.error:
         return f"the provider reported an error mid-stream: {reader.error}"
     if not reader.done:

@@ -1,56 +1,124 @@
-"""The pooled ``httpx.AsyncClient``s of this process (per event loop), shared by every call upstream.
+"""The calls upstream: one pooled ``aiohttp.ClientSession`` per event loop, and what a call can fail with.
 
-Keep-alive connections are reused across requests; the connect timeout is httpx's, the first-byte and
-total timeouts are the caller's (``asyncio.timeout`` around the parts they bound), and httpx's read
-timeout is the longest silence allowed between two chunks of a stream.
+Keep-alive connections are reused across requests (up to GATEWAY_MAX_CONNECTIONS open, an idle one kept
+GATEWAY_KEEPALIVE_S); the connect timeout is the session's, the first-byte and total timeouts are the
+caller's (``asyncio.timeout`` around the parts they bound), and the read timeout is the longest silence
+allowed between two chunks of an answer.
 
-Why a few clients and not one: httpcore's pool looks at every connection of the pool for every request
-it assigns (and polls each idle one), so one pool's cost per request grows with the number of requests
-in flight. Measured here against a fake provider in another process, 32 concurrent calls through one
-client ran at 170 requests/s and 2.5 ms of CPU each, through 8 clients at 360/s and 1.0 ms. Requests go
-to the clients in turn (GATEWAY_HTTP_POOLS of them, each with its share of the connection limits).
+Why aiohttp and not httpx (which issue 15 first named): the gateway's budget on two cores is well under
+1 ms of CPU per proxied request for everything, and httpx alone spends more than half of it. Measured in
+one process against the fake provider, interleaved (``bench/bench_upstream_clients.py``, bench/gateway.md):
+httpx 0.28 590-630 us of CPU per request (one client or eight in turn), httpcore's pool alone 380 us at one
+connection and 2,300 us at 32, aiohttp 73-126 us. aiohttp also parses with its C parser, and its pool hands
+out a connection without polling every idle one (httpcore's ``has_expired`` check on each request).
+
+Callers see only this module's ``Response`` and ``UpstreamError`` kinds, so the client library is
+named in one place. Cookies a provider sets are dropped (``DummyCookieJar``): one caller's must never
+reach another's call.
 """
 from __future__ import annotations
 
 import asyncio
-import itertools
 import weakref
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
-import httpx
+import aiohttp
 
 from llmgateway import conf
 
 
-class _Pools:
-    def __init__(self) -> None:
-        count = max(1, int(conf.get("HTTP_POOLS")))
-        read = float(conf.get("READ_TIMEOUT_S"))
-        timeout = httpx.Timeout(connect=float(conf.get("CONNECT_TIMEOUT_S")), read=read, write=read,
-                                pool=float(conf.get("FIRST_BYTE_TIMEOUT_S")))
-        limits = httpx.Limits(max_connections=max(1, int(conf.get("MAX_CONNECTIONS")) // count),
-                              max_keepalive_connections=max(1, int(conf.get("MAX_KEEPALIVE")) // count))
-        # The provider's address is configured, not taken from the environment's proxies.
-        self.clients = [httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False, follow_redirects=False)
-                        for _ in range(count)]
-        self._next = itertools.cycle(self.clients)
-
-    def pick(self) -> httpx.AsyncClient:
-        return next(self._next)
+class UpstreamError(Exception):
+    """The call failed on the wire (no HTTP status to judge by)."""
 
 
-_pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pools]" = weakref.WeakKeyDictionary()
+class ConnectFailed(UpstreamError):
+    """No connection to the provider (refused, unreachable, connect timeout)."""
 
 
-def client() -> httpx.AsyncClient:
+class Stalled(UpstreamError, TimeoutError):
+    """The provider went silent for longer than the read timeout."""
+
+
+class Broken(UpstreamError):
+    """The connection broke mid-answer (closed early, malformed HTTP, cut chunked body)."""
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """aiohttp's exceptions as this module's: the one place that knows them."""
+    try:
+        yield
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        raise ConnectFailed(f"cannot connect: {exc}") from exc
+    except aiohttp.ServerTimeoutError as exc:  # sock_read: silence between two reads
+        raise Stalled(str(exc) or "read timeout") from exc
+    except aiohttp.ClientError as exc:
+        raise Broken(f"{type(exc).__name__}: {exc}") from exc
+
+
+class Response:
+    """A 2xx-or-not answer whose headers are in; the body is read with ``read()`` or ``chunks()``."""
+
+    __slots__ = ("_response", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+
+    def header(self, name: str) -> str | None:
+        return self._response.headers.get(name)
+
+    async def read(self) -> bytes:
+        with _translated():
+            return await self._response.read()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (transfer encoding removed), each piece as soon as it is read."""
+        content = self._response.content
+        while True:
+            with _translated():
+                chunk = await content.readany()
+            if not chunk:
+                return
+            yield chunk
+
+    def close(self) -> None:
+        """Done with it: a fully read answer gives its connection back to the pool, any other closes it (so
+        the provider sees the request abandoned and stops generating)."""
+        if self._response.content.at_eof():
+            self._response.release()
+        else:
+            self._response.close()
+
+
+async def post(url: str, headers: dict[str, str], body: bytes) -> Response:
+    """Send the request and return once the answer's headers are in (raises UpstreamError)."""
+    with _translated():
+        return Response(await _session().post(url, data=body, headers=headers, allow_redirects=False))
+
+
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = weakref.WeakKeyDictionary()
+
+
+def _session() -> aiohttp.ClientSession:
     loop = asyncio.get_running_loop()
-    pools = _pools.get(loop)
-    if pools is None:
-        pools = _pools[loop] = _Pools()
-    return pools.pick()
+    session = _sessions.get(loop)
+    if session is None or session.closed:
+        read = float(conf.get("READ_TIMEOUT_S"))
+        connector = aiohttp.TCPConnector(limit=int(conf.get("MAX_CONNECTIONS")), limit_per_host=0,
+                                         keepalive_timeout=float(conf.get("KEEPALIVE_S")), ttl_dns_cache=60)
+        # connect=None: waiting for a free pooled connection is bounded by the caller's first-byte timeout.
+        timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=float(conf.get("CONNECT_TIMEOUT_S")),
+                                        sock_read=read)
+        # The provider's address is configured, never taken from the environment's proxies (trust_env off).
+        session = _sessions[loop] = aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False,
+                                                          cookie_jar=aiohttp.DummyCookieJar())
+    return session
 
 
 async def close() -> None:
-    """Close this loop's clients (shutdown, tests)."""
-    pools = _pools.pop(asyncio.get_running_loop(), None)
-    for c in pools.clients if pools is not None else ():
-        await c.aclose()
+    """Close this loop's session (shutdown, tests)."""
+    session = _sessions.pop(asyncio.get_running_loop(), None)
+    if session is not None:
+        await session.close()

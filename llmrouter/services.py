@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 from django.db import IntegrityError, transaction
@@ -123,10 +124,16 @@ def _spec_of(row: store.ProviderRow) -> scoring.ProviderSpec:
     # The operator may score a provider with the latency the gateway observed instead of the typed one
     # (the same rule as Provider.scoring_latency_ms, which manage.py route --dry-run uses).
     latency = row.observed_ttfb_ms if row.use_observed_latency and row.observed_ttfb_ms is not None else row.latency_ms
+    return _spec(row.key, row.name, row.cost_per_1m, row.context_window, float(latency), row.quality,
+                 tuple(row.capabilities), row.enabled, row.healthy)
+
+
+@lru_cache(maxsize=512)  # the same providers, decision after decision; the spec is immutable
+def _spec(key: str, name: str, cost_per_1m: Decimal, context_window: int, latency_ms: float, quality: float,
+          capabilities: tuple[str, ...], enabled: bool, healthy: bool) -> scoring.ProviderSpec:
     return scoring.ProviderSpec(
-        key=row.key, name=row.name, cost_per_1m=float(row.cost_per_1m), context_window=row.context_window,
-        latency_ms=float(latency), quality=row.quality, capabilities=frozenset(c.lower() for c in row.capabilities),
-        enabled=row.enabled, healthy=row.healthy)
+        key=key, name=name, cost_per_1m=float(cost_per_1m), context_window=context_window, latency_ms=latency_ms,
+        quality=quality, capabilities=frozenset(c.lower() for c in capabilities), enabled=enabled, healthy=healthy)
 
 
 def _load_providers() -> tuple[list[store.ProviderRow], list[scoring.ProviderSpec]]:
@@ -248,6 +255,20 @@ def route_requests(requests: list[dict[str, Any]], *, now: datetime | None = Non
     return outcomes
 
 
+def _memo(amount_of: Callable[[str], int]) -> Callable[[str], int]:
+    """``amount_of`` asked once per provider: the decision, its hard-cap re-check and the candidates shown all
+    price the same providers."""
+    amounts: dict[str, int] = {}
+
+    def cached(key: str) -> int:
+        amount = amounts.get(key)
+        if amount is None:
+            amount = amounts[key] = amount_of(key)
+        return amount
+
+    return cached
+
+
 def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: list[store.ProviderRow],
                by_key: dict[str, store.ProviderRow], specs: list[scoring.ProviderSpec], weights: scoring.Weights
                ) -> tuple[RouteResult | ProtocolError, dict[str, Any] | None, dict[str, Any] | None]:
@@ -259,10 +280,10 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: 
             return refusal, None, None
         pre_excluded = gateway.exclusions(query_of, rows, now)
         specs = gateway.specs_for(query_of, rows, specs)
-        amount_of = lambda key: gateway.worst_case_nanos(query_of, by_key[key])  # noqa: E731
+        amount_of = _memo(lambda key: gateway.worst_case_nanos(query_of, by_key[key]))
     else:
         pre_excluded = None
-        amount_of = lambda key: cost_nanos(request["token_count"], by_key[key].cost_per_1m)  # noqa: E731
+        amount_of = _memo(lambda key: cost_nanos(request["token_count"], by_key[key].cost_per_1m))
     token_count, task_type = request["token_count"], (request.get("task_type") or "").strip().lower()
     priority, max_latency = request.get("priority", "medium"), request.get("max_latency", 0.0)
     query = scoring.Query(token_count=token_count, task_type=task_type, priority=priority, max_latency=max_latency)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
+from functools import lru_cache
 from typing import Any, Sequence
 
 from llmrouter import breaker, conf, store
@@ -44,6 +45,7 @@ class Prices:
         return self.input if self.cached_input_cost_per_1m is None else self.cached_input_cost_per_1m
 
 
+@lru_cache(maxsize=4096)  # pure; a decision prices every candidate at the same token counts, batch after batch
 def usage_cost_nanos(*, prices: Prices, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> int:
     """The exact cost of a usage in nano-dollars, rounded up. ``cached_tokens`` are part of ``prompt_tokens``
     (as OpenAI reports them) and priced at the cached-input price."""

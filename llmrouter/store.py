@@ -59,10 +59,19 @@ class _Dialect:
     def __init__(self, vendor: str) -> None:
         self.sqlite = vendor == "sqlite"
         self.mark = "?" if self.sqlite else "%s"
+        self._last_dt: tuple[datetime | None, str] = (None, "")
 
     def dt(self, value: datetime) -> Any:
         # Django stores aware datetimes in SQLite as naive UTC text (str(naive)).
-        return str(value.astimezone(timezone.utc).replace(tzinfo=None)) if self.sqlite else value
+        if not self.sqlite:
+            return value
+        # A batch writes its one clock reading into every row: convert it once. (One tuple, swapped whole:
+        # another thread reading it sees a matching pair.)
+        last, text = self._last_dt
+        if last is not value:
+            text = str(value.astimezone(timezone.utc).replace(tzinfo=None))
+            self._last_dt = (value, text)
+        return text
 
     def decimal(self, value: Decimal | None) -> Any:
         return None if value is None else (str(value) if self.sqlite else value)
@@ -238,20 +247,32 @@ def provider_rows() -> list[ProviderRow]:
         rows = x.run("providers").fetchall()
     out = []
     for r in rows:
-        (pk, key, name, cost, context, latency, quality, caps, enabled, health, base, fmt, model, key_env,
-         p_in, p_out, p_cached, breaker, failures, until, ttfb, use_observed) = r
-        if isinstance(caps, (str, bytes)):
-            caps = orjson.loads(caps)
-        out.append(ProviderRow(
-            pk=pk, key=key, name=name, cost_per_1m=_money(cost), context_window=context, latency_ms=float(latency),
-            quality=quality, capabilities=caps or [], enabled=bool(enabled), healthy=health == Provider.Health.HEALTHY,
-            api_base=base, api_format=fmt, upstream_model=model, api_key_env=key_env,
-            input_cost_per_1m=None if p_in is None else _money(p_in),
-            output_cost_per_1m=None if p_out is None else _money(p_out),
-            cached_input_cost_per_1m=None if p_cached is None else _money(p_cached),
-            breaker_state=breaker, breaker_failures=failures, breaker_until=_aware(until),
-            observed_ttfb_ms=ttfb, use_observed_latency=bool(use_observed)))
+        # The same row comes back decision after decision: its conversion (Decimals, datetimes, JSON) is kept,
+        # each caller still gets a ProviderRow of its own (the decision updates a claimed probe in memory).
+        key = r if not isinstance(r[7], list) else (*r[:7], tuple(r[7]), *r[8:])  # PostgreSQL's JSON: a list
+        values = _converted.get(key)
+        if values is None:
+            if len(_converted) >= 512:  # breaker moves make new rows: keep only recent ones
+                _converted.clear()
+            values = _converted[key] = _convert(r)
+        out.append(ProviderRow(*values))
     return out
+
+
+_converted: dict[tuple, tuple] = {}
+
+
+def _convert(r: tuple) -> tuple:
+    """A providers row as ProviderRow's fields, in their order."""
+    (pk, key, name, cost, context, latency, quality, caps, enabled, health, base, fmt, model, key_env,
+     p_in, p_out, p_cached, breaker, failures, until, ttfb, use_observed) = r
+    if isinstance(caps, (str, bytes)):
+        caps = orjson.loads(caps)
+    return (pk, key, name, _money(cost), context, float(latency), quality, list(caps or []), bool(enabled),
+            health == Provider.Health.HEALTHY, base, fmt, model, key_env,
+            None if p_in is None else _money(p_in), None if p_out is None else _money(p_out),
+            None if p_cached is None else _money(p_cached), breaker, failures, _aware(until), ttfb,
+            bool(use_observed))
 
 
 def weights_row() -> dict[str, float] | None:

@@ -339,9 +339,10 @@ GATEWAY = {
     "READ_TIMEOUT_S": env_float("GATEWAY_READ_TIMEOUT_S", 60.0, minimum=0.01),
     "TOTAL_TIMEOUT_S": env_float("GATEWAY_TOTAL_TIMEOUT_S", 600.0, minimum=0.01),
     "MAX_CONNECTIONS": env_int("GATEWAY_MAX_CONNECTIONS", 2000, minimum=1),
-    # How many httpx clients share the calls (llmgateway/upstream.py says why more than one).
-    "HTTP_POOLS": env_int("GATEWAY_HTTP_POOLS", 8, minimum=1),
-    "MAX_KEEPALIVE": env_int("GATEWAY_MAX_KEEPALIVE", 200, minimum=0),
+    # How long an idle upstream connection is kept for the next call.
+    "KEEPALIVE_S": env_float("GATEWAY_KEEPALIVE_S", 15.0, minimum=0),
+    # How long a finished call's settlement waits for the next decision to share its transaction (ledger.py).
+    "SETTLE_LINGER_S": env_float("GATEWAY_SETTLE_LINGER_S", 0.005, minimum=0),
     # Observed time to first byte: p50 over this many recent calls per provider, published at most this often.
     "TTFB_WINDOW": env_int("GATEWAY_TTFB_WINDOW", 200, minimum=1),
     "TTFB_PUBLISH_S": env_float("GATEWAY_TTFB_PUBLISH_S", 5.0, minimum=0),

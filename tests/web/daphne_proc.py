@@ -17,8 +17,14 @@ from tests.support.net import free_port
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+# What supervisord.conf runs: Daphne's command line on uvloop. ("daphne" gives plain Daphne, for comparisons.)
+SERVE_MODULE = "orchestrator_site.serve"
+
+
 class Daphne:
-    def __init__(self, env: dict[str, str], log_path: Path, *, port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *, port: int | None = None,
+                 module: str = SERVE_MODULE) -> None:
+        self.module = module
         self.port = port or free_port()
         self.env = env
         self.log_path = log_path
@@ -34,7 +40,7 @@ class Daphne:
         ws_limit = str(websocket_message_limit(int(self.env.get("ORCHESTRATOR_MAX_FRAME_BYTES",
                                                                  DEFAULT_MAX_FRAME_BYTES))))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+            [sys.executable, "-m", self.module, "-b", "127.0.0.1", "-p", str(self.port),
              "--websocket-max-message-size", ws_limit, "--websocket-max-frame-size", ws_limit,
              "orchestrator_site.asgi:application"],
             cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -1,0 +1,24 @@
+"""Daphne on uvloop: ``python -m orchestrator_site.serve <daphne's arguments>``, what supervisor runs.
+
+Daphne runs Twisted's asyncio reactor on a loop it creates when ``daphne.server`` is imported, from the
+event loop policy in force then; with uvloop's policy installed first, that loop is uvloop's (Twisted's
+reactor only needs ``add_reader``/``add_writer`` and timers, which uvloop has). The asyncio layer under
+every request (the fast paths, the gateway's upstream calls, the WebSockets) then costs less CPU:
+measured with bench/bench_gateway.py, see bench/gateway.md.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import uvloop
+
+
+def main() -> None:
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    from daphne.cli import CommandLineInterface  # imported after the policy: Daphne makes its loop at import
+
+    CommandLineInterface.entrypoint()
+
+
+if __name__ == "__main__":
+    main()
