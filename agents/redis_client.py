@@ -183,7 +183,7 @@ class AsyncRedisAgentClient:
         self._redis: Any = None
         self._requester: StreamRequester | None = None
 
-    async def connect(self) -> "AsyncRedisAgentClient":
+    async def connect(self) -> AsyncRedisAgentClient:
         self._redis = redis_conn.acquire(self.redis_url)
         self._requester = StreamRequester(self._redis, self.keys)
         await self._requester.start()
@@ -200,7 +200,7 @@ class AsyncRedisAgentClient:
             async with asyncio.timeout(timeout_ms / 1000):
                 sent = await self._requester.send(agent, frame, timeout_ms / 1000)
                 return await sent.answer
-        except asyncio.TimeoutError:
+        except TimeoutError:
             withdrawn = sent is not None and await self._requester.give_up(sent)
             return _timeout_frame(frame, timeout_ms, withdrawn=withdrawn)
         except (RedisError, OSError) as exc:
@@ -217,7 +217,7 @@ class AsyncRedisAgentClient:
             await redis_conn.release(self._redis)
             self._redis = None
 
-    async def __aenter__(self) -> "AsyncRedisAgentClient":
+    async def __aenter__(self) -> AsyncRedisAgentClient:
         return await self.connect()
 
     async def __aexit__(self, *exc: Any) -> None:

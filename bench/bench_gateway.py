@@ -229,7 +229,7 @@ async def _client(target: Target, request: bytes, until: float, run: Run) -> Non
                 async with asyncio.timeout(ANSWER_TIMEOUT_S):  # no task per request, unlike wait_for
                     sample = await exchange(reader, writer, request, target.stream_end)
                 run.record(sample)
-            except (OSError, asyncio.IncompleteReadError, ValueError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 run.errors[type(exc).__name__] += 1
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
@@ -272,7 +272,7 @@ async def held_streams(target: Target, fake_pid: int, n: int, seconds_each: floa
             async with asyncio.timeout(ANSWER_TIMEOUT_S + seconds_each):
                 sample = await exchange(reader, writer, request, target.stream_end)
             run.record(sample)
-        except (OSError, asyncio.IncompleteReadError, ValueError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
             run.errors[type(exc).__name__] += 1
         finally:
             open_now[0] -= 1

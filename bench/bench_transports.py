@@ -29,8 +29,9 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,7 +40,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
 
 import orjson  # noqa: E402
 import uvloop  # noqa: E402
-
 from bench_socket import run_case, summarize  # noqa: E402
 
 ECHO = {"text": "hello", "n": 1}

@@ -38,7 +38,7 @@ class _Pools:
         return next(self._next)
 
 
-_pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pools]" = weakref.WeakKeyDictionary()
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pools] = weakref.WeakKeyDictionary()
 
 
 def client() -> httpx.AsyncClient:

@@ -15,8 +15,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from llmrouter import scoring
-from llmrouter.models import (Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteAttempt, RouteLog,
-                              RouterWeights)
+from llmrouter.models import Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteAttempt, RouteLog, RouterWeights
 from orchestrator_common.admin_readonly import ReadOnlyAdmin
 
 

@@ -26,8 +26,8 @@ no per-call allocation beyond one small object per provider.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 PRIORITIES = ("high", "medium", "low")
 

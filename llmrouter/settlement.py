@@ -7,10 +7,11 @@ with more digits than the model allows).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
-from typing import Any, Sequence
+from typing import Any
 
 from llmrouter import breaker, conf, store
 from llmrouter.models import LedgerEntry, Provider

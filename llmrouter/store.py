@@ -17,17 +17,26 @@ Call these inside ``transaction.atomic()``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from llmrouter.models import (Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteAttempt, RouteLog,
-                              RouterWeights, dollars_to_nanos)
+from llmrouter.models import (
+    Budget,
+    LedgerCheckpoint,
+    LedgerEntry,
+    Provider,
+    RouteAttempt,
+    RouteLog,
+    RouterWeights,
+    dollars_to_nanos,
+)
 from llmrouter.scoring import Weights
 from llmrouter.windows import utc_now
 
@@ -62,7 +71,7 @@ class _Dialect:
 
     def dt(self, value: datetime) -> Any:
         # Django stores aware datetimes in SQLite as naive UTC text (str(naive)).
-        return str(value.astimezone(timezone.utc).replace(tzinfo=None)) if self.sqlite else value
+        return str(value.astimezone(UTC).replace(tzinfo=None)) if self.sqlite else value
 
     def decimal(self, value: Decimal | None) -> Any:
         return None if value is None else (str(value) if self.sqlite else value)
@@ -98,7 +107,8 @@ def _statements(vendor: str) -> tuple[_Dialect, dict[str, str]]:
                               f" VALUES ({m}, {m}, {m}, {m}, {m})"),
         "providers": (f"SELECT {', '.join(q(c) for c in _PROVIDER_COLUMNS)} FROM {provider}"
                       f" ORDER BY display_order, {q('key')}"),
-        "weights": f"SELECT {', '.join(q(f) for f in _WEIGHT_FIELDS)} FROM {q(RouterWeights._meta.db_table)} WHERE id = 1",
+        "weights": (f"SELECT {', '.join(q(f) for f in _WEIGHT_FIELDS)} FROM {q(RouterWeights._meta.db_table)}"
+                    " WHERE id = 1"),
     }
 
 
@@ -133,7 +143,7 @@ class _Exec:
     def __init__(self, *, raw: bool = False) -> None:
         self.raw = raw
 
-    def __enter__(self) -> "_Exec":
+    def __enter__(self) -> _Exec:
         self.conn = connections[DEFAULT_DB_ALIAS]
         self.d, self.sql = _statements(self.conn.vendor)
         self.conn.ensure_connection()
@@ -229,7 +239,7 @@ def _aware(value: Any) -> datetime | None:
         return None
     if not isinstance(value, datetime):
         value = datetime.fromisoformat(str(value))
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def provider_rows() -> list[ProviderRow]:
@@ -257,7 +267,7 @@ def provider_rows() -> list[ProviderRow]:
 def weights_row() -> dict[str, float] | None:
     with _Exec() as x:
         row = x.run("weights").fetchone()
-    return None if row is None else dict(zip(_WEIGHT_FIELDS, row))
+    return None if row is None else dict(zip(_WEIGHT_FIELDS, row, strict=True))
 
 
 def _insert_rows(table: str, rows: list[dict[str, Any]], values: Callable[[_Dialect, dict[str, Any]], tuple]) -> list:

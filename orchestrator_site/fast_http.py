@@ -18,7 +18,8 @@ done here (Django's ALLOWED_HOSTS) since Django's CommonMiddleware is skipped.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import orjson
 from django.conf import settings

@@ -14,8 +14,15 @@ from pathlib import Path
 
 import dj_database_url
 
-from orchestrator_common.env import (DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_URL, env_bool, env_float, env_int,
-                                     env_list, env_str)
+from orchestrator_common.env import (
+    DEFAULT_REDIS_KEY_PREFIX,
+    DEFAULT_REDIS_URL,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
 from orchestrator_common.paths import PROJECT_ROOT, VAR_DIR, socket_dir
 from orchestrator_site.orchestrator.config import option_default
 

@@ -296,7 +296,8 @@ def session_allocate(*, project: str | None = None, environment: str | None = No
     metadata = metadata or {}
     if len(orjson.dumps(metadata, default=str)) > SESSION_METADATA_MAX_BYTES:
         raise ProtocolError(ErrorCode.VALIDATION_ERROR,
-                            f"'metadata' is larger than {SESSION_METADATA_MAX_BYTES} bytes as JSON", {"field": "metadata"})
+                            f"'metadata' is larger than {SESSION_METADATA_MAX_BYTES} bytes as JSON",
+                            {"field": "metadata"})
     digest = request_hash({"project": project, "environment": environment, "ttl_s": ttl_s, "metadata": metadata})
 
     def create() -> Session:

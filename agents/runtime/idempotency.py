@@ -48,8 +48,9 @@ import asyncio
 import hashlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -117,7 +118,7 @@ class IdempotencyOptions:
     owner_ttl_s: float = 1.0        # a killed process's claims are taken over this long after its death
 
     @classmethod
-    def from_settings(cls) -> "IdempotencyOptions":
+    def from_settings(cls) -> IdempotencyOptions:
         from django.conf import settings
 
         raw = getattr(settings, "IDEMPOTENCY", {})
@@ -173,7 +174,7 @@ class IdempotencyStore:
             try:
                 await self._refresh_owner()
                 self._ok()
-            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, RedisError, OSError) as exc:
                 self._lost(exc)
 
     async def run(self, agent_type: str, key: str, fingerprint: str, request: dict[str, Any],
@@ -188,7 +189,7 @@ class IdempotencyStore:
             try:
                 current = await self._call(self.redis.set(rkey, mine, nx=True, get=True,
                                                           px=int(self.options.pending_ttl_s * 1000)))
-            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, RedisError, OSError) as exc:
                 self._lost(exc)
                 return await execute()  # fail open
             self._ok()
@@ -219,7 +220,7 @@ class IdempotencyStore:
         try:
             taken = await self._call(self._takeover(keys=[rkey, owner_key], args=[
                 current, token, mine, int(self.options.pending_ttl_s * 1000)]))
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             self._lost(exc)
             return False
         if taken:
@@ -266,7 +267,7 @@ class IdempotencyStore:
     async def _quiet(self, awaitable: Awaitable[Any]) -> None:
         try:
             await self._call(awaitable)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             self._lost(exc)
 
     def _lost(self, exc: BaseException) -> None:

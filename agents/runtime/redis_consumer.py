@@ -23,8 +23,17 @@ from redis.exceptions import RedisError, ResponseError
 from agents import protocol
 from agents.protocol import ErrorCode, ProtocolError
 from agents.redis_keys import CONSUMER_GROUP, RedisKeys
-from agents.redis_streams import (F_CALLER, F_FRAME, F_REPLY_ID, F_REPLY_KIND, F_REPLY_TO, REPLY_SCRIPT,
-                                  PipelineBatcher, ensure_group, entry_deadline_ms)
+from agents.redis_streams import (
+    F_CALLER,
+    F_FRAME,
+    F_REPLY_ID,
+    F_REPLY_KIND,
+    F_REPLY_TO,
+    REPLY_SCRIPT,
+    PipelineBatcher,
+    ensure_group,
+    entry_deadline_ms,
+)
 from agents.runtime.redis_support import Backoff, ConnectionState, RedisTransportOptions
 from agents.runtime.transport import Handle
 
@@ -164,7 +173,7 @@ class StreamConsumer:
         """Delete this consumer when it holds nothing, so the group lists only live ones."""
         try:
             await asyncio.wait_for(self._delete_consumer(keys=[self.stream], args=[CONSUMER_GROUP, self.consumer]), 2.0)
-        except (*_CONN_ERRORS, asyncio.TimeoutError) as exc:
+        except (TimeoutError, *_CONN_ERRORS) as exc:
             logger.debug("Could not leave the group of %s: %s", self.stream, exc)
 
     # --- one entry ---------------------------------------------------------------------
@@ -216,7 +225,8 @@ class StreamConsumer:
                 raise ProtocolError(ErrorCode.INVALID_REQUEST, "Stream entry has no 'frame' field")
             if len(raw) > self.options.max_frame_bytes:
                 raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE,
-                                    f"Request of {len(raw)} bytes is over the {self.options.max_frame_bytes}-byte limit")
+                                    f"Request of {len(raw)} bytes is over the "
+                                    f"{self.options.max_frame_bytes}-byte limit")
             frame = protocol.decode(raw)
             rid = protocol.request_id_of(frame)
             request = protocol.normalize_request(frame, default_agent=self.agent_type)

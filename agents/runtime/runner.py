@@ -16,7 +16,8 @@ import logging
 import os
 import signal
 import socket as _socket
-from typing import Any, Awaitable
+from collections.abc import Awaitable
+from typing import Any
 
 from agents.runtime.idempotency import wrap_handle
 from agents.runtime.transport import CallingTransport, Handle, Transport

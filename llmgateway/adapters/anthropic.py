@@ -111,7 +111,7 @@ class AnthropicAdapter:
             body["usage"] = usage.as_openai()
         return orjson.dumps(body), usage
 
-    def stream(self, chat: ChatRequest, target: Target) -> "AnthropicStream":
+    def stream(self, chat: ChatRequest, target: Target) -> AnthropicStream:
         return AnthropicStream(chat.include_usage, target.upstream_model)
 
 

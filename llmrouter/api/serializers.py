@@ -10,10 +10,19 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from llmrouter import scoring
-from llmrouter.models import (ENV_NAME_RE, Budget, LedgerEntry, Provider, RouteAttempt, RouteLog,
-                              validate_capabilities, validate_env_name, validate_zone)
-from llmrouter.windows import available_zones
+from llmrouter.models import (
+    ENV_NAME_RE,
+    Budget,
+    LedgerEntry,
+    Provider,
+    RouteAttempt,
+    RouteLog,
+    validate_capabilities,
+    validate_env_name,
+    validate_zone,
+)
 from llmrouter.validation import MAX_INTERFACE, MAX_TASK_TYPE, MAX_TOKENS
+from llmrouter.windows import available_zones
 from orchestrator_site.web.fields import RequestIdField, StrictModelSerializer
 
 

@@ -23,9 +23,16 @@ from agents.protocol import ProtocolError
 from llmrouter import conf, selectors, services, validation
 from llmrouter.api import responses
 from llmrouter.api.permissions import ReadAuthenticatedWriteStaff, RouteCallerPermission
-from llmrouter.api.serializers import (BudgetSerializer, LedgerEntrySerializer, ProviderSerializer,
-                                       RouteLogSerializer, RouteRequestDoc, RouteResponseDoc, UsageRequestDoc,
-                                       UsageResponseDoc)
+from llmrouter.api.serializers import (
+    BudgetSerializer,
+    LedgerEntrySerializer,
+    ProviderSerializer,
+    RouteLogSerializer,
+    RouteRequestDoc,
+    RouteResponseDoc,
+    UsageRequestDoc,
+    UsageResponseDoc,
+)
 from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog
 from orchestrator_site.web.filters import filter_list, filter_parameters
 from orchestrator_site.web.schema import ErrorEnvelopeSerializer

@@ -146,7 +146,7 @@ class RedisFallback:
                 if len(self._waits) == 1:
                     self._wake.set()  # the watch sleeps while nothing waits
                 answer = await sent.answer
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return await self._timed_out(sent, rid, agent_type, timeout_s)
         except (RedisError, OSError) as exc:
             self._mark_down(exc)
@@ -224,7 +224,7 @@ class RedisFallback:
             self._wake.clear()
             try:  # abandon() and forget_instance() wake it early
                 await asyncio.wait_for(self._wake.wait(), self.watch_every_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             try:
                 await self.watch_once()

@@ -13,8 +13,13 @@ from django.conf import settings
 
 from agents.protocol import ErrorCode, ProtocolError
 from llmrouter.api.permissions import RouteCallerPermission
-from orchestrator_site.web.principals import (AuthenticationFailed, Principal, client_ip_of, principal_for_token,
-                                              token_from_headers)
+from orchestrator_site.web.principals import (
+    AuthenticationFailed,
+    Principal,
+    client_ip_of,
+    principal_for_token,
+    token_from_headers,
+)
 from orchestrator_site.web.throttling import throttle_hit_async
 
 

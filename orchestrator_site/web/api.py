@@ -22,13 +22,17 @@ from rest_framework.views import APIView
 from agents.naming.models import Namespace
 from orchestrator_site.web import selectors
 from orchestrator_site.web.agent_requests import request_admit, request_execute, request_record
-from orchestrator_site.web.gateway import gateway
 from orchestrator_site.web.exceptions import retry_after_header
 from orchestrator_site.web.filters import filter_list, filter_parameters
+from orchestrator_site.web.gateway import gateway
 from orchestrator_site.web.principals import Principal, client_ip_of_request
 from orchestrator_site.web.schema import ErrorEnvelopeSerializer
-from orchestrator_site.web.serializers import (AgentRequestSerializer, AgentResponseSerializer, AgentSerializer,
-                                               NamespaceSerializer)
+from orchestrator_site.web.serializers import (
+    AgentRequestSerializer,
+    AgentResponseSerializer,
+    AgentSerializer,
+    NamespaceSerializer,
+)
 from orchestrator_site.web.status_codes import http_status_for
 
 _ERRORS = {status: ErrorEnvelopeSerializer for status in (400, 401, 402, 403, 404, 409, 413, 422, 429, 500, 502,

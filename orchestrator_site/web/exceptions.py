@@ -14,7 +14,8 @@ The fast ASGI paths build their envelopes with ``agents.protocol`` directly.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from asgiref.sync import iscoroutinefunction

@@ -12,14 +12,15 @@ session-authenticated POST needs the CSRF check, which the DRF view does.
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from django.conf import settings
 
 from agents.protocol import ErrorCode, ProtocolError
-from orchestrator_site.web.agent_requests import request_admit, request_execute, request_record
 from orchestrator_site.web.admission import principal_from_scope, token_or_no_session
+from orchestrator_site.web.agent_requests import request_admit, request_execute, request_record
 from orchestrator_site.web.principals import AuthenticationFailed
 from orchestrator_site.web.status_codes import http_status_for
 

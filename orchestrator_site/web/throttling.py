@@ -16,7 +16,8 @@ paths and on Django's client by the DRF views, on the same key.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.cache import caches

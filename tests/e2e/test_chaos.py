@@ -91,7 +91,7 @@ class RawClient:
         self.writer.write(orjson.dumps(frame) + b"\n")
         try:
             return await asyncio.wait_for(fut, wait_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None  # left hanging: the test fails on it
 
     async def close(self) -> None:

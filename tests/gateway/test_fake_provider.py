@@ -15,8 +15,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import openai
@@ -375,7 +375,7 @@ def test_anthropic_stream_has_the_messages_api_event_sequence(ant: FakeProvider)
     assert names == ["message_start", "content_block_start", "ping"] + ["content_block_delta"] * 3 + [
         "content_block_stop", "message_delta", "message_stop"]
     data = [json.loads(d) for _, d in events]
-    assert all(d["type"] == name for d, name in zip(data, names))
+    assert all(d["type"] == name for d, name in zip(data, names, strict=True))
     assert data[0]["message"]["usage"]["input_tokens"] == 11 and data[0]["message"]["usage"]["output_tokens"] == 1
     assert "".join(d["delta"]["text"] for d in data if d["type"] == "content_block_delta") == "abcdef"
     # The cumulative output count: a reader replaces message_start's 1, it does not add to it.
@@ -408,11 +408,11 @@ def test_anthropic_error_modes(ant: FakeProvider, mode: str, status: int, kind: 
 def test_anthropic_cut_stream_has_no_message_stop(ant: FakeProvider) -> None:
     ant.set(mode="cut", chunks=6, cut_after=3, chunk_delay_s=0.01)
     lines: list[str] = []
-    with pytest.raises(httpx.RemoteProtocolError):
-        with httpx.stream("POST", ant.url + "/v1/messages", headers=anthropic_headers(ant),
-                          json=anthropic_body(stream=True)) as answer:
-            for line in answer.iter_lines():
-                lines.append(line)
+    with (pytest.raises(httpx.RemoteProtocolError),
+          httpx.stream("POST", ant.url + "/v1/messages", headers=anthropic_headers(ant),
+                       json=anthropic_body(stream=True)) as answer):
+        for line in answer.iter_lines():
+            lines.append(line)
     names = [name for name, _ in sse_events(iter(lines + [""]))]
     assert names == ["message_start", "content_block_start", "ping"] + ["content_block_delta"] * 3
 
@@ -456,9 +456,8 @@ def test_anthropic_models_list(ant: FakeProvider) -> None:
 # --- the fake itself ----------------------------------------------------------------------------------
 
 def test_unknown_mode_is_refused_at_set() -> None:
-    with FakeProvider() as fake:
-        with pytest.raises(ValueError, match="unknown mode"):
-            fake.set(mode="teapot")
+    with FakeProvider() as fake, pytest.raises(ValueError, match="unknown mode"):
+        fake.set(mode="teapot")
 
 
 def test_stop_drops_open_connections_and_frees_the_port() -> None:

@@ -27,7 +27,7 @@ def site(system_factory):
     system = system_factory()
     system.start_agent("probe")
     port = _free_port()
-    log = open(system.root / "daphne.log", "ab")
+    log = open(system.root / "daphne.log", "ab")  # noqa: SIM115 (daphne's stdout, closed after it stopped)
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "orchestrator_site.asgi:application"],
         cwd=PROJECT_ROOT, env={**system.env, "API_RATE_ROUTE_LLM_ANON": "100000/min"}, stdout=log,

@@ -154,7 +154,8 @@ def check_concurrent_capabilities_are_numbered_per_domain(threads: int = 10, per
     domain = f"D{uuid.uuid4().hex[:8].upper()}"
 
     def work(index: int) -> list[str]:
-        return [services.capability_allocate(domain=domain, name=f"cap {index} {i}", settings=SETTINGS).obj.capability_id
+        return [services.capability_allocate(domain=domain, name=f"cap {index} {i}",
+                                             settings=SETTINGS).obj.capability_id
                 for i in range(per_thread)]
 
     ids = [cap for chunk in run_in_threads(threads, work) for cap in chunk]

@@ -9,7 +9,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from agents.redis_keys import CONSUMER_GROUP, RedisKeys
-from agents.redis_streams import StreamRequester, entry_fields, ensure_group
+from agents.redis_streams import StreamRequester, ensure_group, entry_fields
 from agents.runtime.redis_conn import make_client
 from agents.runtime.redis_support import RedisTransportOptions
 from agents.runtime.redis_transport import RedisTransport
@@ -48,7 +48,8 @@ def test_stream_request_is_answered_with_callers_id_and_redis_transport(redis_ur
         await requester.start()
         try:
             answer = await requester.submit(agent_type, {"id": "mine-1", "action": "echo", "data": {"x": 1}}, 10)
-            many = await asyncio.gather(*(requester.submit(agent_type, {"id": i, "action": "echo", "data": {"i": i}}, 10)
+            many = await asyncio.gather(*(requester.submit(agent_type, {"id": i, "action": "echo", "data": {"i": i}},
+                                                           10)
                                           for i in range(200)))
         finally:
             await requester.stop()

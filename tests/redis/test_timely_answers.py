@@ -8,7 +8,7 @@ import orjson
 
 from agents import protocol
 from agents.redis_keys import CONSUMER_GROUP, RedisKeys
-from agents.redis_streams import entry_fields, ensure_group
+from agents.redis_streams import ensure_group, entry_fields
 from agents.runtime.redis_conn import make_client
 from orchestrator_site.orchestrator.redis_fallback import RedisFallback
 from tests.redis.conftest import make_agent, run

@@ -59,8 +59,9 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import fields, replace
-from typing import Any, Coroutine, NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 

@@ -9,7 +9,7 @@ as the form with its errors, never a server error.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ NO_ADD = SERVICE_ONLY | {"agents.agentinstance", "naming.namespace", "naming.cap
 @pytest.fixture
 def rows(db: Any, tmp_path: Path) -> dict[str, Any]:
     """At least one real row of every registered model."""
+    from django.contrib.auth.models import Group
     from rest_framework.authtoken.models import Token
 
     from agents.manager.services import instance_heartbeat
@@ -40,12 +41,11 @@ def rows(db: Any, tmp_path: Path) -> dict[str, Any]:
     from agents.semantic.conf import SemanticSettings
     from agents.semantic.services import concept_delete, concept_store
     from agents.struct.services import structure_create
-    from django.contrib.auth.models import Group
     from llmrouter import services as router
     from llmrouter.models import LedgerCheckpoint, RouterWeights
     from orchestrator_site.orchestrator.registry_sync import agent_instance_connected
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     superuser = get_user_model().objects.create_superuser("root", "root@example.com", "pw-walk-1")
     Token.objects.create(user=superuser)
     Group.objects.create(name="operators")

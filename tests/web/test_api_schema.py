@@ -20,7 +20,8 @@ as /api/schema/; ``test_live_schema_is_the_one_checked`` ties the two.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -166,7 +167,7 @@ def test_two_daphne_processes_share_events_through_redis_once_each(stack):
                     for i, ws in enumerate(sockets):
                         try:
                             frame = json.loads(await asyncio.wait_for(ws.recv(), 0.1))
-                        except asyncio.TimeoutError:
+                        except TimeoutError:
                             continue
                         if frame.get("type") == "event":
                             received[i].append(frame)

@@ -204,7 +204,6 @@ def test_an_unreachable_redis_lets_requests_through_and_warns(settings: Any, cap
 
     from asgiref.sync import async_to_sync
 
-    from orchestrator_site.web import redis_throttle
     from orchestrator_site.web.throttling import throttle_hit_async
 
     with socket.socket() as probe:  # a port nobody listens on
