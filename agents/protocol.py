@@ -116,8 +116,8 @@ def decode(line: bytes | str) -> dict[str, Any]:
             f"Frame must be a JSON object, got {type(obj).__name__}",
         )
     # Counting brackets is a C-speed scan; the walk runs only for frames that could be too deep.
-    if line.count("[" if isinstance(line, str) else b"[") + line.count("{" if isinstance(line, str) else b"{") \
-            > MAX_NESTING and nesting_depth(obj) > MAX_NESTING:
+    brackets = line.count("[") + line.count("{") if isinstance(line, str) else line.count(b"[") + line.count(b"{")
+    if brackets > MAX_NESTING and nesting_depth(obj) > MAX_NESTING:
         raise ProtocolError(ErrorCode.INVALID_REQUEST, f"Frame is nested deeper than {MAX_NESTING} levels")
     return obj
 

@@ -91,7 +91,8 @@ def _unavailable_frame(frame: dict[str, Any], exc: BaseException) -> dict[str, A
                           {"agent": frame["agent"]}, transport="redis")
 
 
-def _answer(raw: bytes, frame: dict[str, Any]) -> dict[str, Any]:
+def _answer(raw: Any, frame: dict[str, Any]) -> dict[str, Any]:
+    # raw: an element of the reply list (bytes: these clients never decode; redis-py types it as either).
     answer = orjson.loads(raw)
     answer["id"] = frame["id"]
     return answer
@@ -123,10 +124,10 @@ def redis_request(agent: str, action: str, data: dict[str, Any] | None = None, *
     keys = RedisKeys(prefix if prefix is not None else default_prefix())
     reply = keys.reply_list(f"{client_id()}:{frame['id']}")
     client = _sync_client(redis_url or default_redis_url())
+    # dict[Any, Any]: redis-py's xadd wants a dict of any encodable keys and values; these are bytes.
+    fields: dict[Any, Any] = entry_fields(frame, reply_to=reply, reply_kind="list", timeout_ms=timeout_ms)
     try:
-        entry_id = client.xadd(keys.stream(agent), entry_fields(frame, reply_to=reply, reply_kind="list",
-                                                                timeout_ms=timeout_ms),
-                               maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
+        entry_id = client.xadd(keys.stream(agent), fields, maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
         got = client.blpop([reply], timeout=max(timeout_ms / 1000, 0.01))
     except (RedisError, OSError) as exc:
         return _unavailable_frame(frame, exc)
@@ -152,12 +153,11 @@ async def redis_request_async(agent: str, action: str, data: dict[str, Any] | No
                           request_id=request_id, interface=interface)
     keys = RedisKeys(prefix if prefix is not None else default_prefix())
     reply = keys.reply_list(f"{client_id()}:{frame['id']}")
+    fields: dict[Any, Any] = entry_fields(frame, reply_to=reply, reply_kind="list", timeout_ms=timeout_ms)  # see above
     client = redis_conn.acquire(redis_url or default_redis_url())
     try:
         try:
-            entry_id = await client.xadd(keys.stream(agent),
-                                         entry_fields(frame, reply_to=reply, reply_kind="list", timeout_ms=timeout_ms),
-                                         maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
+            entry_id = await client.xadd(keys.stream(agent), fields, maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
             got = await client.blpop([reply], timeout=max(timeout_ms / 1000, 0.01))
         except (RedisError, OSError) as exc:
             return _unavailable_frame(frame, exc)

@@ -413,7 +413,9 @@ class StreamRequester:
         delay = 0.05
         while True:
             try:
-                result = await self.redis.xread({self.reply_stream: self._last_id}, count=1000, block=self.block_ms)
+                # Any: redis-py types a reply for decoded and raw clients alike; ours are raw (bytes).
+                result: Any = await self.redis.xread({self.reply_stream: self._last_id}, count=1000,
+                                                     block=self.block_ms)
                 delay = 0.05
             except asyncio.CancelledError:
                 raise

@@ -38,6 +38,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -239,8 +240,8 @@ async def _client(port: int, request: bytes, stop_at: float, latencies: list[flo
         writer.close()
 
 
-async def _load(port: int, path: str, body: bytes, clients: int, seconds: float, pid: int | list[int]) -> dict[str,
-                                                                                                               float]:
+async def _load(port: int, path: str, body: bytes, clients: int, seconds: float,
+                pid: int | list[int]) -> dict[str, Any]:
     request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     # Warm-up: connections, imports, the DB thread's connection.

@@ -282,5 +282,5 @@ def decide(
         return decision
     decision.chosen = best
     decision.reasoning = reasoning_for(best, best_spec, query, remaining_budget, weights)  # type: ignore[arg-type]
-    decision.confidence = shown(min(1.0, max(0.0, best.score)))  # type: ignore[type-var]
+    decision.confidence = shown(min(1.0, max(0.0, best.score)))  # type: ignore[arg-type, type-var]
     return decision

@@ -309,6 +309,7 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: 
            "cached_input_cost_per_1m": row.cached_input_cost_per_1m if row else None}
     if chosen is None:
         return _refusal(decision, decision_id, seen, candidates, anonymous=anonymous), log, None
+    assert row is not None  # the chosen provider is one of by_key's
     reserved = None
     if amount > 0:
         reserved = _reservation_row(provider_pk=row.pk, provider_key=chosen.key, amount_nanos=amount, now=now)
@@ -336,6 +337,7 @@ def _refusal(decision: scoring.Decision, decision_id: str, view: _BudgetView, ca
                "remaining_budget": remaining}
     if anonymous:
         details["anonymous_share"] = float(conf.get("ANONYMOUS_BUDGET_SHARE"))
+    assert decision.error_code is not None  # set whenever no provider was chosen
     return ProtocolError(decision.error_code, message, details)
 
 

@@ -118,7 +118,8 @@ def _insert_many(vendor: str, table: str, rows: int) -> str:
     d = _Dialect(vendor)
     q = connections[DEFAULT_DB_ALIAS].ops.quote_name
     model, fields = _TABLES[table]
-    columns = ", ".join(q(model._meta.get_field(n).column) for n in fields)
+    # Every name is a concrete field with a column (none is a reverse relation).
+    columns = ", ".join(q(model._meta.get_field(n).column) for n in fields)  # type: ignore[union-attr, arg-type]
     width = len(fields)
     if d.sqlite:
         values = ", ".join([f"({', '.join(['?'] * width)})"] * rows)

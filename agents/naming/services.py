@@ -82,7 +82,7 @@ def request_hash(params: dict[str, Any]) -> str:
 
 
 def _replay(model: type[M], key: str, digest: str, answer: Callable[[M], dict[str, Any]]) -> M | None:
-    existing = model.objects.filter(idempotency_key=key).first()
+    existing = model.objects.filter(idempotency_key=key).first()  # type: ignore[attr-defined]  # (M: a naming model)
     if existing is not None and existing.request_hash and existing.request_hash != digest:
         raise ProtocolError(
             ErrorCode.CONFLICT,

@@ -48,7 +48,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,6 +166,7 @@ class IdempotencyStore:
             self.redis = None
 
     async def _refresh_owner(self) -> None:
+        assert self.redis is not None  # start() acquired it
         await self._call(self.redis.set(self._owner_key, self.token, px=int(self.options.owner_ttl_s * 1000)))
 
     async def _owner_loop(self) -> None:
@@ -184,6 +185,7 @@ class IdempotencyStore:
         mine = f"P|{uuid.uuid4().hex}|{self.token}|{self.instance_id}|{fingerprint}".encode()
         wait_s = min(self.options.wait_s, (request.get("timeout_ms") or self.options.wait_s * 1000) / 1000)
         deadline = asyncio.get_running_loop().time() + wait_s
+        assert self.redis is not None  # start() acquired it
         delay = 0.02
         while True:
             try:
@@ -313,7 +315,7 @@ class IdempotentHandle:
         self.store = store
         self.inner: Handle = handle or (lambda request, transport: agent.handle(request, transport=transport))
 
-    def __call__(self, request: dict[str, Any], transport: str) -> Awaitable[dict[str, Any]]:
+    def __call__(self, request: dict[str, Any], transport: str) -> Coroutine[Any, Any, dict[str, Any]]:
         # Not ``async def``: a request that needs no memory (no key: echo, integer ids) gets the inner
         # handler's coroutine itself, one coroutine less per request on the hot path. Callers await
         # (or ``send()``) the result either way.

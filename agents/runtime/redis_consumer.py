@@ -88,7 +88,8 @@ class StreamConsumer:
                 await self._wait_for_slot()
                 count = max(1, min(self.options.read_count, self._free_slots()))
                 start_id = backlog_from if backlog_from is not None else ">"
-                result = await self.redis.xreadgroup(
+                # Any: redis-py types a reply for decoded and raw clients alike; ours are raw (bytes).
+                result: Any = await self.redis.xreadgroup(
                     CONSUMER_GROUP, self.consumer, {self.stream: start_id}, count=count,
                     block=None if backlog_from is not None else self.options.block_ms)
                 self.state.ok()
@@ -195,7 +196,7 @@ class StreamConsumer:
         self._in_hand[entry_id] = task
         if self._free_slots() <= 0:
             self._capacity.clear()
-        task.add_done_callback(lambda t, eid=entry_id: self._handler_done(t, eid))
+        task.add_done_callback(lambda t: self._handler_done(t, entry_id))
 
     def _handler_done(self, task: asyncio.Task[None], entry_id: bytes) -> None:
         self._handlers.discard(task)
@@ -312,7 +313,7 @@ class StreamConsumer:
         await self.batcher.script("reply", [self.stream], [CONSUMER_GROUP, entry_id, "none", b"", 0, 0, ""])
 
     async def _delivered_too_often(self, entry_id: bytes) -> bool:
-        info = await self.redis.xpending_range(self.stream, CONSUMER_GROUP, entry_id, entry_id, 1)
+        info: Any = await self.redis.xpending_range(self.stream, CONSUMER_GROUP, entry_id, entry_id, 1)
         return bool(info) and info[0]["times_delivered"] > self.options.max_deliveries
 
     async def _give_up(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -109,7 +109,7 @@ class RedisTransport:
         logger.info("Redis transport of %s/%s stopped", self.agent_type, self.instance_id)
 
     # --- internals ---------------------------------------------------------------------
-    def _spawn(self, coro: Awaitable[None], what: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=f"redis-{self.agent_type}-{self.instance_id}-{what}"))
 
     async def _live_loop(self) -> None:

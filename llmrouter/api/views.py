@@ -98,7 +98,7 @@ class UsageView(_RouterView):
     def post(self, request: Request, decision_id: str) -> Response:
         try:
             kwargs = validation.parse_usage(_body(request))
-            settlement = services.usage_settle(decision_id=decision_id, **kwargs)
+            settlement = services.usage_settle(decision_id=decision_id, **kwargs)  # type: ignore[arg-type]  # counts
         except ProtocolError as exc:
             status, body = responses.error_body(exc)
             return Response(body, status=status)

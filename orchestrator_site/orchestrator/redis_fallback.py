@@ -202,7 +202,7 @@ class RedisFallback:
         previous = self._forgets.get(agent_type)
         task = asyncio.get_running_loop().create_task(self._forget(agent_type, instance_id, previous))
         self._forgets[agent_type] = task
-        task.add_done_callback(lambda t, a=agent_type: self._forgets.get(a) is t and self._forgets.pop(a))
+        task.add_done_callback(lambda t: self._forgets.get(agent_type) is t and self._forgets.pop(agent_type))
         self._probes.pop(agent_type, None)
         self._wake.set()
 
