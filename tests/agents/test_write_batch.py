@@ -20,7 +20,7 @@ async def _batch(**kwargs: object) -> tuple[WriteBatch, socket.socket, asyncio.B
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_unix_connection(asyncio.Protocol, sock=ours)
     batch = WriteBatch(loop, **kwargs)  # type: ignore[arg-type]
-    batch.transport = transport  # type: ignore[assignment]
+    batch.transport = transport
     return batch, peer, transport
 
 

@@ -112,8 +112,10 @@ def run_snippet(snippet: Snippet, env: dict[str, str], port: int, scratch: Path)
         done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=SNIPPET_TIMEOUT_S,
                               stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
+        # bytes even with text=True (subprocess.run's timeout keeps what it read undecoded)
+        out, err = (x.decode(errors="replace") if isinstance(x, bytes) else x for x in (exc.stdout, exc.stderr))
         raise AssertionError(f"{snippet.where} did not finish in {SNIPPET_TIMEOUT_S:.0f} s:\n{snippet.code}"
-                             f"\n--- output ---\n{exc.stdout}\n{exc.stderr}") from None
+                             f"\n--- output ---\n{out}\n{err}") from None
     output = f"--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
     assert done.returncode == 0, f"{snippet.where} exited with {done.returncode}:\n{snippet.code}{output}"
     assert not ERROR_FRAME.search(done.stdout), f"{snippet.where} printed an error frame:\n{snippet.code}{output}"

@@ -232,6 +232,7 @@ def _assert_batch_rows_match() -> None:
     entries = list(LedgerEntry.objects.select_related("route"))
     assert len(entries) == 28  # the free and the refused decisions reserve nothing
     for entry in entries:
+        assert entry.route is not None
         decision = routed[entry.route.decision_id]
         assert entry.route.interface.startswith("client-")
         # Each request had its own size, so its own price: $7 per 1M tokens of gemini-pro.

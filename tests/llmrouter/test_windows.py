@@ -11,8 +11,8 @@ from llmrouter.windows import DAILY, MONTHLY, WEEKLY, window_bounds
 UTC = UTC
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_daily_window_follows_local_midnight_in_a_non_utc_zone():

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from websockets.typing import Origin
 
 from tests.support.system import System
 from tests.web.daphne_proc import Daphne
@@ -125,7 +126,7 @@ def test_websocket_rejects_a_foreign_origin(stack):
     url = stack["daphne"].url.replace("http://", "ws://") + f"/ws/?token={stack['member']}"
 
     async def attempt() -> None:
-        async with websockets.connect(url, origin="https://evil.example", open_timeout=TIMEOUT):
+        async with websockets.connect(url, origin=Origin("https://evil.example"), open_timeout=TIMEOUT):
             pass
 
     with pytest.raises(websockets.exceptions.InvalidStatus):

@@ -51,7 +51,7 @@ class _User:
 
 def test_route_llm_throttles_count_tokens_and_anonymous_clients_apart(rates: None) -> None:
     user_throttle, anon_throttle = RouteLLMUserThrottle(), RouteLLMAnonThrottle()
-    user_throttle.timer = anon_throttle.timer = lambda: 1000.0  # type: ignore[method-assign]
+    user_throttle.timer = anon_throttle.timer = lambda: 1000.0
     member = _Req(_User(5))
     assert user_throttle.allow_request(member, None) and user_throttle.allow_request(member, None)
     assert not user_throttle.allow_request(member, None)
@@ -170,7 +170,8 @@ def test_fast_paths_and_drf_views_count_on_one_redis_key(redis_cache: Any, setti
     key = redis_cache.make_and_validate_key(f"throttle:request_user:user:4:{int(t0 // 60)}")
     raw = redis.Redis.from_url(settings.REDIS_URL)
     try:
-        assert int(raw.get(key)) == 5
+        count = raw.get(key)
+        assert isinstance(count, bytes) and int(count) == 5
         assert 0 < raw.ttl(key) <= 61  # the script gave the counter its lifetime
     finally:
         raw.close()
