@@ -421,9 +421,8 @@ class LineBuffer:
 
 # --- the agent side's handshake -------------------------------------------------
 
-def hello(agent: str, instance: str, actions: list[str], *, token: str | None = None,
-          max_inflight: int = 64, pid: int | None = None, idempotent_actions: list[str] | None = None) -> dict[str,
-                                                                                                               Any]:
+def hello(agent: str, instance: str, actions: list[str], *, token: str | None = None, max_inflight: int = 64,
+          pid: int | None = None, idempotent_actions: list[str] | None = None) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "hello", "agent": agent, "instance": instance, "actions": actions,
                              "max_inflight": max_inflight, "pid": pid if pid is not None else os.getpid()}
     if idempotent_actions is not None:

@@ -375,8 +375,8 @@ class SocketTransport:
         return data
 
     # --- calls to other agents through the orchestrator ---------------------------------------------
-    async def call(self, agent: str, action: str, data: dict[str, Any], timeout_ms: float | None = None) -> dict[str,
-                                                                                                                 Any]:
+    async def call(self, agent: str, action: str, data: dict[str, Any],
+                   timeout_ms: float | None = None) -> dict[str, Any]:
         """Send a request to another agent through the orchestrator; returns its response frame."""
         conn = self.conn
         if conn is None or self.state not in (ConnState.READY, ConnState.DRAINING):

@@ -64,10 +64,11 @@ def test_snippets_use_the_projects_interpreter(snippet: Snippet) -> None:
 def test_the_client_imports_from_any_directory(tmp_path: Path) -> None:
     # pyproject.toml + `pip install -e .` (python3 dev.py setup): no PYTHONPATH, not the project's directory.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([str(VENV_PYTHON), "-c", "from agents.client import Client; import agents; "
-                           "print(agents.__file__)"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    done = subprocess.run([str(VENV_PYTHON), "-c", "from agents.client import Client; import agents, llmgateway; "
+                           "print(agents.__file__); print(llmgateway.__file__)"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, f"not installed in .venv (python3 dev.py setup does it):\n{done.stderr}"
-    assert Path(done.stdout.strip()).is_relative_to(PROJECT_ROOT), done.stdout
+    assert all(Path(line).is_relative_to(PROJECT_ROOT) for line in done.stdout.split()), done.stdout
 
 
 # --- against the running system ---------------------------------------------------------------

@@ -11,8 +11,6 @@ from agents.protocol import ErrorCode, ProtocolError
 from llmrouter import selectors, services
 from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog, RouterWeights
 
-UTC = UTC
-
 
 def test_worked_example_is_routed_logged_and_free(seed_router):
     result = services.route_request(token_count=5000, task_type="coding", priority="high", max_latency=3000,
@@ -20,8 +18,8 @@ def test_worked_example_is_routed_logged_and_free(seed_router):
     assert result.provider_name == "Local Llama"
     assert result.confidence == pytest.approx(0.6048)
     log = RouteLog.objects.get(decision_id=result.decision_id)
-    assert (log.outcome, log.provider_key, log.interface, log.token_count) == ("routed", "local-llama", "claude-code",
-                                                                               5000)
+    assert (log.outcome, log.provider_key, log.interface, log.token_count) == \
+        ("routed", "local-llama", "claude-code", 5000)
     by_key = {c["provider"]: c for c in log.candidates}
     assert by_key["claude-sonnet-4"]["score"] == pytest.approx(0.1368)
     assert by_key["gemini-pro"]["excluded"] == "no_capability"
@@ -33,8 +31,8 @@ def test_logged_and_returned_candidates_are_rounded_scores_and_exact_money(seed_
     returned = {c["provider"]: c for c in result.as_response()["candidates"]}
     logged = {c["provider"]: c for c in RouteLog.objects.get(decision_id=result.decision_id).candidates}
     for by_key in (returned, logged):
-        assert [by_key[k]["score"] for k in ("local-llama", "gpt-4-turbo", "claude-sonnet-4")] == [0.6048, 0.3024,
-                                                                                                   0.1368]
+        scores = [by_key[k]["score"] for k in ("local-llama", "gpt-4-turbo", "claude-sonnet-4")]
+        assert scores == [0.6048, 0.3024, 0.1368]
         assert by_key["claude-sonnet-4"]["request_cost"] == 0.075
     Provider.objects.filter(key="gpt-4-turbo").update(cost_per_1m="7.1")
     odd = services.route_request(token_count=1234, task_type="creative")
@@ -97,8 +95,8 @@ def test_settlement_adds_the_difference_and_is_idempotent(seed_router):
 
 
 def test_settlement_keeps_the_reservations_window_and_price(seed_router):
-    routed = services.route_request(token_count=1000, task_type="analysis", now=datetime(2026, 1, 1, 23, 59,
-                                                                                         tzinfo=UTC))
+    routed = services.route_request(token_count=1000, task_type="analysis",
+                                    now=datetime(2026, 1, 1, 23, 59, tzinfo=UTC))
     Provider.objects.filter(key="gemini-pro").update(cost_per_1m=100)
     services.usage_settle(decision_id=routed.decision_id, prompt_tokens=500, completion_tokens=0,
                           now=datetime(2026, 1, 2, 0, 5, tzinfo=UTC))

@@ -48,8 +48,8 @@ def test_stream_request_is_answered_with_callers_id_and_redis_transport(redis_ur
         await requester.start()
         try:
             answer = await requester.submit(agent_type, {"id": "mine-1", "action": "echo", "data": {"x": 1}}, 10)
-            many = await asyncio.gather(*(requester.submit(agent_type, {"id": i, "action": "echo", "data": {"i": i}},
-                                                           10)
+            many = await asyncio.gather(*(requester.submit(agent_type, {"id": i, "action": "echo",
+                                                                        "data": {"i": i}}, 10)
                                           for i in range(200)))
         finally:
             await requester.stop()
