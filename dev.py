@@ -199,8 +199,8 @@ def setup() -> None:
 LINT_CHECKS = [
     ("ruff check", [str(VENV / "bin" / "ruff"), "check", "."],
      "fix what it lists (.venv/bin/ruff check --fix . fixes the ones marked [*])"),
-    ("ruff format --check", [str(VENV / "bin" / "ruff"), "format", "--check", "."],
-     "run .venv/bin/ruff format . (or format the files it lists)"),
+    ("ruff format --check", [str(VENV / "bin" / "ruff"), "format", "--check", "--output-format", "concise", "."],
+     "run .venv/bin/ruff format . (.venv/bin/ruff format --diff . shows what it would change)"),
     ("mypy", [str(PY), "-m", "mypy"],
      "fix the type errors it lists (.venv/bin/mypy runs it alone; files and options in pyproject.toml)"),
 ]
