@@ -2,7 +2,8 @@
 """Set up and run the orchestrator, or its tests, on a machine with only Python.
 
     python3 dev.py run     # set up, then supervisord in the foreground (everything)
-    python3 dev.py test    # set up, then the test suite (extra args go to pytest)
+    python3 dev.py test    # set up, the checks of `lint`, then the test suite (extra args go to pytest)
+    python3 dev.py lint    # only the checks: ruff check, ruff format --check, mypy (pyproject.toml)
     python3 dev.py setup   # only the set-up steps
 
 Set-up is idempotent: a virtualenv in .venv, the pinned packages (reinstalled
@@ -22,6 +23,7 @@ import sys
 import time
 import venv
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent
@@ -34,7 +36,7 @@ def say(message: str) -> None:
     print(f"[dev] {message}", flush=True)
 
 
-def die(message: str) -> None:
+def die(message: str) -> NoReturn:
     print(f"[dev] ERROR: {message}", file=sys.stderr, flush=True)
     sys.exit(1)
 
@@ -99,11 +101,11 @@ def apt_install(package: str, command: str) -> str | None:
         return found
     say(f"{command} not found; installing Debian's {package} package")
     install = ["apt-get", "install", "-y", "-q", package]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    if subprocess.call(install, **quiet) != 0:
+    quiet = subprocess.DEVNULL
+    if subprocess.call(install, stdout=quiet, stderr=quiet) != 0:
         # A fresh machine may have no package lists yet.
-        subprocess.call(["apt-get", "update", "-q"], **quiet)
-        subprocess.call(install, **quiet)
+        subprocess.call(["apt-get", "update", "-q"], stdout=quiet, stderr=quiet)
+        subprocess.call(install, stdout=quiet, stderr=quiet)
     return shutil.which(command)
 
 
@@ -193,6 +195,37 @@ def setup() -> None:
     collect_static()
 
 
+# Each check: what it runs (in .venv, configured in pyproject.toml) and how to fix what it finds.
+LINT_CHECKS = [
+    ("ruff check", [str(VENV / "bin" / "ruff"), "check", "."],
+     "fix what it lists (.venv/bin/ruff check --fix . fixes the ones marked [*])"),
+    ("ruff format --check", [str(VENV / "bin" / "ruff"), "format", "--check", "--output-format", "concise", "."],
+     "run .venv/bin/ruff format . (.venv/bin/ruff format --diff . shows what it would change)"),
+    ("mypy", [str(PY), "-m", "mypy"],
+     "fix the type errors it lists (.venv/bin/mypy runs it alone; files and options in pyproject.toml)"),
+]
+
+
+def lint() -> int:
+    """ruff check, ruff format --check and mypy, in that order; the first that fails stops the run."""
+    for name, cmd, fix in LINT_CHECKS:
+        started = time.monotonic()
+        code = subprocess.call(cmd, cwd=ROOT)
+        elapsed = time.monotonic() - started
+        if code != 0:
+            print(f"[dev] ERROR: {name} failed (exit code {code}, {elapsed:.1f} s): {fix}", file=sys.stderr,
+                  flush=True)
+            return code
+        say(f"{name}: clean ({elapsed:.1f} s)")
+    return 0
+
+
+def run_lint() -> int:
+    ensure_venv()
+    ensure_editable_install()
+    return lint()
+
+
 def postgres_url_for_tests() -> str | None:
     """The PostgreSQL to run the concurrency tests on a second time, if one answers."""
     url = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -207,6 +240,9 @@ def postgres_url_for_tests() -> str | None:
 def run_tests(extra: list[str]) -> int:
     ensure_venv()
     ensure_editable_install()
+    code = lint()  # before anything slow: a lint or type error stops the run at once
+    if code != 0:
+        return code
     ensure_redis_for_tests()
     ensure_netcat_for_tests()
     ensure_chromium_for_tests()
@@ -257,10 +293,11 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "test":
         return run_tests(extra)
+    if command == "lint":
+        return run_lint()
     if command == "run":
         return run_system()
-    die(f"unknown command {command!r}; use run, test or setup")
-    return 2
+    die(f"unknown command {command!r}; use run, test, lint or setup")
 
 
 if __name__ == "__main__":

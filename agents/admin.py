@@ -24,7 +24,6 @@ from django.views.decorators.http import require_POST
 
 from agents.models import AgentInstance, AgentType
 
-
 # How often the live page refreshes itself (it also refreshes at once on agent events from /ws/).
 LIVE_REFRESH_S = 5
 

@@ -27,8 +27,9 @@ import os
 import socket
 import threading
 from collections import deque
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from agents import protocol
 from agents.write_batch import NEVER, WriteBatch
@@ -114,7 +115,7 @@ def _too_large_answers(buf: protocol.LineBuffer) -> list[dict[str, Any]]:
 # --- async --------------------------------------------------------------------------------------
 
 class _ClientProtocol(asyncio.Protocol):
-    def __init__(self, client: "AsyncClient") -> None:
+    def __init__(self, client: AsyncClient) -> None:
         self.client = client
         self.transport: asyncio.Transport | None = None
         self._buf = _answer_buffer(client.max_frame_bytes)
@@ -170,7 +171,7 @@ class AsyncClient:
         self._resends: set[asyncio.Task[None]] = set()
 
     @classmethod
-    async def connect(cls, socket_path: str | os.PathLike[str] | None = None, **kwargs: Any) -> "AsyncClient":
+    async def connect(cls, socket_path: str | os.PathLike[str] | None = None, **kwargs: Any) -> AsyncClient:
         client = cls(socket_path, **kwargs)
         await client._ensure_connected()
         return client
@@ -180,7 +181,7 @@ class AsyncClient:
         """Requests sent on this client and not answered yet."""
         return len(self._waiters)
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         await self._ensure_connected()
         return self
 
@@ -235,7 +236,7 @@ class AsyncClient:
             # Cancelled here, the finally drops the waiter and the payload, so a later _resend cannot send
             # the request a second time; its answer, if it comes, has no waiter and is dropped.
             return await asyncio.wait_for(fut, wait_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ClientTimeout(f"No answer from the orchestrator within {wait_s:.1f} s") from None
         finally:
             self._waiters.pop(rid, None)
@@ -334,7 +335,7 @@ class Client:
         self._lines: deque[bytes] = deque()
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -397,7 +398,7 @@ class Client:
                         resent = True
                     elif response.get("id") == rid:
                         return response
-            except socket.timeout:
+            except TimeoutError:
                 self._drop()
                 raise ClientTimeout(f"No answer from the orchestrator within {wait_s:.1f} s") from None
             except OSError as exc:

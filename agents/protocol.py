@@ -111,8 +111,8 @@ def decode(line: bytes | str) -> dict[str, Any]:
             f"Frame must be a JSON object, got {type(obj).__name__}",
         )
     # Counting brackets is a C-speed scan; the walk runs only for frames that could be too deep.
-    if line.count("[" if isinstance(line, str) else b"[") + line.count("{" if isinstance(line, str) else b"{") \
-            > MAX_NESTING and nesting_depth(obj) > MAX_NESTING:
+    brackets = line.count("[") + line.count("{") if isinstance(line, str) else line.count(b"[") + line.count(b"{")
+    if brackets > MAX_NESTING and nesting_depth(obj) > MAX_NESTING:
         raise ProtocolError(ErrorCode.INVALID_REQUEST, f"Frame is nested deeper than {MAX_NESTING} levels")
     return obj
 
@@ -416,8 +416,8 @@ class LineBuffer:
 
 # --- the agent side's handshake -------------------------------------------------
 
-def hello(agent: str, instance: str, actions: list[str], *, token: str | None = None,
-          max_inflight: int = 64, pid: int | None = None, idempotent_actions: list[str] | None = None) -> dict[str, Any]:
+def hello(agent: str, instance: str, actions: list[str], *, token: str | None = None, max_inflight: int = 64,
+          pid: int | None = None, idempotent_actions: list[str] | None = None) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "hello", "agent": agent, "instance": instance, "actions": actions,
                              "max_inflight": max_inflight, "pid": pid if pid is not None else os.getpid()}
     if idempotent_actions is not None:

@@ -93,8 +93,9 @@ def _unavailable_frame(frame: dict[str, Any], exc: BaseException) -> dict[str, A
 
 def _one_shot(agent: str, action: str, data: dict[str, Any] | None, *, timeout_ms: float,
               idempotency_key: str | None, request_id: Any, interface: str | None,
-              prefix: str | None) -> tuple[dict[str, Any], RedisKeys, str, dict[bytes, bytes]]:
-    """What redis_request(_async) sends: the frame, the keys, the call's own reply list and the entry's fields."""
+              prefix: str | None) -> tuple[dict[str, Any], RedisKeys, str, dict[Any, Any]]:
+    """What redis_request(_async) sends: the frame, the keys, the call's own reply list and the entry's fields
+    (typed dict[Any, Any]: redis-py's xadd wants a dict of any encodable keys and values; these are bytes)."""
     frame = build_request(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
                           request_id=request_id, interface=interface)
     keys = RedisKeys(prefix if prefix is not None else default_prefix())
@@ -102,7 +103,7 @@ def _one_shot(agent: str, action: str, data: dict[str, Any] | None, *, timeout_m
     return frame, keys, reply, entry_fields(frame, reply_to=reply, reply_kind="list", timeout_ms=timeout_ms)
 
 
-def _answer(raw: bytes, frame: dict[str, Any]) -> dict[str, Any]:
+def _answer(raw: Any, frame: dict[str, Any]) -> dict[str, Any]:
     answer = orjson.loads(raw)
     answer["id"] = frame["id"]
     return answer
@@ -186,7 +187,7 @@ class AsyncRedisAgentClient:
         self._redis: Any = None
         self._requester: StreamRequester | None = None
 
-    async def connect(self) -> "AsyncRedisAgentClient":
+    async def connect(self) -> AsyncRedisAgentClient:
         self._redis = redis_conn.acquire(self.redis_url)
         self._requester = StreamRequester(self._redis, self.keys)
         await self._requester.start()
@@ -203,7 +204,7 @@ class AsyncRedisAgentClient:
             async with asyncio.timeout(timeout_ms / 1000):
                 sent = await self._requester.send(agent, frame, timeout_ms / 1000)
                 return await sent.answer
-        except asyncio.TimeoutError:
+        except TimeoutError:
             withdrawn = sent is not None and await self._requester.give_up(sent)
             return _timeout_frame(frame, timeout_ms, withdrawn=withdrawn)
         except (RedisError, OSError) as exc:
@@ -220,7 +221,7 @@ class AsyncRedisAgentClient:
             await redis_conn.release(self._redis)
             self._redis = None
 
-    async def __aenter__(self) -> "AsyncRedisAgentClient":
+    async def __aenter__(self) -> AsyncRedisAgentClient:
         return await self.connect()
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -28,7 +28,7 @@ class RedisKeys:
     legacy_channel_prefix: str = ""
 
     @classmethod
-    def from_settings(cls, prefix: str | None = None) -> "RedisKeys":
+    def from_settings(cls, prefix: str | None = None) -> RedisKeys:
         from django.conf import settings
 
         if prefix is None:

@@ -252,7 +252,7 @@ class PipelineBatcher:
                     fut.set_exception(exc)
             return
         missing = []
-        for (args, fut), result in zip(batch, results):
+        for (args, fut), result in zip(batch, results, strict=True):
             if isinstance(result, NoScriptError) and not retried:
                 missing.append((args, fut))
             elif fut.done():
@@ -317,7 +317,7 @@ class StreamRequester:
         self._reader = self._writer = self._alive_task = None
         try:  # gone: our entries still in the streams are answered without running
             await asyncio.wait_for(self.redis.delete(self.caller_key), 1.0)
-        except (RedisError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, RedisError, OSError):
             pass
         for sent in self._waiting.values():
             if not sent.answer.done():
@@ -325,7 +325,7 @@ class StreamRequester:
         self._waiting.clear()
         try:
             await asyncio.wait_for(self.redis.delete(self.reply_stream), 1.0)
-        except (RedisError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, RedisError, OSError):
             pass
 
     async def submit(self, agent_type: str, frame: dict[str, Any], timeout_s: float) -> dict[str, Any]:
@@ -344,7 +344,7 @@ class StreamRequester:
                 self.forget(sent)
         return answer
 
-    async def send(self, agent_type: str, frame: dict[str, Any], timeout_s: float) -> "Sent":
+    async def send(self, agent_type: str, frame: dict[str, Any], timeout_s: float) -> Sent:
         """Write the request entry; its answer resolves ``Sent.answer``. Call ``forget`` when done waiting."""
         token = f"{self.client_id}:{next(self._counter)}"
         caller_id = protocol.request_id_of(frame)
@@ -366,12 +366,12 @@ class StreamRequester:
             raise
         return sent
 
-    def forget(self, sent: "Sent") -> None:
+    def forget(self, sent: Sent) -> None:
         self._waiting.pop(sent.token, None)
         if not sent.answer.done():
             sent.answer.cancel()
 
-    async def withdraw(self, sent: "Sent", mode: str, live: frozenset[str] = frozenset()) -> str:
+    async def withdraw(self, sent: Sent, mode: str, live: frozenset[str] = frozenset()) -> str:
         """Take the entry back (``WITHDRAW_SCRIPT``); returns its outcome. Raises redis errors."""
         if sent.entry_id is None:
             return "gone"
@@ -379,7 +379,7 @@ class StreamRequester:
                                             [CONSUMER_GROUP, sent.entry_id, mode, *sorted(live)])
         return result.decode() if isinstance(result, bytes) else str(result)
 
-    async def give_up(self, sent: "Sent", timeout_s: float = 1.0) -> bool:
+    async def give_up(self, sent: Sent, timeout_s: float = 1.0) -> bool:
         """Stop waiting for ``sent`` (its caller timed out): True when its entry was withdrawn unread.
 
         Then it never runs; False means an agent may have it (or Redis could not tell).
@@ -387,7 +387,7 @@ class StreamRequester:
         try:
             async with asyncio.timeout(timeout_s):
                 return await self.withdraw(sent, "unread") == "withdrawn"
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             logger.warning("Could not withdraw a stream entry of %s: %s", sent.agent_type, exc)
             return False
         finally:
@@ -413,7 +413,9 @@ class StreamRequester:
         delay = 0.05
         while True:
             try:
-                result = await self.redis.xread({self.reply_stream: self._last_id}, count=1000, block=self.block_ms)
+                # Any: redis-py types a reply for decoded and raw clients alike; ours are raw (bytes).
+                result: Any = await self.redis.xread({self.reply_stream: self._last_id}, count=1000,
+                                                     block=self.block_ms)
                 delay = 0.05
             except asyncio.CancelledError:
                 raise

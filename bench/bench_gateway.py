@@ -229,7 +229,7 @@ async def _client(target: Target, request: bytes, until: float, run: Run) -> Non
                 async with asyncio.timeout(ANSWER_TIMEOUT_S):  # no task per request, unlike wait_for
                     sample = await exchange(reader, writer, request, target.stream_end)
                 run.record(sample)
-            except (OSError, asyncio.IncompleteReadError, ValueError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 run.errors[type(exc).__name__] += 1
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
@@ -272,7 +272,7 @@ async def held_streams(target: Target, fake_pid: int, n: int, seconds_each: floa
             async with asyncio.timeout(ANSWER_TIMEOUT_S + seconds_each):
                 sample = await exchange(reader, writer, request, target.stream_end)
             run.record(sample)
-        except (OSError, asyncio.IncompleteReadError, ValueError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
             run.errors[type(exc).__name__] += 1
         finally:
             open_now[0] -= 1
@@ -459,12 +459,13 @@ def run(args: argparse.Namespace, tmp: Path, stack: contextlib.ExitStack) -> Non
         provider = check_gateway(daphne, token) if has_gateway else None
         served_by = f"served by {provider}" if provider else "not in this checkout (direct half only)"
         if provider:
+            assert daphne.proc is not None  # start() started it
             gateway = Target("through the gateway", daphne.port, token, "bench-fast", daphne.proc.pid)
             slow_gateway = Target("through the gateway", daphne.port, token, "bench-slow", daphne.proc.pid)
     print(f"load average before: {os.getloadavg()[0]:.2f}; gateway: {served_by}", flush=True)
     uvloop.run(bench(args, direct, gateway, (slow_direct, slow_gateway), (fast.proc.pid, slow.proc.pid)))
     print(f"\nload average after: {os.getloadavg()[0]:.2f}", flush=True)
-    if gateway is not None:
+    if gateway is not None and daphne is not None:
         daphne.stop()  # its last settlements are written before it exits
         print_bookkeeping()
 

@@ -61,7 +61,8 @@ def run(threads: int, count: int, keys: bool = False) -> dict[str, float]:
     barrier = threading.Barrier(threads + 1)
 
     def work() -> None:
-        mine, seqs = [], []
+        mine: list[float] = []
+        seqs: list[int] = []
         barrier.wait()
         for _ in range(per_thread):
             start = time.perf_counter()
@@ -69,6 +70,7 @@ def run(threads: int, count: int, keys: bool = False) -> dict[str, float]:
             ns = services.namespace_allocate(project=project, environment="test", settings=settings,
                                              idempotency_key=key).obj
             mine.append(time.perf_counter() - start)
+            assert ns.sequence is not None  # a sequenced namespace
             seqs.append(ns.sequence)
         connections.close_all()
         with lock:

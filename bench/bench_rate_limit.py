@@ -66,7 +66,7 @@ def ways():
     from orchestrator_site.web.throttling import _count_in_django_cache
 
     cache = caches["default"]
-    counters: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis_throttle._LoopCounter]" = (
+    counters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis_throttle._LoopCounter] = (
         weakref.WeakKeyDictionary())
 
     def counter() -> redis_throttle._LoopCounter:
@@ -125,7 +125,7 @@ def main() -> None:
     print("| way | callers | hits/s | this process CPU µs/hit | Redis CPU µs/hit |")
     print("|---|---|---|---|---|")
     for (name, concurrency), rows in results.items():
-        rate, cpu, redis_cpu = (statistics.median(col) for col in zip(*rows))
+        rate, cpu, redis_cpu = (statistics.median(col) for col in zip(*rows, strict=True))
         print(f"| {name} | {concurrency} | {rate:,.0f} | {cpu:.1f} | {redis_cpu:.1f} |")
 
 

@@ -38,6 +38,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -129,10 +130,11 @@ def bench_route_batches(n: int = 2048, size: int = 32) -> dict[str, float]:
 
 
 def start_daphne(env: dict[str, str], port: int, log: Path, extra_env: dict[str, str] | None = None):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.router_asgi:application"],
-        cwd=ROOT, env={**env, **(extra_env or {})}, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-        start_new_session=True)
+    with open(log, "ab") as out:  # the child has its own copy once Popen returns
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.router_asgi:application"],
+            cwd=ROOT, env={**env, **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
     wait_listening(port, [proc], log)
     return proc
 
@@ -166,10 +168,11 @@ def start_daphne_shared(env: dict[str, str], n: int, log: Path) -> tuple[int, li
     procs = []
     try:
         for _ in range(n):
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "daphne", "--fd", str(fd), "bench.router_asgi:application"],
-                cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, pass_fds=(fd,),
-                start_new_session=True))
+            with open(log, "ab") as out:  # the child has its own copy once Popen returns
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "daphne", "--fd", str(fd), "bench.router_asgi:application"],
+                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, pass_fds=(fd,),
+                    start_new_session=True))
     finally:
         sock.close()  # the children hold their own copies
     # Every process must have started (a connection may be accepted by the first one ready).
@@ -232,7 +235,8 @@ async def _client(port: int, request: bytes, stop_at: float, latencies: list[flo
         writer.close()
 
 
-async def _load(port: int, path: str, body: bytes, clients: int, seconds: float, pid: int | list[int]) -> dict[str, float]:
+async def _load(port: int, path: str, body: bytes, clients: int, seconds: float,
+                pid: int | list[int]) -> dict[str, Any]:
     request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     # Warm-up: connections, imports, the DB thread's connection.

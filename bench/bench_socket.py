@@ -27,6 +27,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,11 +42,11 @@ class BenchProtocol(asyncio.Protocol):
     """Counts answers by newline; wakes the waiter once enough have arrived."""
 
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
         self.received = 0
         self.target = 0
         self.waiter: asyncio.Future[None] | None = None
-        self.on_chunk = None  # pipelined mode: callback(n_answers)
+        self.on_chunk: Callable[[int], None] | None = None  # pipelined mode: callback(n_answers)
         self.last_chunk = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -166,6 +167,7 @@ def run_baseline(tmp: Path, n_seq: int, total: int, window: int) -> dict[str, fl
     path = tmp / "baseline.sock"
     proc = subprocess.Popen([sys.executable, "-c", BASELINE_SERVER, str(path)], stdout=subprocess.PIPE)
     try:
+        assert proc.stdout is not None
         proc.stdout.readline()
         data = {"text": "hello", "n": 1}
         return asyncio.run(run_case(path, "x", "echo", lambda i: data, n_seq=n_seq, total=total, window=window,
@@ -202,6 +204,7 @@ def main() -> int:
         uvloop.install()
         results.append(("baseline (no orch.)", run_baseline(system.root, n_seq, total, args.window)))
         echo_data = {"text": "hello", "n": 1}
+        assert system.orchestrator is not None
         pids = {"orchestrator": system.orchestrator.pid, "agent": system.agents[first].pid}
         results.append(("echo", asyncio.run(run_case(system.client_socket, "probe", "echo", lambda i: echo_data,
                                                      n_seq=n_seq, total=total, window=args.window, warmup=500,

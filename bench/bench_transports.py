@@ -29,18 +29,18 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
 
 import orjson  # noqa: E402
 import uvloop  # noqa: E402
 
-from bench_socket import run_case, summarize  # noqa: E402
+from bench.bench_socket import run_case, summarize  # noqa: E402
 
 ECHO = {"text": "hello", "n": 1}
 Call = Callable[[int], Awaitable[dict[str, Any]]]
@@ -183,6 +183,7 @@ def main() -> int:
         wait_listening(system, "probe2", stream_agent, args.redis_url)
         wait_listening(system, pubsub_type, pubsub_agent, args.redis_url)
         uvloop.install()
+        assert system.orchestrator is not None
         pids = {"orchestrator": system.orchestrator.pid, "agent": system.agents[socket_agent].pid}
         results.append(("socket (orchestrator)", asyncio.run(run_case(
             system.client_socket, "probe", "echo", lambda i: ECHO, n_seq=n_seq, total=total_socket,

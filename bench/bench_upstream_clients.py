@@ -114,7 +114,8 @@ async def run(args: argparse.Namespace, url: str, key: str) -> None:
             for _ in range(args.rounds):
                 for name, call in calls.items():
                     results[name].append(await measure(call, clients, args.seconds))
-            print(f"\n{clients} concurrent caller(s), medians of {args.rounds} interleaved rounds of {args.seconds} s:\n")
+            print(f"\n{clients} concurrent caller(s), medians of {args.rounds} interleaved rounds"
+                  f" of {args.seconds} s:\n")
             print("| client | requests/s | client CPU µs per request |")
             print("|---|---|---|")
             for name, rows in results.items():

@@ -24,8 +24,9 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -37,7 +38,7 @@ from agents.client import AsyncClient  # noqa: E402
 from tests.support.system import System  # noqa: E402
 from tests.web.daphne_proc import Daphne  # noqa: E402
 
-BODY = {"agent": "naming", "action": "echo", "data": {"text": "hello", "n": 1}}
+BODY: dict[str, Any] = {"agent": "naming", "action": "echo", "data": {"text": "hello", "n": 1}}
 
 Worker = Callable[[float, list[float]], Awaitable[int]]
 
@@ -151,7 +152,7 @@ async def bench(system: System, daphne: Daphne, token: str, clients_list: list[i
         "POST /api/request": lambda: http_worker(daphne.port, token),
         "WebSocket /ws/": lambda: ws_worker(daphne.port, token),
     }
-    out = []
+    out: list[tuple[int, str, dict[str, float]]] = []
     for clients in clients_list:
         results: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
         for r in range(rounds):

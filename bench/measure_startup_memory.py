@@ -104,7 +104,7 @@ class Run:
 
     def start(self) -> None:
         print(f"$ {' '.join(self.command)}", flush=True)
-        self.log = open(self.tmp / "run.out", "wb")
+        self.log = open(self.tmp / "run.out", "wb")  # noqa: SIM115 (the child's stdout, closed by stop())
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(self.command, cwd=self.cwd, env=self.env, stdout=self.log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -137,7 +137,7 @@ class Run:
         elif "every agent attached" not in self.marks:
             status = request_line(client_sock, {"agent": "orchestrator", "action": "status"})["data"]
             ready = {i["instance"] for t in status["types"].values() for i in t["instances"] if i["state"] == "READY"}
-            if AGENTS <= ready:
+            if ready >= AGENTS:
                 self.mark("every agent attached")
         if "/health 200" not in self.marks:
             try:

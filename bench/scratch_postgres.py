@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlparse, urlunparse
 
 

@@ -60,7 +60,7 @@ def _error(description: str) -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
-    security = [{"gatewayBearer": []}, {"tokenAuth": []}]
+    security: list[dict[str, list[str]]] = [{"gatewayBearer": []}, {"tokenAuth": []}]
     chat_errors = {
         "400": _error("Invalid request (bad JSON, not UTF-8, no messages, unknown route field, "
                       "max_tokens no context window holds); nothing reserved or logged"),

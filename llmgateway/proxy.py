@@ -38,7 +38,8 @@ class _Context:
 
     def query(self) -> gateway.GatewayQuery:
         first = self.attempts[0].decision.request_id if self.attempts else ""
-        return gateway.GatewayQuery(prompt_tokens=self.chat.prompt_tokens, completion_tokens=self.chat.completion_tokens,
+        return gateway.GatewayQuery(prompt_tokens=self.chat.prompt_tokens,
+                                    completion_tokens=self.chat.completion_tokens,
                                     pin=self.chat.pin, tried=frozenset(a.provider_key for a in self.attempts),
                                     request_id=first, attempt=len(self.attempts) + 1)
 

@@ -1,6 +1,7 @@
 """What the gateway sends back: JSON bodies, OpenAI-shaped errors and the x-route-* headers."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -29,14 +30,15 @@ def route_headers(att: Any, *, cost_nanos: int | None = None) -> Headers:
     return headers
 
 
-async def send_json_bytes(send: Any, status: int, body: bytes, *, headers: Headers = ()) -> None:
+async def send_json_bytes(send: Any, status: int, body: bytes, *,
+                          headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             *headers]})
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send: Any, error: GatewayError, *, headers: Headers = ()) -> None:
+async def send_error(send: Any, error: GatewayError, *, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     extra = list(headers)
     if error.status == 401:
         extra.append((b"www-authenticate", b'Bearer realm="gateway"'))

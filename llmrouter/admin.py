@@ -15,8 +15,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from llmrouter import scoring
-from llmrouter.models import (Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteAttempt, RouteLog,
-                              RouterWeights)
+from llmrouter.models import Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteAttempt, RouteLog, RouterWeights
 from orchestrator_common.admin_readonly import ReadOnlyAdmin
 
 
@@ -76,11 +75,14 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     list_select_related = ["route"]
 
 
+_ATTEMPT_FIELDS = ("number", "provider_key", "stream", "outcome", "status_code", "error", "time_to_first_byte",
+                   "total_time", "prompt_tokens", "completion_tokens", "cached_tokens", "cost", "usage_source")
+
+
 class RouteAttemptInline(admin.StackedInline):
     model = RouteAttempt
-    fields = ["number", "provider_key", "stream", "outcome", "status_code", "error", "time_to_first_byte",
-              "total_time", "prompt_tokens", "completion_tokens", "cached_tokens", "cost", "usage_source"]
-    readonly_fields = fields
+    fields = _ATTEMPT_FIELDS
+    readonly_fields = _ATTEMPT_FIELDS
     can_delete = False
     extra = 0
 

@@ -6,7 +6,8 @@ because they need the database.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register

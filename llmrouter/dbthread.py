@@ -19,9 +19,10 @@ import asyncio
 import logging
 import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from django.db import connections
 
@@ -117,7 +118,7 @@ class _Batcher:
             outcomes: list[Any] = [failure] * len(batch)
         else:
             outcomes = job.result()
-        for (_, future), outcome in zip(batch, outcomes):
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():  # the caller went away
                 continue
             if isinstance(outcome, BaseException):
@@ -128,7 +129,7 @@ class _Batcher:
             self._launch()
 
 
-_batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Callable, _Batcher]]" = \
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Callable, _Batcher]] = \
     weakref.WeakKeyDictionary()
 
 

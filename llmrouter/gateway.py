@@ -122,7 +122,7 @@ def specs_for(q: GatewayQuery, rows: list[ProviderRow], specs: list[scoring.Prov
     if total <= 0 or all(r.input_cost_per_1m is None and r.output_cost_per_1m is None for r in rows):
         return specs
     out = []
-    for r, spec in zip(rows, specs):
+    for r, spec in zip(rows, specs, strict=True):
         if r.input_cost_per_1m is None and r.output_cost_per_1m is None:
             out.append(spec)
             continue

@@ -112,7 +112,8 @@ class Provider(models.Model):
     class Meta:
         ordering = ["display_order", "key"]
         constraints = [
-            models.CheckConstraint(condition=Q(quality__gte=0) & Q(quality__lte=1), name="llmrouter_provider_quality_0_1"),
+            models.CheckConstraint(condition=Q(quality__gte=0) & Q(quality__lte=1),
+                                   name="llmrouter_provider_quality_0_1"),
             models.CheckConstraint(condition=Q(cost_per_1m__gte=0), name="llmrouter_provider_cost_not_negative"),
         ]
 

@@ -18,7 +18,7 @@ import logging
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from agents import protocol
@@ -49,7 +49,7 @@ def _check_providers(now: datetime, timeout_s: float, unhealthy_after: int) -> t
     with ThreadPoolExecutor(max_workers=min(8, len(providers)), thread_name_prefix="provider-check") as pool:
         results = list(pool.map(lambda p: check_url(p.health_url, timeout_s), providers))
     events, summary = [], {}
-    for p, (ok, error) in zip(providers, results):
+    for p, (ok, error) in zip(providers, results, strict=True):
         event = services.provider_record_health(provider_id=p.pk, ok=ok, error=error, now=now,
                                                 unhealthy_after=unhealthy_after)
         summary[p.key] = {"ok": ok, "error": error}
@@ -92,4 +92,4 @@ def run_monitor_pass(*, now: datetime | None = None) -> dict[str, Any]:
     stamp = protocol.utc_timestamp()
     events = [{**e, "timestamp": stamp} for e in health_events + budget_events]
     return {"events": events, "providers": checked, "budgets": budgets,
-            "checked_at": now.astimezone(timezone.utc).isoformat()}
+            "checked_at": now.astimezone(UTC).isoformat()}

@@ -26,8 +26,8 @@ no per-call allocation beyond one small object per provider.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 PRIORITIES = ("high", "medium", "low")
 
@@ -282,5 +282,5 @@ def decide(
         return decision
     decision.chosen = best
     decision.reasoning = reasoning_for(best, best_spec, query, remaining_budget, weights)  # type: ignore[arg-type]
-    decision.confidence = shown(min(1.0, max(0.0, best.score)))  # type: ignore[type-var]
+    decision.confidence = shown(min(1.0, max(0.0, best.score)))  # type: ignore[arg-type, type-var]
     return decision

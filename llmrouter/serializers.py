@@ -10,10 +10,19 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from llmrouter import scoring
-from llmrouter.models import (ENV_NAME_RE, Budget, LedgerEntry, Provider, RouteAttempt, RouteLog,
-                              validate_capabilities, validate_env_name, validate_zone)
-from llmrouter.windows import available_zones
+from llmrouter.models import (
+    ENV_NAME_RE,
+    Budget,
+    LedgerEntry,
+    Provider,
+    RouteAttempt,
+    RouteLog,
+    validate_capabilities,
+    validate_env_name,
+    validate_zone,
+)
 from llmrouter.validation import MAX_INTERFACE, MAX_TASK_TYPE, MAX_TOKENS
+from llmrouter.windows import available_zones
 from orchestrator_common.serializer_fields import RequestIdField, StrictModelSerializer
 
 
@@ -217,7 +226,7 @@ class RouteAnswerSerializer(serializers.Serializer):
 # (answer key, RouteResult attribute) in the declared order; read once, since building the answer is on
 # the fast path (a plain dict, not DRF's to_representation: the values are JSON-ready already).
 _ROUTE_ANSWER_SOURCES: tuple[tuple[str, str], ...] = tuple(
-    (name, field.source) for name, field in RouteAnswerSerializer().fields.items())
+    (name, field.source or name) for name, field in RouteAnswerSerializer().fields.items())
 
 
 def route_answer(result: Any) -> dict[str, Any]:

@@ -12,11 +12,12 @@ transaction (the HTTP fast path's batches). The hot path's SQL is in store.py.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
@@ -70,21 +71,21 @@ class _BudgetView:
 
     @property
     def hard_cap_remaining_nanos(self) -> float:  # min over hard-capped budgets
-        return min((r for r, hard in zip(self.remaining, self.hard_cap) if hard), default=math.inf)
+        return min((r for r, hard in zip(self.remaining, self.hard_cap, strict=True) if hard), default=math.inf)
 
     def spend(self, amount: int, *, anonymous: bool = False) -> None:
         self.remaining = [r - amount for r in self.remaining]
         if anonymous and self.anonymous_remaining is not None:
             self.anonymous_remaining = [r - amount for r in self.anonymous_remaining]
 
-    def for_anonymous(self) -> "_BudgetView":
+    def for_anonymous(self) -> _BudgetView:
         """The view an anonymous request is decided on: each budget's remaining money, but at most what is
         left of its anonymous share (always a hard cap)."""
         if self.anonymous_remaining is None:
             share = Decimal(str(conf.get("ANONYMOUS_BUDGET_SHARE")))
             self.anonymous_remaining = [int(amount * share) - _anonymous_reserved(start, end)
-                                        for amount, (start, end) in zip(self.amounts, self.windows)]
-        return _BudgetView(remaining=[min(r, a) for r, a in zip(self.remaining, self.anonymous_remaining)],
+                                        for amount, (start, end) in zip(self.amounts, self.windows, strict=True)]
+        return _BudgetView(remaining=[min(r, a) for r, a in zip(self.remaining, self.anonymous_remaining, strict=True)],
                            hard_cap=[True] * len(self.remaining))
 
 
@@ -317,6 +318,7 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: 
            "cached_input_cost_per_1m": row.cached_input_cost_per_1m if row else None}
     if chosen is None:
         return _refusal(decision, decision_id, seen, candidates, anonymous=anonymous), log, None
+    assert row is not None  # the chosen provider is one of by_key's
     reserved = None
     if amount > 0:
         reserved = _reservation_row(provider_pk=row.pk, provider_key=chosen.key, amount_nanos=amount, now=now)
@@ -332,16 +334,19 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: 
 def _refusal(decision: scoring.Decision, decision_id: str, view: _BudgetView, candidates, *,
              anonymous: bool = False) -> ProtocolError:
     if decision.error_code == ErrorCode.BUDGET_EXCEEDED:
-        message = "No provider fits the remaining budget; the paid providers that could serve this request would overspend it"
+        message = ("No provider fits the remaining budget; the paid providers that could serve this request "
+                   "would overspend it")
         if anonymous:
             message += " (anonymous callers share a small part of each budget: send an API token)"
     else:
         message = "No enabled, healthy provider can serve this request"
-    remaining = None if math.isinf(view.hard_cap_remaining_nanos) else float(nanos_to_dollars(int(view.hard_cap_remaining_nanos)))
+    hard_cap_remaining = view.hard_cap_remaining_nanos
+    remaining = None if math.isinf(hard_cap_remaining) else float(nanos_to_dollars(int(hard_cap_remaining)))
     details = {"decision_id": decision_id, "excluded": decision.excluded, "candidates": candidates,
                "remaining_budget": remaining}
     if anonymous:
         details["anonymous_share"] = float(conf.get("ANONYMOUS_BUDGET_SHARE"))
+    assert decision.error_code is not None  # set whenever no provider was chosen
     return ProtocolError(decision.error_code, message, details)
 
 

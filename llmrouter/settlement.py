@@ -7,11 +7,12 @@ with more digits than the model allows).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 from llmrouter import breaker, conf, store
 from llmrouter.models import LedgerEntry, Provider
@@ -65,7 +66,7 @@ def breaker_policy() -> breaker.BreakerPolicy:
 class GatewaySettlement:
     """One finished gateway attempt: its decision, what the provider reported and how it went."""
 
-    route_pk: int
+    route_pk: int | None
     decision_id: str
     request_id: str
     attempt: int
@@ -131,7 +132,8 @@ def _move_breakers(settlements: Sequence[GatewaySettlement], now: datetime) -> N
     if not touched:
         return
     policy = breaker_policy()
-    rows = {p.pk: p for p in Provider.objects.filter(pk__in=touched)}
+    rows: dict[int | None, Provider] = {p.pk: p for p in Provider.objects.filter(pk__in=touched)}
+    dirty: set[int] = set()  # the providers whose breaker or observed time to first byte moved
     for s in settlements:
         p = rows.get(s.provider_pk)
         if p is None:
@@ -145,14 +147,14 @@ def _move_breakers(settlements: Sequence[GatewaySettlement], now: datetime) -> N
             after = breaker.after_neutral(before, now) if s.probe else before
         if after != before:
             p.breaker_state, p.breaker_failures, p.breaker_until = after.state, after.failures, after.until
-            p._gateway_dirty = True
+            dirty.add(p.pk)
             if after.state != before.state:
                 s.events.append(breaker_event(p, before.state, s.error))
         if s.observed_ttfb_ms is not None and s.observed_ttfb_ms != p.observed_ttfb_ms:
             p.observed_ttfb_ms = s.observed_ttfb_ms
-            p._gateway_dirty = True
+            dirty.add(p.pk)
     for p in rows.values():
-        if getattr(p, "_gateway_dirty", False):
+        if p.pk in dirty:
             Provider.objects.filter(pk=p.pk).update(breaker_state=p.breaker_state, breaker_failures=p.breaker_failures,
                                                     breaker_until=p.breaker_until, observed_ttfb_ms=p.observed_ttfb_ms)
 

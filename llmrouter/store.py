@@ -17,17 +17,26 @@ Call these inside ``transaction.atomic()``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from llmrouter.models import (Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteAttempt, RouteLog,
-                              RouterWeights, dollars_to_nanos)
+from llmrouter.models import (
+    Budget,
+    LedgerCheckpoint,
+    LedgerEntry,
+    Provider,
+    RouteAttempt,
+    RouteLog,
+    RouterWeights,
+    dollars_to_nanos,
+)
 from llmrouter.scoring import Weights
 from llmrouter.windows import utc_now
 
@@ -69,7 +78,7 @@ class _Dialect:
         # another thread reading it sees a matching pair.)
         last, text = self._last_dt
         if last is not value:
-            text = str(value.astimezone(timezone.utc).replace(tzinfo=None))
+            text = str(value.astimezone(UTC).replace(tzinfo=None))
             self._last_dt = (value, text)
         return text
 
@@ -107,7 +116,8 @@ def _statements(vendor: str) -> tuple[_Dialect, dict[str, str]]:
                               f" VALUES ({m}, {m}, {m}, {m}, {m})"),
         "providers": (f"SELECT {', '.join(q(c) for c in _PROVIDER_COLUMNS)} FROM {provider}"
                       f" ORDER BY display_order, {q('key')}"),
-        "weights": f"SELECT {', '.join(q(f) for f in _WEIGHT_FIELDS)} FROM {q(RouterWeights._meta.db_table)} WHERE id = 1",
+        "weights": (f"SELECT {', '.join(q(f) for f in _WEIGHT_FIELDS)} FROM {q(RouterWeights._meta.db_table)}"
+                    " WHERE id = 1"),
     }
 
 
@@ -117,7 +127,8 @@ def _insert_many(vendor: str, table: str, rows: int) -> str:
     d = _Dialect(vendor)
     q = connections[DEFAULT_DB_ALIAS].ops.quote_name
     model, fields = _TABLES[table]
-    columns = ", ".join(q(model._meta.get_field(n).column) for n in fields)
+    # Every name is a concrete field with a column (none is a reverse relation).
+    columns = ", ".join(q(model._meta.get_field(n).column) for n in fields)  # type: ignore[union-attr, arg-type]
     width = len(fields)
     if d.sqlite:
         values = ", ".join([f"({', '.join(['?'] * width)})"] * rows)
@@ -142,7 +153,7 @@ class _Exec:
     def __init__(self, *, raw: bool = False) -> None:
         self.raw = raw
 
-    def __enter__(self) -> "_Exec":
+    def __enter__(self) -> _Exec:
         self.conn = connections[DEFAULT_DB_ALIAS]
         self.d, self.sql = _statements(self.conn.vendor)
         self.conn.ensure_connection()
@@ -238,7 +249,7 @@ def _aware(value: Any) -> datetime | None:
         return None
     if not isinstance(value, datetime):
         value = datetime.fromisoformat(str(value))
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def provider_rows() -> list[ProviderRow]:
@@ -278,7 +289,7 @@ def _convert(r: tuple) -> tuple:
 def weights_row() -> dict[str, float] | None:
     with _Exec() as x:
         row = x.run("weights").fetchone()
-    return None if row is None else dict(zip(_WEIGHT_FIELDS, row))
+    return None if row is None else dict(zip(_WEIGHT_FIELDS, row, strict=True))
 
 
 def _insert_rows(table: str, rows: list[dict[str, Any]], values: Callable[[_Dialect, dict[str, Any]], tuple]) -> list:

@@ -11,7 +11,7 @@ The clock is injected: callers pass ``now``; ``utc_now`` is the default.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -22,7 +22,7 @@ PERIODS = (DAILY, WEEKLY, MONTHLY)
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @lru_cache(maxsize=64)
@@ -48,7 +48,7 @@ def is_valid_zone(name: str) -> bool:
 
 
 def _local_midnight_utc(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0, 0), tzinfo=tz).astimezone(timezone.utc)
+    return datetime.combine(day, time(0, 0), tzinfo=tz).astimezone(UTC)
 
 
 def _first_day(period: str, local_day: date) -> tuple[date, date]:

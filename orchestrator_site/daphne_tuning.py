@@ -26,4 +26,4 @@ def skip_twisted_form_parsing() -> None:
         original(self, *args, **kwargs)
 
     __init__._no_form_parsing = True  # type: ignore[attr-defined]
-    WebRequest.__init__ = __init__  # type: ignore[method-assign]
+    WebRequest.__init__ = __init__

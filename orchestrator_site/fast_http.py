@@ -21,7 +21,8 @@ envelope under /api/, OpenAI's shape under /v1/).
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import orjson
 from django.conf import settings

@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
-from orchestrator_common.env import (DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_URL, env_bool, env_float, env_int,
-                                     env_list, env_str)
+from orchestrator_common.env import (
+    DEFAULT_REDIS_KEY_PREFIX,
+    DEFAULT_REDIS_URL,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
 from orchestrator_common.paths import PROJECT_ROOT, VAR_DIR, socket_dir
 from orchestrator_site.orchestrator.config import option_default
 
@@ -171,7 +179,7 @@ REDIS_URL = env_str("REDIS_URL", DEFAULT_REDIS_URL)
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", DEFAULT_REDIS_KEY_PREFIX)
 # Agents' Redis transport (agents/runtime/redis_transport.py) and the first-answer
 # memory of idempotent requests (agents/runtime/idempotency.py); see docs/redis.md.
-REDIS_TRANSPORT = {
+REDIS_TRANSPORT: dict[str, Any] = {
     "CLAIM_IDLE_MS": env_int("REDIS_CLAIM_IDLE_MS", 30_000, minimum=100),
     "BLOCK_MS": env_int("REDIS_BLOCK_MS", 2000, minimum=10),
     "MAX_DELIVERIES": env_int("REDIS_MAX_DELIVERIES", 5, minimum=1),
@@ -186,7 +194,7 @@ REDIS_TRANSPORT = {
     # Redis server needs its own (docs/redis.md, "Several deployments on one Redis server").
     "LEGACY_CHANNEL_PREFIX": env_str("REDIS_LEGACY_CHANNEL_PREFIX", ""),
 }
-IDEMPOTENCY = {
+IDEMPOTENCY: dict[str, Any] = {
     "ENABLED": env_bool("IDEMPOTENCY_ENABLED", True),
     "WINDOW_S": env_float("IDEMPOTENCY_WINDOW_S", 3600.0, minimum=1),
     "PENDING_TTL_S": env_float("IDEMPOTENCY_PENDING_TTL_S", 30.0, minimum=0.1),
@@ -214,7 +222,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Orchestrator and agents ------------------------------------------------------
-ORCHESTRATOR = {
+ORCHESTRATOR: dict[str, Any] = {
     "SOCKET_DIR": socket_dir(),
     "MAX_FRAME_BYTES": env_int("ORCHESTRATOR_MAX_FRAME_BYTES", option_default("max_frame_bytes"), minimum=1024),
     "REQUEST_TIMEOUT_MS": env_int("ORCHESTRATOR_REQUEST_TIMEOUT_MS", option_default("request_timeout_ms"), minimum=1),
@@ -235,7 +243,7 @@ ORCHESTRATOR = {
 # One agent process (agents/runtime/runner.py) and the agents' own settings (agents/auth.py, agents/*/conf.py).
 # The token an agent presents is read from AGENT_TOKEN_<TYPE> at start, not here: its name depends on the type.
 _AGENT_HEARTBEAT_INTERVAL_S = env_float("AGENT_HEARTBEAT_INTERVAL_S", 15.0, minimum=0)
-AGENTS = {
+AGENTS: dict[str, Any] = {
     "MAX_INFLIGHT": env_int("AGENT_MAX_INFLIGHT", 1024, minimum=1),
     "RETRY_INTERVAL_S": env_float("AGENT_RETRY_INTERVAL_S", 5.0, minimum=0.1),
     "DRAIN_TIMEOUT_S": env_float("AGENT_DRAIN_TIMEOUT_S", 10.0, minimum=0),
@@ -250,7 +258,7 @@ AGENTS = {
 }
 
 # --- REST framework ---------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "orchestrator_site.web.authentication.TokenOrBearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -275,7 +283,7 @@ REST_FRAMEWORK = {
 }
 
 # --- Web interfaces (orchestrator_site/web) -----------------------------------------
-WEB = {
+WEB: dict[str, Any] = {
     # Anonymous clients may call POST /api/request and /ws/ (with the anonymous rate limit).
     "REQUEST_ANONYMOUS": env_bool("API_REQUEST_ANONYMOUS", False),
     # agent.action pairs only staff may call over HTTP/WebSocket (process control, event injection).
@@ -348,7 +356,7 @@ GATEWAY = {
     "TTFB_PUBLISH_S": env_float("GATEWAY_TTFB_PUBLISH_S", 5.0, minimum=0),
 }
 
-SPECTACULAR_SETTINGS = {
+SPECTACULAR_SETTINGS: dict[str, Any] = {
     "TITLE": "Orchestrator API",
     "DESCRIPTION": "Agents over HTTP, the LLM router, providers, budgets and logs.",
     "VERSION": "1.0.0",

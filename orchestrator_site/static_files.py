@@ -19,8 +19,9 @@ those exact paths, nothing else at the root is shadowed.
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, Awaitable
+from typing import Any
 
 from django.conf import settings
 

@@ -8,8 +8,8 @@ Called by ``python3 dev.py run`` (inside .venv) and usable on its own:
 Steps: compute the environment supervisord.conf expands (socket directory,
 log directory, ports, interpreter) from the process environment with
 single-machine defaults; create the private directories; apply migrations
-and default data; collect the static files if that was never done; make sure an admin user exists (a generated password is
-printed once); point ``var/supervisor.sock`` (next to the config file) at
+and default data; collect the static files if that was never done; make sure
+an admin user exists (a generated password is printed once); point ``var/supervisor.sock`` (next to the config file) at
 supervisord's control socket so a bare ``supervisorctl -c supervisord.conf``
 finds it; print where to go; exec ``supervisord -n``. Ctrl-C (SIGINT) or
 SIGTERM stops supervisord, which stops every program gracefully.
@@ -24,8 +24,9 @@ import shutil
 import socket
 import stat
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:

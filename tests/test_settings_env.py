@@ -11,7 +11,8 @@ from orchestrator_common.paths import PROJECT_ROOT
 
 _SHOW = ("import django; django.setup(); from django.conf import settings; from agents.manager.conf import "
          "manager_settings; ms = manager_settings({}); "
-         "print(settings.AGENTS['DRAIN_TIMEOUT_S'], ms.stale_after_s, ms.supervisor_socket, settings.AGENTS['TOKEN_DIR'])")
+         "print(settings.AGENTS['DRAIN_TIMEOUT_S'], ms.stale_after_s, ms.supervisor_socket, "
+         "settings.AGENTS['TOKEN_DIR'])")
 
 
 def _settings(**env: str) -> subprocess.CompletedProcess[str]:

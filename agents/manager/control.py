@@ -101,7 +101,7 @@ def _apply(client: SupervisorClient, operation: str, procs: list[ProcessInfo], w
         raise ProtocolError(code, f"supervisor could not {operation} {', '.join(names)}: {fault.faultString}",
                             {"names": names, "fault": fault.faultString}) from None
     after = {p.full_name: p for p in client.all_processes()}
-    results = [{"name": p.full_name, "result": outcome[p.full_name], "pid_before": p.pid,
+    results: list[dict[str, Any]] = [{"name": p.full_name, "result": outcome[p.full_name], "pid_before": p.pid,
                 "pid": after[p.full_name].pid, "state": after[p.full_name].state} for p in procs]
     failed = [r for r in results if wait and operation != "stop" and r["state"] != "RUNNING"]
     if failed:

@@ -24,7 +24,8 @@ def supervisor_snapshot(ms: ManagerSettings) -> tuple[list[ProcessInfo] | None, 
         return None, {"available": False, "socket": client.socket_path, "error": str(exc)}
 
 
-def status_from_frame(frame: dict[str, Any] | None, error: str | None = None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+def status_from_frame(frame: dict[str, Any] | None,
+                      error: str | None = None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """The orchestrator's status data out of its response frame."""
     if frame is not None and frame.get("status") == "success" and isinstance(frame.get("data"), dict):
         data = frame["data"]
@@ -34,7 +35,8 @@ def status_from_frame(frame: dict[str, Any] | None, error: str | None = None) ->
     return None, {"available": False, "error": error or "no answer"}
 
 
-def orchestrator_status_sync(timeout_ms: int = ORCHESTRATOR_STATUS_TIMEOUT_MS) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+def orchestrator_status_sync(
+        timeout_ms: int = ORCHESTRATOR_STATUS_TIMEOUT_MS) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Blocking: ask the orchestrator for its status over the client socket (for the web process)."""
     try:
         from agents.client import Client

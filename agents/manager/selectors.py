@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from agents.manager.models import HeartbeatClaim
 from agents.manager.supervisor import ProcessInfo
@@ -176,7 +177,7 @@ def _link_connected_at(link: dict[str, Any], now: datetime) -> datetime:
     """When an orchestrator connection began (its status gives epoch seconds); now if it does not say."""
     stamp = link.get("connected_at")
     if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
-        return min(now, datetime.fromtimestamp(stamp, tz=timezone.utc))
+        return min(now, datetime.fromtimestamp(stamp, tz=UTC))
     return now
 
 

@@ -81,7 +81,7 @@ class ProcessInfo:
                 "uptime_s": self.uptime_s, "description": self.description}
 
     @classmethod
-    def from_rpc(cls, raw: dict[str, Any]) -> "ProcessInfo":
+    def from_rpc(cls, raw: dict[str, Any]) -> ProcessInfo:
         return cls(name=raw["name"], group=raw["group"], state=raw["statename"], pid=raw.get("pid") or None,
                    start=int(raw.get("start") or 0), now=int(raw.get("now") or time.time()),
                    description=raw.get("description", ""), exitstatus=int(raw.get("exitstatus") or 0))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Iterable
+from collections.abc import Iterable
 
 PREFIX = "sha256:"
 

@@ -106,7 +106,8 @@ class NamingAgent(Agent):
             error = response.get("error") or {}
             raise ProtocolError(_code_of(error), "scaffold requested but the struct agent cannot take it "
                                 f"(nothing was allocated): {error.get('message', '')}", {"struct_error": error})
-        known = [t.get("name") for t in (response.get("data") or {}).get("templates", []) if isinstance(t, dict)]
+        known = [t["name"] for t in (response.get("data") or {}).get("templates", [])
+                 if isinstance(t, dict) and isinstance(t.get("name"), str)]
         if template and template not in known:
             raise ProtocolError(ErrorCode.VALIDATION_ERROR, f"Unknown template {template!r}; known templates: "
                                 f"{', '.join(known)}", {"field": "template", "known": known})
@@ -175,7 +176,7 @@ class NamingAgent(Agent):
 
 def _code_of(error: dict[str, Any]) -> ErrorCode:
     try:
-        return ErrorCode(error.get("code"))
+        return ErrorCode(error.get("code", ""))
     except ValueError:
         return ErrorCode.INTERNAL_ERROR
 

@@ -82,7 +82,7 @@ def request_hash(params: dict[str, Any]) -> str:
 
 
 def _replay(model: type[M], key: str, digest: str, answer: Callable[[M], dict[str, Any]]) -> M | None:
-    existing = model.objects.filter(idempotency_key=key).first()
+    existing = model.objects.filter(idempotency_key=key).first()  # type: ignore[attr-defined]  # (M: a naming model)
     if existing is not None and existing.request_hash and existing.request_hash != digest:
         raise ProtocolError(
             ErrorCode.CONFLICT,
@@ -296,7 +296,8 @@ def session_allocate(*, project: str | None = None, environment: str | None = No
     metadata = metadata or {}
     if len(orjson.dumps(metadata, default=str)) > SESSION_METADATA_MAX_BYTES:
         raise ProtocolError(ErrorCode.VALIDATION_ERROR,
-                            f"'metadata' is larger than {SESSION_METADATA_MAX_BYTES} bytes as JSON", {"field": "metadata"})
+                            f"'metadata' is larger than {SESSION_METADATA_MAX_BYTES} bytes as JSON",
+                            {"field": "metadata"})
     digest = request_hash({"project": project, "environment": environment, "ttl_s": ttl_s, "metadata": metadata})
 
     def create() -> Session:

@@ -8,8 +8,9 @@ it to another instance when one dies mid-request) and whether it is blocking
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from agents.protocol import ErrorCode, ProtocolError
 

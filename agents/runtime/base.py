@@ -10,9 +10,10 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, ClassVar
+from typing import Any, ClassVar
 
 from agents import protocol
 from agents.protocol import ErrorCode, ProtocolError
@@ -31,7 +32,7 @@ class RequestContext:
     """What a handler may know about the request besides its data."""
 
     request_id: Any
-    agent: "Agent"
+    agent: Agent
     transport: str = "socket"
     interface: str | None = None
     idempotency_key: str | None = None

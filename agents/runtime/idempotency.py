@@ -48,8 +48,9 @@ import asyncio
 import hashlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -117,7 +118,7 @@ class IdempotencyOptions:
     owner_ttl_s: float = 1.0        # a killed process's claims are taken over this long after its death
 
     @classmethod
-    def from_settings(cls) -> "IdempotencyOptions":
+    def from_settings(cls) -> IdempotencyOptions:
         from django.conf import settings
 
         raw = getattr(settings, "IDEMPOTENCY", {})
@@ -165,6 +166,7 @@ class IdempotencyStore:
             self.redis = None
 
     async def _refresh_owner(self) -> None:
+        assert self.redis is not None  # start() acquired it
         await self._call(self.redis.set(self._owner_key, self.token, px=int(self.options.owner_ttl_s * 1000)))
 
     async def _owner_loop(self) -> None:
@@ -173,7 +175,7 @@ class IdempotencyStore:
             try:
                 await self._refresh_owner()
                 self._ok()
-            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, RedisError, OSError) as exc:
                 self._lost(exc)
 
     async def run(self, agent_type: str, key: str, fingerprint: str, request: dict[str, Any],
@@ -183,12 +185,13 @@ class IdempotencyStore:
         mine = f"P|{uuid.uuid4().hex}|{self.token}|{self.instance_id}|{fingerprint}".encode()
         wait_s = min(self.options.wait_s, (request.get("timeout_ms") or self.options.wait_s * 1000) / 1000)
         deadline = asyncio.get_running_loop().time() + wait_s
+        assert self.redis is not None  # start() acquired it
         delay = 0.02
         while True:
             try:
                 current = await self._call(self.redis.set(rkey, mine, nx=True, get=True,
                                                           px=int(self.options.pending_ttl_s * 1000)))
-            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, RedisError, OSError) as exc:
                 self._lost(exc)
                 return await execute()  # fail open
             self._ok()
@@ -219,7 +222,7 @@ class IdempotencyStore:
         try:
             taken = await self._call(self._takeover(keys=[rkey, owner_key], args=[
                 current, token, mine, int(self.options.pending_ttl_s * 1000)]))
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             self._lost(exc)
             return False
         if taken:
@@ -266,7 +269,7 @@ class IdempotencyStore:
     async def _quiet(self, awaitable: Awaitable[Any]) -> None:
         try:
             await self._call(awaitable)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             self._lost(exc)
 
     def _lost(self, exc: BaseException) -> None:
@@ -312,7 +315,7 @@ class IdempotentHandle:
         self.store = store
         self.inner: Handle = handle or (lambda request, transport: agent.handle(request, transport=transport))
 
-    def __call__(self, request: dict[str, Any], transport: str) -> Awaitable[dict[str, Any]]:
+    def __call__(self, request: dict[str, Any], transport: str) -> Coroutine[Any, Any, dict[str, Any]]:
         # Not ``async def``: a request that needs no memory (no key: echo, integer ids) gets the inner
         # handler's coroutine itself, one coroutine less per request on the hot path. Callers await
         # (or ``send()``) the result either way.

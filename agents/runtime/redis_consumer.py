@@ -23,8 +23,17 @@ from redis.exceptions import RedisError, ResponseError
 from agents import protocol
 from agents.protocol import ErrorCode, ProtocolError
 from agents.redis_keys import CONSUMER_GROUP, RedisKeys
-from agents.redis_streams import (F_CALLER, F_FRAME, F_REPLY_ID, F_REPLY_KIND, F_REPLY_TO, REPLY_SCRIPT,
-                                  PipelineBatcher, ensure_group, entry_deadline_ms)
+from agents.redis_streams import (
+    F_CALLER,
+    F_FRAME,
+    F_REPLY_ID,
+    F_REPLY_KIND,
+    F_REPLY_TO,
+    REPLY_SCRIPT,
+    PipelineBatcher,
+    ensure_group,
+    entry_deadline_ms,
+)
 from agents.runtime.redis_support import Backoff, ConnectionState, RedisTransportOptions
 from agents.runtime.transport import Handle
 
@@ -79,7 +88,8 @@ class StreamConsumer:
                 await self._wait_for_slot()
                 count = max(1, min(self.options.read_count, self._free_slots()))
                 start_id = backlog_from if backlog_from is not None else ">"
-                result = await self.redis.xreadgroup(
+                # Any: redis-py types a reply for decoded and raw clients alike; ours are raw (bytes).
+                result: Any = await self.redis.xreadgroup(
                     CONSUMER_GROUP, self.consumer, {self.stream: start_id}, count=count,
                     block=None if backlog_from is not None else self.options.block_ms)
                 self.state.ok()
@@ -164,7 +174,7 @@ class StreamConsumer:
         """Delete this consumer when it holds nothing, so the group lists only live ones."""
         try:
             await asyncio.wait_for(self._delete_consumer(keys=[self.stream], args=[CONSUMER_GROUP, self.consumer]), 2.0)
-        except (*_CONN_ERRORS, asyncio.TimeoutError) as exc:
+        except (TimeoutError, *_CONN_ERRORS) as exc:
             logger.debug("Could not leave the group of %s: %s", self.stream, exc)
 
     # --- one entry ---------------------------------------------------------------------
@@ -186,7 +196,7 @@ class StreamConsumer:
         self._in_hand[entry_id] = task
         if self._free_slots() <= 0:
             self._capacity.clear()
-        task.add_done_callback(lambda t, eid=entry_id: self._handler_done(t, eid))
+        task.add_done_callback(lambda t: self._handler_done(t, entry_id))
 
     def _handler_done(self, task: asyncio.Task[None], entry_id: bytes) -> None:
         self._handlers.discard(task)
@@ -216,7 +226,8 @@ class StreamConsumer:
                 raise ProtocolError(ErrorCode.INVALID_REQUEST, "Stream entry has no 'frame' field")
             if len(raw) > self.options.max_frame_bytes:
                 raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE,
-                                    f"Request of {len(raw)} bytes is over the {self.options.max_frame_bytes}-byte limit")
+                                    f"Request of {len(raw)} bytes is over the "
+                                    f"{self.options.max_frame_bytes}-byte limit")
             frame = protocol.decode(raw)
             rid = protocol.request_id_of(frame)
             request = protocol.normalize_request(frame, default_agent=self.agent_type)
@@ -302,7 +313,7 @@ class StreamConsumer:
         await self.batcher.script("reply", [self.stream], [CONSUMER_GROUP, entry_id, "none", b"", 0, 0, ""])
 
     async def _delivered_too_often(self, entry_id: bytes) -> bool:
-        info = await self.redis.xpending_range(self.stream, CONSUMER_GROUP, entry_id, entry_id, 1)
+        info: Any = await self.redis.xpending_range(self.stream, CONSUMER_GROUP, entry_id, entry_id, 1)
         return bool(info) and info[0]["times_delivered"] > self.options.max_deliveries
 
     async def _give_up(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:

@@ -32,7 +32,7 @@ class RedisTransportOptions:
     legacy_claim_ms: int = 60_000    # how long a legacy request id stays claimed by one instance
 
     @classmethod
-    def from_settings(cls, **overrides: Any) -> "RedisTransportOptions":
+    def from_settings(cls, **overrides: Any) -> RedisTransportOptions:
         values: dict[str, Any] = {}
         try:
             from django.conf import settings

@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable
+from collections.abc import Coroutine
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -64,7 +65,7 @@ class RedisTransport:
                                        redis=self.redis, keys=self.keys, options=self.options, state=self.state)
         try:
             await asyncio.wait_for(ensure_group(self.redis, self.keys.stream(self.agent_type)), 2.0)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             await self.state.failed(exc, self.redis)  # the read loop recreates the group once Redis answers
         self._spawn(self.consumer.batcher.run(), "writer")
         self._spawn(self.consumer.read_loop(), "read")
@@ -108,7 +109,7 @@ class RedisTransport:
         logger.info("Redis transport of %s/%s stopped", self.agent_type, self.instance_id)
 
     # --- internals ---------------------------------------------------------------------
-    def _spawn(self, coro: Awaitable[None], what: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=f"redis-{self.agent_type}-{self.instance_id}-{what}"))
 
     async def _live_loop(self) -> None:
@@ -140,7 +141,7 @@ class RedisTransport:
         assert self.redis is not None and self.consumer is not None
         try:
             await asyncio.wait_for(self.redis.zrem(self.keys.live(self.agent_type), self.instance_id), 2.0)
-        except (RedisError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, RedisError, OSError):
             pass
         await self.consumer.leave_group()
 

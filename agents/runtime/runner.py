@@ -16,7 +16,8 @@ import logging
 import os
 import signal
 import socket as _socket
-from typing import Any, Awaitable
+from collections.abc import Coroutine
+from typing import Any
 
 from agents.runtime.idempotency import wrap_handle
 from agents.runtime.transport import CallingTransport, Handle, Transport
@@ -48,7 +49,7 @@ def build_agent(agent_type: str, instance_id: str, *, class_path: str | None = N
 
     from agents.registry import agent_class
 
-    cls = import_string(class_path) if class_path else agent_class(agent_type)
+    cls: Any = import_string(class_path) if class_path else agent_class(agent_type)
     if cls.agent_type and cls.agent_type != agent_type:
         raise ValueError(f"{cls.__name__} serves agent type {cls.agent_type!r}, not {agent_type!r}")
     agent = cls(instance_id, load_agent_config(agent_type))
@@ -59,7 +60,7 @@ def build_agent(agent_type: str, instance_id: str, *, class_path: str | None = N
 def build_handle(agent: Any) -> Handle:
     """The function every transport calls with a normalized request; never raises."""
 
-    def handle(request: dict[str, Any], transport: str) -> Awaitable[dict[str, Any]]:
+    def handle(request: dict[str, Any], transport: str) -> Coroutine[Any, Any, dict[str, Any]]:
         # A plain function returning Agent.handle's coroutine: an ``async def`` wrapper that only
         # awaits would add a coroutine (about 1 us) to every request for nothing.
         return agent.handle(request, transport=transport)

@@ -23,9 +23,10 @@ import asyncio
 import itertools
 import logging
 import os
+from collections.abc import Awaitable
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Awaitable
+from typing import Any
 
 import orjson
 
@@ -113,7 +114,7 @@ class _Resume:
 
 
 class _AgentConnection(asyncio.Protocol):
-    def __init__(self, owner: "SocketTransport") -> None:
+    def __init__(self, owner: SocketTransport) -> None:
         self.owner = owner
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -230,7 +231,7 @@ class SocketTransport:
     async def wait_ready(self, timeout: float) -> bool:
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 
@@ -265,7 +266,7 @@ class SocketTransport:
         while not self._stopping.is_set():
             try:
                 conn = await self._dial()
-            except (OSError, asyncio.TimeoutError, HandshakeRefused, ConnectionError) as exc:
+            except (TimeoutError, OSError, HandshakeRefused, ConnectionError) as exc:
                 failures += 1
                 delay = retry_delay(failures, self.retry_interval_s)
                 log = logger.info if failures <= len(BACKOFF_S) + 1 else logger.debug
@@ -274,7 +275,7 @@ class SocketTransport:
                     self._transition(ConnState.CONNECTING)
                 try:
                     await asyncio.wait_for(self._stopping.wait(), delay)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 continue
             failures = 0
@@ -374,7 +375,8 @@ class SocketTransport:
         return data
 
     # --- calls to other agents through the orchestrator ---------------------------------------------
-    async def call(self, agent: str, action: str, data: dict[str, Any], timeout_ms: float | None = None) -> dict[str, Any]:
+    async def call(self, agent: str, action: str, data: dict[str, Any],
+                   timeout_ms: float | None = None) -> dict[str, Any]:
         """Send a request to another agent through the orchestrator; returns its response frame."""
         conn = self.conn
         if conn is None or self.state not in (ConnState.READY, ConnState.DRAINING):
@@ -391,7 +393,7 @@ class SocketTransport:
             # The frame is written once and never re-sent: a cancelled caller cannot duplicate it, and
             # the answer that arrives later finds no future in _calls and is dropped.
             return await asyncio.wait_for(fut, wait_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return protocol.unfinished(rid, ErrorCode.TIMEOUT, f"No answer from '{agent}' within {wait_s:.1f} s",
                                        may_have_run=True)
         finally:

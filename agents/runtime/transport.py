@@ -7,10 +7,12 @@ runner starts and stops them through ``Transport`` and gives the agent the
 """
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Protocol, runtime_checkable
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, runtime_checkable
 
 # handle(request, transport name) -> the answer frame; never raises (agents/runtime/runner.py builds it).
-Handle = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
+# A coroutine, not any awaitable: the socket transport steps it once with send(None) to answer inline.
+Handle = Callable[[dict[str, Any], str], Coroutine[Any, Any, dict[str, Any]]]
 
 
 class Transport(Protocol):

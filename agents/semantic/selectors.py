@@ -19,7 +19,7 @@ MAX_OFFSET = 100_000
 
 
 def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def concept_to_dict(concept: Concept) -> dict[str, Any]:
@@ -44,7 +44,7 @@ def _parse_time(value: str | None, field: str) -> dt.datetime | None:
         parsed = None
     if parsed is None:
         raise _invalid(f"'{field}' must be an ISO 8601 date or date-time", field)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _encode_cursor(concept: Concept) -> str:

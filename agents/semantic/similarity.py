@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,9 +51,7 @@ def stem(word: str) -> str:
         return word
     if word.endswith("ies") and len(word) > 4:
         word = word[:-3] + "y"
-    elif word.endswith("sses"):
-        word = word[:-2]
-    elif (word.endswith("es") and word[-3] in "xz") or word.endswith(("ches", "shes")):
+    elif word.endswith("sses") or (word.endswith("es") and word[-3] in "xz") or word.endswith(("ches", "shes")):
         word = word[:-2]
     elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
         word = word[:-1]
@@ -67,9 +65,7 @@ def stem(word: str) -> str:
         word = word[: word.rindex("ation")] + "at"
     elif word.endswith(("ers", "ors")) and len(word) > 6:
         word = word[:-3]
-    elif word.endswith(("er", "or")) and len(word) > 5:
-        word = word[:-2]
-    elif word.endswith("ly") and len(word) > 5:
+    elif word.endswith(("er", "or")) and len(word) > 5 or word.endswith("ly") and len(word) > 5:
         word = word[:-2]
     if word.endswith("e") and len(word) > 4:
         word = word[:-1]

@@ -102,7 +102,9 @@ def structure_create(*, root: Path, name: str, purpose: str = "", owner: str = "
         raise _invalid(f"Unknown template '{template[:64]}'; known templates: {', '.join(templates)}",
                        field="template", known=list(templates))
     cid = _resolve_cid(cid, project=project, environment=environment)
-    directory = f"{slug}__{ulid8(parse_cid(cid)['ulid'])}"
+    parts = parse_cid(cid)
+    assert parts is not None  # _resolve_cid made it or checked it
+    directory = f"{slug}__{ulid8(parts['ulid'])}"
     created = timezone.now().replace(microsecond=0)
     context = {"name": name, "slug": slug, "module": module_name(slug), "class_name": class_name(slug),
                "cid": cid, "purpose": purpose, "owner": owner or "unassigned",

@@ -52,7 +52,8 @@ def _content(content: Any) -> Any:
 
 
 def translate_messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    system, out = [], []
+    system: list[str] = []
+    out: list[dict[str, Any]] = []
     for m in messages:
         role = m.get("role")
         if role in ("system", "developer"):
@@ -106,12 +107,12 @@ class AnthropicAdapter:
             "id": f"chatcmpl-{msg.get('id', '')}", "object": "chat.completion", "created": int(time.time()),
             "model": msg.get("model") or target.upstream_model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": _FINISH.get(msg.get("stop_reason"), "stop")}]}
+                         "finish_reason": _FINISH.get(msg.get("stop_reason") or "", "stop")}]}
         if usage is not None:
             body["usage"] = usage.as_openai()
         return orjson.dumps(body), usage
 
-    def stream(self, chat: ChatRequest, target: Target) -> "AnthropicStream":
+    def stream(self, chat: ChatRequest, target: Target) -> AnthropicStream:
         return AnthropicStream(chat.include_usage, target.upstream_model)
 
 

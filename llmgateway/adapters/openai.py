@@ -46,7 +46,7 @@ class OpenAIAdapter:
         obj = answer_object(content, list_key="choices")
         return content, usage_of(obj.get("usage"))
 
-    def stream(self, chat: ChatRequest, target: Target) -> "OpenAIStream":
+    def stream(self, chat: ChatRequest, target: Target) -> OpenAIStream:
         return OpenAIStream(chat.include_usage)
 
 

@@ -5,7 +5,8 @@ from django.db import migrations
 
 PROVIDERS = [
     # key, name, $/1M, context, latency ms, quality, capabilities
-    ("claude-sonnet-4", "Claude Sonnet 4", "15.00", 200000, 2000, 0.95, ["coding", "reasoning", "creative", "analysis"]),
+    ("claude-sonnet-4", "Claude Sonnet 4", "15.00", 200000, 2000, 0.95, ["coding", "reasoning", "creative",
+                                                                         "analysis"]),
     ("gpt-4-turbo", "GPT-4 Turbo", "10.00", 128000, 1500, 0.90, ["coding", "reasoning", "creative"]),
     ("gemini-pro", "Gemini Pro", "7.00", 32000, 1200, 0.85, ["reasoning", "creative", "analysis"]),
     ("local-llama", "Local Llama", "0.00", 8000, 800, 0.75, ["coding", "reasoning"]),

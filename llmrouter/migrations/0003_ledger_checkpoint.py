@@ -22,7 +22,8 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['-window_start', '-up_to_id'],
-                'constraints': [models.UniqueConstraint(fields=('window_start', 'window_end', 'up_to_id'), name='llmrouter_checkpoint_unique')],
+                'constraints': [models.UniqueConstraint(fields=('window_start', 'window_end', 'up_to_id'),
+                                                        name='llmrouter_checkpoint_unique')],
             },
         ),
     ]

@@ -12,6 +12,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='routelog',
-            index=models.Index(fields=['interface', 'outcome', 'created_at', 'estimated_cost_nanos'], name='llmrouter_route_iface_spend'),
+            index=models.Index(fields=['interface', 'outcome', 'created_at', 'estimated_cost_nanos'],
+                               name='llmrouter_route_iface_spend'),
         ),
     ]

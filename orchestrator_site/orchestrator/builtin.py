@@ -6,7 +6,8 @@ connected (``{"agent":"orchestrator","action":"status"}`` on the client socket).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from agents import protocol
 from agents.protocol import ErrorCode, ProtocolError
@@ -28,9 +29,9 @@ ACTIONS: dict[str, str] = {
 
 
 class Builtin:
-    def __init__(self, server: "OrchestratorServer") -> None:
+    def __init__(self, server: OrchestratorServer) -> None:
         self.server = server
-        self._handlers: dict[str, Callable[["Connection", dict[str, Any]], Any]] = {
+        self._handlers: dict[str, Callable[[Connection, dict[str, Any]], Any]] = {
             "status": lambda conn, data: self.status(),
             "metrics": lambda conn, data: {"text": prometheus_text(server.stats, self.status()),
                                            "content_type": "text/plain; version=0.0.4"},
@@ -43,13 +44,14 @@ class Builtin:
                                                         for k, v in ACTIONS.items()]},
         }
 
-    def handle(self, conn: "Connection", request: dict[str, Any]) -> None:
+    def handle(self, conn: Connection, request: dict[str, Any]) -> None:
         started = time.perf_counter()
         rid = request["id"]
         handler = self._handlers.get(request["action"])
         try:
             if handler is None:
-                raise ProtocolError(ErrorCode.UNKNOWN_ACTION, f"Agent 'orchestrator' has no action '{request['action']}'",
+                raise ProtocolError(ErrorCode.UNKNOWN_ACTION,
+                                    f"Agent 'orchestrator' has no action '{request['action']}'",
                                     {"agent": "orchestrator", "actions": sorted(ACTIONS)})
             result = handler(conn, request["data"])
         except ProtocolError as exc:
@@ -79,15 +81,15 @@ class Builtin:
             "latency_ms": server.stats.latency_ms(),
         }
 
-    def _subscribe(self, conn: "Connection", data: dict[str, Any]) -> dict[str, Any]:
+    def _subscribe(self, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
         self.server.events.subscribe(conn)
         return {"subscribed": True}
 
-    def _unsubscribe(self, conn: "Connection", data: dict[str, Any]) -> dict[str, Any]:
+    def _unsubscribe(self, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
         self.server.events.unsubscribe(conn)
         return {"subscribed": False}
 
-    def _publish(self, conn: "Connection", data: dict[str, Any]) -> dict[str, Any]:
+    def _publish(self, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
         event = data.get("event")
         if not isinstance(event, str) or not event or len(event) > 100:
             raise ProtocolError(ErrorCode.VALIDATION_ERROR, "'event' must be a string of 1-100 characters",

@@ -40,7 +40,7 @@ class OrchestratorOptions:
     record_instances: bool = True
 
     @classmethod
-    def from_settings(cls, **overrides: Any) -> "OrchestratorOptions":
+    def from_settings(cls, **overrides: Any) -> OrchestratorOptions:
         """settings.ORCHESTRATOR (keys are the upper-case field names), then ``overrides`` that are not None.
 
         A key settings.py does not set (TYPES_REFRESH_S, the client idle timeouts) keeps the field's

@@ -47,12 +47,12 @@ _JSONDecodeError = orjson.JSONDecodeError
 class ConnectionContext:
     """What a connection uses of the orchestrator (the model: uvicorn's ``ServerState``)."""
 
-    dispatcher: "Dispatcher"
-    builtin: "Builtin"
-    links: "LinkLifecycle"
-    stats: "Stats"
-    events: "EventHub"
-    connections: set["Connection"]  # every open connection (the server's ticks walk it)
+    dispatcher: Dispatcher
+    builtin: Builtin
+    links: LinkLifecycle
+    stats: Stats
+    events: EventHub
+    connections: set[Connection]  # every open connection (the server's ticks walk it)
     max_frame_bytes: int
     stopping: Callable[[], bool]
 
@@ -152,9 +152,7 @@ class Connection(asyncio.Protocol):
         rest = self._buf.take_rest()
         if rest.strip():
             self._client_line(rest)
-        if self.outstanding == 0 and not self._batch.out:
-            return False
-        return True
+        return not (self.outstanding == 0 and not self._batch.out)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state = _CLOSED

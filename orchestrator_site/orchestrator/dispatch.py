@@ -56,7 +56,7 @@ FALLBACK_SLACK_S = 2.0
 
 
 class Dispatcher:
-    def __init__(self, options: "OrchestratorOptions", stats: "Stats", events: "EventHub",
+    def __init__(self, options: OrchestratorOptions, stats: Stats, events: EventHub,
                  fallback: Any = None, *, clock: Callable[[], float] = perf_counter) -> None:
         self.options = options
         # Deadlines, timeouts and latencies are read from this clock (seconds, monotonic): a test passes
@@ -131,7 +131,7 @@ class Dispatcher:
         return bool(self.pools.get(agent_type))
 
     # --- requests from clients ------------------------------------------------------
-    def submit(self, client: "Connection", request: dict[str, Any]) -> None:
+    def submit(self, client: Connection, request: dict[str, Any]) -> None:
         """Accept a normalized request from ``client`` (its answer is written to ``client`` later)."""
         agent_type = request["agent"]
         client_id = request["id"]
@@ -331,7 +331,7 @@ class Dispatcher:
         client.write(data)
 
     # --- errors --------------------------------------------------------------------------
-    def _reject(self, client: "Connection", client_id: Any, code: ErrorCode, message: str,
+    def _reject(self, client: Connection, client_id: Any, code: ErrorCode, message: str,
                 details: dict[str, Any] | None = None) -> None:
         """An error for a request that never entered the pending table."""
         self.stats.record_error(code)
@@ -421,7 +421,7 @@ class Dispatcher:
         if self._fallback_tasks:
             await asyncio.gather(*self._fallback_tasks, return_exceptions=True)
 
-    def client_lost(self, client: "Connection") -> None:
+    def client_lost(self, client: Connection) -> None:
         """A client went away: what an agent has already runs (its answer is dropped on arrival); what
         no agent has yet never runs: its queued requests leave the queue, its unread Redis entries are
         withdrawn."""

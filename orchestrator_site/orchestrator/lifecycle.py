@@ -32,7 +32,7 @@ _CLOSED = LinkState.CLOSED
 
 
 class LinkLifecycle:
-    def __init__(self, *, dispatcher: "Dispatcher", events: "EventHub", db: "DbWorker", auth: "HelloAuth",
+    def __init__(self, *, dispatcher: Dispatcher, events: EventHub, db: DbWorker, auth: HelloAuth,
                  max_inflight_cap: int, record_instances: bool, orchestrator_pid: int,
                  stopping: Callable[[], bool]) -> None:
         self.dispatcher = dispatcher

@@ -49,7 +49,7 @@ class AgentLink:
     __slots__ = ("conn", "agent_type", "instance_id", "pid", "actions", "idempotent_actions", "max_inflight",
                  "inflight", "state", "connected_at", "handled", "last_seen")
 
-    def __init__(self, conn: "Connection", agent_type: str) -> None:
+    def __init__(self, conn: Connection, agent_type: str) -> None:
         self.conn = conn
         self.agent_type = agent_type
         self.instance_id = ""
@@ -58,7 +58,7 @@ class AgentLink:
         self.idempotent_actions: frozenset[str] = frozenset()
         self.max_inflight = 1
         # internal id -> Pending, for requests sent to this instance and not yet answered.
-        self.inflight: dict[int, "Pending"] = {}
+        self.inflight: dict[int, Pending] = {}
         self.state = LinkState.CONNECTING
         self.connected_at = time.time()
         self.handled = 0

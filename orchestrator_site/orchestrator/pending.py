@@ -18,7 +18,7 @@ class Pending:
     __slots__ = ("iid", "client", "client_id", "client_id_json", "agent_type", "action", "request", "payload",
                  "link", "deadline", "started", "attempts", "queued", "via_redis")
 
-    def __init__(self, iid: int, client: "Connection", client_id: Any, client_id_json: bytes, request: dict[str, Any],
+    def __init__(self, iid: int, client: Connection, client_id: Any, client_id_json: bytes, request: dict[str, Any],
                  deadline: float, started: float) -> None:
         self.iid = iid
         self.client = client
@@ -28,7 +28,7 @@ class Pending:
         self.action: str = request["action"]
         self.request = request  # normalized, "id" already the internal id
         self.payload: bytes | None = None  # encoded request, kept for an idempotent re-send
-        self.link: "AgentLink | None" = None
+        self.link: AgentLink | None = None
         self.deadline = deadline
         self.started = started
         self.attempts = 0

@@ -146,7 +146,7 @@ class RedisFallback:
                 if len(self._waits) == 1:
                     self._wake.set()  # the watch sleeps while nothing waits
                 answer = await sent.answer
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return await self._timed_out(sent, rid, agent_type, timeout_s)
         except (RedisError, OSError) as exc:
             self._mark_down(exc)
@@ -202,7 +202,7 @@ class RedisFallback:
         previous = self._forgets.get(agent_type)
         task = asyncio.get_running_loop().create_task(self._forget(agent_type, instance_id, previous))
         self._forgets[agent_type] = task
-        task.add_done_callback(lambda t, a=agent_type: self._forgets.get(a) is t and self._forgets.pop(a))
+        task.add_done_callback(lambda t: self._forgets.get(agent_type) is t and self._forgets.pop(agent_type))
         self._probes.pop(agent_type, None)
         self._wake.set()
 
@@ -224,7 +224,7 @@ class RedisFallback:
             self._wake.clear()
             try:  # abandon() and forget_instance() wake it early
                 await asyncio.wait_for(self._wake.wait(), self.watch_every_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             try:
                 await self.watch_once()

@@ -69,7 +69,7 @@ def probe_socket(path: Path, timeout: float = 1.0) -> bool:
         sock.connect(str(path))
     except (ConnectionRefusedError, FileNotFoundError):
         return False
-    except socket.timeout:
+    except TimeoutError:
         # A full backlog of a live but busy server: treat as live, never steal it.
         return True
     except OSError as exc:

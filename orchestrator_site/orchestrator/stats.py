@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from array import array
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 # Latency samples kept for percentiles: the most recent N round trips.
@@ -82,7 +83,7 @@ def prometheus_text(stats: Stats, status: dict[str, Any]) -> str:
     """The Prometheus exposition text (version 0.0.4) of the orchestrator's counters."""
     lines: list[str] = []
 
-    def metric(name: str, kind: str, help_text: str, samples: list[tuple[dict[str, str], float]]) -> None:
+    def metric(name: str, kind: str, help_text: str, samples: Sequence[tuple[Mapping[str, str], float]]) -> None:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
         for labels, value in samples:

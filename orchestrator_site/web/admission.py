@@ -15,8 +15,12 @@ from django.conf import settings
 
 from agents.protocol import ErrorCode, ProtocolError
 from llmrouter import conf
-from orchestrator_site.web.principals import (AuthenticationFailed, Principal, client_ip_of, principal_for_token,
-                                              token_from_headers)
+from orchestrator_site.web.principals import (
+    Principal,
+    client_ip_of,
+    principal_for_token,
+    token_from_headers,
+)
 from orchestrator_site.web.throttling import throttle_hit_async
 
 ROUTE_NEEDS_LOGIN = "Routing needs an authenticated caller (LLMROUTER_ROUTE_ALLOW_ANONYMOUS is off)."

@@ -13,7 +13,8 @@ to a task of its own.
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from django.conf import settings
 

@@ -24,12 +24,16 @@ from agents.naming.models import Namespace
 from orchestrator_site.web import selectors
 from orchestrator_site.web.agent_requests import request_answer
 from orchestrator_site.web.envelope_responses import envelope_response
-from orchestrator_site.web.gateway import gateway
 from orchestrator_site.web.filters import filter_list, filter_parameters
+from orchestrator_site.web.gateway import gateway
 from orchestrator_site.web.principals import Principal, client_ip_of_request
 from orchestrator_site.web.schema import ErrorEnvelopeSerializer
-from orchestrator_site.web.serializers import (AgentRequestSerializer, AgentResponseSerializer, AgentSerializer,
-                                               NamespaceSerializer)
+from orchestrator_site.web.serializers import (
+    AgentRequestSerializer,
+    AgentResponseSerializer,
+    AgentSerializer,
+    NamespaceSerializer,
+)
 
 _ERRORS = {status: ErrorEnvelopeSerializer for status in (400, 401, 402, 403, 404, 409, 413, 422, 429, 500, 502,
                                                           503, 504)}

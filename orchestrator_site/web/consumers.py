@@ -31,8 +31,13 @@ from agents.protocol import ErrorCode, ProtocolError
 from orchestrator_site.web import webmetrics
 from orchestrator_site.web.agent_requests import request_admit, request_execute, request_refused
 from orchestrator_site.web.events import EVENTS_GROUP, relay
-from orchestrator_site.web.principals import (AuthenticationFailed, Principal, client_ip_of, principal_for_token,
-                                              token_from_headers)
+from orchestrator_site.web.principals import (
+    AuthenticationFailed,
+    Principal,
+    client_ip_of,
+    principal_for_token,
+    token_from_headers,
+)
 
 logger = logging.getLogger(__name__)
 

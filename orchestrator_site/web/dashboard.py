@@ -1,7 +1,7 @@
 """The admin dashboard: spend per day (30 days) against the budget, decisions per provider."""
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.contrib import admin
@@ -28,7 +28,7 @@ def spend_by_day(*, now: Any = None, days: int = DAYS) -> dict[str, Any]:
     tz = windows.zone(primary["timezone"] if primary else "UTC")
     today = now.astimezone(tz).date()
     first = today - timedelta(days=days - 1)
-    start = datetime.combine(first, time(0, 0), tzinfo=tz).astimezone(timezone.utc)
+    start = datetime.combine(first, time(0, 0), tzinfo=tz).astimezone(UTC)
     rows = (LedgerEntry.objects.filter(charged_at__gte=start)
             .annotate(day=TruncDate("charged_at", tzinfo=tz)).values("day")
             .annotate(total=Sum("amount_nanos")).order_by("day"))

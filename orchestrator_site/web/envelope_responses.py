@@ -6,7 +6,8 @@ whichever shell served them.
 """
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from rest_framework.response import Response

@@ -109,10 +109,10 @@ class EventRelay:
         while True:
             try:
                 frame = await client.next_event(timeout=quiet_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 response = await client.request("orchestrator", "echo", {}, timeout_ms=5000)
                 if response.get("status") != "success":
-                    raise ConnectionError("the orchestrator did not answer the liveness check")
+                    raise ConnectionError("the orchestrator did not answer the liveness check") from None
                 continue
             await self._forward(layer, frame)
 

@@ -14,7 +14,8 @@ The fast ASGI paths build their envelopes with ``agents.protocol`` directly.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from asgiref.sync import iscoroutinefunction
@@ -49,7 +50,7 @@ def _details(exc: exceptions.APIException) -> dict[str, Any]:
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         return {"fields": detail}
     if isinstance(exc, exceptions.Throttled):
-        return {"retry_after_s": round(exc.wait or 1.0, 3)}
+        return {"retry_after_s": round(exc.wait or 1.0, 3)}  # type: ignore[attr-defined]  # not in DRF's stubs
     return {}
 
 
@@ -85,7 +86,7 @@ def envelope_for(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
     code = next((c for cls, c in _CODE_BY_EXCEPTION if isinstance(exc, cls)), None) or error_code_for_status(status)
     headers: dict[str, str] = {}
     if isinstance(exc, exceptions.Throttled):
-        headers["Retry-After"] = retry_after_header(exc.wait or 1.0)
+        headers["Retry-After"] = retry_after_header(exc.wait or 1.0)  # type: ignore[attr-defined]  # not in the stubs
     auth_header = getattr(exc, "auth_header", None)
     if auth_header:
         headers["WWW-Authenticate"] = auth_header

@@ -12,8 +12,9 @@ session-authenticated POST needs the CSRF check, which the DRF view does.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from django.conf import settings
 

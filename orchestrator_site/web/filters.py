@@ -6,6 +6,7 @@ schema parameters that document it, so the two cannot drift apart.
 from __future__ import annotations
 
 from datetime import datetime
+
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes

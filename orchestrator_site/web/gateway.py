@@ -97,7 +97,7 @@ class Gateway:
             # No wait_for of our own (a task per request): the client gives up
             # by itself a grace period after the request's timeout.
             return await client.send(request)
-        except asyncio.TimeoutError:  # the client's ClientTimeout: the orchestrator never answered
+        except TimeoutError:  # the client's ClientTimeout: the orchestrator never answered
             return protocol.error(rid, ErrorCode.TIMEOUT, f"No answer from the orchestrator within {timeout_ms} ms",
                                   {"timeout_ms": timeout_ms})
         except (OSError, ConnectionError, EOFError) as exc:

@@ -7,8 +7,9 @@ authentication classes (see ``authentication.py``) against the same tokens.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings

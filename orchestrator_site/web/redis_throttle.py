@@ -61,7 +61,7 @@ _WARN_EVERY_S = 60.0
 _last_warning = 0.0
 _skip_until = 0.0  # time.monotonic() before which Redis is not asked (set by a failure)
 
-_counters: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopCounter]" = weakref.WeakKeyDictionary()
+_counters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopCounter] = weakref.WeakKeyDictionary()
 
 
 def redis_location(cache: Any) -> str:
@@ -126,7 +126,7 @@ class _LoopCounter:
             while self.waiting:
                 batch, self.waiting = self.waiting, {}
                 totals = await self._count({key: (life, len(futures)) for key, (life, futures) in batch.items()})
-                for (_, futures), total in zip(batch.values(), totals):
+                for (_, futures), total in zip(batch.values(), totals, strict=True):
                     first = None if total is None else total - len(futures) + 1
                     for i, future in enumerate(futures):
                         if not future.done():  # its request may have gone away

@@ -24,8 +24,16 @@ from agents import protocol
 from agents.protocol import ProtocolError
 from llmrouter import conf, selectors, services, validation
 from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog
-from llmrouter.serializers import (BudgetSerializer, LedgerEntrySerializer, ProviderSerializer, RouteLogSerializer,
-                                   RouteRequestDoc, RouteResponseDoc, UsageRequestDoc, UsageResponseDoc)
+from llmrouter.serializers import (
+    BudgetSerializer,
+    LedgerEntrySerializer,
+    ProviderSerializer,
+    RouteLogSerializer,
+    RouteRequestDoc,
+    RouteResponseDoc,
+    UsageRequestDoc,
+    UsageResponseDoc,
+)
 from orchestrator_site.web.admission import route_caller_refusal, route_llm_admit
 from orchestrator_site.web.envelope_responses import envelope_response
 from orchestrator_site.web.filters import filter_list, filter_parameters
@@ -100,7 +108,7 @@ class UsageView(_RouterView):
             return envelope_response(refusal.to_frame(None))
         try:
             kwargs = validation.parse_usage(_body(request))
-            settlement = services.usage_settle(decision_id=decision_id, **kwargs)
+            settlement = services.usage_settle(decision_id=decision_id, **kwargs)  # type: ignore[arg-type]  # counts
         except ProtocolError as exc:
             return envelope_response(exc.to_frame(None))
         return Response({"status": "success", **settlement.as_response()})

@@ -1,7 +1,8 @@
 """The "websocket" half of asgi.py: Origin check -> session auth -> /ws/."""
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 from channels.auth import AuthMiddlewareStack

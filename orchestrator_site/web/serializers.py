@@ -14,7 +14,8 @@ class AgentRequestSerializer(serializers.Serializer):
                                                   "one is assigned when missing. Alias: request_id.")
     agent = serializers.CharField(help_text="Agent type, e.g. 'naming', or 'orchestrator' for its built-ins.")
     action = serializers.CharField(help_text="Action of that agent, e.g. 'allocate_namespace'.")
-    data = serializers.DictField(required=False, allow_null=True,
+    # A field named like Serializer.data (the wire format's name): the stubs see it as an override.
+    data = serializers.DictField(required=False, allow_null=True,  # type: ignore[assignment]
                                  help_text="The action's input (a JSON object). Alias: params.")
     timeout_ms = PositiveNumberField(required=False, allow_null=True, help_text="Milliseconds; default "
                                                                "ORCHESTRATOR_REQUEST_TIMEOUT_MS.")
@@ -29,7 +30,7 @@ class AgentResponseSerializer(serializers.Serializer):
 
     id = RequestIdField(help_text="Your id as you sent it, or the one assigned.")
     status = serializers.ChoiceField(choices=["success"])
-    data = serializers.JSONField(help_text="The action's answer.")
+    data = serializers.JSONField(help_text="The action's answer.")  # type: ignore[assignment]  # as above
     timestamp = serializers.CharField()
     processing_time_ms = serializers.FloatField(required=False)
     transport = serializers.CharField(required=False, help_text="socket or redis: how the agent was reached.")

@@ -41,7 +41,8 @@ def parse_rate(rate: str | None) -> tuple[int, int] | None:
 def rate_for(scope: str) -> tuple[int, int] | None:
     # Read through api_settings each time so override_settings in tests and a
     # settings reload both take effect.
-    return parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(scope))
+    # DRF's stubs type the rates as numbers; they are "<count>/<period>" strings.
+    return parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(scope))  # type: ignore[arg-type]
 
 
 def _window(scope: str, ident: str, now: float | None) -> tuple[int, int, str, float] | None:
@@ -81,7 +82,7 @@ async def throttle_hit_async(*, scope: str, ident: str, now: float | None = None
     cache = caches["default"]
     if isinstance(cache, LocMemCache):
         # A dict behind a lock: cheaper to call on the loop than to hop to a thread.
-        count = _count_in_django_cache(cache, key, duration + 1)
+        count: int | None = _count_in_django_cache(cache, key, duration + 1)
     elif isinstance(cache, RedisCache):
         count = await redis_throttle.hit_async(cache, key, duration + 1)
     else:  # any other backend does blocking I/O: run it in a thread

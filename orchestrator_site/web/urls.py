@@ -7,7 +7,8 @@ from rest_framework.routers import SimpleRouter
 
 from orchestrator_site.web import api, dashboard, docs_view, front, metrics_view
 
-router = SimpleRouter(trailing_slash="/?")
+# DRF puts trailing_slash into its URL regexes: "/?" makes the slash optional (the stubs want a bool).
+router = SimpleRouter(trailing_slash="/?")  # type: ignore[arg-type]
 router.register("api/agents", api.AgentViewSet, basename="agent")
 router.register("api/namespaces", api.NamespaceViewSet, basename="namespace")
 

@@ -20,7 +20,7 @@ async def _batch(**kwargs: object) -> tuple[WriteBatch, socket.socket, asyncio.B
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_unix_connection(asyncio.Protocol, sock=ours)
     batch = WriteBatch(loop, **kwargs)  # type: ignore[arg-type]
-    batch.transport = transport  # type: ignore[assignment]
+    batch.transport = transport
     return batch, peer, transport
 
 
@@ -41,7 +41,7 @@ async def test_the_frames_of_one_tick_leave_in_one_write_at_its_end():
 @async_test
 async def test_a_big_chunk_is_written_every_flush_every_frames_mid_tick():
     batch, peer, transport = await _batch()
-    for i in range(FLUSH_EVERY - 1):
+    for _ in range(FLUSH_EVERY - 1):
         batch.write(b"x\n")
     assert _waiting(peer) == b""
     batch.write(b"x\n")  # the FLUSH_EVERY-th: written now, before the tick ends
@@ -53,7 +53,7 @@ async def test_a_big_chunk_is_written_every_flush_every_frames_mid_tick():
 @async_test
 async def test_never_waits_for_the_end_of_the_tick_and_close_drops_what_is_collected():
     batch, peer, transport = await _batch(flush_every=NEVER)
-    for i in range(FLUSH_EVERY * 2):
+    for _ in range(FLUSH_EVERY * 2):
         batch.write(b"y\n")
     assert _waiting(peer) == b""
     batch.close()

@@ -1,7 +1,8 @@
 """Fixtures of the end-to-end Redis tests (the harness itself, system_factory, is tests/support/fixtures.py)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 

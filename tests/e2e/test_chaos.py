@@ -91,7 +91,7 @@ class RawClient:
         self.writer.write(orjson.dumps(frame) + b"\n")
         try:
             return await asyncio.wait_for(fut, wait_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None  # left hanging: the test fails on it
 
     async def close(self) -> None:
@@ -113,10 +113,11 @@ def retryable(answer: dict[str, Any]) -> bool:
 
 
 async def allocate_until_done(client: RawClient, n: int, project: str, concurrency: asyncio.Semaphore,
-                              log: dict[Any, Any]) -> tuple[dict[str, Any], float, int]:
+                              log: dict[Any, Any]) -> tuple[Any, float, int]:
     """One key's client: send, and retry every retryable failure with the same key until it succeeds.
 
-    Returns the final answer, the seconds from the first send to it, and the number of attempts;
+    Returns the final answer (None if it never came: the test reports those first), the seconds from the
+    first send to it, and the number of attempts;
     every attempt's answer goes to ``log`` (by id).
     """
     async with concurrency:  # one of CONCURRENCY clients, busy with this key until it is done
@@ -173,7 +174,8 @@ class Chaos:
         self.live[instance] = transport
 
     def serving(self) -> set[str]:
-        return {m.decode() for m in self.redis.zrangebyscore(self.live_key, int(time.time() * 1000), "+inf")}
+        members: list[bytes] = self.redis.zrangebyscore(self.live_key, int(time.time() * 1000), "+inf")  # type: ignore[assignment]
+        return {m.decode() for m in members}
 
     async def run(self) -> None:
         while not self._stop.is_set():

@@ -22,8 +22,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -64,10 +64,11 @@ def test_snippets_use_the_projects_interpreter(snippet: Snippet) -> None:
 def test_the_client_imports_from_any_directory(tmp_path: Path) -> None:
     # pyproject.toml + `pip install -e .` (python3 dev.py setup): no PYTHONPATH, not the project's directory.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([str(VENV_PYTHON), "-c", "from agents.client import Client; import agents; "
-                           "print(agents.__file__)"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    done = subprocess.run([str(VENV_PYTHON), "-c", "from agents.client import Client; import agents, llmgateway; "
+                           "print(agents.__file__); print(llmgateway.__file__)"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, f"not installed in .venv (python3 dev.py setup does it):\n{done.stderr}"
-    assert Path(done.stdout.strip()).is_relative_to(PROJECT_ROOT), done.stdout
+    assert all(Path(line).is_relative_to(PROJECT_ROOT) for line in done.stdout.split()), done.stdout
 
 
 # --- against the running system ---------------------------------------------------------------
@@ -112,8 +113,10 @@ def run_snippet(snippet: Snippet, env: dict[str, str], port: int, scratch: Path)
         done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=SNIPPET_TIMEOUT_S,
                               stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
+        # bytes even with text=True (subprocess.run's timeout keeps what it read undecoded)
+        out, err = (x.decode(errors="replace") if isinstance(x, bytes) else x for x in (exc.stdout, exc.stderr))
         raise AssertionError(f"{snippet.where} did not finish in {SNIPPET_TIMEOUT_S:.0f} s:\n{snippet.code}"
-                             f"\n--- output ---\n{exc.stdout}\n{exc.stderr}") from None
+                             f"\n--- output ---\n{out}\n{err}") from None
     output = f"--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
     assert done.returncode == 0, f"{snippet.where} exited with {done.returncode}:\n{snippet.code}{output}"
     assert not ERROR_FRAME.search(done.stdout), f"{snippet.where} printed an error frame:\n{snippet.code}{output}"

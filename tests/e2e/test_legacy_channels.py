@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -76,9 +77,9 @@ def test_deployments_sharing_the_legacy_channel_names_are_warned_at_start(conn):
         answers = ask(conn, shared, "both-1")
         assert sorted(a["data"]["instance"] for a in answers) == ["DEPLOY0-PROBE", "DEPLOY1-PROBE"]
         for i, system in enumerate(systems):
-            wait_until(lambda: WARNING in system.log_tail(f"agent-DEPLOY{i}-PROBE", 200), 30,
+            wait_until(lambda system=system, i=i: WARNING in system.log_tail(f"agent-DEPLOY{i}-PROBE", 200), 30,
                        f"the shared-channel warning of deployment {i}",
-                       on_fail=lambda: system.log_tail(f"agent-DEPLOY{i}-PROBE"))
+                       on_fail=lambda system=system, i=i: system.log_tail(f"agent-DEPLOY{i}-PROBE"))
     finally:
         for system in systems:
             system.stop()
@@ -89,7 +90,8 @@ def test_a_legacy_channel_prefix_per_deployment_keeps_their_requests_apart(conn)
     systems = two_deployments(prefixes)
     try:
         for prefix in prefixes:
-            wait_until(lambda: subscribers(conn, f"{prefix}agent.probe.request") == 1, 90, f"{prefix} subscribed")
+            wait_until(lambda prefix=prefix: subscribers(conn, f"{prefix}agent.probe.request") == 1, 90,
+                       f"{prefix} subscribed")
         for i, prefix in enumerate(prefixes):
             answers = ask(conn, prefix, f"apart-{i}")
             assert [a["data"]["instance"] for a in answers] == [f"DEPLOY{i}-PROBE"], answers

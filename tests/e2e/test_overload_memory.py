@@ -35,7 +35,7 @@ def test_the_orchestrator_returns_close_to_its_resting_memory_after_a_burst():
     try:
         system.start()
         system.start_agent("probe", "MEM-PROBE-1", env={"AGENT_MAX_INFLIGHT": "16"})
-        pid = system.orchestrator.pid  # type: ignore[union-attr]
+        pid = system.orchestrator.pid
         time.sleep(1.0)
         rest = rss_mb(pid)
         peak, statuses = asyncio.run(burst(str(system.client_socket), pid))

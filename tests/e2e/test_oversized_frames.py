@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -84,7 +85,7 @@ def test_an_oversized_agent_answer_fails_that_request_only_and_keeps_the_link(sy
         assert after["status"] == "success" and after["data"]["instance"] == "OLD-PROBE-1", after
         # The same link: never dropped and re-made.
         assert [i["connected_at"] for i in system.instances("probe")] == connected_at
-        assert "over the %d-byte limit" % LIMIT in system.log_tail("orchestrator", 200)
+        assert f"over the {LIMIT}-byte limit" in system.log_tail("orchestrator", 200)
     finally:
         agent.close()
         system.wait_instance("probe", "OLD-PROBE-1", present=False)
@@ -127,7 +128,7 @@ def test_the_agent_runtime_answers_message_too_large_instead_of_sending_an_overs
         assert fits["status"] == "success" and len(fits["data"]["pad"]) == LIMIT - 1000
         assert slow.result()["status"] == "success"
         assert [i["connected_at"] for i in system.instances("probe")] == connected_at
-        wait_until(lambda: "over the %d-byte frame limit" % LIMIT in system.log_tail("agent-" + instance, 200),
+        wait_until(lambda: f"over the {LIMIT}-byte frame limit" in system.log_tail("agent-" + instance, 200),
                    10, "the agent's log line")
     finally:
         system.stop_agent(instance)

@@ -54,8 +54,9 @@ def test_redis_down_leaves_socket_traffic_alone_and_fallback_fails_fast_then_all
     assert system.agents[both].poll() is None and system.agents[redis_only].poll() is None
     for instance in (both, redis_only):
         log_path = system.root / f"agent-{instance}.log"
-        wait_until(lambda: "Redis connection restored" in log_path.read_text(), 30,
-                   f"{instance} to log that it listens again", on_fail=lambda: system.log_tail("agent-" + instance))
+        wait_until(lambda log_path=log_path: "Redis connection restored" in log_path.read_text(), 30,
+                   f"{instance} to log that it listens again",
+                   on_fail=lambda instance=instance: system.log_tail("agent-" + instance))
         log = log_path.read_text()
         assert log.count("Redis connection lost") == 1, system.log_tail("agent-" + instance)
         assert log.count("Redis connection restored") == 1, system.log_tail("agent-" + instance)

@@ -22,8 +22,9 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -139,12 +140,11 @@ class Supervised:
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
-        out = open(self.root / "run.out", "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "scripts" / "run_system.py"), "--config", str(self.config)],
-            cwd=self.root, env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-        out.close()
+        with open(self.root / "run.out", "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, str(PROJECT_ROOT / "scripts" / "run_system.py"), "--config", str(self.config)],
+                cwd=self.root, env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
         self.seen_pids.add(self.process.pid)
         self.wait_all_running()
         self.wait_agents_attached()

@@ -15,8 +15,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 import httpx
 import openai
@@ -26,7 +27,7 @@ from openai import OpenAI
 from tests.support.fake_provider import FakeProvider
 
 ROOT = Path(__file__).resolve().parents[2]
-HI = [{"role": "user", "content": "hi"}]
+HI: list[Any] = [{"role": "user", "content": "hi"}]  # Any: the openai package wants its typed message dicts
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,9 @@ def ant(anthropic_fake: FakeProvider) -> Iterator[FakeProvider]:
     yield from _fresh(anthropic_fake)
 
 
-def client(fake: FakeProvider, **kwargs) -> OpenAI:
+def client(fake: FakeProvider, **kwargs: Any) -> Any:
+    # Any, not OpenAI: the client is the wire format's oracle here, and its typed overloads and Optional
+    # fields would need a cast or an assert around every answer these tests read.
     return OpenAI(base_url=fake.base_url, api_key=fake.api_key, max_retries=0, **kwargs)
 
 
@@ -74,7 +77,9 @@ def anthropic_body(**extra) -> dict:
 
 def sse_events(lines: Iterator[str]) -> list[tuple[str | None, str]]:
     """(event name, data) pairs of a text/event-stream, in order."""
-    events, name, data = [], None, []
+    events: list[tuple[str | None, str]] = []
+    name: str | None = None
+    data: list[str] = []
     for line in lines:
         if line == "":
             if data:
@@ -182,7 +187,7 @@ def test_openai_error_modes_raise_the_matching_client_errors(oai: FakeProvider) 
     oai.set(mode="error_500")
     with pytest.raises(openai.InternalServerError) as failed:
         client(oai).chat.completions.create(model="m", messages=HI, stream=True)
-    assert failed.value.body["type"] == "server_error"
+    assert isinstance(failed.value.body, dict) and failed.value.body["type"] == "server_error"
     oai.set(mode="error_429", retry_after_s=2)
     with pytest.raises(openai.RateLimitError) as limited:
         client(oai).chat.completions.create(model="m", messages=HI)
@@ -232,7 +237,8 @@ def test_openai_stream_error_is_an_error_event_without_done(oai: FakeProvider) -
     with pytest.raises(openai.APIError) as failed:
         for chunk in client(oai).chat.completions.create(model="m", messages=HI, stream=True):
             received.append(chunk.choices[0].delta.content)
-    assert received == ["", "01", "23", "45"] and failed.value.body["type"] == "server_error"
+    assert received == ["", "01", "23", "45"]
+    assert isinstance(failed.value.body, dict) and failed.value.body["type"] == "server_error"
     raw = httpx.post(oai.base_url + "/chat/completions", headers={"authorization": f"Bearer {oai.api_key}"},
                      json={"model": "m", "messages": HI, "stream": True})
     events = sse_events(iter(raw.text.split("\n")))
@@ -376,7 +382,7 @@ def test_anthropic_stream_has_the_messages_api_event_sequence(ant: FakeProvider)
     assert names == ["message_start", "content_block_start", "ping"] + ["content_block_delta"] * 3 + [
         "content_block_stop", "message_delta", "message_stop"]
     data = [json.loads(d) for _, d in events]
-    assert all(d["type"] == name for d, name in zip(data, names))
+    assert all(d["type"] == name for d, name in zip(data, names, strict=True))
     assert data[0]["message"]["usage"]["input_tokens"] == 11 and data[0]["message"]["usage"]["output_tokens"] == 1
     assert "".join(d["delta"]["text"] for d in data if d["type"] == "content_block_delta") == "abcdef"
     # The cumulative output count: a reader replaces message_start's 1, it does not add to it.
@@ -409,11 +415,11 @@ def test_anthropic_error_modes(ant: FakeProvider, mode: str, status: int, kind: 
 def test_anthropic_cut_stream_has_no_message_stop(ant: FakeProvider) -> None:
     ant.set(mode="cut", chunks=6, cut_after=3, chunk_delay_s=0.01)
     lines: list[str] = []
-    with pytest.raises(httpx.RemoteProtocolError):
-        with httpx.stream("POST", ant.url + "/v1/messages", headers=anthropic_headers(ant),
-                          json=anthropic_body(stream=True)) as answer:
-            for line in answer.iter_lines():
-                lines.append(line)
+    with (pytest.raises(httpx.RemoteProtocolError),
+          httpx.stream("POST", ant.url + "/v1/messages", headers=anthropic_headers(ant),
+                       json=anthropic_body(stream=True)) as answer):
+        for line in answer.iter_lines():
+            lines.append(line)
     names = [name for name, _ in sse_events(iter(lines + [""]))]
     assert names == ["message_start", "content_block_start", "ping"] + ["content_block_delta"] * 3
 
@@ -457,9 +463,8 @@ def test_anthropic_models_list(ant: FakeProvider) -> None:
 # --- the fake itself ----------------------------------------------------------------------------------
 
 def test_unknown_mode_is_refused_at_set() -> None:
-    with FakeProvider() as fake:
-        with pytest.raises(ValueError, match="unknown mode"):
-            fake.set(mode="teapot")
+    with FakeProvider() as fake, pytest.raises(ValueError, match="unknown mode"):
+        fake.set(mode="teapot")
 
 
 def test_stop_drops_open_connections_and_frees_the_port() -> None:
@@ -479,6 +484,7 @@ def test_runs_as_a_process_until_sigterm() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_provider", "--api-format", "anthropic",
                              "--text", "from a process", "--api-key", "k1"], cwd=ROOT, stdout=subprocess.PIPE)
     try:
+        assert proc.stdout is not None
         started = json.loads(proc.stdout.readline())
         assert started["api_key"] == "k1" and started["base_url"] == started["url"]
         answer = httpx.post(started["url"] + "/v1/messages", json=anthropic_body(),

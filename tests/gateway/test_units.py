@@ -1,7 +1,7 @@
 """The gateway's pure parts: the token estimate, SSE parsing, adapters' usage, breaker moves, prices."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import orjson
@@ -15,7 +15,7 @@ from llmgateway.errors import GatewayError
 from llmrouter import breaker
 from llmrouter.settlement import Prices, usage_cost_nanos
 
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def test_the_prompt_estimate_is_bytes_over_three_plus_per_message_overhead():

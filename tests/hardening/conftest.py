@@ -5,15 +5,15 @@ import secrets
 import socket
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 import pytest
 
 from tests.e2e.redis_helpers import delete_prefix
 from tests.support.system import System
-
 
 SILENT_TIMEOUT_S = 3.0
 
@@ -99,7 +99,7 @@ class LineSocket:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> "LineSocket":
+    def __enter__(self) -> LineSocket:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -172,6 +172,7 @@ def test_a_rotated_token_is_enforced_on_new_hellos_without_a_restart(secured):
         with LineSocket(system.type_socket("probe2")) as conn:
             conn.send(orjson.dumps(hello) + b"\n")
             frame = conn.read_frame()
+        assert frame is not None, "the orchestrator closed the socket without an answer"
         if frame.get("type") == "welcome":
             return False
         return frame["error"]["code"] == "UNAUTHORIZED"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator_site import filemodes
 from orchestrator_common.paths import PROJECT_ROOT, VAR_DIR
+from orchestrator_site import filemodes
 
 
 def mode(path: Path) -> int:

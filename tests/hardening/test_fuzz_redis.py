@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import orjson
 import pytest
@@ -50,7 +51,7 @@ def redis_agent(fuzz_system):
         delete_prefix(system)
 
 
-def _idempotency_snapshot(client: redis.Redis, keys: RedisKeys, agent_type: str) -> dict[bytes, bytes]:
+def _idempotency_snapshot(client: redis.Redis, keys: RedisKeys, agent_type: str) -> dict[bytes, Any]:
     return {k: client.get(k) for k in client.scan_iter(match=keys.idempotency(agent_type, "*"))}
 
 

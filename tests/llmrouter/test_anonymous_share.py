@@ -15,8 +15,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
-from llmrouter import services
-from llmrouter import dbthread
+from llmrouter import dbthread, services
 from llmrouter.models import LedgerEntry, RouteLog
 from tests.llmrouter.conftest import load_seed
 

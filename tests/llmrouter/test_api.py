@@ -46,7 +46,8 @@ def test_route_llm_answers_the_seed_response_with_breakdown(seed_router, anon):
     assert body["estimated_cost"] == 0
     assert body["reasoning"].startswith("Selected for:")
     assert body["id"] == "req-7" and body["status"] == "success"
-    assert [c["provider"] for c in body["candidates"]] == ["claude-sonnet-4", "gpt-4-turbo", "gemini-pro", "local-llama"]
+    assert [c["provider"] for c in body["candidates"]] == ["claude-sonnet-4", "gpt-4-turbo", "gemini-pro",
+                                                           "local-llama"]
     assert RouteLog.objects.get(decision_id=body["decision_id"]).interface == "anonymous"  # no token
 
 
@@ -108,7 +109,8 @@ def test_provider_reads_need_auth_and_writes_need_staff(seed_router, anon, user_
     assert anon.get("/api/providers/").status_code in (401, 403)
     listing = user_client.get("/api/providers/")
     assert listing.status_code == 200
-    assert [p["key"] for p in listing.json()["results"]] == ["claude-sonnet-4", "gpt-4-turbo", "gemini-pro", "local-llama"]
+    assert [p["key"] for p in listing.json()["results"]] == ["claude-sonnet-4", "gpt-4-turbo", "gemini-pro",
+                                                             "local-llama"]
     assert user_client.patch("/api/providers/local-llama/", {"enabled": False}, format="json").status_code == 403
     assert staff_client.patch("/api/providers/local-llama/", {"enabled": False}, format="json").status_code == 200
     assert Provider.objects.get(key="local-llama").enabled is False
@@ -126,7 +128,8 @@ def test_provider_reads_need_auth_and_writes_need_staff(seed_router, anon, user_
 def test_budgets_are_editable_by_staff_and_report_status(seed_router, user_client, staff_client):
     budget = Budget.objects.get()
     assert user_client.patch(f"/api/budgets/{budget.pk}/", {"amount": "5"}, format="json").status_code == 403
-    assert staff_client.patch(f"/api/budgets/{budget.pk}/", {"timezone": "Nowhere/City"}, format="json").status_code == 400
+    assert staff_client.patch(f"/api/budgets/{budget.pk}/", {"timezone": "Nowhere/City"},
+                              format="json").status_code == 400
     assert staff_client.patch(f"/api/budgets/{budget.pk}/", {"amount": "5.00"}, format="json").status_code == 200
     status = user_client.get("/api/budgets/status/").json()
     assert status[0]["amount"] == 5.0 and status[0]["remaining"] == 5.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import connection, connections
@@ -15,7 +16,7 @@ from tests.llmrouter.conftest import load_seed
 
 # 5000 "analysis" tokens go to Gemini Pro at $0.035 (Claude scores lower and
 # costs more), so a $1.75 budget covers exactly 50 of them.
-ANALYSIS = {"token_count": 5000, "task_type": "analysis", "priority": "medium", "max_latency": 0.0}
+ANALYSIS: dict[str, Any] = {"token_count": 5000, "task_type": "analysis", "priority": "medium", "max_latency": 0.0}
 PER_REQUEST = Decimal("0.035")
 COVERED = 50
 REQUESTS = 200

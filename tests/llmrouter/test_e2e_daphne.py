@@ -21,11 +21,11 @@ def site(system_factory):
     system = system_factory()
     system.start_agent("probe")
     port = free_port()
-    log = open(system.root / "daphne.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "orchestrator_site.asgi:application"],
-        cwd=PROJECT_ROOT, env={**system.env, "API_RATE_ROUTE_LLM_ANON": "100000/min"}, stdout=log,
-        stderr=subprocess.STDOUT, start_new_session=True)
+    with open(system.root / "daphne.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "orchestrator_site.asgi:application"],
+            cwd=PROJECT_ROOT, env={**system.env, "API_RATE_ROUTE_LLM_ANON": "100000/min"}, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: httpx.get(f"{base}/health", timeout=5).status_code == 200, 90, "daphne to answer",
@@ -39,7 +39,6 @@ def site(system_factory):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
-        log.close()
 
 
 def test_health_counts_the_orchestrators_agents_and_route_llm_works_under_daphne(site):

@@ -77,7 +77,7 @@ def test_other_methods_and_paths_reach_django(asgi_app):
 
 def test_fast_path_is_registered_unless_switched_off(settings):
     settings.LLMROUTER = {**settings.LLMROUTER, "FAST_PATH": False}
-    dispatcher = FastHttpDispatcher(fallback=None)  # type: ignore[arg-type]
+    dispatcher = FastHttpDispatcher(fallback=None)
     fast_route.register_fast_paths(dispatcher)
     assert dispatcher.routes() == {}
     # Token callers still want the fast path.

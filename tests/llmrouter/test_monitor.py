@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -69,14 +69,14 @@ def test_unreachable_health_url_counts_as_a_failure(seed_router, settings):
 
 def test_budget_warning_is_sent_once_per_window_past_the_threshold(seed_router):
     Budget.objects.update(amount="0.04", warning_threshold=0.8)
-    day1 = datetime(2026, 5, 1, 10, tzinfo=timezone.utc)
+    day1 = datetime(2026, 5, 1, 10, tzinfo=UTC)
     assert run_monitor_pass(now=day1)["events"] == []
     services.route_request(token_count=5000, task_type="analysis", now=day1)  # $0.035 of $0.04 = 87.5%
     [event] = run_monitor_pass(now=day1)["events"]
     assert event["event"] == "budget_warning" and event["utilization_pct"] == 87.5
     assert event["threshold_pct"] == 80.0 and not event["exhausted"]
     assert run_monitor_pass(now=day1)["events"] == []  # already warned in this window
-    day2 = datetime(2026, 5, 2, 10, tzinfo=timezone.utc)
+    day2 = datetime(2026, 5, 2, 10, tzinfo=UTC)
     services.route_request(token_count=5000, task_type="analysis", now=day2)
     assert [e["event"] for e in run_monitor_pass(now=day2)["events"]] == ["budget_warning"]
 

@@ -12,8 +12,10 @@ from llmrouter.scoring import ProviderSpec, Query, Weights, decide
 
 CLAUDE = ProviderSpec("claude-sonnet-4", "Claude Sonnet 4", 15.0, 200_000, 2000, 0.95,
                       frozenset({"coding", "reasoning", "creative", "analysis"}))
-GPT = ProviderSpec("gpt-4-turbo", "GPT-4 Turbo", 10.0, 128_000, 1500, 0.90, frozenset({"coding", "reasoning", "creative"}))
-GEMINI = ProviderSpec("gemini-pro", "Gemini Pro", 7.0, 32_000, 1200, 0.85, frozenset({"reasoning", "creative", "analysis"}))
+GPT = ProviderSpec("gpt-4-turbo", "GPT-4 Turbo", 10.0, 128_000, 1500, 0.90,
+                   frozenset({"coding", "reasoning", "creative"}))
+GEMINI = ProviderSpec("gemini-pro", "Gemini Pro", 7.0, 32_000, 1200, 0.85,
+                      frozenset({"reasoning", "creative", "analysis"}))
 LLAMA = ProviderSpec("local-llama", "Local Llama", 0.0, 8000, 800, 0.75, frozenset({"coding", "reasoning"}))
 SEED = [CLAUDE, GPT, GEMINI, LLAMA]
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connections
@@ -12,8 +12,6 @@ from llmrouter import selectors, services
 from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog, RouterWeights
 from llmrouter.serializers import route_answer
 
-UTC = timezone.utc
-
 
 def test_worked_example_is_routed_logged_and_free(seed_router):
     result = services.route_request(token_count=5000, task_type="coding", priority="high", max_latency=3000,
@@ -21,7 +19,8 @@ def test_worked_example_is_routed_logged_and_free(seed_router):
     assert result.provider_name == "Local Llama"
     assert result.confidence == pytest.approx(0.6048)
     log = RouteLog.objects.get(decision_id=result.decision_id)
-    assert (log.outcome, log.provider_key, log.interface, log.token_count) == ("routed", "local-llama", "claude-code", 5000)
+    assert (log.outcome, log.provider_key, log.interface, log.token_count) == \
+        ("routed", "local-llama", "claude-code", 5000)
     by_key = {c["provider"]: c for c in log.candidates}
     assert by_key["claude-sonnet-4"]["score"] == pytest.approx(0.1368)
     assert by_key["gemini-pro"]["excluded"] == "no_capability"
@@ -33,7 +32,8 @@ def test_logged_and_returned_candidates_are_rounded_scores_and_exact_money(seed_
     returned = {c["provider"]: c for c in route_answer(result)["candidates"]}
     logged = {c["provider"]: c for c in RouteLog.objects.get(decision_id=result.decision_id).candidates}
     for by_key in (returned, logged):
-        assert [by_key[k]["score"] for k in ("local-llama", "gpt-4-turbo", "claude-sonnet-4")] == [0.6048, 0.3024, 0.1368]
+        scores = [by_key[k]["score"] for k in ("local-llama", "gpt-4-turbo", "claude-sonnet-4")]
+        assert scores == [0.6048, 0.3024, 0.1368]
         assert by_key["claude-sonnet-4"]["request_cost"] == 0.075
     Provider.objects.filter(key="gpt-4-turbo").update(cost_per_1m="7.1")
     odd = services.route_request(token_count=1234, task_type="creative")
@@ -96,7 +96,8 @@ def test_settlement_adds_the_difference_and_is_idempotent(seed_router):
 
 
 def test_settlement_keeps_the_reservations_window_and_price(seed_router):
-    routed = services.route_request(token_count=1000, task_type="analysis", now=datetime(2026, 1, 1, 23, 59, tzinfo=UTC))
+    routed = services.route_request(token_count=1000, task_type="analysis",
+                                    now=datetime(2026, 1, 1, 23, 59, tzinfo=UTC))
     Provider.objects.filter(key="gemini-pro").update(cost_per_1m=100)
     services.usage_settle(decision_id=routed.decision_id, prompt_tokens=500, completion_tokens=0,
                           now=datetime(2026, 1, 2, 0, 5, tzinfo=UTC))
@@ -128,7 +129,8 @@ def test_concurrent_settlements_write_one_entry():
     def settle() -> None:
         barrier.wait(timeout=30)
         try:
-            outcomes.append(services.usage_settle(decision_id=routed.decision_id, prompt_tokens=10, completion_tokens=10))
+            outcomes.append(services.usage_settle(decision_id=routed.decision_id, prompt_tokens=10,
+                                                  completion_tokens=10))
         finally:
             connections.close_all()
 
@@ -188,11 +190,10 @@ def test_a_rolled_back_decision_takes_its_checkpoint_with_it(seed_router):
     from llmrouter.models import LedgerCheckpoint
 
     day = datetime(2026, 6, 2, 12, tzinfo=UTC)
-    with pytest.raises(RuntimeError):
-        with transaction.atomic():
-            services.route_request(token_count=5000, task_type="analysis", now=day)
-            assert LedgerCheckpoint.objects.count() == 1
-            raise RuntimeError("caller failed after routing")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.route_request(token_count=5000, task_type="analysis", now=day)
+        assert LedgerCheckpoint.objects.count() == 1
+        raise RuntimeError("caller failed after routing")
     assert not LedgerCheckpoint.objects.exists() and not LedgerEntry.objects.exists()
     assert selectors.budgets_status(now=day)[0]["spent"] == 0
 
@@ -229,6 +230,7 @@ def _assert_batch_rows_match() -> None:
     entries = list(LedgerEntry.objects.select_related("route"))
     assert len(entries) == 28  # the free and the refused decisions reserve nothing
     for entry in entries:
+        assert entry.route is not None
         decision = routed[entry.route.decision_id]
         assert entry.route.interface.startswith("client-")
         # Each request had its own size, so its own price: $7 per 1M tokens of gemini-pro.

@@ -1,25 +1,25 @@
 """Budget windows: calendar windows in a zone, across midnight and DST changes."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from llmrouter.windows import DAILY, MONTHLY, WEEKLY, window_bounds
 
-UTC = timezone.utc
 
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_daily_window_follows_local_midnight_in_a_non_utc_zone():
     # 23:30 UTC on Jan 15 is 00:30 on Jan 16 in Berlin (UTC+1 in winter).
-    assert window_bounds(DAILY, "Europe/Berlin", utc(2026, 1, 15, 23, 30)) == (utc(2026, 1, 15, 23), utc(2026, 1, 16, 23))
+    assert window_bounds(DAILY, "Europe/Berlin", utc(2026, 1, 15, 23, 30)) == \
+        (utc(2026, 1, 15, 23), utc(2026, 1, 16, 23))
     # One second before local midnight is still the previous day.
-    assert window_bounds(DAILY, "Europe/Berlin", utc(2026, 1, 15, 22, 59, 59)) == (utc(2026, 1, 14, 23), utc(2026, 1, 15, 23))
+    assert window_bounds(DAILY, "Europe/Berlin", utc(2026, 1, 15, 22, 59, 59)) == \
+        (utc(2026, 1, 14, 23), utc(2026, 1, 15, 23))
     # Exactly local midnight starts the new window ([start, end)).
     assert window_bounds(DAILY, "Europe/Berlin", utc(2026, 1, 15, 23))[0] == utc(2026, 1, 15, 23)
 
@@ -62,7 +62,8 @@ def test_daily_windows_tile_a_year_without_gaps_or_overlaps(zone):
 
 def test_weekly_window_starts_on_local_monday():
     # Sunday 2026-03-01 23:30 in Berlin is 22:30Z; Monday 00:30 local is 23:30Z.
-    assert window_bounds(WEEKLY, "Europe/Berlin", utc(2026, 3, 1, 22, 30)) == (utc(2026, 2, 22, 23), utc(2026, 3, 1, 23))
+    assert window_bounds(WEEKLY, "Europe/Berlin", utc(2026, 3, 1, 22, 30)) == \
+        (utc(2026, 2, 22, 23), utc(2026, 3, 1, 23))
     assert window_bounds(WEEKLY, "Europe/Berlin", utc(2026, 3, 1, 23, 30)) == (utc(2026, 3, 1, 23), utc(2026, 3, 8, 23))
 
 

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def load_script(name: str):
     spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -5,14 +5,12 @@ connections, hence transactional tests (committed data, visible to them).
 """
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
 
-from agents import protocol
-from agents.naming.conf import NamingConfigError
 from agents.naming.agent import NamingAgent
+from agents.naming.conf import NamingConfigError
 from agents.naming.models import Capability, Namespace, Session
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,7 +39,8 @@ def test_allocate_namespace_answers_with_namespace_and_cid(make_agent):
 
 def test_project_defaults_to_the_configured_default_project(make_agent):
     agent = make_agent({"default_project": "acme"})
-    assert ok(agent.handle({"action": "allocate_namespace", "data": {"environment": "prod"}}))["namespace"] == "acme.prod.ns1"
+    assert ok(agent.handle({"action": "allocate_namespace",
+                            "data": {"environment": "prod"}}))["namespace"] == "acme.prod.ns1"
 
 
 def test_missing_environment_is_a_validation_error(make_agent):
@@ -95,7 +94,8 @@ def test_same_idempotency_key_returns_the_first_answer(make_agent):
 def test_idempotency_key_reused_with_other_data_is_a_conflict(make_agent):
     agent = make_agent()
     ok(agent.handle({"action": "allocate_namespace", "idempotency_key": "k1", "data": {"environment": "test"}}))
-    error = err(agent.handle({"action": "allocate_namespace", "idempotency_key": "k1", "data": {"environment": "prod"}}),
+    error = err(agent.handle({"action": "allocate_namespace", "idempotency_key": "k1",
+                              "data": {"environment": "prod"}}),
                 "CONFLICT")
     assert error["details"]["existing"]["environment"] == "test"
 

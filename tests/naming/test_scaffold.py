@@ -6,14 +6,13 @@ the struct code, its database rows and its files on disk are all real.
 """
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
 from agents import protocol
-from agents.runtime.base import close_worker_connections
 from agents.naming.models import Capability
+from agents.runtime.base import close_worker_connections
 from agents.struct.agent import StructAgent
 
 from .test_agent import err, ok

@@ -13,7 +13,7 @@ from orchestrator_common.paths import PROJECT_ROOT
 from orchestrator_site.orchestrator.checks import check_agent_socket_paths, check_orchestrator_settings
 
 
-def _ids(databases: list[str] | None = None) -> set[str]:
+def _ids(databases: list[str] | None = None) -> set[str | None]:
     messages = check_orchestrator_settings(None) + check_agent_socket_paths(None, databases=databases)
     return {message.id for message in messages}
 

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from agents.client import AsyncClient, Client
+from agents.client import Client
 from agents.management.commands.send import parse_pairs
 from tests.support.inproc import InProc, async_test
 

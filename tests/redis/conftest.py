@@ -4,8 +4,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import orjson
 import pytest
@@ -81,7 +82,7 @@ class CountingAgent(Agent):
 
 def make_agent(agent_type: str, instance_id: str = "i1") -> CountingAgent:
     agent = CountingAgent(instance_id)
-    agent.agent_type = agent_type
+    agent.agent_type = agent_type  # type: ignore[misc]  # as runner.build_agent gives a generic class its type
     return agent
 
 

@@ -25,7 +25,7 @@ class AgentInThread:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
-    def __enter__(self) -> "AgentInThread":
+    def __enter__(self) -> AgentInThread:
         self.thread.start()
         asyncio.run_coroutine_threadsafe(self.handle.start(), self.loop).result(10)
         asyncio.run_coroutine_threadsafe(self.transport.start(), self.loop).result(10)

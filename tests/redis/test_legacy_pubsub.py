@@ -32,6 +32,7 @@ async def legacy_session(redis_url: str, prefix: str, agent_type: str, payloads:
     await pubsub.subscribe(RedisKeys().legacy_response_channel(agent_type))
     try:
         for t in transports:
+            assert t.legacy is not None
             await asyncio.wait_for(t.legacy.subscribed.wait(), 10)
         for payload in payloads:
             await client.publish(RedisKeys().legacy_request_channel(agent_type), payload)

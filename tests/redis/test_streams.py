@@ -18,7 +18,7 @@ async def reply_via_list(client: aioredis.Redis, keys: RedisKeys, agent_type: st
                          *, raw: bytes | None = None, timeout_ms: int | None = None) -> dict[str, Any]:
     """Write one entry by hand (possibly malformed) and BLPOP its answer."""
     reply = keys.reply_list(token)
-    fields = entry_fields(frame if isinstance(frame, dict) else {}, reply_to=reply, reply_kind="list",
+    fields: dict[Any, Any] = entry_fields(frame if isinstance(frame, dict) else {}, reply_to=reply, reply_kind="list",
                           timeout_ms=timeout_ms)
     if raw is not None:
         fields[b"frame"] = raw

@@ -7,8 +7,7 @@ import time
 from agents import protocol
 from agents.redis_keys import CONSUMER_GROUP
 from agents.redis_streams import entry_fields
-from tests.redis.conftest import (add_ghost_listener, answer_on, make_agent, run, running_fallback, serving,
-                                  stream_of)
+from tests.redis.conftest import add_ghost_listener, answer_on, make_agent, run, running_fallback, serving, stream_of
 
 
 def allocation(agent_type: str, rid: int, n: int) -> dict:

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.direct import Caller
 from agents.semantic.agent import SemanticAgent
+from tests.support.direct import Caller
 
 # A small fixed corpus: four topics, each described without repeating the
 # words a test query uses verbatim, so only real text similarity ranks them.

@@ -90,7 +90,7 @@ def test_query_concepts_filters_by_domain_and_case_insensitive_name_prefix(seman
 
 def test_query_concepts_filters_by_created_time_range(semantic):
     stored = _store_many(semantic, 3)
-    base = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     for i, concept in enumerate(stored):
         Concept.objects.filter(cid=concept["cid"]).update(created_at=base + dt.timedelta(days=i))
     page = semantic.ok("query_concepts", created_after="2026-01-02T00:00:00Z", created_before="2026-01-03")

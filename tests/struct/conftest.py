@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.direct import Caller
 from agents.struct.agent import StructAgent
+from tests.support.direct import Caller
+
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:

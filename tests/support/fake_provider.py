@@ -59,8 +59,9 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import fields, replace
-from typing import Any, Coroutine, NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -367,7 +368,8 @@ class _FakeServer:
         try:
             if req.method == "GET" and req.path == fmt.models_path:
                 fmt.check(headers=req.headers, api_key=self.api_key, body=None)
-                return self._send(call, 200, fmt.models(self.models or ["fake-model"]))
+                self._send(call, 200, fmt.models(self.models or ["fake-model"]))
+                return None
             if req.method != "POST" or req.path != fmt.completion_path:
                 raise Rejection(404, fmt.not_found(req.method, req.path))
             if body is None:
@@ -376,17 +378,20 @@ class _FakeServer:
             if self.models is not None and body["model"] not in self.models:
                 raise Rejection(404, fmt.unknown_model(body["model"]))
         except Rejection as rejected:
-            return self._send(call, rejected.status, rejected.body, rejected.headers)
+            self._send(call, rejected.status, rejected.body, rejected.headers)
+            return None
         return self._answer(call, body, behaviour)
 
     def _answer(self, call: _Call, body: dict, b: Behaviour) -> Coroutine[Any, Any, None] | None:
         fmt, streamed = self.format, bool(body.get("stream"))
         if b.mode == "error_500" or (b.mode == "stream_error" and not streamed):
-            return self._send(call, 500, fmt.error(500, "The server had an error processing your request."))
+            self._send(call, 500, fmt.error(500, "The server had an error processing your request."))
+            return None
         if b.mode == "error_429":
             retry = (("retry-after", f"{b.retry_after_s:g}"),) if b.retry_after_s is not None else ()
-            return self._send(call, 429, fmt.error(429, "Rate limit reached for requests.",
-                                                   code="rate_limit_exceeded"), retry)
+            self._send(call, 429, fmt.error(429, "Rate limit reached for requests.",
+                                            code="rate_limit_exceeded"), retry)
+            return None
         if b.mode == "stall":
             return self._stall(call, body, b)
         if not streamed:
@@ -394,21 +399,25 @@ class _FakeServer:
             if b.mode == "cut":
                 call.conn.finish_with(_head(200, length=len(payload), headers=call.extra)
                                       + payload[:len(payload) // 2], keep_alive=False)
-                return self._finish(call, 200, "cut")
+                self._finish(call, 200, "cut")
+                return None
             if b.mode == "slow":
                 return self._later(call, payload, b.chunks * b.chunk_delay_s)
-            return self._send(call, 200, payload)
+            self._send(call, 200, payload)
+            return None
         stream = fmt.stream(body, b, call.seq)
         if b.mode == "stream_error":
             pieces = stream.pieces[:b.cut_point()]
             events = b"".join(_chunk(event) for event in stream.head + pieces + [fmt.stream_error()])
             sent = call.conn.finish_with(self._stream_head(call) + events + _LAST_CHUNK, keep_alive=call.req.keep_alive)
-            return self._finish(call, 200, "error_event" if sent else "client_closed", len(pieces))
+            self._finish(call, 200, "error_event" if sent else "client_closed", len(pieces))
+            return None
         if b.mode in ("cut", "slow"):
             return self._stream_slowly(call, stream, b)
         events = b"".join(_chunk(event) for event in stream.head + stream.pieces + stream.tail)
         sent = call.conn.finish_with(self._stream_head(call) + events + _LAST_CHUNK, keep_alive=call.req.keep_alive)
-        return self._finish(call, 200, "complete" if sent else "client_closed", len(stream.pieces))
+        self._finish(call, 200, "complete" if sent else "client_closed", len(stream.pieces))
+        return None
 
     def _finish(self, call: _Call, status: int, result: str, chunks: int = 0) -> None:
         self.served += 1

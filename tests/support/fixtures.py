@@ -7,7 +7,8 @@ is a redis-server of the test's own (the Redis tests and the end-to-end ones).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 

@@ -19,9 +19,10 @@ import itertools
 import shutil
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import orjson
 
@@ -128,7 +129,7 @@ class InProc:
         self._conns: list[RawConn] = []
         self._clients: list[AsyncClient] = []
 
-    async def __aenter__(self) -> "InProc":
+    async def __aenter__(self) -> InProc:
         await self.start_server()
         return self
 

@@ -27,8 +27,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from agents.client import Client
 from orchestrator_common.paths import socket_path
@@ -153,7 +154,7 @@ class System:
                               text=True, timeout=timeout, input=input)
 
     def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        log = open(self.root / f"{name}.log", "ab")
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 (kept in _logs, closed by stop())
         self._logs.append(log)
         proc = subprocess.Popen([PYTHON, str(MANAGE), *args], cwd=PROJECT_ROOT, env={**self.env, **(env or {})},
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -171,7 +172,7 @@ class System:
     def all_logs(self) -> str:
         return "\n".join(self.log_tail(p.stem) for p in sorted(self.root.glob("*.log")))
 
-    def start(self, timeout: float = READY_TIMEOUT_S) -> "System":
+    def start(self, timeout: float = READY_TIMEOUT_S) -> System:
         self.start_orchestrator(timeout=timeout)
         return self
 
@@ -296,7 +297,7 @@ class System:
             log.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> "System":
+    def __enter__(self) -> System:
         return self
 
     def __exit__(self, *exc: Any) -> None:

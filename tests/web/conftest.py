@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import tempfile
-from typing import Any, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest

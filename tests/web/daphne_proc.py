@@ -34,18 +34,17 @@ class Daphne:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 90) -> "Daphne":
-        log = open(self.log_path, "ab")
+    def start(self, timeout: float = 90) -> Daphne:
         # The same WebSocket limits as supervisord.conf's web program (scripts/run_system.py computes them).
         ws_limit = str(websocket_message_limit(int(self.env.get("ORCHESTRATOR_MAX_FRAME_BYTES",
                                                                  DEFAULT_MAX_FRAME_BYTES))))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, "-b", "127.0.0.1", "-p", str(self.port),
-             "--websocket-max-message-size", ws_limit, "--websocket-max-frame-size", ws_limit,
-             "orchestrator_site.asgi:application"],
-            cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.module, "-b", "127.0.0.1", "-p", str(self.port),
+                 "--websocket-max-message-size", ws_limit, "--websocket-max-frame-size", ws_limit,
+                 "orchestrator_site.asgi:application"],
+                cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -77,7 +76,7 @@ class Daphne:
         except ProcessLookupError:
             pass
 
-    def __enter__(self) -> "Daphne":
+    def __enter__(self) -> Daphne:
         return self
 
     def __exit__(self, *exc: Any) -> None:

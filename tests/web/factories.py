@@ -1,7 +1,7 @@
 """Rows the web tests need (transactional tests start from empty tables)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,7 @@ def router_rows(*, now: datetime | None = None) -> dict[str, Any]:
     """Two providers (one unhealthy), a $100 daily budget, routed decisions and spend today and 3 days ago."""
     from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     fast = Provider.objects.create(key="fast-one", name="Fast One", cost_per_1m=Decimal("10"), context_window=8000,
                                    latency_ms=500, quality=0.8, capabilities=["coding"])
     down = Provider.objects.create(key="down-one", name="Down One", cost_per_1m=Decimal("1"), context_window=8000,

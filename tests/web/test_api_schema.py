@@ -26,7 +26,8 @@ DRF views, and check them field for field against the served schema
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 import websockets
+from websockets.typing import Origin
 
 from tests.support.system import System
 from tests.web.daphne_proc import Daphne
@@ -124,7 +126,7 @@ def test_websocket_rejects_a_foreign_origin(stack):
     url = stack["daphne"].url.replace("http://", "ws://") + f"/ws/?token={stack['member']}"
 
     async def attempt() -> None:
-        async with websockets.connect(url, origin="https://evil.example", open_timeout=TIMEOUT):
+        async with websockets.connect(url, origin=Origin("https://evil.example"), open_timeout=TIMEOUT):
             pass
 
     with pytest.raises(websockets.exceptions.InvalidStatus):
@@ -166,7 +168,7 @@ def test_two_daphne_processes_share_events_through_redis_once_each(stack):
                     for i, ws in enumerate(sockets):
                         try:
                             frame = json.loads(await asyncio.wait_for(ws.recv(), 0.1))
-                        except asyncio.TimeoutError:
+                        except TimeoutError:
                             continue
                         if frame.get("type") == "event":
                             received[i].append(frame)

@@ -15,8 +15,8 @@ def _text(html: str) -> str:
 
 def test_front_page_shows_agents_spend_and_providers_to_anyone(orchestrator: System, transactional_db: Any,
                                                                settings: Any) -> None:
-    from tests.llmrouter.conftest import load_seed
     from llmrouter import services
+    from tests.llmrouter.conftest import load_seed
 
     load_seed()
     services.route_request(token_count=12_345, task_type="analysis")  # $0.086415 on Gemini Pro

@@ -39,6 +39,7 @@ def backends(dsn: str, dbname: str) -> int:
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                            [dbname]).fetchone()
+    assert row is not None
     return int(row[0])
 
 
@@ -56,6 +57,7 @@ class Sampler(threading.Thread):
             while not self.stop.is_set():
                 row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
                                    "AND pid <> pg_backend_pid()", [self.dbname]).fetchone()
+                assert row is not None
                 self.peak = max(self.peak, int(row[0]))
                 time.sleep(0.02)
 

@@ -16,6 +16,7 @@ def test_serve_runs_daphne_on_uvloop_and_django_still_reads_form_posts(tmp_path:
     system = System()
     with Daphne(system.env, tmp_path / "daphne.log") as daphne:
         daphne.start()
+        assert daphne.proc is not None
         assert "uvloop" in Path(f"/proc/{daphne.proc.pid}/maps").read_text()
         # A form POST reaches Django whole (Daphne hands it the raw body; Twisted no longer parses it first):
         # the admin login answers with its form again, not a 400 from Twisted or a 500.

@@ -3,7 +3,7 @@ long-cached and compressed, served by ServeStatic in front of the ASGI applicati
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest

@@ -46,7 +46,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("agent", help="Agent type, or 'orchestrator' for status/metrics.")
         parser.add_argument("action")
-        parser.add_argument("pairs", nargs="*", metavar="key=value", help="Data fields; values parsed as JSON if they parse.")
+        parser.add_argument("pairs", nargs="*", metavar="key=value",
+                            help="Data fields; values parsed as JSON if they parse.")
         parser.add_argument("--socket", type=Path, help="Client socket (default: <socket dir>/orchestrator.sock).")
         parser.add_argument("--timeout", type=int, dest="timeout_ms", help="Request timeout in milliseconds.")
         parser.add_argument("--idempotency-key", help="Idempotency key for a safely repeatable request.")
@@ -61,7 +62,7 @@ class Command(BaseCommand):
                                        idempotency_key=opts["idempotency_key"], interface="cli")
         except (ConnectionError, FileNotFoundError, ClientTimeout, OSError) as exc:
             self.stderr.write(f"Cannot reach the orchestrator at {path}: {exc}")
-            raise SystemExit(EXIT_UNREACHABLE)
+            raise SystemExit(EXIT_UNREACHABLE) from exc
         option = 0 if opts["compact"] else orjson.OPT_INDENT_2
         self.stdout.write(orjson.dumps(frame, option=option).decode())
         if frame.get("status") != "success":

@@ -23,12 +23,14 @@ class Migration(migrations.Migration):
                 ('transports', models.JSONField(blank=True, default=list)),
                 ('first_seen', models.DateTimeField()),
                 ('last_seen', models.DateTimeField()),
-                ('agent_type', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='heartbeat_claims', to='agents.agenttype')),
+                ('agent_type', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE,
+                                                 related_name='heartbeat_claims', to='agents.agenttype')),
             ],
             options={
                 'ordering': ['agent_type__name', 'instance_id', '-last_seen'],
                 'indexes': [models.Index(fields=['last_seen'], name='manager_claim_last_seen')],
-                'constraints': [models.UniqueConstraint(fields=('agent_type', 'instance_id', 'host', 'pid'), name='manager_claim_unique_per_process')],
+                'constraints': [models.UniqueConstraint(fields=('agent_type', 'instance_id', 'host', 'pid'),
+                                                        name='manager_claim_unique_per_process')],
             },
         ),
     ]

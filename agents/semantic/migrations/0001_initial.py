@@ -47,7 +47,8 @@ class Migration(migrations.Migration):
             options={
                 'ordering': ['created_at', 'id'],
                 'indexes': [models.Index(fields=['domain', 'created_at', 'id'], name='semantic_domain_created_idx')],
-                'constraints': [models.UniqueConstraint(fields=('domain', 'name_key'), name='semantic_concept_name_unique_per_domain')],
+                'constraints': [models.UniqueConstraint(fields=('domain', 'name_key'),
+                                                        name='semantic_concept_name_unique_per_domain')],
             },
         ),
     ]

@@ -69,7 +69,8 @@ class Command(BaseCommand):
         self._table(decision.candidates_as_dicts(), chosen=chosen.key if chosen else None)
 
     def _table(self, candidates: list[dict[str, Any]], *, chosen: str | None) -> None:
-        header = f"  {'provider':<18}{'quality':>8}{'q*prio':>8}{'cost f':>8}{'lat f':>8}{'score':>9}{'cost $':>11}  note"
+        header = (f"  {'provider':<18}{'quality':>8}{'q*prio':>8}{'cost f':>8}{'lat f':>8}{'score':>9}"
+                  f"{'cost $':>11}  note")
         self.stdout.write("")
         self.stdout.write(header)
         self.stdout.write("  " + "-" * (len(header) - 2))
