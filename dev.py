@@ -12,6 +12,7 @@ files collected into var/static (again only when their sources change), a local
 Redis server when REDIS_URL points at this machine and nothing answers there.
 This file uses only the standard library until it re-executes inside .venv.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,6 +43,7 @@ def die(message: str) -> NoReturn:
 
 
 # --- virtualenv and packages ------------------------------------------------------
+
 
 def ensure_venv() -> None:
     if not PY.exists():
@@ -77,6 +79,7 @@ def ensure_editable_install() -> None:
 
 
 # --- Redis ------------------------------------------------------------------------------
+
 
 def redis_address() -> tuple[str, int, bool]:
     url = urlparse(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
@@ -124,8 +127,9 @@ def ensure_chromium_for_tests() -> None:
     browser = apt_install("chromium", "chromium")
     driver = apt_install("chromium-driver", "chromedriver")
     if browser is None or driver is None:
-        say("chromium / chromium-driver are not installed: "
-            "the browser test (tests/e2e/test_browser.py) will be skipped")
+        say(
+            "chromium / chromium-driver are not installed: the browser test (tests/e2e/test_browser.py) will be skipped"
+        )
 
 
 def ensure_redis_for_tests() -> None:
@@ -137,12 +141,31 @@ def ensure_redis_for_tests() -> None:
         die(f"REDIS_URL points at {host}:{port} and nothing answers there")
     binary = find_redis_server()
     if not binary:
-        die("no Redis answers and redis-server is not installed: install it (apt-get install redis-server)"
-            " or set REDIS_URL to a running server")
+        die(
+            "no Redis answers and redis-server is not installed: install it (apt-get install redis-server)"
+            " or set REDIS_URL to a running server"
+        )
     VAR.mkdir(mode=0o700, exist_ok=True)
     say(f"starting redis-server on {host}:{port} for the tests")
-    subprocess.check_call([binary, "--daemonize", "yes", "--bind", host, "--port", str(port), "--save", "",
-                           "--appendonly", "no", "--dir", str(VAR), "--logfile", str(VAR / "redis-test.log")])
+    subprocess.check_call(
+        [
+            binary,
+            "--daemonize",
+            "yes",
+            "--bind",
+            host,
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(VAR),
+            "--logfile",
+            str(VAR / "redis-test.log"),
+        ]
+    )
     for _ in range(50):
         if redis_answers(host, port):
             return
@@ -151,6 +174,7 @@ def ensure_redis_for_tests() -> None:
 
 
 # --- commands -------------------------------------------------------------------------
+
 
 def manage(*args: str) -> None:
     code = subprocess.call([str(PY), str(ROOT / "manage.py"), *args], cwd=ROOT)
@@ -197,12 +221,21 @@ def setup() -> None:
 
 # Each check: what it runs (in .venv, configured in pyproject.toml) and how to fix what it finds.
 LINT_CHECKS = [
-    ("ruff check", [str(VENV / "bin" / "ruff"), "check", "."],
-     "fix what it lists (.venv/bin/ruff check --fix . fixes the ones marked [*])"),
-    ("ruff format --check", [str(VENV / "bin" / "ruff"), "format", "--check", "--output-format", "concise", "."],
-     "run .venv/bin/ruff format . (.venv/bin/ruff format --diff . shows what it would change)"),
-    ("mypy", [str(PY), "-m", "mypy"],
-     "fix the type errors it lists (.venv/bin/mypy runs it alone; files and options in pyproject.toml)"),
+    (
+        "ruff check",
+        [str(VENV / "bin" / "ruff"), "check", "."],
+        "fix what it lists (.venv/bin/ruff check --fix . fixes the ones marked [*])",
+    ),
+    (
+        "ruff format --check",
+        [str(VENV / "bin" / "ruff"), "format", "--check", "--output-format", "concise", "."],
+        "run .venv/bin/ruff format . (.venv/bin/ruff format --diff . shows what it would change)",
+    ),
+    (
+        "mypy",
+        [str(PY), "-m", "mypy"],
+        "fix the type errors it lists (.venv/bin/mypy runs it alone; files and options in pyproject.toml)",
+    ),
 ]
 
 
@@ -213,8 +246,7 @@ def lint() -> int:
         code = subprocess.call(cmd, cwd=ROOT)
         elapsed = time.monotonic() - started
         if code != 0:
-            print(f"[dev] ERROR: {name} failed (exit code {code}, {elapsed:.1f} s): {fix}", file=sys.stderr,
-                  flush=True)
+            print(f"[dev] ERROR: {name} failed (exit code {code}, {elapsed:.1f} s): {fix}", file=sys.stderr, flush=True)
             return code
         say(f"{name}: clean ({elapsed:.1f} s)")
     return 0

@@ -9,6 +9,7 @@ LIVE_REFRESH_S and at once when /ws/ reports an agent connecting or leaving. The
 straight to supervisor's XML-RPC socket from the web process; the admin's
 staff check stands in for the manager's control token.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -47,8 +48,12 @@ class AgentTypeAdmin(admin.ModelAdmin):
 
         for row in queryset:
             token = agent_token_rotate(agent_type=row.name)
-            self.message_user(request, f"New agent token for {row.name} (shown once; put it in AGENT_TOKEN_"
-                                       f"{row.name.upper()} or its token file): {token}", messages.WARNING)
+            self.message_user(
+                request,
+                f"New agent token for {row.name} (shown once; put it in AGENT_TOKEN_"
+                f"{row.name.upper()} or its token file): {token}",
+                messages.WARNING,
+            )
 
     @admin.display(description="instances", ordering="_instances")
     def instance_count(self, obj: AgentType) -> int:
@@ -60,8 +65,17 @@ class AgentInstanceAdmin(admin.ModelAdmin):
     list_display = ("instance_id", "agent_type", "pid", "transport", "connected", "last_heartbeat", "heartbeat")
     list_filter = ("agent_type", "connected", "transport")
     search_fields = ("instance_id",)
-    readonly_fields = ("agent_type", "instance_id", "pid", "transport", "connected", "started_at", "connected_at",
-                       "disconnected_at", "last_heartbeat")
+    readonly_fields = (
+        "agent_type",
+        "instance_id",
+        "pid",
+        "transport",
+        "connected",
+        "started_at",
+        "connected_at",
+        "disconnected_at",
+        "last_heartbeat",
+    )
 
     _stale_after_s: float = 45.0
 
@@ -86,8 +100,11 @@ class AgentInstanceAdmin(admin.ModelAdmin):
     def get_urls(self) -> list[Any]:
         return [
             path("live/", self.admin_site.admin_view(self.live_view), name="agents_agentinstance_live"),
-            path("live/control/", self.admin_site.admin_view(require_POST(self.control_view)),
-                 name="agents_agentinstance_control"),
+            path(
+                "live/control/",
+                self.admin_site.admin_view(require_POST(self.control_view)),
+                name="agents_agentinstance_control",
+            ),
             *super().get_urls(),
         ]
 
@@ -103,13 +120,25 @@ class AgentInstanceAdmin(admin.ModelAdmin):
         ms = manager_settings(_manager_config())
         status, status_info = live.orchestrator_status_sync()
         processes, supervisor_info = live.supervisor_snapshot(ms)
-        picture = live.agents_picture(ms=ms, now=timezone.now(), status=status, status_info=status_info,
-                                      processes=processes, supervisor_info=supervisor_info)
-        context = {**self.admin_site.each_context(request), "title": "Agents: live status", "picture": picture,
-                   "opts": self.model._meta, "may_control": self._may_control(request),
-                   "controllable_groups": ms.controllable_groups,
-                   "fragment_url": f"{request.path}?fragment=1", "refresh_s": LIVE_REFRESH_S,
-                   "refresh_ms": int(LIVE_REFRESH_S * 1000)}
+        picture = live.agents_picture(
+            ms=ms,
+            now=timezone.now(),
+            status=status,
+            status_info=status_info,
+            processes=processes,
+            supervisor_info=supervisor_info,
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Agents: live status",
+            "picture": picture,
+            "opts": self.model._meta,
+            "may_control": self._may_control(request),
+            "controllable_groups": ms.controllable_groups,
+            "fragment_url": f"{request.path}?fragment=1",
+            "refresh_s": LIVE_REFRESH_S,
+            "refresh_ms": int(LIVE_REFRESH_S * 1000),
+        }
         if request.GET.get("fragment"):
             # Only the picture, for the page's own script to swap in (live.html); admin_view adds never_cache.
             return TemplateResponse(request, "admin/agents/live_picture.html", context)

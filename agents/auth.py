@@ -16,6 +16,7 @@ The agent side reads its token from ``AGENT_TOKEN_<TYPE>``, ``AGENT_TOKEN``,
 or the file ``<AGENT_TOKEN_DIR>/<type>.token`` (default ``var/agent_tokens``;
 the file must be 0600 and owned by the user, as ssh insists for its keys).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,6 +48,7 @@ def token_matches(token: Any, expected_hash: str) -> bool:
 
 # --- services (sync ORM) ---------------------------------------------------------------------------
 
+
 def agent_token_rotate(*, agent_type: str) -> str:
     """Give ``agent_type`` a new random token and return it; only its hash is stored (show it once)."""
     from django.utils import timezone
@@ -55,7 +57,8 @@ def agent_token_rotate(*, agent_type: str) -> str:
 
     token = secrets.token_urlsafe(TOKEN_BYTES)
     updated = AgentType.objects.filter(name=agent_type).update(
-        token_hash=token_hash(token), token_rotated_at=timezone.now(), updated_at=timezone.now())
+        token_hash=token_hash(token), token_rotated_at=timezone.now(), updated_at=timezone.now()
+    )
     if updated != 1:
         raise AgentType.DoesNotExist(f"No agent type named {agent_type!r}")
     logger.info("Agent token of type %s rotated", agent_type)
@@ -69,7 +72,8 @@ def agent_token_clear(*, agent_type: str) -> None:
     from agents.models import AgentType
 
     updated = AgentType.objects.filter(name=agent_type).update(
-        token_hash="", token_rotated_at=timezone.now(), updated_at=timezone.now())
+        token_hash="", token_rotated_at=timezone.now(), updated_at=timezone.now()
+    )
     if updated != 1:
         raise AgentType.DoesNotExist(f"No agent type named {agent_type!r}")
     logger.info("Agent token of type %s cleared", agent_type)
@@ -83,6 +87,7 @@ def agent_token_hashes() -> dict[str, str]:
 
 
 # --- the orchestrator's check ------------------------------------------------------------------------
+
 
 class HelloAuth:
     """What the orchestrator checks in a hello: the type's token if it has one, else the global one.
@@ -101,17 +106,23 @@ class HelloAuth:
         if expected:
             ok = token_matches(token, expected)
         elif self.global_token:
-            ok = isinstance(token, str) and hmac.compare_digest(token.encode("utf-8", "surrogatepass"),
-                                                                self.global_token.encode())
+            ok = isinstance(token, str) and hmac.compare_digest(
+                token.encode("utf-8", "surrogatepass"), self.global_token.encode()
+            )
         else:
             return True
         if not ok:
-            logger.warning("Refused an agent hello on the %s socket: %s token%s", agent_type,
-                           "missing" if not token else "wrong", f" ({peer})" if peer else "")
+            logger.warning(
+                "Refused an agent hello on the %s socket: %s token%s",
+                agent_type,
+                "missing" if not token else "wrong",
+                f" ({peer})" if peer else "",
+            )
         return ok
 
 
 # --- the agent's side --------------------------------------------------------------------------------
+
 
 def token_dir() -> Path:
     """settings.AGENTS["TOKEN_DIR"] (AGENT_TOKEN_DIR, default var/agent_tokens)."""
@@ -154,14 +165,18 @@ def _read_private_file(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     if st.st_uid != os.getuid() or st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        logger.error("Ignoring agent token file %s: it must be owned by this user and mode 0600 (is %04o)",
-                     path, stat.S_IMODE(st.st_mode))
+        logger.error(
+            "Ignoring agent token file %s: it must be owned by this user and mode 0600 (is %04o)",
+            path,
+            stat.S_IMODE(st.st_mode),
+        )
         return None
     return path.read_text().strip() or None
 
 
-def agent_token_from_environment(agent_type: str, *, environ: Mapping[str, str] | None = None,
-                                 directory: Path | None = None) -> str | None:
+def agent_token_from_environment(
+    agent_type: str, *, environ: Mapping[str, str] | None = None, directory: Path | None = None
+) -> str | None:
     """The token this agent presents in its hello, or None.
 
     Order: AGENT_TOKEN_<TYPE>, AGENT_TOKEN, the token file, then the older

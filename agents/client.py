@@ -19,6 +19,7 @@ nothing after that frame), when they are re-sent on a new connection.
 raised only when the orchestrator itself does not answer (it answers TIMEOUT
 error frames on its own well before that).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -70,8 +71,15 @@ def _default_timeout_ms() -> int:
     return DEFAULT_TIMEOUT_MS
 
 
-def build_request(agent: str, action: str, data: dict[str, Any] | None, *, timeout_ms: float | None,
-                  idempotency_key: str | None, interface: str | None) -> dict[str, Any]:
+def build_request(
+    agent: str,
+    action: str,
+    data: dict[str, Any] | None,
+    *,
+    timeout_ms: float | None,
+    idempotency_key: str | None,
+    interface: str | None,
+) -> dict[str, Any]:
     frame: dict[str, Any] = {"agent": agent, "action": action, "data": data or {}}
     if timeout_ms is not None:
         frame["timeout_ms"] = timeout_ms
@@ -108,11 +116,15 @@ def _encode_request(frame: dict[str, Any], max_frame_bytes: int) -> bytes:
 def _too_large_answers(buf: protocol.LineBuffer) -> list[dict[str, Any]]:
     """MESSAGE_TOO_LARGE frames for the answers ``buf`` skipped (matched by the id in their first bytes)."""
     dropped, buf.dropped = buf.dropped, []
-    return [protocol.too_large_error(exc.size, buf.max_bytes, "The answer").to_frame(exc.request_id)
-            for exc in dropped if exc.request_id is not None]
+    return [
+        protocol.too_large_error(exc.size, buf.max_bytes, "The answer").to_frame(exc.request_id)
+        for exc in dropped
+        if exc.request_id is not None
+    ]
 
 
 # --- async --------------------------------------------------------------------------------------
+
 
 class _ClientProtocol(asyncio.Protocol):
     def __init__(self, client: AsyncClient) -> None:
@@ -157,8 +169,12 @@ class _ClientProtocol(asyncio.Protocol):
 class AsyncClient:
     """Many requests in flight on one connection, matched by id; writes of one loop tick are batched."""
 
-    def __init__(self, socket_path: str | os.PathLike[str] | None = None, *,
-                 max_frame_bytes: int = protocol.DEFAULT_MAX_FRAME_BYTES) -> None:
+    def __init__(
+        self,
+        socket_path: str | os.PathLike[str] | None = None,
+        *,
+        max_frame_bytes: int = protocol.DEFAULT_MAX_FRAME_BYTES,
+    ) -> None:
         self.socket_path = Path(socket_path) if socket_path is not None else default_socket_path()
         self.max_frame_bytes = max_frame_bytes
         self.default_timeout_ms = _default_timeout_ms()
@@ -200,16 +216,25 @@ class AsyncClient:
                 # Cancelled mid-dial: nothing was sent and the lock is released; the next caller dials again.
                 _, self._proto = await loop.create_unix_connection(lambda: _ClientProtocol(self), str(self.socket_path))
                 if self._subscribed:  # the answer has no waiter and is dropped
-                    self._proto.write(protocol.encode({"id": _next_id(), "agent": "orchestrator",
-                                                       "action": "subscribe"}))
+                    self._proto.write(
+                        protocol.encode({"id": _next_id(), "agent": "orchestrator", "action": "subscribe"})
+                    )
             return self._proto
 
-    async def request(self, agent: str, action: str, data: dict[str, Any] | None = None, *,
-                      timeout_ms: float | None = None, idempotency_key: str | None = None,
-                      interface: str | None = None) -> dict[str, Any]:
+    async def request(
+        self,
+        agent: str,
+        action: str,
+        data: dict[str, Any] | None = None,
+        *,
+        timeout_ms: float | None = None,
+        idempotency_key: str | None = None,
+        interface: str | None = None,
+    ) -> dict[str, Any]:
         """Send one request and return its response frame."""
-        frame = build_request(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
-                              interface=interface)
+        frame = build_request(
+            agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key, interface=interface
+        )
         return await self._send_frame(frame, timeout_ms)
 
     async def send(self, frame: dict[str, Any]) -> dict[str, Any]:
@@ -306,7 +331,7 @@ class AsyncClient:
 
 
 def _peek_state(sock: socket.socket) -> str:
-    """"closed", "data" (bytes waiting) or "idle", without blocking (a timeout socket would poll first)."""
+    """ "closed", "data" (bytes waiting) or "idle", without blocking (a timeout socket would poll first)."""
     timeout = sock.gettimeout()
     sock.setblocking(False)
     try:
@@ -321,11 +346,16 @@ def _peek_state(sock: socket.socket) -> str:
 
 # --- sync ----------------------------------------------------------------------------------------
 
+
 class Client:
     """Blocking client: one request at a time per client (thread-safe), reconnects lazily."""
 
-    def __init__(self, socket_path: str | os.PathLike[str] | None = None, *,
-                 max_frame_bytes: int = protocol.DEFAULT_MAX_FRAME_BYTES) -> None:
+    def __init__(
+        self,
+        socket_path: str | os.PathLike[str] | None = None,
+        *,
+        max_frame_bytes: int = protocol.DEFAULT_MAX_FRAME_BYTES,
+    ) -> None:
         self.socket_path = Path(socket_path) if socket_path is not None else default_socket_path()
         self.default_timeout_ms = _default_timeout_ms()
         self.max_frame_bytes = max_frame_bytes
@@ -357,11 +387,19 @@ class Client:
             self._lines.clear()
         return self._sock
 
-    def request(self, agent: str, action: str, data: dict[str, Any] | None = None, *,
-                timeout_ms: float | None = None, idempotency_key: str | None = None,
-                interface: str | None = None) -> dict[str, Any]:
-        frame = build_request(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
-                              interface=interface)
+    def request(
+        self,
+        agent: str,
+        action: str,
+        data: dict[str, Any] | None = None,
+        *,
+        timeout_ms: float | None = None,
+        idempotency_key: str | None = None,
+        interface: str | None = None,
+    ) -> dict[str, Any]:
+        frame = build_request(
+            agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key, interface=interface
+        )
         return self._exchange(frame, timeout_ms)
 
     def send(self, frame: dict[str, Any]) -> dict[str, Any]:

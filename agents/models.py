@@ -4,6 +4,7 @@ Agent types come from the database (the orchestrator opens one socket per
 enabled type); instances are recorded by the orchestrator as they say hello
 and by the manager agent's heartbeats.
 """
+
 from __future__ import annotations
 
 from django.db import models

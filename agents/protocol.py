@@ -14,6 +14,7 @@ with neither ``data`` nor ``params`` the other top-level keys are the data)::
 Success: ``{"id", "status": "success", "data", "timestamp", "processing_time_ms"}``
 Error:   ``{"id", "status": "error", "error": {"code", "message", "details"}, "timestamp"}``
 """
+
 from __future__ import annotations
 
 import itertools
@@ -35,11 +36,24 @@ def websocket_message_limit(max_frame_bytes: int) -> int:
     larger bound is Daphne's close 1009 (a limit equal to the frame limit made every oversized frame a close)."""
     return max(4 * max_frame_bytes, max_frame_bytes + 1024 * 1024)
 
+
 # Top-level request keys that are envelope, not data (used when a request has
 # neither "data" nor "params" and the remaining keys are taken as the data).
 ENVELOPE_KEYS = frozenset(
-    {"id", "request_id", "agent", "action", "data", "params", "timeout_ms",
-     "idempotency_key", "interface", "type", "token", "reply_to"}
+    {
+        "id",
+        "request_id",
+        "agent",
+        "action",
+        "data",
+        "params",
+        "timeout_ms",
+        "idempotency_key",
+        "interface",
+        "type",
+        "token",
+        "reply_to",
+    }
 )
 
 
@@ -161,6 +175,7 @@ def new_request_id() -> str:
 
 # --- requests -----------------------------------------------------------------
 
+
 def request_id_of(frame: dict[str, Any]) -> Any:
     """The frame's id (``id`` or the legacy ``request_id``), or None."""
     rid = frame.get("id")
@@ -195,8 +210,11 @@ def normalize_request(frame: dict[str, Any], *, default_agent: str | None = None
     if not isinstance(action, str) or not action:
         if action is None:
             raise ProtocolError(ErrorCode.INVALID_REQUEST, "Missing 'action' (a non-empty string)")
-        raise ProtocolError(ErrorCode.INVALID_REQUEST, "'action' must be a non-empty string",
-                            {"field": "action", "got": type(action).__name__})
+        raise ProtocolError(
+            ErrorCode.INVALID_REQUEST,
+            "'action' must be a non-empty string",
+            {"field": "action", "got": type(action).__name__},
+        )
 
     agent = frame.get("agent", default_agent)
     if agent is None:
@@ -236,20 +254,23 @@ def normalize_request(frame: dict[str, Any], *, default_agent: str | None = None
 
 # --- responses ----------------------------------------------------------------
 
+
 def success(request_id: Any, data: Any, *, processing_time_ms: float | None = None, **extra: Any) -> dict[str, Any]:
     frame: dict[str, Any] = {"id": request_id, "status": "success", "data": data, "timestamp": utc_timestamp()}
     if processing_time_ms is not None:
         # round(x, 3) costs about as much as the rest of this function; for a duration (never
         # negative) integer arithmetic gives the same 3 decimals.
-        frame["processing_time_ms"] = (int(processing_time_ms * 1000 + 0.5) / 1000 if processing_time_ms >= 0
-                                       else round(processing_time_ms, 3))
+        frame["processing_time_ms"] = (
+            int(processing_time_ms * 1000 + 0.5) / 1000 if processing_time_ms >= 0 else round(processing_time_ms, 3)
+        )
     if extra:
         frame.update(extra)
     return frame
 
 
-def error(request_id: Any, code: ErrorCode | str, message: str, details: dict[str, Any] | None = None,
-          **extra: Any) -> dict[str, Any]:
+def error(
+    request_id: Any, code: ErrorCode | str, message: str, details: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
     frame: dict[str, Any] = {
         "id": request_id,
         "status": "error",
@@ -267,8 +288,15 @@ def error(request_id: Any, code: ErrorCode | str, message: str, details: dict[st
 UNFINISHED_CODES = frozenset({ErrorCode.TIMEOUT, ErrorCode.AGENT_DISCONNECTED, ErrorCode.SHUTTING_DOWN})
 
 
-def unfinished(request_id: Any, code: ErrorCode, message: str, *, may_have_run: bool,
-               details: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def unfinished(
+    request_id: Any,
+    code: ErrorCode,
+    message: str,
+    *,
+    may_have_run: bool,
+    details: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """An error frame for one of UNFINISHED_CODES, saying whether the work may have been done."""
     return error(request_id, code, message, {**(details or {}), "may_have_run": may_have_run}, **extra)
 
@@ -398,7 +426,7 @@ class LineBuffer:
         skipping.size += nl
         self._skipping = None
         self.dropped.append(skipping)
-        return chunk[nl + 1:]
+        return chunk[nl + 1 :]
 
     def take_rest(self) -> bytes:
         """Return and forget the incomplete frame held back (a last line without newline at EOF)."""
@@ -416,10 +444,25 @@ class LineBuffer:
 
 # --- the agent side's handshake -------------------------------------------------
 
-def hello(agent: str, instance: str, actions: list[str], *, token: str | None = None, max_inflight: int = 64,
-          pid: int | None = None, idempotent_actions: list[str] | None = None) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "hello", "agent": agent, "instance": instance, "actions": actions,
-                             "max_inflight": max_inflight, "pid": pid if pid is not None else os.getpid()}
+
+def hello(
+    agent: str,
+    instance: str,
+    actions: list[str],
+    *,
+    token: str | None = None,
+    max_inflight: int = 64,
+    pid: int | None = None,
+    idempotent_actions: list[str] | None = None,
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "type": "hello",
+        "agent": agent,
+        "instance": instance,
+        "actions": actions,
+        "max_inflight": max_inflight,
+        "pid": pid if pid is not None else os.getpid(),
+    }
     if idempotent_actions is not None:
         frame["idempotent_actions"] = idempotent_actions
     if token:
@@ -447,8 +490,9 @@ def parse_hello(frame: dict[str, Any], *, agent_type: str) -> Hello:
     """
     agent = frame.get("agent", agent_type)
     if agent != agent_type:
-        raise ProtocolError(ErrorCode.INVALID_REQUEST,
-                            f"Hello from agent type {agent!r} on the socket of type {agent_type!r}")
+        raise ProtocolError(
+            ErrorCode.INVALID_REQUEST, f"Hello from agent type {agent!r} on the socket of type {agent_type!r}"
+        )
     instance = frame.get("instance")
     actions = frame.get("actions")
     if not isinstance(instance, str) or not instance or len(instance) > 100:
@@ -460,9 +504,15 @@ def parse_hello(frame: dict[str, Any], *, agent_type: str) -> Hello:
     if not isinstance(max_inflight, int) or isinstance(max_inflight, bool) or max_inflight < 1:
         max_inflight = 64
     pid = frame.get("pid")
-    return Hello(agent=agent_type, instance=instance, actions=frozenset(actions),
-                 idempotent_actions=frozenset(a for a in idempotent if isinstance(a, str)),
-                 max_inflight=max_inflight, pid=pid if isinstance(pid, int) else None, token=frame.get("token"))
+    return Hello(
+        agent=agent_type,
+        instance=instance,
+        actions=frozenset(actions),
+        idempotent_actions=frozenset(a for a in idempotent if isinstance(a, str)),
+        max_inflight=max_inflight,
+        pid=pid if isinstance(pid, int) else None,
+        token=frame.get("token"),
+    )
 
 
 PING = {"type": "ping"}

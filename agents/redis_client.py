@@ -22,6 +22,7 @@ Works without Django: ``redis_url`` and the key prefix default to
 ``settings.REDIS_URL`` / ``settings.REDIS_KEY_PREFIX`` when Django is
 configured, else to the REDIS_URL / REDIS_KEY_PREFIX environment variables.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -59,10 +60,23 @@ def default_prefix() -> str:
     return _setting_or_env("REDIS_KEY_PREFIX", DEFAULT_REDIS_KEY_PREFIX)
 
 
-def build_request(agent: str, action: str, data: dict[str, Any] | None, *, timeout_ms: float,
-                  idempotency_key: str | None, request_id: Any = None, interface: str | None = None) -> dict[str, Any]:
-    frame: dict[str, Any] = {"id": request_id if request_id is not None else protocol.new_request_id(),
-                             "agent": agent, "action": action, "data": data or {}, "timeout_ms": timeout_ms}
+def build_request(
+    agent: str,
+    action: str,
+    data: dict[str, Any] | None,
+    *,
+    timeout_ms: float,
+    idempotency_key: str | None,
+    request_id: Any = None,
+    interface: str | None = None,
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "id": request_id if request_id is not None else protocol.new_request_id(),
+        "agent": agent,
+        "action": action,
+        "data": data or {},
+        "timeout_ms": timeout_ms,
+    }
     if idempotency_key is not None:
         frame["idempotency_key"] = idempotency_key
     if interface is not None:
@@ -72,9 +86,14 @@ def build_request(agent: str, action: str, data: dict[str, Any] | None, *, timeo
 
 def _timeout_frame(frame: dict[str, Any], timeout_ms: float, *, withdrawn: bool) -> dict[str, Any]:
     # Withdrawn: the entry was taken back unread, it never runs. Otherwise an agent may have it.
-    return protocol.unfinished(frame["id"], ErrorCode.TIMEOUT, f"No answer from agent '{frame['agent']}' over "
-                               f"Redis within {timeout_ms:g} ms", may_have_run=not withdrawn,
-                               details={"agent": frame["agent"], "timeout_ms": timeout_ms}, transport="redis")
+    return protocol.unfinished(
+        frame["id"],
+        ErrorCode.TIMEOUT,
+        f"No answer from agent '{frame['agent']}' over Redis within {timeout_ms:g} ms",
+        may_have_run=not withdrawn,
+        details={"agent": frame["agent"], "timeout_ms": timeout_ms},
+        transport="redis",
+    )
 
 
 def _withdraw_args(keys: RedisKeys, agent: str, entry_id: Any) -> list[Any]:
@@ -87,17 +106,37 @@ def _outcome(result: Any) -> str:
 
 
 def _unavailable_frame(frame: dict[str, Any], exc: BaseException) -> dict[str, Any]:
-    return protocol.error(frame["id"], ErrorCode.AGENT_UNAVAILABLE, f"Redis is unreachable: {exc}",
-                          {"agent": frame["agent"]}, transport="redis")
+    return protocol.error(
+        frame["id"],
+        ErrorCode.AGENT_UNAVAILABLE,
+        f"Redis is unreachable: {exc}",
+        {"agent": frame["agent"]},
+        transport="redis",
+    )
 
 
-def _one_shot(agent: str, action: str, data: dict[str, Any] | None, *, timeout_ms: float,
-              idempotency_key: str | None, request_id: Any, interface: str | None,
-              prefix: str | None) -> tuple[dict[str, Any], RedisKeys, str, dict[Any, Any]]:
+def _one_shot(
+    agent: str,
+    action: str,
+    data: dict[str, Any] | None,
+    *,
+    timeout_ms: float,
+    idempotency_key: str | None,
+    request_id: Any,
+    interface: str | None,
+    prefix: str | None,
+) -> tuple[dict[str, Any], RedisKeys, str, dict[Any, Any]]:
     """What redis_request(_async) sends: the frame, the keys, the call's own reply list and the entry's fields
     (typed dict[Any, Any]: redis-py's xadd wants a dict of any encodable keys and values; these are bytes)."""
-    frame = build_request(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
-                          request_id=request_id, interface=interface)
+    frame = build_request(
+        agent,
+        action,
+        data,
+        timeout_ms=timeout_ms,
+        idempotency_key=idempotency_key,
+        request_id=request_id,
+        interface=interface,
+    )
     keys = RedisKeys(prefix if prefix is not None else default_prefix())
     reply = keys.reply_list(f"{client_id()}:{frame['id']}")
     return frame, keys, reply, entry_fields(frame, reply_to=reply, reply_kind="list", timeout_ms=timeout_ms)
@@ -125,13 +164,29 @@ def _sync_client(url: str) -> redis.Redis:
         return client
 
 
-def redis_request(agent: str, action: str, data: dict[str, Any] | None = None, *,
-                  timeout_ms: float = DEFAULT_TIMEOUT_MS, idempotency_key: str | None = None,
-                  redis_url: str | None = None, prefix: str | None = None, request_id: Any = None,
-                  interface: str | None = None) -> dict[str, Any]:
+def redis_request(
+    agent: str,
+    action: str,
+    data: dict[str, Any] | None = None,
+    *,
+    timeout_ms: float = DEFAULT_TIMEOUT_MS,
+    idempotency_key: str | None = None,
+    redis_url: str | None = None,
+    prefix: str | None = None,
+    request_id: Any = None,
+    interface: str | None = None,
+) -> dict[str, Any]:
     """Send one request through the agent's stream and wait for its answer (blocking)."""
-    frame, keys, reply, fields = _one_shot(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
-                                           request_id=request_id, interface=interface, prefix=prefix)
+    frame, keys, reply, fields = _one_shot(
+        agent,
+        action,
+        data,
+        timeout_ms=timeout_ms,
+        idempotency_key=idempotency_key,
+        request_id=request_id,
+        interface=interface,
+        prefix=prefix,
+    )
     client = _sync_client(redis_url or default_redis_url())
     try:
         entry_id = client.xadd(keys.stream(agent), fields, maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
@@ -145,19 +200,39 @@ def redis_request(agent: str, action: str, data: dict[str, Any] | None = None, *
         late = client.lpop(reply) if outcome == "gone" else None  # answered as we gave up: a true answer
     except (RedisError, OSError):
         outcome, late = "unknown", None
-    return _answer(late, frame) if late is not None else _timeout_frame(frame, timeout_ms,
-                                                                         withdrawn=outcome == "withdrawn")
+    return (
+        _answer(late, frame)
+        if late is not None
+        else _timeout_frame(frame, timeout_ms, withdrawn=outcome == "withdrawn")
+    )
 
 
 # --- asyncio --------------------------------------------------------------------------------
 
-async def redis_request_async(agent: str, action: str, data: dict[str, Any] | None = None, *,
-                              timeout_ms: float = DEFAULT_TIMEOUT_MS, idempotency_key: str | None = None,
-                              redis_url: str | None = None, prefix: str | None = None, request_id: Any = None,
-                              interface: str | None = None) -> dict[str, Any]:
+
+async def redis_request_async(
+    agent: str,
+    action: str,
+    data: dict[str, Any] | None = None,
+    *,
+    timeout_ms: float = DEFAULT_TIMEOUT_MS,
+    idempotency_key: str | None = None,
+    redis_url: str | None = None,
+    prefix: str | None = None,
+    request_id: Any = None,
+    interface: str | None = None,
+) -> dict[str, Any]:
     """The same as ``redis_request``, for asyncio code (one connection waits per call)."""
-    frame, keys, reply, fields = _one_shot(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
-                                           request_id=request_id, interface=interface, prefix=prefix)
+    frame, keys, reply, fields = _one_shot(
+        agent,
+        action,
+        data,
+        timeout_ms=timeout_ms,
+        idempotency_key=idempotency_key,
+        request_id=request_id,
+        interface=interface,
+        prefix=prefix,
+    )
     client = redis_conn.acquire(redis_url or default_redis_url())
     try:
         try:
@@ -174,8 +249,11 @@ async def redis_request_async(agent: str, action: str, data: dict[str, Any] | No
             outcome, late = "unknown", None
     finally:
         await redis_conn.release(client)
-    return _answer(late, frame) if late is not None else _timeout_frame(frame, timeout_ms,
-                                                                         withdrawn=outcome == "withdrawn")
+    return (
+        _answer(late, frame)
+        if late is not None
+        else _timeout_frame(frame, timeout_ms, withdrawn=outcome == "withdrawn")
+    )
 
 
 class AsyncRedisAgentClient:
@@ -193,12 +271,27 @@ class AsyncRedisAgentClient:
         await self._requester.start()
         return self
 
-    async def request(self, agent: str, action: str, data: dict[str, Any] | None = None, *,
-                      timeout_ms: float = DEFAULT_TIMEOUT_MS, idempotency_key: str | None = None,
-                      request_id: Any = None, interface: str | None = None) -> dict[str, Any]:
+    async def request(
+        self,
+        agent: str,
+        action: str,
+        data: dict[str, Any] | None = None,
+        *,
+        timeout_ms: float = DEFAULT_TIMEOUT_MS,
+        idempotency_key: str | None = None,
+        request_id: Any = None,
+        interface: str | None = None,
+    ) -> dict[str, Any]:
         assert self._requester is not None, "call connect() first"
-        frame = build_request(agent, action, data, timeout_ms=timeout_ms, idempotency_key=idempotency_key,
-                              request_id=request_id, interface=interface)
+        frame = build_request(
+            agent,
+            action,
+            data,
+            timeout_ms=timeout_ms,
+            idempotency_key=idempotency_key,
+            request_id=request_id,
+            interface=interface,
+        )
         sent = None
         try:
             async with asyncio.timeout(timeout_ms / 1000):

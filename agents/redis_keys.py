@@ -13,6 +13,7 @@ clients at those names (docs/redis.md).
 No Django import at module level: the script library uses this without a
 configured Django; ``RedisKeys.from_settings()`` reads the prefix lazily.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

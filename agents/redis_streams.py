@@ -24,6 +24,7 @@ one answer is written. Callers either BLPOP their per-request key (one
 connection per waiting call: simple, for scripts) or share one reply stream
 per process read by one task (``StreamRequester``, for many in flight).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -150,8 +151,15 @@ def client_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def entry_fields(frame: dict[str, Any], *, reply_to: str | None, reply_kind: str | None, timeout_ms: float | None,
-                 reply_id: str | None = None, caller: str | None = None) -> dict[bytes, bytes]:
+def entry_fields(
+    frame: dict[str, Any],
+    *,
+    reply_to: str | None,
+    reply_kind: str | None,
+    timeout_ms: float | None,
+    reply_id: str | None = None,
+    caller: str | None = None,
+) -> dict[bytes, bytes]:
     fields: dict[bytes, bytes] = {F_FRAME: orjson.dumps(frame, default=str)}
     if caller:
         fields[F_CALLER] = caller.encode()
@@ -283,8 +291,15 @@ class StreamRequester:
     a fresh reply token per request means two callers' equal ids never clash.
     """
 
-    def __init__(self, redis: aioredis.Redis, keys: RedisKeys, *, stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
-                 reply_ttl_ms: int = DEFAULT_REPLY_TTL_MS, block_ms: int = 1000):
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: RedisKeys,
+        *,
+        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
+        reply_ttl_ms: int = DEFAULT_REPLY_TTL_MS,
+        block_ms: int = 1000,
+    ):
         self.redis = redis
         self.keys = keys
         self.stream_maxlen = stream_maxlen
@@ -353,14 +368,26 @@ class StreamRequester:
         key = token.encode()
         sent = Sent(key, agent_type, asyncio.get_running_loop().create_future(), caller_id)
         self._waiting[key] = sent
-        fields = entry_fields(frame, reply_to=self.reply_stream, reply_kind="stream", timeout_ms=timeout_s * 1000,
-                              reply_id=token, caller=self.client_id)
+        fields = entry_fields(
+            frame,
+            reply_to=self.reply_stream,
+            reply_kind="stream",
+            timeout_ms=timeout_s * 1000,
+            reply_id=token,
+            caller=self.client_id,
+        )
         try:
             if time.monotonic() - self._alive_at > CALLER_TTL_MS / 2000:
                 await self._refresh_alive()  # after an outage: the key must exist before our entry
             sent.entry_id = await self._batcher.call(
-                "XADD", self.keys.stream(agent_type), "MAXLEN", "~", self.stream_maxlen, "*",
-                *(part for pair in fields.items() for part in pair))
+                "XADD",
+                self.keys.stream(agent_type),
+                "MAXLEN",
+                "~",
+                self.stream_maxlen,
+                "*",
+                *(part for pair in fields.items() for part in pair),
+            )
         except BaseException:
             self.forget(sent)
             raise
@@ -375,8 +402,9 @@ class StreamRequester:
         """Take the entry back (``WITHDRAW_SCRIPT``); returns its outcome. Raises redis errors."""
         if sent.entry_id is None:
             return "gone"
-        result = await self._batcher.script("withdraw", [self.keys.stream(sent.agent_type)],
-                                            [CONSUMER_GROUP, sent.entry_id, mode, *sorted(live)])
+        result = await self._batcher.script(
+            "withdraw", [self.keys.stream(sent.agent_type)], [CONSUMER_GROUP, sent.entry_id, mode, *sorted(live)]
+        )
         return result.decode() if isinstance(result, bytes) else str(result)
 
     async def give_up(self, sent: Sent, timeout_s: float = 1.0) -> bool:
@@ -414,8 +442,9 @@ class StreamRequester:
         while True:
             try:
                 # Any: redis-py types a reply for decoded and raw clients alike; ours are raw (bytes).
-                result: Any = await self.redis.xread({self.reply_stream: self._last_id}, count=1000,
-                                                     block=self.block_ms)
+                result: Any = await self.redis.xread(
+                    {self.reply_stream: self._last_id}, count=1000, block=self.block_ms
+                )
                 delay = 0.05
             except asyncio.CancelledError:
                 raise

@@ -2,6 +2,7 @@
 
 Classes are imported lazily so an agent process loads only its own code.
 """
+
 from __future__ import annotations
 
 from importlib import import_module

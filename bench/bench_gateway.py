@@ -34,6 +34,7 @@ The load generator is a raw asyncio HTTP/1.1 keep-alive client on uvloop
 cap the direct figures). Without the gateway (no /v1/chat/completions, or a
 Provider model without ``api_base``), only the direct half runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,6 +67,7 @@ MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "c
 
 # --- the processes ------------------------------------------------------------------------------
 
+
 class FakeProcess:
     """python -m tests.support.fake_provider with one fixed behaviour."""
 
@@ -74,8 +76,7 @@ class FakeProcess:
         for name, value in behaviour.items():
             args += [f"--{name.replace('_', '-')}", str(value)]
         with open(log, "ab") as errors:
-            self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, start_new_session=True)
         line = self.proc.stdout.readline()  # type: ignore[union-attr]
         if not line:
             raise RuntimeError(f"fake provider did not start:\n{log.read_text()[-2000:]}")
@@ -92,19 +93,27 @@ class FakeProcess:
                 self.proc.wait(5)
 
 
-def prepare_site(tmp: Path, fast: FakeProcess, slow: FakeProcess, api_key: str,
-                 api_format: str) -> tuple[dict[str, str], str, bool]:
+def prepare_site(
+    tmp: Path, fast: FakeProcess, slow: FakeProcess, api_key: str, api_format: str
+) -> tuple[dict[str, str], str, bool]:
     """Migrate a scratch SQLite database, make a token and the two providers. Returns the
     environment for Daphne, the token, and whether this checkout has the gateway."""
     env = dict(os.environ)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "orchestrator_site.settings", "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
-        "LOG_LEVEL": "WARNING", "DJANGO_DEBUG": "0", KEY_ENV: api_key,
-        "ORCHESTRATOR_SOCKET_DIR": str(tmp / "sockets"),  # no orchestrator: the gateway must not need one
-        "API_RATE_ROUTE_LLM_USER": "1000000000/min", "API_RATE_REQUEST_USER": "1000000000/min",
-    })
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
-                   check=True)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "orchestrator_site.settings",
+            "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_DEBUG": "0",
+            KEY_ENV: api_key,
+            "ORCHESTRATOR_SOCKET_DIR": str(tmp / "sockets"),  # no orchestrator: the gateway must not need one
+            "API_RATE_ROUTE_LLM_USER": "1000000000/min",
+            "API_RATE_REQUEST_USER": "1000000000/min",
+        }
+    )
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
+    )
     os.environ.update(env)
     import django
 
@@ -122,13 +131,23 @@ def prepare_site(tmp: Path, fast: FakeProcess, slow: FakeProcess, api_key: str,
         Provider.objects.update(enabled=False)
         for key, fake in (("bench-fast", fast), ("bench-slow", slow)):
             Provider.objects.create(
-                key=key, name=key, cost_per_1m=1, context_window=128_000, latency_ms=100, quality=0.8,
-                capabilities=["coding"], api_base=fake.base_url, api_format=api_format,
-                upstream_model=UPSTREAM_MODEL, api_key_env=KEY_ENV)
+                key=key,
+                name=key,
+                cost_per_1m=1,
+                context_window=128_000,
+                latency_ms=100,
+                quality=0.8,
+                capabilities=["coding"],
+                api_base=fake.base_url,
+                api_format=api_format,
+                upstream_model=UPSTREAM_MODEL,
+                api_key_env=KEY_ENV,
+            )
     return env, token, has_gateway
 
 
 # --- the load generator --------------------------------------------------------------------------
+
 
 @dataclass
 class Target:
@@ -143,8 +162,12 @@ class Target:
         """The same call in the target's format (Anthropic's: the system prompt as a top-level field)."""
         if self.api == "anthropic":
             path, auth = "/v1/messages", f"x-api-key: {self.authorization}\r\nanthropic-version: 2023-06-01"
-            body: dict = {"model": self.model, "system": MESSAGES[0]["content"], "messages": MESSAGES[1:],
-                          "max_tokens": 64}
+            body: dict = {
+                "model": self.model,
+                "system": MESSAGES[0]["content"],
+                "messages": MESSAGES[1:],
+                "max_tokens": 64,
+            }
             if stream:
                 body["stream"] = True
         else:
@@ -153,8 +176,10 @@ class Target:
             if stream:
                 body.update(stream=True, stream_options={"include_usage": True})
         data = json.dumps(body).encode()
-        return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{auth}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n").encode() + data
+        return (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{auth}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+        ).encode() + data
 
     @property
     def stream_end(self) -> bytes:
@@ -170,8 +195,9 @@ class Sample:
     ok: bool
 
 
-async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes,
-                   stream_end: bytes) -> Sample:
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, stream_end: bytes
+) -> Sample:
     t0 = time.perf_counter()
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
@@ -301,18 +327,26 @@ async def measure(targets: list[Target], fake_pid: int, args: argparse.Namespace
             for target in targets:
                 run = await closed_loop(target, fake_pid, clients=clients, seconds=args.duration, stream=stream)
                 runs.setdefault((label, clients, target.name), []).append(run)
-                print(f"  round {r + 1}: {label}, {clients} client(s), {target.name}: {run.rate:,.0f} req/s, "
-                      f"p50 {run.quantile(0.5):.2f} ms, errors {dict(run.errors)}", file=sys.stderr, flush=True)
+                print(
+                    f"  round {r + 1}: {label}, {clients} client(s), {target.name}: {run.rate:,.0f} req/s, "
+                    f"p50 {run.quantile(0.5):.2f} ms, errors {dict(run.errors)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return runs
 
 
 def summary(runs: list[Run]) -> dict[str, float]:
     """Medians over rounds of one row's figures (ms, req/s, CPU us per request)."""
     figures = {
-        "rate": lambda r: r.rate, "p50": lambda r: r.quantile(0.5), "p99": lambda r: r.quantile(0.99),
+        "rate": lambda r: r.rate,
+        "p50": lambda r: r.quantile(0.5),
+        "p99": lambda r: r.quantile(0.99),
         "first": lambda r: r.quantile(0.5, "first_chunk"),
-        "server_us": lambda r: per_request_us(r.server_cpu_s, r), "fake_us": lambda r: per_request_us(r.fake_cpu_s, r),
-        "client_us": lambda r: per_request_us(r.client_cpu_s, r)}
+        "server_us": lambda r: per_request_us(r.server_cpu_s, r),
+        "fake_us": lambda r: per_request_us(r.fake_cpu_s, r),
+        "client_us": lambda r: per_request_us(r.client_cpu_s, r),
+    }
     return {name: statistics.median(get(run) for run in runs) for name, get in figures.items()}
 
 
@@ -325,15 +359,19 @@ def ms(value: float, sign: str = "") -> str:
 
 
 def print_closed_loop(runs: dict[tuple, list[Run]], names: list[str]) -> None:
-    print("\n| scenario | clients | target | req/s | p50 ms | p99 ms | first chunk p50 ms | "
-          "server CPU us/req | fake CPU us/req | client CPU us/req | errors |")
+    print(
+        "\n| scenario | clients | target | req/s | p50 ms | p99 ms | first chunk p50 ms | "
+        "server CPU us/req | fake CPU us/req | client CPU us/req | errors |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     rows = {key: summary(rs) for key, rs in runs.items()}
     for (label, clients, name), m in rows.items():
         errors = sum((r.errors for r in runs[(label, clients, name)]), Counter())
-        print(f"| {label} | {clients} | {name} | {m['rate']:,.0f} | {ms(m['p50'])} | {ms(m['p99'])} "
-              f"| {ms(m['first'])} | {m['server_us']:.0f} | {m['fake_us']:.0f} | {m['client_us']:.0f} "
-              f"| {dict(errors) or 0} |")
+        print(
+            f"| {label} | {clients} | {name} | {m['rate']:,.0f} | {ms(m['p50'])} | {ms(m['p99'])} "
+            f"| {ms(m['first'])} | {m['server_us']:.0f} | {m['fake_us']:.0f} | {m['client_us']:.0f} "
+            f"| {dict(errors) or 0} |"
+        )
     if len(names) < 2:
         return
     print("\n| scenario | clients | added p50 ms | added p99 ms | added first chunk p50 ms | gateway/direct req/s |")
@@ -341,24 +379,31 @@ def print_closed_loop(runs: dict[tuple, list[Run]], names: list[str]) -> None:
     for (label, clients, name), m in rows.items():
         if name == names[1]:
             d = rows[(label, clients, names[0])]
-            print(f"| {label} | {clients} | {ms(m['p50'] - d['p50'], '+')} | {ms(m['p99'] - d['p99'], '+')} "
-                  f"| {ms(m['first'] - d['first'], '+')} | {m['rate'] / d['rate']:.3f} |")
+            print(
+                f"| {label} | {clients} | {ms(m['p50'] - d['p50'], '+')} | {ms(m['p99'] - d['p99'], '+')} "
+                f"| {ms(m['first'] - d['first'], '+')} | {m['rate'] / d['rate']:.3f} |"
+            )
 
 
 def print_held(rows: list[tuple[str, Run, int]], n: int, seconds_each: float) -> None:
     print(f"\n{n} concurrent streams held to the end (each about {seconds_each:.1f} s):\n")
-    print("| target | completed | errors | peak open | first chunk p50 / p99 ms | total p50 / p99 s | wall s "
-          "| server CPU ms/stream |")
+    print(
+        "| target | completed | errors | peak open | first chunk p50 / p99 ms | total p50 / p99 s | wall s "
+        "| server CPU ms/stream |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, run, peak in rows:
         done = sum(1 for s in run.samples if s.ok)
         first = f"{run.quantile(0.5, 'first_chunk'):.1f} / {run.quantile(0.99, 'first_chunk'):.1f}"
         total = f"{run.quantile(0.5) / 1e3:.2f} / {run.quantile(0.99) / 1e3:.2f}"
-        print(f"| {name} | {done} / {n} | {dict(run.errors) or 0} | {peak} | {first} | {total} | {run.seconds:.2f} "
-              f"| {per_request_us(run.server_cpu_s, run) / 1e3:.2f} |")
+        print(
+            f"| {name} | {done} / {n} | {dict(run.errors) or 0} | {peak} | {first} | {total} | {run.seconds:.2f} "
+            f"| {per_request_us(run.server_cpu_s, run) / 1e3:.2f} |"
+        )
 
 
 # --- main --------------------------------------------------------------------------------------------
+
 
 def print_bookkeeping() -> None:
     """What the gateway wrote for the run: every proxied call must have its attempt and its settlement."""
@@ -370,16 +415,22 @@ def print_bookkeeping() -> None:
     ledger = LedgerEntry.objects.values_list("kind", "usage_source").annotate(n=Count("id")).order_by()
     by_attempt = {f"{outcome}/{usage}": n for outcome, usage, n in attempts}
     by_entry = {f"{kind}/{usage or '-'}": n for kind, usage, n in ledger}
-    print(f"\nwritten by the gateway: {RouteLog.objects.count():,} route logs; attempts (outcome/usage) "
-          f"{by_attempt}; ledger entries (kind/usage) {by_entry}")
+    print(
+        f"\nwritten by the gateway: {RouteLog.objects.count():,} route logs; attempts (outcome/usage) "
+        f"{by_attempt}; ledger entries (kind/usage) {by_entry}"
+    )
 
 
 def check_gateway(daphne: Daphne, token: str) -> str | None:
     """One call through the gateway before the load; None when this checkout has no gateway."""
     import httpx
 
-    answer = httpx.post(daphne.url + "/v1/chat/completions", headers={"authorization": f"Bearer {token}"},
-                        json={"model": "bench-fast", "messages": MESSAGES, "max_tokens": 64}, timeout=30)
+    answer = httpx.post(
+        daphne.url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {token}"},
+        json={"model": "bench-fast", "messages": MESSAGES, "max_tokens": 64},
+        timeout=30,
+    )
     if answer.status_code == 404 and "x-route-decision-id" not in answer.headers:
         return None
     if answer.status_code != 200:
@@ -387,8 +438,13 @@ def check_gateway(daphne: Daphne, token: str) -> str | None:
     return answer.headers.get("x-route-provider", "?")
 
 
-async def bench(args: argparse.Namespace, direct: Target, gateway: Target | None, slow: tuple[Target, Target | None],
-                fake_pids: tuple[int, int]) -> None:
+async def bench(
+    args: argparse.Namespace,
+    direct: Target,
+    gateway: Target | None,
+    slow: tuple[Target, Target | None],
+    fake_pids: tuple[int, int],
+) -> None:
     targets = [direct] + ([gateway] if gateway else [])
     runs = await measure(targets, fake_pids[0], args)
     print_closed_loop(runs, [t.name for t in targets])
@@ -396,8 +452,11 @@ async def bench(args: argparse.Namespace, direct: Target, gateway: Target | None
     for target in (t for t in slow if t is not None):
         run, peak = await held_streams(target, fake_pids[1], args.streams, args.chunks * args.chunk_delay_s)
         rows.append((target.name, run, peak))
-        print(f"  held streams, {target.name}: {len(run.samples)} answers, errors {dict(run.errors)}",
-              file=sys.stderr, flush=True)
+        print(
+            f"  held streams, {target.name}: {len(run.samples)} answers, errors {dict(run.errors)}",
+            file=sys.stderr,
+            flush=True,
+        )
     print_held(rows, args.streams, args.chunks * args.chunk_delay_s)
     if gateway is not None:
         print_targets(runs, rows, args)
@@ -415,10 +474,12 @@ def print_targets(runs: dict[tuple, list[Run]], held: list[tuple[str, Run, int]]
     def verdict(met: bool) -> str:
         return "met" if met else "NOT met"
 
-    print(f"\ntargets: added p50 at one client {added:+.2f} ms (<= 1 ms: {verdict(added <= 1.0)}); "
-          f"{loaded:,.0f} proxied req/s at {args.clients} clients (>= 1,500 at 32: {verdict(loaded >= 1500)}); "
-          f"{complete:,} of {args.streams:,} held streams complete, {failed} errors "
-          f"(1,000 with no error: {verdict(args.streams >= 1000 and complete == args.streams and not failed)})")
+    print(
+        f"\ntargets: added p50 at one client {added:+.2f} ms (<= 1 ms: {verdict(added <= 1.0)}); "
+        f"{loaded:,.0f} proxied req/s at {args.clients} clients (>= 1,500 at 32: {verdict(loaded >= 1500)}); "
+        f"{complete:,} of {args.streams:,} held streams complete, {failed} errors "
+        f"(1,000 with no error: {verdict(args.streams >= 1000 and complete == args.streams and not failed)})"
+    )
 
 
 def parse_args() -> argparse.Namespace:
@@ -430,8 +491,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--chunks", type=int, default=20, help="chunks per streamed answer")
     parser.add_argument("--chunk-delay-s", type=float, default=0.1, help="the slow provider's gap between chunks")
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s, 200 held streams: a smoke run")
-    parser.add_argument("--api-format", choices=("openai", "anthropic"), default="openai",
-                        help="what the fakes speak (the gateway is always called in OpenAI's format)")
+    parser.add_argument(
+        "--api-format",
+        choices=("openai", "anthropic"),
+        default="openai",
+        help="what the fakes speak (the gateway is always called in OpenAI's format)",
+    )
     parser.add_argument("--direct-only", action="store_true", help="the fake alone (its own capacity), no Daphne")
     args = parser.parse_args()
     if args.quick:
@@ -445,8 +510,14 @@ def run(args: argparse.Namespace, tmp: Path, stack: contextlib.ExitStack) -> Non
     api_key = "sk-bench-" + os.urandom(8).hex()
     fast = FakeProcess(api_key, tmp / "fake-fast.log", api_format=args.api_format, mode="ok", chunks=args.chunks)
     stack.callback(fast.stop)
-    slow = FakeProcess(api_key, tmp / "fake-slow.log", api_format=args.api_format, mode="slow", chunks=args.chunks,
-                       chunk_delay_s=args.chunk_delay_s)
+    slow = FakeProcess(
+        api_key,
+        tmp / "fake-slow.log",
+        api_format=args.api_format,
+        mode="slow",
+        chunks=args.chunks,
+        chunk_delay_s=args.chunk_delay_s,
+    )
     stack.callback(slow.stop)
     direct = Target("direct to the fake", fast.port, api_key, UPSTREAM_MODEL, fast.proc.pid, args.api_format)
     slow_direct = Target("direct to the fake", slow.port, api_key, UPSTREAM_MODEL, slow.proc.pid, args.api_format)

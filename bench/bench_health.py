@@ -16,6 +16,7 @@ its load should neither cost a check per request nor slow routing. Run from the 
     .venv/bin/python bench/bench_health.py                       # 4 route clients, 32 health clients, 200/s
     .venv/bin/python bench/bench_health.py --route-clients 8 --health-clients 64 --health-rate 500
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,9 +54,12 @@ async def run_workers(workers: list[Worker], until: float) -> dict[str, float]:
     counts = await asyncio.gather(*(w(until, samples) for w in workers))
     elapsed = time.perf_counter() - started
     samples.sort()
-    return {"req_s": sum(counts) / elapsed, "p50_ms": samples[len(samples) // 2] * 1000,
-            "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000,
-            "cpu_ms": (cpu_s(SERVER_PID) - cpu_before) * 1000 / max(1, sum(counts))}
+    return {
+        "req_s": sum(counts) / elapsed,
+        "p50_ms": samples[len(samples) // 2] * 1000,
+        "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000,
+        "cpu_ms": (cpu_s(SERVER_PID) - cpu_before) * 1000 / max(1, sum(counts)),
+    }
 
 
 def paced(worker: Worker, interval_s: float, offset_s: float) -> Worker:
@@ -77,16 +81,19 @@ def paced(worker: Worker, interval_s: float, offset_s: float) -> Worker:
     return run
 
 
-async def one_round(port: int, route_clients: int, health_clients: int, health_rate: float,
-                    seconds: float) -> dict[str, dict]:
+async def one_round(
+    port: int, route_clients: int, health_clients: int, health_rate: float, seconds: float
+) -> dict[str, dict]:
     route = [await http_client_worker(port, "POST", "/api/route-llm", ROUTE_BODY) for _ in range(route_clients)]
     health = [await http_client_worker(port, "GET", "/health") for _ in range(health_clients)]
     interval = health_clients / health_rate
     monitors = [paced(w, interval, i * interval / health_clients) for i, w in enumerate(health)]
     try:
         await run_workers(route + health, time.perf_counter() + 0.5)  # warm up both
-        out = {"route-llm alone": await run_workers(route, time.perf_counter() + seconds),
-               "/health alone": await run_workers(health, time.perf_counter() + seconds)}
+        out = {
+            "route-llm alone": await run_workers(route, time.perf_counter() + seconds),
+            "/health alone": await run_workers(health, time.perf_counter() + seconds),
+        }
         until = time.perf_counter() + seconds
         both_route, both_health = await asyncio.gather(run_workers(route, until), run_workers(monitors, until))
         out[f"route-llm beside /health at {health_rate:g}/s"] = both_route
@@ -101,8 +108,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--route-clients", type=int, default=4)
     parser.add_argument("--health-clients", type=int, default=32)
-    parser.add_argument("--health-rate", type=float, default=200.0, help="/health requests per second beside "
-                        "route-llm.")
+    parser.add_argument(
+        "--health-rate", type=float, default=200.0, help="/health requests per second beside route-llm."
+    )
     parser.add_argument("--seconds", type=float, default=4.0, help="Measured seconds per phase and round.")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
@@ -122,16 +130,25 @@ def main() -> int:
         global SERVER_PID
         SERVER_PID = daphne.proc.pid  # type: ignore[union-attr]
         for r in range(args.rounds):
-            rounds.append(asyncio.run(one_round(daphne.port, args.route_clients, args.health_clients,
-                                                args.health_rate, args.seconds)))
-            print(f"  round {r + 1}: " + ", ".join(f"{k} {v['req_s']:.0f} req/s p50 {v['p50_ms']:.2f} ms"
-                                                   for k, v in rounds[-1].items()), file=sys.stderr, flush=True)
+            rounds.append(
+                asyncio.run(
+                    one_round(daphne.port, args.route_clients, args.health_clients, args.health_rate, args.seconds)
+                )
+            )
+            print(
+                f"  round {r + 1}: "
+                + ", ".join(f"{k} {v['req_s']:.0f} req/s p50 {v['p50_ms']:.2f} ms" for k, v in rounds[-1].items()),
+                file=sys.stderr,
+                flush=True,
+            )
     finally:
         if daphne is not None:
             daphne.stop()
         system.stop()
-    print(f"\n{args.route_clients} route-llm clients, {args.health_clients} /health clients, "
-          f"{args.rounds} rounds x {args.seconds:g} s, medians (one request at a time per client)\n")
+    print(
+        f"\n{args.route_clients} route-llm clients, {args.health_clients} /health clients, "
+        f"{args.rounds} rounds x {args.seconds:g} s, medians (one request at a time per client)\n"
+    )
     print("| load | req/s | p50 ms | p99 ms | Daphne CPU ms per request |")
     print("|---|---|---|---|---|")
     for name in rounds[0]:

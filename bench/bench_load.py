@@ -25,6 +25,7 @@ ones measured on the 2-core machine.
   --restart-every seconds; error rate (by code), p50/p99 and RSS of every
   process at start and end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,6 +69,7 @@ def pct(values: list[float], q: float) -> float:
 
 # --- connections ------------------------------------------------------------------------------------------
 
+
 class LineClient(asyncio.Protocol):
     """One client connection: newline frames in, answers matched by id."""
 
@@ -96,8 +98,9 @@ class LineClient(asyncio.Protocol):
         if not self.closed.done():
             self.closed.set_result(None)
 
-    async def request(self, rid: Any, agent: str, action: str, data: dict[str, Any],
-                      timeout: float = 60.0) -> dict[str, Any]:
+    async def request(
+        self, rid: Any, agent: str, action: str, data: dict[str, Any], timeout: float = 60.0
+    ) -> dict[str, Any]:
         fut = asyncio.get_running_loop().create_future()
         self.waiters[rid] = fut
         assert self.transport is not None
@@ -153,11 +156,21 @@ async def connections_run(system: System, n: int, requests: int) -> dict[str, An
         client.transport.close()  # type: ignore[union-attr]
     await asyncio.sleep(1.0)
     closed = rss_mb(pid)
-    return {"clients": n, "requests": n * requests, "answered": answered, "connect_s": connect_s,
-            "traffic_s": traffic_s, "req_s": (n * (requests - 1)) / traffic_s if requests > 1 else 0.0,
-            "p50_ms": pct(latencies, 0.5) * 1000, "p99_ms": pct(latencies, 0.99) * 1000,
-            "rss_before_mb": before, "rss_idle_mb": idle, "rss_after_mb": after, "rss_closed_mb": closed,
-            "kb_per_idle_connection": (idle - before) * 1024 / n}
+    return {
+        "clients": n,
+        "requests": n * requests,
+        "answered": answered,
+        "connect_s": connect_s,
+        "traffic_s": traffic_s,
+        "req_s": (n * (requests - 1)) / traffic_s if requests > 1 else 0.0,
+        "p50_ms": pct(latencies, 0.5) * 1000,
+        "p99_ms": pct(latencies, 0.99) * 1000,
+        "rss_before_mb": before,
+        "rss_idle_mb": idle,
+        "rss_after_mb": after,
+        "rss_closed_mb": closed,
+        "kb_per_idle_connection": (idle - before) * 1024 / n,
+    }
 
 
 def cmd_connections(args: argparse.Namespace) -> None:
@@ -172,18 +185,23 @@ def cmd_connections(args: argparse.Namespace) -> None:
         result = asyncio.run(connections_run(system, n, args.requests))
     finally:
         system.stop()
-    print("\n| connections | requests | answered | connect s | req/s | p50 ms | p99 ms | RSS before | RSS idle "
-          "| RSS after | RSS closed | KB per idle conn |")
+    print(
+        "\n| connections | requests | answered | connect s | req/s | p50 ms | p99 ms | RSS before | RSS idle "
+        "| RSS after | RSS closed | KB per idle conn |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     r = result
-    print(f"| {r['clients']:,} | {r['requests']:,} | {r['answered']:,} | {r['connect_s']:.1f} | {r['req_s']:,.0f} "
-          f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['rss_before_mb']:.1f} MB | {r['rss_idle_mb']:.1f} MB "
-          f"| {r['rss_after_mb']:.1f} MB | {r['rss_closed_mb']:.1f} MB | {r['kb_per_idle_connection']:.1f} |")
+    print(
+        f"| {r['clients']:,} | {r['requests']:,} | {r['answered']:,} | {r['connect_s']:.1f} | {r['req_s']:,.0f} "
+        f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['rss_before_mb']:.1f} MB | {r['rss_idle_mb']:.1f} MB "
+        f"| {r['rss_after_mb']:.1f} MB | {r['rss_closed_mb']:.1f} MB | {r['kb_per_idle_connection']:.1f} |"
+    )
     if r["answered"] != r["requests"]:
         raise SystemExit(f"only {r['answered']} of {r['requests']} requests were answered")
 
 
 # --- websockets ---------------------------------------------------------------------------------------------
+
 
 def start_web(system: System) -> tuple[Any, str]:
     from tests.web.daphne_proc import Daphne
@@ -195,8 +213,7 @@ def start_web(system: System) -> tuple[Any, str]:
 
 def web_system() -> System:
     # No rate limit for the benchmark's token; one process serves every WebSocket.
-    return System(env={"LOG_LEVEL": "WARNING", "API_RATE_REQUEST_USER": "100000000/min",
-                       "WS_MAX_INFLIGHT": "1024"})
+    return System(env={"LOG_LEVEL": "WARNING", "API_RATE_REQUEST_USER": "100000000/min", "WS_MAX_INFLIGHT": "1024"})
 
 
 async def websockets_run(port: int, token: str, n: int, requests: int, pid: int) -> dict[str, Any]:
@@ -208,8 +225,9 @@ async def websockets_run(port: int, token: str, n: int, requests: int, pid: int)
 
     async def connect() -> Any:
         async with sem:
-            return await websockets.connect(f"ws://127.0.0.1:{port}/ws/?token={token}", max_queue=None,
-                                            open_timeout=120, ping_interval=None)
+            return await websockets.connect(
+                f"ws://127.0.0.1:{port}/ws/?token={token}", max_queue=None, open_timeout=120, ping_interval=None
+            )
 
     conns = await asyncio.gather(*(connect() for _ in range(n)))
     connect_s = time.perf_counter() - started
@@ -231,10 +249,18 @@ async def websockets_run(port: int, token: str, n: int, requests: int, pid: int)
     traffic_s = time.perf_counter() - started
     after = rss_mb(pid)
     await asyncio.gather(*(ws.close() for ws in conns), return_exceptions=True)
-    return {"clients": n, "requests": n * requests, "answered": answered, "connect_s": connect_s,
-            "req_s": n * requests / traffic_s, "p50_ms": pct(latencies, 0.5) * 1000,
-            "p99_ms": pct(latencies, 0.99) * 1000, "rss_before_mb": before, "rss_connected_mb": connected,
-            "rss_after_mb": after}
+    return {
+        "clients": n,
+        "requests": n * requests,
+        "answered": answered,
+        "connect_s": connect_s,
+        "req_s": n * requests / traffic_s,
+        "p50_ms": pct(latencies, 0.5) * 1000,
+        "p99_ms": pct(latencies, 0.99) * 1000,
+        "rss_before_mb": before,
+        "rss_connected_mb": connected,
+        "rss_after_mb": after,
+    }
 
 
 def cmd_websockets(args: argparse.Namespace) -> None:
@@ -250,17 +276,22 @@ def cmd_websockets(args: argparse.Namespace) -> None:
         if daphne is not None:
             daphne.stop()
         system.stop()
-    print("\n| WebSockets | requests | answered | connect s | req/s | p50 ms | p99 ms | Daphne RSS before "
-          "| connected | after |")
+    print(
+        "\n| WebSockets | requests | answered | connect s | req/s | p50 ms | p99 ms | Daphne RSS before "
+        "| connected | after |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    print(f"| {r['clients']:,} | {r['requests']:,} | {r['answered']:,} | {r['connect_s']:.1f} | {r['req_s']:,.0f} "
-          f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['rss_before_mb']:.1f} MB | {r['rss_connected_mb']:.1f} MB "
-          f"| {r['rss_after_mb']:.1f} MB |")
+    print(
+        f"| {r['clients']:,} | {r['requests']:,} | {r['answered']:,} | {r['connect_s']:.1f} | {r['req_s']:,.0f} "
+        f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['rss_before_mb']:.1f} MB | {r['rss_connected_mb']:.1f} MB "
+        f"| {r['rss_after_mb']:.1f} MB |"
+    )
     if r["answered"] != r["requests"]:
         raise SystemExit(f"only {r['answered']} of {r['requests']} requests were answered")
 
 
 # --- soak -----------------------------------------------------------------------------------------------------
+
 
 class Tally:
     def __init__(self) -> None:
@@ -269,16 +300,18 @@ class Tally:
 
     def add(self, started: float, frame: dict[str, Any]) -> None:
         self.latencies.append(time.perf_counter() - started)
-        self.outcomes["success" if frame.get("status") == "success" else
-                      str((frame.get("error") or {}).get("code", "?"))] += 1
+        self.outcomes[
+            "success" if frame.get("status") == "success" else str((frame.get("error") or {}).get("code", "?"))
+        ] += 1
 
     def failed(self, started: float, exc: BaseException) -> None:
         self.latencies.append(time.perf_counter() - started)
         self.outcomes[type(exc).__name__] += 1
 
 
-async def soak_run(system: System, port: int, token: str, duration: float, restart_every: float,
-                   tally: Tally, stop_at: float) -> None:
+async def soak_run(
+    system: System, port: int, token: str, duration: float, restart_every: float, tally: Tally, stop_at: float
+) -> None:
     import httpx
     import websockets
 
@@ -293,9 +326,13 @@ async def soak_run(system: System, port: int, token: str, duration: float, resta
                 t0 = time.perf_counter()
                 try:
                     if kind == "naming":
-                        frame = await client.request("naming", "allocate_namespace",
-                                                     {"project": "soak", "environment": "test"},
-                                                     idempotency_key=f"soak-{next(ids)}", timeout_ms=10_000)
+                        frame = await client.request(
+                            "naming",
+                            "allocate_namespace",
+                            {"project": "soak", "environment": "test"},
+                            idempotency_key=f"soak-{next(ids)}",
+                            timeout_ms=10_000,
+                        )
                     else:
                         frame = await client.request("probe", "echo", {"n": next(ids)}, timeout_ms=10_000)
                     tally.add(t0, frame)
@@ -306,8 +343,9 @@ async def soak_run(system: System, port: int, token: str, duration: float, resta
             await client.close()
 
     async def http_worker() -> None:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15,
-                                     headers={"Authorization": f"Token {token}"}) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=15, headers={"Authorization": f"Token {token}"}
+        ) as http:
             while time.monotonic() < stop_at:
                 t0 = time.perf_counter()
                 try:
@@ -367,8 +405,10 @@ def cmd_soak(args: argparse.Namespace) -> None:
         daphne, token = start_web(system)
         start_rss = process_rss(system, daphne)
         tally = Tally()
-        print(f"soak: {args.duration:.0f} s of mixed traffic, an agent restarted every {args.restart_every:.0f} s",
-              flush=True)
+        print(
+            f"soak: {args.duration:.0f} s of mixed traffic, an agent restarted every {args.restart_every:.0f} s",
+            flush=True,
+        )
         stop_at = time.monotonic() + args.duration
         asyncio.run(soak_run(system, daphne.port, token, args.duration, args.restart_every, tally, stop_at))
         end_rss = process_rss(system, daphne)
@@ -378,9 +418,11 @@ def cmd_soak(args: argparse.Namespace) -> None:
         system.stop()
     total = sum(tally.outcomes.values())
     errors = total - tally.outcomes["success"]
-    print(f"\nrequests {total:,}  errors {errors:,} ({100 * errors / max(total, 1):.3f} %)  "
-          f"p50 {pct(tally.latencies, 0.5) * 1000:.1f} ms  p99 {pct(tally.latencies, 0.99) * 1000:.1f} ms  "
-          f"throughput {total / args.duration:,.0f}/s")
+    print(
+        f"\nrequests {total:,}  errors {errors:,} ({100 * errors / max(total, 1):.3f} %)  "
+        f"p50 {pct(tally.latencies, 0.5) * 1000:.1f} ms  p99 {pct(tally.latencies, 0.99) * 1000:.1f} ms  "
+        f"throughput {total / args.duration:,.0f}/s"
+    )
     print("outcomes: " + ", ".join(f"{k} {v:,}" for k, v in tally.outcomes.most_common()))
     print("\n| process | RSS start | RSS end |\n|---|---|---|")
     for name in sorted(set(start_rss) | set(end_rss)):

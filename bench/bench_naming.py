@@ -18,6 +18,7 @@ requests from the client library and ``manage.py send`` do (their ids are long
 enough to serve as keys). This is the service alone: no sockets, no
 orchestrator (bench/bench_socket.py measures the full path).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,9 @@ def run(threads: int, count: int, keys: bool = False) -> dict[str, float]:
         for _ in range(per_thread):
             start = time.perf_counter()
             key = services.idempotency_key_for(idempotency_key=uuid.uuid4().hex) if keys else None
-            ns = services.namespace_allocate(project=project, environment="test", settings=settings,
-                                             idempotency_key=key).obj
+            ns = services.namespace_allocate(
+                project=project, environment="test", settings=settings, idempotency_key=key
+            ).obj
             mine.append(time.perf_counter() - start)
             assert ns.sequence is not None  # a sequenced namespace
             seqs.append(ns.sequence)
@@ -88,8 +90,14 @@ def run(threads: int, count: int, keys: bool = False) -> dict[str, float]:
     total = per_thread * threads
     assert sorted(sequences) == list(range(1, total + 1)), "numbers not distinct and gap-free"
     latencies.sort()
-    return {"threads": threads, "allocations": total, "per_s": total / elapsed, "cpu_us": cpu / total * 1e6,
-            "p50_ms": statistics.median(latencies) * 1000, "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000}
+    return {
+        "threads": threads,
+        "allocations": total,
+        "per_s": total / elapsed,
+        "cpu_us": cpu / total * 1e6,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
 
 
 def main() -> None:
@@ -109,13 +117,17 @@ def main() -> None:
 
         django.setup()
         call_command("migrate", verbosity=0, interactive=False)
-        print(f"database: {connection.vendor}, {args.count} allocations per run, one project/environment"
-              f"{', each with an idempotency key' if args.keys else ''}")
+        print(
+            f"database: {connection.vendor}, {args.count} allocations per run, one project/environment"
+            f"{', each with an idempotency key' if args.keys else ''}"
+        )
         for threads in args.threads:
             r = run(threads, args.count, args.keys)
-            print(f"  {r['threads']:>3} threads: {r['per_s']:8.0f} allocations/s   "
-                  f"p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms   CPU {r['cpu_us']:5.0f} us/allocation"
-                  f"   (1..{r['allocations']} gap-free)")
+            print(
+                f"  {r['threads']:>3} threads: {r['per_s']:8.0f} allocations/s   "
+                f"p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms   CPU {r['cpu_us']:5.0f} us/allocation"
+                f"   (1..{r['allocations']} gap-free)"
+            )
     finally:
         cleanup()  # type: ignore[operator]
 

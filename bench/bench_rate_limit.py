@@ -18,6 +18,7 @@ one run, interleaved over several rounds:
 Printed per way and concurrency: hits/s, and CPU µs per hit of this process
 and of the Redis server (from INFO cpu), medians over the rounds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,14 @@ sys.path.insert(0, str(ROOT))
 
 
 def setup_django(prefix: str) -> None:
-    os.environ.update({"DJANGO_SETTINGS_MODULE": "orchestrator_site.settings", "DJANGO_CACHE": "redis",
-                       "REDIS_KEY_PREFIX": prefix, "LOG_LEVEL": "WARNING"})
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "orchestrator_site.settings",
+            "DJANGO_CACHE": "redis",
+            "REDIS_KEY_PREFIX": prefix,
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     import django
 
     django.setup()
@@ -67,7 +74,8 @@ def ways():
 
     cache = caches["default"]
     counters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis_throttle._LoopCounter] = (
-        weakref.WeakKeyDictionary())
+        weakref.WeakKeyDictionary()
+    )
 
     def counter() -> redis_throttle._LoopCounter:
         loop = asyncio.get_running_loop()  # each measurement runs its own loop

@@ -24,6 +24,7 @@ processes accepting on one socket bound here and passed with --fd (what
 supervisor's [fcgi-program] with numprocs=N does); --redis-state adds the
 Redis cache and channel layer several web processes need.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,19 +52,23 @@ ROUTE_BODY = b'{"token_count": 5000, "task_type": "analysis", "priority": "mediu
 
 # --- setup --------------------------------------------------------------------------------
 
+
 def prepare_database(tmp: Path, database_url: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "orchestrator_site.settings",
-        "DATABASE_URL": database_url or f"sqlite:///{tmp / 'bench.sqlite3'}",
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_DEBUG": "0",
-        # The web layer's anonymous rate limit would otherwise answer 429s.
-        "API_RATE_ROUTE_LLM_ANON": "1000000000/min",
-        "API_RATE_ROUTE_LLM_USER": "1000000000/min",
-    })
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
-                   check=True)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "orchestrator_site.settings",
+            "DATABASE_URL": database_url or f"sqlite:///{tmp / 'bench.sqlite3'}",
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_DEBUG": "0",
+            # The web layer's anonymous rate limit would otherwise answer 429s.
+            "API_RATE_ROUTE_LLM_ANON": "1000000000/min",
+            "API_RATE_ROUTE_LLM_USER": "1000000000/min",
+        }
+    )
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
+    )
     os.environ.update(env)
     import django
 
@@ -75,6 +80,7 @@ def prepare_database(tmp: Path, database_url: str | None = None) -> dict[str, st
 
 
 # --- in-process -------------------------------------------------------------------------------
+
 
 def bench_scoring(n: int = 50_000) -> dict[str, float]:
     from llmrouter import scoring
@@ -113,14 +119,20 @@ def bench_route_request(n: int = 2000) -> dict[str, float]:
 
 # --- HTTP ---------------------------------------------------------------------------------------
 
+
 def bench_route_batches(n: int = 2048, size: int = 32) -> dict[str, float]:
     """services.route_requests in batches, as the fast path does under concurrent load."""
     from django.db import connections
 
     from llmrouter import services
 
-    request = {"token_count": 5000, "task_type": "analysis", "priority": "medium", "max_latency": 0.0,
-               "interface": "bench"}
+    request = {
+        "token_count": 5000,
+        "task_type": "analysis",
+        "priority": "medium",
+        "max_latency": 0.0,
+        "interface": "bench",
+    }
     started = time.perf_counter()
     for _ in range(n // size):
         services.route_requests([request] * size)
@@ -133,8 +145,12 @@ def start_daphne(env: dict[str, str], port: int, log: Path, extra_env: dict[str,
     with open(log, "ab") as out:  # the child has its own copy once Popen returns
         proc = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.router_asgi:application"],
-            cwd=ROOT, env={**env, **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            cwd=ROOT,
+            env={**env, **(extra_env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     wait_listening(port, [proc], log)
     return proc
 
@@ -169,10 +185,17 @@ def start_daphne_shared(env: dict[str, str], n: int, log: Path) -> tuple[int, li
     try:
         for _ in range(n):
             with open(log, "ab") as out:  # the child has its own copy once Popen returns
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "daphne", "--fd", str(fd), "bench.router_asgi:application"],
-                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, pass_fds=(fd,),
-                    start_new_session=True))
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "daphne", "--fd", str(fd), "bench.router_asgi:application"],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        pass_fds=(fd,),
+                        start_new_session=True,
+                    )
+                )
     finally:
         sock.close()  # the children hold their own copies
     # Every process must have started (a connection may be accepted by the first one ready).
@@ -194,7 +217,7 @@ def stop(proc: subprocess.Popen) -> None:
 def cpu_seconds(pids: int | list[int]) -> float:
     """User + system CPU time of processes (all their threads) so far, from /proc."""
     total = 0
-    for pid in ([pids] if isinstance(pids, int) else pids):
+    for pid in [pids] if isinstance(pids, int) else pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
@@ -235,10 +258,13 @@ async def _client(port: int, request: bytes, stop_at: float, latencies: list[flo
         writer.close()
 
 
-async def _load(port: int, path: str, body: bytes, clients: int, seconds: float,
-                pid: int | list[int]) -> dict[str, Any]:
-    request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+async def _load(
+    port: int, path: str, body: bytes, clients: int, seconds: float, pid: int | list[int]
+) -> dict[str, Any]:
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     # Warm-up: connections, imports, the DB thread's connection.
     await asyncio.gather(*(_client(port, request, time.perf_counter() + 0.5, [], Counter()) for _ in range(clients)))
     latencies: list[float] = []
@@ -250,8 +276,14 @@ async def _load(port: int, path: str, body: bytes, clients: int, seconds: float,
     server_cpu = cpu_seconds(pid) - cpu_before
     latencies.sort()
     n = len(latencies)
-    return {"req_per_s": n / elapsed, "p50_ms": latencies[n // 2] * 1e3, "p99_ms": latencies[int(n * 0.99)] * 1e3,
-            "requests": n, "statuses": dict(statuses), "server_cpu_ms": server_cpu * 1e3 / max(1, n)}
+    return {
+        "req_per_s": n / elapsed,
+        "p50_ms": latencies[n // 2] * 1e3,
+        "p99_ms": latencies[int(n * 0.99)] * 1e3,
+        "requests": n,
+        "statuses": dict(statuses),
+        "server_cpu_ms": server_cpu * 1e3 / max(1, n),
+    }
 
 
 def _measured(pid: int | list[int], port: int, path: str, body: bytes, clients: int, seconds: float) -> dict:
@@ -262,11 +294,14 @@ def _measured(pid: int | list[int], port: int, path: str, body: bytes, clients: 
     return uvloop.run(_load(port, path, body, clients, seconds, pid))
 
 
-def bench_http(env: dict[str, str], tmp: Path, seconds: float, django_path: bool,
-               web_procs: list[int] | None = None) -> list[tuple[str, int, dict]]:
+def bench_http(
+    env: dict[str, str], tmp: Path, seconds: float, django_path: bool, web_procs: list[int] | None = None
+) -> list[tuple[str, int, dict]]:
     rows = []
-    endpoints = (("trivial POST /bench/noop (fast path)", "/bench/noop", b"{}"),
-                 ("POST /api/route-llm (fast path)", "/api/route-llm", ROUTE_BODY))
+    endpoints = (
+        ("trivial POST /bench/noop (fast path)", "/bench/noop", b"{}"),
+        ("POST /api/route-llm (fast path)", "/api/route-llm", ROUTE_BODY),
+    )
     if web_procs:
         # Same run, same database: N Daphne processes sharing one listening socket.
         for n in web_procs:
@@ -274,8 +309,13 @@ def bench_http(env: dict[str, str], tmp: Path, seconds: float, django_path: bool
             try:
                 for label, path, body in endpoints:
                     for clients in (1, 32):
-                        rows.append((f"{label}, {n} Daphne", clients,
-                                     _measured([p.pid for p in procs], port, path, body, clients, seconds)))
+                        rows.append(
+                            (
+                                f"{label}, {n} Daphne",
+                                clients,
+                                _measured([p.pid for p in procs], port, path, body, clients, seconds),
+                            )
+                        )
             finally:
                 for p in procs:
                     stop(p)
@@ -293,8 +333,13 @@ def bench_http(env: dict[str, str], tmp: Path, seconds: float, django_path: bool
         proc = start_daphne(env, port, tmp / "daphne-django.log", {"LLMROUTER_FAST_PATH": "0"})
         try:
             for clients in (1, 32):
-                rows.append(("POST /api/route-llm (Django + DRF view)", clients,
-                             _measured(proc.pid, port, "/api/route-llm", ROUTE_BODY, clients, seconds)))
+                rows.append(
+                    (
+                        "POST /api/route-llm (Django + DRF view)",
+                        clients,
+                        _measured(proc.pid, port, "/api/route-llm", ROUTE_BODY, clients, seconds),
+                    )
+                )
         finally:
             stop(proc)
     return rows
@@ -304,16 +349,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=4.0, help="duration of each HTTP measurement")
     parser.add_argument("--no-django-path", action="store_true", help="skip the Django/DRF comparison")
-    parser.add_argument("--redis-state", action="store_true",
-                        help="with --web-procs: DJANGO_CACHE=redis and CHANNEL_LAYER=redis (what the deployment "
-                             "sets for more than one web process; rate-limit counters then live in Redis)")
-    parser.add_argument("--web-procs", type=lambda v: [int(x) for x in v.split(",")], default=None,
-                        metavar="N[,N...]",
-                        help="HTTP rows only, for each N: N Daphne processes on one shared socket (--fd), "
-                             "as supervisor's [fcgi-program:web] runs them; e.g. --web-procs 1,2")
-    parser.add_argument("--database-url", metavar="postgres://...",
-                        help="a PostgreSQL server (any database on it): the run uses a fresh database created "
-                             "there and dropped at the end, instead of a temporary SQLite file")
+    parser.add_argument(
+        "--redis-state",
+        action="store_true",
+        help="with --web-procs: DJANGO_CACHE=redis and CHANNEL_LAYER=redis (what the deployment "
+        "sets for more than one web process; rate-limit counters then live in Redis)",
+    )
+    parser.add_argument(
+        "--web-procs",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=None,
+        metavar="N[,N...]",
+        help="HTTP rows only, for each N: N Daphne processes on one shared socket (--fd), "
+        "as supervisor's [fcgi-program:web] runs them; e.g. --web-procs 1,2",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="postgres://...",
+        help="a PostgreSQL server (any database on it): the run uses a fresh database created "
+        "there and dropped at the end, instead of a temporary SQLite file",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-router-"))
     database_url, drop = private_database(args.database_url, "bench_router") if args.database_url else (None, None)
@@ -323,31 +378,47 @@ def main() -> None:
         print(f"database: {engine}", flush=True)
         if args.web_procs:
             if args.redis_state:
-                env.update({"DJANGO_CACHE": "redis", "CHANNEL_LAYER": "redis",
-                            "REDIS_KEY_PREFIX": f"bench:{os.getpid()}:"})
+                env.update(
+                    {"DJANGO_CACHE": "redis", "CHANNEL_LAYER": "redis", "REDIS_KEY_PREFIX": f"bench:{os.getpid()}:"}
+                )
             print(f"rate limits and channel layer: {'Redis' if args.redis_state else 'in memory'}", flush=True)
             print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
             print("\n| endpoint | clients | req/s | p50 ms | p99 ms | server CPU ms/req | statuses |")
             print("|---|---|---|---|---|---|---|")
             for label, clients, r in bench_http(env, tmp, args.seconds, False, args.web_procs):
-                print(f"| {label} | {clients} | {r['req_per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-                      f"| {r['server_cpu_ms']:.2f} | {r['statuses']} |", flush=True)
+                print(
+                    f"| {label} | {clients} | {r['req_per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+                    f"| {r['server_cpu_ms']:.2f} | {r['statuses']} |",
+                    flush=True,
+                )
             print(f"load average after: {os.getloadavg()[0]:.2f}", flush=True)
             return
         scoring = bench_scoring()
-        print(f"scoring only (4 seed providers):  {scoring['us_per_decision']:.1f} us/decision, "
-              f"{scoring['decisions_per_s']:,.0f} decisions/s", flush=True)
+        print(
+            f"scoring only (4 seed providers):  {scoring['us_per_decision']:.1f} us/decision, "
+            f"{scoring['decisions_per_s']:,.0f} decisions/s",
+            flush=True,
+        )
         routed = bench_route_request()
-        print(f"route_request + {engine} (lock, SUM, log, reserve):  {routed['decisions_per_s']:,.0f} decisions/s, "
-              f"p50 {routed['p50_ms']:.3f} ms, p99 {routed['p99_ms']:.3f} ms", flush=True)
+        print(
+            f"route_request + {engine} (lock, SUM, log, reserve):  {routed['decisions_per_s']:,.0f} decisions/s, "
+            f"p50 {routed['p50_ms']:.3f} ms, p99 {routed['p99_ms']:.3f} ms",
+            flush=True,
+        )
         batched = bench_route_batches()
-        print(f"route_requests, batches of 32 (one transaction each):  {batched['decisions_per_s']:,.0f} decisions/s, "
-              f"{batched['us_per_decision']:.0f} us/decision", flush=True)
+        print(
+            f"route_requests, batches of 32 (one transaction each):  {batched['decisions_per_s']:,.0f} decisions/s, "
+            f"{batched['us_per_decision']:.0f} us/decision",
+            flush=True,
+        )
         print("\n| endpoint | clients | req/s | p50 ms | p99 ms | server CPU ms/req | statuses |")
         print("|---|---|---|---|---|---|---|")
         for label, clients, r in bench_http(env, tmp, args.seconds, not args.no_django_path):
-            print(f"| {label} | {clients} | {r['req_per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-                  f"| {r['server_cpu_ms']:.2f} | {r['statuses']} |", flush=True)
+            print(
+                f"| {label} | {clients} | {r['req_per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+                f"| {r['server_cpu_ms']:.2f} | {r['statuses']} |",
+                flush=True,
+            )
     finally:
         if drop is not None:
             drop()

@@ -20,6 +20,7 @@ descriptions, 20 domains; fixed seed), then measures:
 
 Latencies are per request, sequential (one in flight), in milliseconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,28 @@ REAL_WORDS = (
 
 
 def vocabulary(rng: random.Random, size: int) -> list[str]:
-    syllables = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "zi", "pe", "sa", "do", "fu", "gri", "bel", "tor",
-                 "xan", "qui", "ron", "dal", "mer"]
+    syllables = [
+        "ka",
+        "lo",
+        "mi",
+        "ne",
+        "ru",
+        "ta",
+        "vo",
+        "zi",
+        "pe",
+        "sa",
+        "do",
+        "fu",
+        "gri",
+        "bel",
+        "tor",
+        "xan",
+        "qui",
+        "ron",
+        "dal",
+        "mer",
+    ]
     made_up = {"".join(rng.choices(syllables, k=rng.randint(2, 4))) for _ in range(size * 2)}
     return REAL_WORDS + sorted(made_up)[: size - len(REAL_WORDS)]
 
@@ -76,8 +97,10 @@ def queries(n: int, seed: int = 11) -> list[str]:
 def summary(label: str, samples_ms: list[float]) -> str:
     s = sorted(samples_ms)
     pick = lambda q: s[min(len(s) - 1, int(q * len(s)))]  # noqa: E731
-    return (f"{label:<44} n={len(s):<5} p50={pick(0.50):7.2f} ms  p95={pick(0.95):7.2f} ms  "
-            f"p99={pick(0.99):7.2f} ms  mean={statistics.fmean(s):7.2f} ms")
+    return (
+        f"{label:<44} n={len(s):<5} p50={pick(0.50):7.2f} ms  p95={pick(0.95):7.2f} ms  "
+        f"p99={pick(0.99):7.2f} ms  mean={statistics.fmean(s):7.2f} ms"
+    )
 
 
 def main() -> int:
@@ -114,14 +137,16 @@ def run(args: argparse.Namespace, database_url: str) -> int:
     if Concept.objects.exists():
         print("the database already holds concepts; use an empty one", file=sys.stderr)
         return 2
-    print(f"database: {database_url.split('://')[0]}, {args.concepts} concepts, {args.queries} queries, "
-          f"top_k={args.top_k}, python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    print(
+        f"database: {database_url.split('://')[0]}, {args.concepts} concepts, {args.queries} queries, "
+        f"top_k={args.top_k}, python {sys.version.split()[0]}, {os.cpu_count()} cpus"
+    )
 
     items = corpus(args.concepts)
     started = time.perf_counter()
     settings = SemanticSettings()
     for i in range(0, len(items), 500):
-        concept_store_many(items=items[i:i + 500], settings=settings)
+        concept_store_many(items=items[i : i + 500], settings=settings)
     print(f"stored {len(items)} concepts in {time.perf_counter() - started:.1f} s (batches of 500)")
 
     agent = SemanticAgent("BENCH-SEMANTIC", {})
@@ -133,8 +158,9 @@ def run(args: argparse.Namespace, database_url: str) -> int:
         print(f"cold index build: {(time.perf_counter() - started) * 1000:.0f} ms")
 
         async def one(data: dict) -> float:
-            request = protocol.normalize_request({"action": "semantic_similarity", "data": data},
-                                                 default_agent="semantic")
+            request = protocol.normalize_request(
+                {"action": "semantic_similarity", "data": data}, default_agent="semantic"
+            )
             t0 = time.perf_counter()
             frame = await agent.handle(request)
             elapsed = (time.perf_counter() - t0) * 1000
@@ -144,18 +170,28 @@ def run(args: argparse.Namespace, database_url: str) -> int:
         for q in qs[:20]:  # warm-up: thread pool, query plans
             await one({"query": q, "top_k": args.top_k})
         plain = [await one({"query": q, "top_k": args.top_k}) for q in qs]
-        hits = await agent.handle(protocol.normalize_request(
-            {"action": "semantic_similarity", "data": {"query": qs[0], "top_k": args.top_k}},
-            default_agent="semantic"))
-        print(f"  sample query {qs[0]!r}: {hits['data']['count']} results, best score "
-              f"{hits['data']['results'][0]['score'] if hits['data']['results'] else 0}")
+        hits = await agent.handle(
+            protocol.normalize_request(
+                {"action": "semantic_similarity", "data": {"query": qs[0], "top_k": args.top_k}},
+                default_agent="semantic",
+            )
+        )
+        print(
+            f"  sample query {qs[0]!r}: {hits['data']['count']} results, best score "
+            f"{hits['data']['results'][0]['score'] if hits['data']['results'] else 0}"
+        )
         print(summary("in-process semantic_similarity", plain))
         domain = [await one({"query": q, "top_k": args.top_k, "domain": "domain-3"}) for q in qs]
         print(summary("in-process, domain filter", domain))
         after_write = []
         for i in range(30):
-            store = protocol.normalize_request({"action": "store_concept", "data": {
-                "name": f"fresh concept {i}", "domain": "fresh", "description": qs[i]}}, default_agent="semantic")
+            store = protocol.normalize_request(
+                {
+                    "action": "store_concept",
+                    "data": {"name": f"fresh concept {i}", "domain": "fresh", "description": qs[i]},
+                },
+                default_agent="semantic",
+            )
             assert (await agent.handle(store))["status"] == "success"
             after_write.append(await one({"query": qs[i], "top_k": args.top_k}))
         print(summary("in-process, first query after a write", after_write))

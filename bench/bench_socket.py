@@ -19,6 +19,7 @@ for ``echo`` (a trivial agent action) and, when agents/naming/agent.py exists,
 ``allocate_namespace`` (a real database write per request; SQLite by default,
 or PostgreSQL with --database-url).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -116,12 +117,25 @@ def cpu_seconds(pid: int) -> float:
 def summarize(samples: list[float]) -> dict[str, float]:
     s = sorted(samples)
     n = len(s)
-    return {"p50_us": s[n // 2] * 1e6, "p99_us": s[min(n - 1, int(n * 0.99))] * 1e6,
-            "mean_us": statistics.fmean(s) * 1e6}
+    return {
+        "p50_us": s[n // 2] * 1e6,
+        "p99_us": s[min(n - 1, int(n * 0.99))] * 1e6,
+        "mean_us": statistics.fmean(s) * 1e6,
+    }
 
 
-async def run_case(socket_path: Path, agent: str, action: str, data_of, *, n_seq: int, total: int, window: int,
-                   warmup: int, pids: dict[str, int]) -> dict[str, float]:
+async def run_case(
+    socket_path: Path,
+    agent: str,
+    action: str,
+    data_of,
+    *,
+    n_seq: int,
+    total: int,
+    window: int,
+    warmup: int,
+    pids: dict[str, int],
+) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     _, proto = await loop.create_unix_connection(BenchProtocol, str(socket_path))
     cache: dict[int, bytes] = {}
@@ -170,8 +184,19 @@ def run_baseline(tmp: Path, n_seq: int, total: int, window: int) -> dict[str, fl
         assert proc.stdout is not None
         proc.stdout.readline()
         data = {"text": "hello", "n": 1}
-        return asyncio.run(run_case(path, "x", "echo", lambda i: data, n_seq=n_seq, total=total, window=window,
-                                    warmup=500, pids={"orchestrator": proc.pid, "agent": proc.pid}))
+        return asyncio.run(
+            run_case(
+                path,
+                "x",
+                "echo",
+                lambda i: data,
+                n_seq=n_seq,
+                total=total,
+                window=window,
+                warmup=500,
+                pids={"orchestrator": proc.pid, "agent": proc.pid},
+            )
+        )
     finally:
         proc.kill()
         proc.wait()
@@ -206,28 +231,63 @@ def main() -> int:
         echo_data = {"text": "hello", "n": 1}
         assert system.orchestrator is not None
         pids = {"orchestrator": system.orchestrator.pid, "agent": system.agents[first].pid}
-        results.append(("echo", asyncio.run(run_case(system.client_socket, "probe", "echo", lambda i: echo_data,
-                                                     n_seq=n_seq, total=total, window=args.window, warmup=500,
-                                                     pids=pids))))
+        results.append(
+            (
+                "echo",
+                asyncio.run(
+                    run_case(
+                        system.client_socket,
+                        "probe",
+                        "echo",
+                        lambda i: echo_data,
+                        n_seq=n_seq,
+                        total=total,
+                        window=args.window,
+                        warmup=500,
+                        pids=pids,
+                    )
+                ),
+            )
+        )
         if (ROOT / "agents" / "naming" / "agent.py").exists():
             naming = system.start_agent("naming", "BENCH-NAMING-1")
             pids = {"orchestrator": system.orchestrator.pid, "agent": system.agents[naming].pid}
             project = f"bench{int(time.time())}"
             n_alloc = 300 if args.quick else 2000
-            results.append(("allocate_namespace", asyncio.run(run_case(
-                system.client_socket, "naming", "allocate_namespace",
-                lambda i: {"project": project, "environment": "test"},
-                n_seq=n_alloc, total=n_alloc * 2, window=min(args.window, 64), warmup=20, pids=pids))))
+            results.append(
+                (
+                    "allocate_namespace",
+                    asyncio.run(
+                        run_case(
+                            system.client_socket,
+                            "naming",
+                            "allocate_namespace",
+                            lambda i: {"project": project, "environment": "test"},
+                            n_seq=n_alloc,
+                            total=n_alloc * 2,
+                            window=min(args.window, 64),
+                            warmup=20,
+                            pids=pids,
+                        )
+                    ),
+                )
+            )
         status = system.status()
     finally:
         system.stop()
-    print(f"\nsocket path through the orchestrator ({os.cpu_count()} CPUs, window {args.window}, "
-          f"{args.agents} echo agent(s))")
-    print(f"{'action':<20} {'p50 us':>9} {'p99 us':>9} {'mean us':>9} {'pipelined req/s':>16} "
-          f"{'orch CPU us/req':>16} {'agent CPU us/req':>17}")
+    print(
+        f"\nsocket path through the orchestrator ({os.cpu_count()} CPUs, window {args.window}, "
+        f"{args.agents} echo agent(s))"
+    )
+    print(
+        f"{'action':<20} {'p50 us':>9} {'p99 us':>9} {'mean us':>9} {'pipelined req/s':>16} "
+        f"{'orch CPU us/req':>16} {'agent CPU us/req':>17}"
+    )
     for name, r in results:
-        print(f"{name:<20} {r['p50_us']:>9.0f} {r['p99_us']:>9.0f} {r['mean_us']:>9.0f} {r['req_per_s']:>16,.0f} "
-              f"{r['cpu_us_orchestrator']:>16.1f} {r['cpu_us_agent']:>17.1f}")
+        print(
+            f"{name:<20} {r['p50_us']:>9.0f} {r['p99_us']:>9.0f} {r['mean_us']:>9.0f} {r['req_per_s']:>16,.0f} "
+            f"{r['cpu_us_orchestrator']:>16.1f} {r['cpu_us_agent']:>17.1f}"
+        )
     print(f"orchestrator's own view (recent window): {status['latency_ms']}")
     print("baseline: the same client against a bare uvloop+orjson echo process (its CPU shown in both columns)")
     return 0

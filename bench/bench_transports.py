@@ -21,6 +21,7 @@ fallback (client -> orchestrator -> Redis stream -> agent), pub/sub
 (PUBLISH agent.<type>.request, answers on agent.<type>.response). Ratios are
 socket over each Redis path.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -121,8 +122,9 @@ class PubSubClient:
         rid = f"{self.prefix}-{self.counter}"
         fut = asyncio.get_running_loop().create_future()
         self.waiting[rid] = fut
-        await self.batcher.call("PUBLISH", self.request_channel,
-                                orjson.dumps({"action": "echo", "params": ECHO, "request_id": rid}))
+        await self.batcher.call(
+            "PUBLISH", self.request_channel, orjson.dumps({"action": "echo", "params": ECHO, "request_id": rid})
+        )
         return await asyncio.wait_for(fut, 30)
 
     async def close(self) -> None:
@@ -133,21 +135,28 @@ class PubSubClient:
         await self.redis.aclose()
 
 
-async def redis_paths(system: Any, redis_url: str, stream_type: str, pubsub_type: str, *, n_seq: int, total: int,
-                      window: int) -> dict[str, dict[str, float]]:
+async def redis_paths(
+    system: Any, redis_url: str, stream_type: str, pubsub_type: str, *, n_seq: int, total: int, window: int
+) -> dict[str, dict[str, float]]:
     from agents.client import AsyncClient
     from agents.redis_client import AsyncRedisAgentClient
 
     out: dict[str, dict[str, float]] = {}
     async with AsyncRedisAgentClient(redis_url, system.redis_prefix) as streams:
         out["redis streams"] = await measure(
-            lambda i: streams.request(stream_type, "echo", ECHO, timeout_ms=30_000), n_seq=n_seq, total=total,
-            window=window)
+            lambda i: streams.request(stream_type, "echo", ECHO, timeout_ms=30_000),
+            n_seq=n_seq,
+            total=total,
+            window=window,
+        )
     client = await AsyncClient.connect(str(system.client_socket))
     try:
         out["orch. -> redis fallback"] = await measure(
-            lambda i: client.request(stream_type, "echo", ECHO, timeout_ms=30_000), n_seq=n_seq, total=total,
-            window=window)
+            lambda i: client.request(stream_type, "echo", ECHO, timeout_ms=30_000),
+            n_seq=n_seq,
+            total=total,
+            window=window,
+        )
     finally:
         await client.close()
     legacy = PubSubClient(redis_url, pubsub_type)
@@ -169,8 +178,10 @@ def main() -> int:
     from tests.e2e.redis_helpers import delete_prefix, wait_listening
     from tests.support.system import System
 
-    system = System(orchestrator_args=("--no-monitor",),
-                    env={"LOG_LEVEL": "WARNING", "REDIS_URL": args.redis_url, "IDEMPOTENCY_ENABLED": "0"})
+    system = System(
+        orchestrator_args=("--no-monitor",),
+        env={"LOG_LEVEL": "WARNING", "REDIS_URL": args.redis_url, "IDEMPOTENCY_ENABLED": "0"},
+    )
     pubsub_type = f"bench{uuid.uuid4().hex[:6]}"
     n_seq, total_socket, total_redis = (1000, 20_000, 5000) if args.quick else (5000, 200_000, 40_000)
     results: list[tuple[str, dict[str, float]]] = []
@@ -178,18 +189,39 @@ def main() -> int:
         system.start()
         socket_agent = system.start_agent("probe", transport="socket")
         stream_agent = system.start_agent("probe2", transport="redis", wait=False)
-        pubsub_agent = system.start_agent(pubsub_type, transport="redis", wait=False,
-                                          class_path="tests.support.agents.ProbeAgent")
+        pubsub_agent = system.start_agent(
+            pubsub_type, transport="redis", wait=False, class_path="tests.support.agents.ProbeAgent"
+        )
         wait_listening(system, "probe2", stream_agent, args.redis_url)
         wait_listening(system, pubsub_type, pubsub_agent, args.redis_url)
         uvloop.install()
         assert system.orchestrator is not None
         pids = {"orchestrator": system.orchestrator.pid, "agent": system.agents[socket_agent].pid}
-        results.append(("socket (orchestrator)", asyncio.run(run_case(
-            system.client_socket, "probe", "echo", lambda i: ECHO, n_seq=n_seq, total=total_socket,
-            window=args.window, warmup=500, pids=pids))))
-        results += list(asyncio.run(redis_paths(system, args.redis_url, "probe2", pubsub_type, n_seq=n_seq,
-                                                total=total_redis, window=args.window)).items())
+        results.append(
+            (
+                "socket (orchestrator)",
+                asyncio.run(
+                    run_case(
+                        system.client_socket,
+                        "probe",
+                        "echo",
+                        lambda i: ECHO,
+                        n_seq=n_seq,
+                        total=total_socket,
+                        window=args.window,
+                        warmup=500,
+                        pids=pids,
+                    )
+                ),
+            )
+        )
+        results += list(
+            asyncio.run(
+                redis_paths(
+                    system, args.redis_url, "probe2", pubsub_type, n_seq=n_seq, total=total_redis, window=args.window
+                )
+            ).items()
+        )
     finally:
         delete_prefix(system, args.redis_url)
         system.stop()
@@ -200,8 +232,10 @@ def main() -> int:
     for name, r in results:
         lat_ratio = r["p50_us"] / socket["p50_us"]
         rps_ratio = socket["req_per_s"] / r["req_per_s"]
-        print(f"{name:<26} {r['p50_us']:>8.0f} {r['p99_us']:>8.0f} {r['req_per_s']:>10,.0f} "
-              f"{lat_ratio:>9.1f}x {rps_ratio:>11.1f}x")
+        print(
+            f"{name:<26} {r['p50_us']:>8.0f} {r['p99_us']:>8.0f} {r['req_per_s']:>10,.0f} "
+            f"{lat_ratio:>9.1f}x {rps_ratio:>11.1f}x"
+        )
     print("ratios: how many times lower the socket path's p50 is, and how many times higher its req/s")
     return 0
 

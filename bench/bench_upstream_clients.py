@@ -15,6 +15,7 @@ CPU per request (time.process_time), which is what the client costs the gateway:
 * aiohttp.ClientSession (what llmgateway/upstream.py uses);
 * httpx2, when installed (the openai package's own dependency).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,10 @@ async def candidates(url: str, key: str, stack: list[Callable[[], Awaitable[None
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     wide = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     one = httpx.AsyncClient(limits=wide, trust_env=False)
-    eight = [httpx.AsyncClient(limits=httpx.Limits(max_connections=8, max_keepalive_connections=8), trust_env=False)
-             for _ in range(8)]
+    eight = [
+        httpx.AsyncClient(limits=httpx.Limits(max_connections=8, max_keepalive_connections=8), trust_env=False)
+        for _ in range(8)
+    ]
     turn = itertools.cycle(eight)
     pool = httpcore.AsyncConnectionPool(max_connections=64, max_keepalive_connections=64)
     raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()] + [(b"host", b"127.0.0.1")]
@@ -86,8 +89,12 @@ async def candidates(url: str, key: str, stack: list[Callable[[], Awaitable[None
         async with session.post(url, data=body, headers=headers) as r:
             await r.read()
 
-    out: dict[str, Call] = {"httpx, 1 client": via_httpx, "httpx, 8 clients in turn": via_httpx_eight,
-                            "httpcore pool": via_httpcore, "aiohttp (the gateway's)": via_aiohttp}
+    out: dict[str, Call] = {
+        "httpx, 1 client": via_httpx,
+        "httpx, 8 clients in turn": via_httpx_eight,
+        "httpcore pool": via_httpcore,
+        "aiohttp (the gateway's)": via_aiohttp,
+    }
     try:
         import httpx2
     except ImportError:
@@ -114,13 +121,16 @@ async def run(args: argparse.Namespace, url: str, key: str) -> None:
             for _ in range(args.rounds):
                 for name, call in calls.items():
                     results[name].append(await measure(call, clients, args.seconds))
-            print(f"\n{clients} concurrent caller(s), medians of {args.rounds} interleaved rounds"
-                  f" of {args.seconds} s:\n")
+            print(
+                f"\n{clients} concurrent caller(s), medians of {args.rounds} interleaved rounds of {args.seconds} s:\n"
+            )
             print("| client | requests/s | client CPU µs per request |")
             print("|---|---|---|")
             for name, rows in results.items():
-                print(f"| {name} | {statistics.median(r[0] for r in rows):,.0f} | "
-                      f"{statistics.median(r[1] for r in rows):,.0f} |")
+                print(
+                    f"| {name} | {statistics.median(r[0] for r in rows):,.0f} | "
+                    f"{statistics.median(r[1] for r in rows):,.0f} |"
+                )
     finally:
         for close in closers:
             await close()

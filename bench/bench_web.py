@@ -15,6 +15,7 @@ rounds are reported. Run from the project root:
     .venv/bin/python bench/bench_web.py                 # 32 clients, 3 rounds of 4 s
     .venv/bin/python bench/bench_web.py --clients 1 --clients 32 --seconds 3 --rounds 3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,6 +46,7 @@ Worker = Callable[[float, list[float]], Awaitable[int]]
 
 # --- the three kinds of client ---------------------------------------------------------------------
 
+
 async def raw_worker(socket_path: str) -> Worker:
     client = await AsyncClient.connect(socket_path)
 
@@ -63,17 +65,21 @@ async def raw_worker(socket_path: str) -> Worker:
 
 
 async def http_worker(port: int, token: str) -> Worker:
-    return await http_client_worker(port, "POST", "/api/request", json.dumps(BODY).encode(),
-                                    {"Authorization": f"Token {token}"})
+    return await http_client_worker(
+        port, "POST", "/api/request", json.dumps(BODY).encode(), {"Authorization": f"Token {token}"}
+    )
 
 
-async def http_client_worker(port: int, method: str, path: str, body: bytes = b"",
-                             headers: dict[str, str] | None = None) -> Worker:
+async def http_client_worker(
+    port: int, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> Worker:
     """A minimal HTTP/1.1 keep-alive client, so the load generator costs less than the server."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    request = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}"
-               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    request = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
     async def one() -> None:
         writer.write(request)
@@ -124,6 +130,7 @@ async def ws_worker(port: int, token: str) -> Worker:
 
 # --- measuring -------------------------------------------------------------------------------------------
 
+
 async def measure(make: Callable[[], Awaitable[Worker]], clients: int, seconds: float) -> dict[str, float]:
     workers = [await make() for _ in range(clients)]
     try:
@@ -137,16 +144,21 @@ async def measure(make: Callable[[], Awaitable[Worker]], clients: int, seconds: 
         for w in workers:
             await w.close()  # type: ignore[attr-defined]
     samples.sort()
-    return {"req_s": sum(counts) / elapsed, "p50_ms": samples[len(samples) // 2] * 1000,
-            "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000, "n": len(samples)}
+    return {
+        "req_s": sum(counts) / elapsed,
+        "p50_ms": samples[len(samples) // 2] * 1000,
+        "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000,
+        "n": len(samples),
+    }
 
 
 def median_of(rounds: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
 
 
-async def bench(system: System, daphne: Daphne, token: str, clients_list: list[int], seconds: float,
-                rounds: int) -> list[tuple[int, str, dict[str, float]]]:
+async def bench(
+    system: System, daphne: Daphne, token: str, clients_list: list[int], seconds: float, rounds: int
+) -> list[tuple[int, str, dict[str, float]]]:
     kinds: dict[str, Callable[[], Awaitable[Worker]]] = {
         "raw socket": lambda: raw_worker(str(system.client_socket)),
         "POST /api/request": lambda: http_worker(daphne.port, token),
@@ -158,9 +170,12 @@ async def bench(system: System, daphne: Daphne, token: str, clients_list: list[i
         for r in range(rounds):
             for name, make in kinds.items():
                 results[name].append(await measure(make, clients, seconds))
-                print(f"  clients={clients} round={r + 1} {name}: "
-                      f"{results[name][-1]['req_s']:.0f} req/s p50 {results[name][-1]['p50_ms']:.2f} ms",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  clients={clients} round={r + 1} {name}: "
+                    f"{results[name][-1]['req_s']:.0f} req/s p50 {results[name][-1]['p50_ms']:.2f} ms",
+                    file=sys.stderr,
+                    flush=True,
+                )
         out.extend((clients, name, median_of(rs)) for name, rs in results.items())
     return out
 
@@ -191,8 +206,7 @@ def main() -> int:
         if daphne is not None:
             daphne.stop()
         system.stop()
-    print(f"\nnaming.echo, {args.rounds} rounds x {args.seconds:g} s, medians "
-          f"(one request at a time per client)\n")
+    print(f"\nnaming.echo, {args.rounds} rounds x {args.seconds:g} s, medians (one request at a time per client)\n")
     print("| clients | path | req/s | p50 ms | p99 ms |")
     print("|---|---|---|---|---|")
     for clients, name, m in rows:

@@ -9,6 +9,7 @@ peak, once every answer is back, and --settle seconds later.
     .venv/bin/python bench/measure_overload_memory.py                  # 20,000 requests
     .venv/bin/python bench/measure_overload_memory.py --requests 20000 --settle 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,9 @@ async def burst(socket_path: str, n: int, pid: int) -> tuple[float, dict[str, in
     client = await AsyncClient.connect(socket_path)
     peak = 0.0
     try:
-        tasks = [asyncio.ensure_future(client.request("probe", "slow", {"ms": 1}, timeout_ms=120_000))
-                 for _ in range(n)]
+        tasks = [
+            asyncio.ensure_future(client.request("probe", "slow", {"ms": 1}, timeout_ms=120_000)) for _ in range(n)
+        ]
         while not all(t.done() for t in tasks):
             peak = max(peak, rss_mb(pid))
             await asyncio.sleep(0.05)
@@ -70,8 +72,10 @@ def main() -> int:
     finally:
         system.stop()
     print(f"{args.requests} requests in {took:.1f} s: {outcomes}")
-    print(f"orchestrator RSS: rest {rest:.1f} MB, peak {peak:.1f} MB, all answered {after:.1f} MB, "
-          f"+{args.settle:g} s {settled:.1f} MB")
+    print(
+        f"orchestrator RSS: rest {rest:.1f} MB, peak {peak:.1f} MB, all answered {after:.1f} MB, "
+        f"+{args.settle:g} s {settled:.1f} MB"
+    )
     return 0
 
 

@@ -20,6 +20,7 @@ are part of the time, its own HTTP port and Redis key prefix), and reports
   (the socket benchmark's pipelined case), for --load-seconds;
 * the time supervisord takes to stop everything on SIGTERM.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,10 +50,19 @@ AGENTS = {"AGT-NAMING-1", "AGT-NAMING-2", "AGT-STRUCT-1", "AGT-SEMANTIC-1", "AGT
 def memory_kib(pid: int) -> tuple[int, int]:
     """(RSS, PSS) in KiB from /proc; (0, 0) for a process that is gone."""
     try:
-        rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                   if line.startswith("VmRSS:"))
-        pss = next((int(line.split()[1]) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-                    if line.startswith("Pss:")), 0)
+        rss = next(
+            int(line.split()[1])
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if line.startswith("VmRSS:")
+        )
+        pss = next(
+            (
+                int(line.split()[1])
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+                if line.startswith("Pss:")
+            ),
+            0,
+        )
     except (FileNotFoundError, ProcessLookupError, StopIteration):
         return 0, 0
     return rss, pss
@@ -72,23 +82,29 @@ class Run:
         self.socket_dir = self.tmp / "s"
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRATOR_", "DJANGO_SUPERUSER"))}
-        env.update({
-            "DATABASE_URL": f"sqlite:///{self.tmp / 'db.sqlite3'}",
-            "ORCHESTRATOR_SOCKET_DIR": str(self.socket_dir),
-            "ORCHESTRATOR_VAR_DIR": str(self.tmp / "var"),
-            "ORCHESTRATOR_HTTP_PORT": str(self.port),
-            "REDIS_KEY_PREFIX": f"bench:{uuid.uuid4().hex[:8]}:",
-            "DJANGO_SUPERUSER_USERNAME": "admin",
-            "DJANGO_SUPERUSER_PASSWORD": uuid.uuid4().hex,
-        })
+        env.update(
+            {
+                "DATABASE_URL": f"sqlite:///{self.tmp / 'db.sqlite3'}",
+                "ORCHESTRATOR_SOCKET_DIR": str(self.socket_dir),
+                "ORCHESTRATOR_VAR_DIR": str(self.tmp / "var"),
+                "ORCHESTRATOR_HTTP_PORT": str(self.port),
+                "REDIS_KEY_PREFIX": f"bench:{uuid.uuid4().hex[:8]}:",
+                "DJANGO_SUPERUSER_USERNAME": "admin",
+                "DJANGO_SUPERUSER_PASSWORD": uuid.uuid4().hex,
+            }
+        )
         if args.checkout:
             checkout = Path(args.checkout).resolve()
             self.command = ["python3", str(checkout / "dev.py"), "run"]
             self.cwd = checkout
         else:
             shutil.copyfile(ROOT / "supervisord.conf", self.tmp / "supervisord.conf")
-            self.command = [sys.executable, str(ROOT / "scripts" / "run_system.py"),
-                            "--config", str(self.tmp / "supervisord.conf")]
+            self.command = [
+                sys.executable,
+                str(ROOT / "scripts" / "run_system.py"),
+                "--config",
+                str(self.tmp / "supervisord.conf"),
+            ]
             self.cwd = self.tmp
         self.env = env
         self.marks: dict[str, float] = {}
@@ -106,16 +122,24 @@ class Run:
         print(f"$ {' '.join(self.command)}", flush=True)
         self.log = open(self.tmp / "run.out", "wb")  # noqa: SIM115 (the child's stdout, closed by stop())
         self.t0 = time.monotonic()
-        self.proc = subprocess.Popen(self.command, cwd=self.cwd, env=self.env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.command,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = self.t0 + self.args.timeout
         client_sock = self.socket_dir / "orchestrator.sock"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise SystemExit(f"run command exited: {(self.tmp / 'run.out').read_text()[-3000:]}")
             self._poll_marks(client_sock)
-            if {"all programs RUNNING", "first answer (naming echo)", "every agent attached",
-                    "/health 200"} <= set(self.marks):
+            if {"all programs RUNNING", "first answer (naming echo)", "every agent attached", "/health 200"} <= set(
+                self.marks
+            ):
                 return
             time.sleep(0.05)
         raise SystemExit(f"not ready after {self.args.timeout} s: {self.marks}")
@@ -203,16 +227,20 @@ class Run:
 
 
 def table(rest: dict[str, tuple[int, int]], peak: dict[str, tuple[int, int]]) -> str:
-    lines = ["| process | RSS at rest (MiB) | PSS at rest (MiB) | RSS peak under load | PSS peak under load |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| process | RSS at rest (MiB) | PSS at rest (MiB) | RSS peak under load | PSS peak under load |",
+        "|---|---|---|---|---|",
+    ]
     for name in sorted(rest):
         r, p = rest[name]
         lr, lp = peak.get(name, (0, 0))
         lines.append(f"| {name} | {r / 1024:.1f} | {p / 1024:.1f} | {lr / 1024:.1f} | {lp / 1024:.1f} |")
     tr = sum(v[0] for v in rest.values()) / 1024
     tp = sum(v[1] for v in rest.values()) / 1024
-    lines.append(f"| total | {tr:.1f} | {tp:.1f} | {sum(v[0] for v in peak.values()) / 1024:.1f} "
-                 f"| {sum(v[1] for v in peak.values()) / 1024:.1f} |")
+    lines.append(
+        f"| total | {tr:.1f} | {tp:.1f} | {sum(v[0] for v in peak.values()) / 1024:.1f} "
+        f"| {sum(v[1] for v in peak.values()) / 1024:.1f} |"
+    )
     return "\n".join(lines)
 
 
@@ -243,8 +271,11 @@ def main() -> int:
     print(f"\nload: pipelined echo to naming, window {args.window}, {args.load_seconds:.0f} s: {rps:,.0f} req/s")
     print(f"stop: SIGTERM to supervisord -> everything stopped in {stop_s:.1f} s")
     if args.json:
-        print(json.dumps({"marks_s": run.marks, "rest_kib": rest, "peak_kib": peaks, "load_rps": rps,
-                          "stop_s": stop_s}, indent=1))
+        print(
+            json.dumps(
+                {"marks_s": run.marks, "rest_kib": rest, "peak_kib": peaks, "load_rps": rps, "stop_s": stop_s}, indent=1
+            )
+        )
     return 0
 
 

@@ -4,6 +4,7 @@ POST /bench/noop answers {"ok": true} through the same fast-path dispatcher
 as /api/route-llm, so the benchmark can show the floor (Daphne, the ASGI hop,
 orjson) beside the real endpoint in the same server and the same run.
 """
+
 from __future__ import annotations
 
 from orchestrator_site.asgi import application, http_app  # noqa: F401  (re-exported for Daphne)

@@ -1,9 +1,10 @@
 """A private PostgreSQL database for one benchmark run, created on a given server and dropped after.
 
-    url, drop = private_database("postgres://postgres@127.0.0.1:5432/postgres", "bench_router")
-    try: ... DATABASE_URL=url ...
-    finally: drop()
+url, drop = private_database("postgres://postgres@127.0.0.1:5432/postgres", "bench_router")
+try: ... DATABASE_URL=url ...
+finally: drop()
 """
+
 from __future__ import annotations
 
 import os

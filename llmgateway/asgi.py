@@ -5,6 +5,7 @@ here whatever the router's decision-only setting says, because this spends money
 limit, a bounded body, then ``proxy.serve``. The database is reached only through the router's
 batched thread (``ledger``); nothing here blocks the event loop.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -33,8 +34,12 @@ async def admit(scope: dict[str, Any]) -> GatewayError | None:
     except AuthenticationFailed as exc:
         return from_protocol(ProtocolError(ErrorCode.UNAUTHORIZED, str(exc)))
     if not principal.is_authenticated:
-        return from_protocol(ProtocolError(ErrorCode.UNAUTHORIZED, (
-            "The gateway needs an API token: Authorization: Bearer <token> (the OpenAI clients' api_key)")))
+        return from_protocol(
+            ProtocolError(
+                ErrorCode.UNAUTHORIZED,
+                ("The gateway needs an API token: Authorization: Bearer <token> (the OpenAI clients' api_key)"),
+            )
+        )
     refusal = await rate_limit(principal=principal, user_scope="route_llm_user", anon_scope="route_llm_anon")
     return from_protocol(refusal) if refusal is not None else None
 
@@ -47,8 +52,9 @@ def _internal_error() -> dict[str, Any]:
 async def _refused(scope: dict[str, Any], send: Any, method: str) -> bool:
     """True when the request is answered already: another method (405 with Allow), or not admitted (401, 429)."""
     if scope["method"] != method:
-        await send_error(send, GatewayError(405, f"Use {method}", code="method_not_allowed"),
-                         headers=[(b"allow", method.encode())])
+        await send_error(
+            send, GatewayError(405, f"Use {method}", code="method_not_allowed"), headers=[(b"allow", method.encode())]
+        )
         return True
     refusal = await admit(scope)
     if refusal is not None:
@@ -85,13 +91,29 @@ def _models() -> list[dict[str, Any]]:
     from llmrouter.models import Provider
 
     rows = Provider.objects.filter(enabled=True).order_by("display_order", "key")
-    data = [{"id": AUTO, "object": "model", "created": 0, "owned_by": "router",
-             "description": "The router picks the provider (the seed's formula)"}]
+    data = [
+        {
+            "id": AUTO,
+            "object": "model",
+            "created": 0,
+            "owned_by": "router",
+            "description": "The router picks the provider (the seed's formula)",
+        }
+    ]
     for p in rows:
-        data.append({"id": p.key, "object": "model", "created": int(p.created_at.timestamp()),
-                     "owned_by": p.api_format, "name": p.name, "context_window": p.context_window,
-                     "upstream_model": p.upstream_model or p.key, "ready": bool(p.api_base) and p.api_key_set,
-                     "breaker": p.breaker_state})
+        data.append(
+            {
+                "id": p.key,
+                "object": "model",
+                "created": int(p.created_at.timestamp()),
+                "owned_by": p.api_format,
+                "name": p.name,
+                "context_window": p.context_window,
+                "upstream_model": p.upstream_model or p.key,
+                "ready": bool(p.api_base) and p.api_key_set,
+                "breaker": p.breaker_state,
+            }
+        )
     return data
 
 

@@ -4,6 +4,7 @@ An attempt fails over (``retryable``) on a connection error, a timeout before th
 5xx, and on an unreadable answer; a provider's other 4xx goes back to the client. ``health`` feeds the
 circuit breaker: failures are the provider's fault, "neutral" outcomes (a 4xx, a client that left) are not.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -66,27 +67,52 @@ class Attempt:
 
     def cost_nanos(self) -> int:
         usage = self.usage or Usage()
-        return settlement.usage_cost_nanos(prices=self.target.prices, prompt_tokens=usage.prompt_tokens,
-                                           completion_tokens=usage.completion_tokens,
-                                           cached_tokens=usage.cached_tokens)
+        return settlement.usage_cost_nanos(
+            prices=self.target.prices,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+        )
 
     def settlement(self, chat: ChatRequest) -> settlement.GatewaySettlement:
         d, usage = self.decision, self.usage or Usage()
         if self.usage_source == settlement.NONE:
             usage = Usage()
         return settlement.GatewaySettlement(
-            route_pk=d.route_pk, decision_id=d.decision_id, request_id=d.request_id, attempt=self.number,
-            provider_pk=d.provider_pk, provider_key=d.provider_key, reserved_nanos=d.estimated_cost_nanos,
-            reserved_at=d.created_at, prices=self.target.prices, outcome=self.outcome,
-            usage_source=self.usage_source, prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens,
-            status_code=self.status_code, error=self.error, ttfb_ms=self.ttfb_ms, total_ms=self.total_ms,
-            stream=chat.stream, health=self.health, probe=self.target.probe, breaker_dirty=self.target.breaker_dirty,
-            observed_ttfb_ms=ttfb.due(d.provider_key))
+            route_pk=d.route_pk,
+            decision_id=d.decision_id,
+            request_id=d.request_id,
+            attempt=self.number,
+            provider_pk=d.provider_pk,
+            provider_key=d.provider_key,
+            reserved_nanos=d.estimated_cost_nanos,
+            reserved_at=d.created_at,
+            prices=self.target.prices,
+            outcome=self.outcome,
+            usage_source=self.usage_source,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+            status_code=self.status_code,
+            error=self.error,
+            ttfb_ms=self.ttfb_ms,
+            total_ms=self.total_ms,
+            stream=chat.stream,
+            health=self.health,
+            probe=self.target.probe,
+            breaker_dirty=self.target.breaker_dirty,
+            observed_ttfb_ms=ttfb.due(d.provider_key),
+        )
 
     def summary(self) -> dict:
-        return {"attempt": self.number, "provider": self.provider_key, "decision_id": self.decision.decision_id,
-                "outcome": self.outcome, "status": self.status_code, "error": self.error}
+        return {
+            "attempt": self.number,
+            "provider": self.provider_key,
+            "decision_id": self.decision.decision_id,
+            "outcome": self.outcome,
+            "status": self.status_code,
+            "error": self.error,
+        }
 
 
 def _provider_message(content: bytes) -> str:
@@ -113,8 +139,10 @@ def classify_exception(att: Attempt, exc: BaseException) -> None:
     if isinstance(exc, upstream.ConnectFailed):
         att.fail(Outcome.CONNECT_ERROR, str(exc))
     elif isinstance(exc, TimeoutError):  # the first-byte or total timeout, or upstream.Stalled
-        att.fail(Outcome.TIMEOUT, "no answer before the first-byte timeout" if att.ttfb_ms is None
-                 else "the answer stalled (read timeout)")
+        att.fail(
+            Outcome.TIMEOUT,
+            "no answer before the first-byte timeout" if att.ttfb_ms is None else "the answer stalled (read timeout)",
+        )
     else:
         att.fail(Outcome.CONNECT_ERROR, f"connection failed: {exc}")
 
@@ -140,8 +168,9 @@ async def classify_status(att: Attempt, response: upstream.Response) -> None:
         att.fail(Outcome.UPSTREAM_ERROR, message, retryable=False, health="neutral")
 
 
-async def open_call(att: Attempt, chat: ChatRequest, *, deadline: float, first_byte_s: float
-                    ) -> upstream.Response | None:
+async def open_call(
+    att: Attempt, chat: ChatRequest, *, deadline: float, first_byte_s: float
+) -> upstream.Response | None:
     """Send the request and wait for the answer's headers; None (and ``att`` says why) unless it is 2xx."""
     target = att.target
     # The provider's key, read per call and never stored: its variable's name is the route's data, and a key

@@ -6,6 +6,7 @@ high-water mark (64 KiB) and to resume once it drains; ``wait()`` blocks the str
 the gateway stops reading from the provider instead of growing memory. Under another server (``send``
 is not Daphne's), ``wait()`` returns at once: that server's own ``send`` applies its flow control.
 """
+
 from __future__ import annotations
 
 import asyncio

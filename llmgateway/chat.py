@@ -2,6 +2,7 @@
 
 Every refusal here happens before routing: nothing is reserved or logged.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,9 +66,15 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     route = _route(body.pop("route", None))
     prompt = tokens.estimate_prompt_tokens(messages, extra=[body.get("tools"), body.get("functions")])
     return ChatRequest(
-        body=body, model=model.strip(), stream=stream,
-        include_usage=bool((stream_options or {}).get("include_usage")), prompt_tokens=prompt,
-        completion_tokens=completion, max_tokens_given=given, **route)
+        body=body,
+        model=model.strip(),
+        stream=stream,
+        include_usage=bool((stream_options or {}).get("include_usage")),
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        max_tokens_given=given,
+        **route,
+    )
 
 
 def _messages(messages: Any) -> list[dict[str, Any]]:
@@ -81,8 +88,7 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
             raise invalid(f"messages[{i}].role must be one of {', '.join(sorted(ROLES))}", param=f"messages[{i}].role")
         content = m.get("content")
         if content is not None and not isinstance(content, (str, list)):
-            raise invalid(f"messages[{i}].content must be a string or a list of parts",
-                          param=f"messages[{i}].content")
+            raise invalid(f"messages[{i}].content must be a string or a list of parts", param=f"messages[{i}].content")
     return messages
 
 
@@ -104,8 +110,11 @@ def _route(route: Any) -> dict[str, Any]:
         raise invalid("'route' must be an object", param="route")
     unknown = sorted(set(route) - ROUTE_FIELDS)
     if unknown:
-        raise invalid(f"Unknown route field(s) {', '.join(unknown)}; known: {', '.join(sorted(ROUTE_FIELDS))}",
-                      param=f"route.{unknown[0]}", code="unknown_parameter")
+        raise invalid(
+            f"Unknown route field(s) {', '.join(unknown)}; known: {', '.join(sorted(ROUTE_FIELDS))}",
+            param=f"route.{unknown[0]}",
+            code="unknown_parameter",
+        )
     try:
         parsed = validation.parse_route_request({**route, "token_count": 0}, default_interface="gateway")
     except ProtocolError as exc:

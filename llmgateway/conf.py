@@ -2,6 +2,7 @@
 
 settings.py fills the dict from the environment and is the one home of each key's default and meaning.
 """
+
 from __future__ import annotations
 
 from orchestrator_common.settings_section import SettingsSection

@@ -4,6 +4,7 @@ Every refusal of the gateway is a GatewayError; the router's ProtocolErrors are 
 ``details`` (the decision's exclusion reasons, the attempts) travels inside ``error`` as an extra key,
 which OpenAI clients ignore and people read.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,9 +30,17 @@ _BY_CODE: dict[str, tuple[int, str, str]] = {
 
 
 class GatewayError(Exception):
-    def __init__(self, status: int, message: str, *, type: str = INVALID_REQUEST, code: str | None = None,
-                 param: str | None = None, details: dict[str, Any] | None = None,
-                 retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = INVALID_REQUEST,
+        code: str | None = None,
+        param: str | None = None,
+        details: dict[str, Any] | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.code, self.param = status, message, type, code, param
         self.details = details
@@ -54,8 +63,9 @@ def from_protocol(exc: ProtocolError) -> GatewayError:
     param = details.pop("param", None) or details.pop("field", None)
     code = details.pop("code", None) or code
     retry = details.get("retry_after_s")
-    return GatewayError(status, exc.message, type=type_, code=code, param=param, details=details or None,
-                        retry_after_s=retry)
+    return GatewayError(
+        status, exc.message, type=type_, code=code, param=param, details=details or None, retry_after_s=retry
+    )
 
 
 def upstream_failed(message: str, *, timeout: bool, details: dict[str, Any]) -> GatewayError:
@@ -66,5 +76,11 @@ def upstream_failed(message: str, *, timeout: bool, details: dict[str, Any]) -> 
 
 
 def upstream_rate_limited(message: str, *, details: dict[str, Any], retry_after_s: float | None) -> GatewayError:
-    return GatewayError(429, message, type="rate_limit_error", code="upstream_rate_limited", details=details,
-                        retry_after_s=retry_after_s)
+    return GatewayError(
+        429,
+        message,
+        type="rate_limit_error",
+        code="upstream_rate_limited",
+        details=details,
+        retry_after_s=retry_after_s,
+    )

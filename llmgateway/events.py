@@ -1,5 +1,6 @@
 """Gateway events (the circuit breaker's moves) to WebSocket subscribers, through the channel layer group
 the orchestrator's events are relayed to (so they arrive exactly like ``provider_health_changed``)."""
+
 from __future__ import annotations
 
 import logging

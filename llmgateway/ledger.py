@@ -14,6 +14,7 @@ two transactions per call away (bench/gateway.md). The reservation holds the wor
 the budget is never short of what was spent. Lingering settlements are written before the server shuts
 down (a Twisted "before shutdown" trigger under Daphne).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,6 +31,7 @@ from llmrouter.dbthread import batched
 from llmrouter.settlement import GatewaySettlement
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass(slots=True)
 class Op:
@@ -80,8 +82,11 @@ def _written(settlements: tuple[GatewaySettlement, ...], job: asyncio.Future) ->
 
     failure = asyncio.CancelledError() if job.cancelled() else job.exception()
     if failure is not None and not isinstance(failure, ProtocolError):  # a refusal still wrote them
-        logger.error("gateway settlements %s travelled with a failed batch (%r); see the log above",
-                     ", ".join(s.decision_id for s in settlements), failure)
+        logger.error(
+            "gateway settlements %s travelled with a failed batch (%r); see the log above",
+            ", ".join(s.decision_id for s in settlements),
+            failure,
+        )
         return
     published = [event for s in settlements for event in s.events]
     if published:

@@ -6,6 +6,7 @@
 
 Every decision made is settled exactly once (``finally``), whatever happens to the client or the call.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,15 +39,20 @@ class _Context:
 
     def query(self) -> gateway.GatewayQuery:
         first = self.attempts[0].decision.request_id if self.attempts else ""
-        return gateway.GatewayQuery(prompt_tokens=self.chat.prompt_tokens,
-                                    completion_tokens=self.chat.completion_tokens,
-                                    pin=self.chat.pin, tried=frozenset(a.provider_key for a in self.attempts),
-                                    request_id=first, attempt=len(self.attempts) + 1)
+        return gateway.GatewayQuery(
+            prompt_tokens=self.chat.prompt_tokens,
+            completion_tokens=self.chat.completion_tokens,
+            pin=self.chat.pin,
+            tried=frozenset(a.provider_key for a in self.attempts),
+            request_id=first,
+            attempt=len(self.attempts) + 1,
+        )
 
     def route(self) -> dict[str, Any]:
         c = self.chat
-        return gateway.route_kwargs(self.query(), task_type=c.task_type, priority=c.priority,
-                                    max_latency=c.max_latency, interface=c.interface)
+        return gateway.route_kwargs(
+            self.query(), task_type=c.task_type, priority=c.priority, max_latency=c.max_latency, interface=c.interface
+        )
 
 
 async def serve(chat: ChatRequest, receive: Any, send: Any) -> None:
@@ -92,13 +98,18 @@ async def _refused(ctx: _Context, exc: ProtocolError) -> None:
     """No (further) provider: the decision's refusal, or after failed attempts the last upstream failure."""
     if not ctx.attempts:
         error = from_protocol(exc)
-        headers = [(b"x-route-decision-id", str(exc.details["decision_id"]).encode())] \
-            if exc.details.get("decision_id") else []
+        headers = (
+            [(b"x-route-decision-id", str(exc.details["decision_id"]).encode())]
+            if exc.details.get("decision_id")
+            else []
+        )
         await send_error(ctx.send, error, headers=headers)
         return
     failure = _failure(ctx)
-    failure.details = {**(failure.details or {}), "next_candidate": {"code": str(exc.code), "message": exc.message,
-                                                                   "excluded": exc.details.get("excluded")}}
+    failure.details = {
+        **(failure.details or {}),
+        "next_candidate": {"code": str(exc.code), "message": exc.message, "excluded": exc.details.get("excluded")},
+    }
     await send_error(ctx.send, failure, headers=route_headers(ctx.attempts[-1]))
 
 
@@ -108,12 +119,18 @@ def _failure(ctx: _Context) -> GatewayError:
     if last.outcome == Outcome.UPSTREAM_ERROR and not last.retryable:
         status = last.status_code or 502
         client_status = 413 if status == 413 else 400 if status in (400, 404, 409, 422) else 502
-        return GatewayError(client_status, last.error, type="invalid_request_error" if client_status < 500
-                            else "upstream_error", code="upstream_refused", details=details)
+        return GatewayError(
+            client_status,
+            last.error,
+            type="invalid_request_error" if client_status < 500 else "upstream_error",
+            code="upstream_refused",
+            details=details,
+        )
     if last.outcome == Outcome.RATE_LIMITED:
         return upstream_rate_limited(last.error, details=details, retry_after_s=last.retry_after_s)
-    return upstream_failed(f"No provider answered: {last.error}", timeout=last.outcome == Outcome.TIMEOUT,
-                           details=details)
+    return upstream_failed(
+        f"No provider answered: {last.error}", timeout=last.outcome == Outcome.TIMEOUT, details=details
+    )
 
 
 async def _whole(ctx: _Context, att: Attempt) -> bool:

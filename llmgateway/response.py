@@ -1,4 +1,5 @@
 """What the gateway sends back: JSON bodies, OpenAI-shaped errors and the x-route-* headers."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -22,19 +23,25 @@ def route_headers(att: Any, *, cost_nanos: int | None = None) -> Headers:
     """x-route-decision-id (the decision that served, or the last one tried), x-route-provider, x-route-request-id
     (the first decision of the request: the route log's ``request_id``), x-route-attempts, x-route-cost when known."""
     d = att.decision
-    headers = [(b"x-route-decision-id", d.decision_id.encode()), (b"x-route-provider", d.provider_key.encode()),
-               (b"x-route-request-id", (d.request_id or d.decision_id).encode()),
-               (b"x-route-attempts", str(att.number).encode())]
+    headers = [
+        (b"x-route-decision-id", d.decision_id.encode()),
+        (b"x-route-provider", d.provider_key.encode()),
+        (b"x-route-request-id", (d.request_id or d.decision_id).encode()),
+        (b"x-route-attempts", str(att.number).encode()),
+    ]
     if cost_nanos is not None:
         headers.append((b"x-route-cost", dollars(cost_nanos)))
     return headers
 
 
-async def send_json_bytes(send: Any, status: int, body: bytes, *,
-                          headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *headers]})
+async def send_json_bytes(send: Any, status: int, body: bytes, *, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

@@ -1,4 +1,5 @@
 """Server-Sent Events: an incremental parser for upstream streams and the encoder for ours."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -27,7 +28,7 @@ class SSEParser:
             end = buf.find(b"\n\n")
             if end < 0:
                 break
-            block, buf = buf[:end], buf[end + 2:]
+            block, buf = buf[:end], buf[end + 2 :]
             event = _parse_block(block)
             if event is not None:
                 events.append(event)

@@ -8,6 +8,7 @@ the upstream request and pays for what it got (prompt + the text relayed so far,
 Each chunk is sent only once the client's socket has room (``FlowControl``): the provider's stream is
 read no faster than the client reads ours.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,12 +23,16 @@ from llmgateway.backpressure import FlowControl
 from llmgateway.response import route_headers
 from llmrouter import settlement
 
-_SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
-                (b"x-accel-buffering", b"no")]
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
 
 
-async def relay(ctx: Any, att: Attempt, response: upstream.Response, chunks: AsyncIterator[bytes],
-                first: bytes) -> None:
+async def relay(
+    ctx: Any, att: Attempt, response: upstream.Response, chunks: AsyncIterator[bytes], first: bytes
+) -> None:
     send = ctx.send
     await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *route_headers(att)]})
     flow = FlowControl(send)
@@ -61,8 +66,9 @@ async def _disconnected(receive: Any) -> None:
         pass
 
 
-async def _pump(send: Any, flow: FlowControl, reader: Any, chunks: AsyncIterator[bytes], first: bytes,
-                deadline: float) -> str:
+async def _pump(
+    send: Any, flow: FlowControl, reader: Any, chunks: AsyncIterator[bytes], first: bytes, deadline: float
+) -> str:
     """Relay until the provider's end marker or the end of its stream; returns why it stopped ("" when complete)."""
     parser = sse.SSEParser()
     chunk = first
@@ -112,6 +118,12 @@ def _conclude(ctx: Any, att: Attempt, reader: Any, pump: asyncio.Future, client_
 
 
 def _truncation_error(att: Attempt) -> dict[str, Any]:
-    return {"error": {"message": f"The answer is incomplete: {att.error}", "type": "upstream_error",
-                      "code": "stream_truncated", "param": None,
-                      "details": {"provider": att.provider_key, "decision_id": att.decision.decision_id}}}
+    return {
+        "error": {
+            "message": f"The answer is incomplete: {att.error}",
+            "type": "upstream_error",
+            "code": "stream_truncated",
+            "param": None,
+            "details": {"provider": att.provider_key, "decision_id": att.decision.decision_id},
+        }
+    }

@@ -7,6 +7,7 @@ CJK text is 3 UTF-8 bytes a character at about one token each, so the
 estimate errs high: the reservation it feeds is the worst case the request
 may cost, and the settlement corrects it with the provider's own count.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,9 @@ def _text_bytes(value: Any) -> int:
 
 def estimate_prompt_tokens(messages: list[dict[str, Any]], *, extra: Any = None) -> int:
     """Tokens the prompt will probably cost (``extra``: tools and the like, counted as text too)."""
-    size = sum(_text_bytes(m.get("content")) + _text_bytes(m.get("name")) + _text_bytes(m.get("tool_calls"))
-               for m in messages)
+    size = sum(
+        _text_bytes(m.get("content")) + _text_bytes(m.get("name")) + _text_bytes(m.get("tool_calls")) for m in messages
+    )
     size += _text_bytes(extra)
     return math.ceil(size / BYTES_PER_TOKEN) + PER_MESSAGE * len(messages) + PRIMING
 

@@ -4,6 +4,7 @@ Each process publishes its p50 to the provider's row (``observed_ttfb_ms``, show
 by the latency factor when the operator enables it) with the settlements, at most every TTFB_PUBLISH_S
 seconds per provider: the row holds the latest process's view, which on one machine is the same traffic.
 """
+
 from __future__ import annotations
 
 import statistics

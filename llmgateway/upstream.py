@@ -16,6 +16,7 @@ Callers see only this module's ``Response`` and ``UpstreamError`` kinds, so the 
 named in one place. Cookies a provider sets are dropped (``DummyCookieJar``): one caller's must never
 reach another's call.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -106,14 +107,20 @@ def _session() -> aiohttp.ClientSession:
     session = _sessions.get(loop)
     if session is None or session.closed:
         read = float(conf.get("READ_TIMEOUT_S"))
-        connector = aiohttp.TCPConnector(limit=int(conf.get("MAX_CONNECTIONS")), limit_per_host=0,
-                                         keepalive_timeout=float(conf.get("KEEPALIVE_S")), ttl_dns_cache=60)
+        connector = aiohttp.TCPConnector(
+            limit=int(conf.get("MAX_CONNECTIONS")),
+            limit_per_host=0,
+            keepalive_timeout=float(conf.get("KEEPALIVE_S")),
+            ttl_dns_cache=60,
+        )
         # connect=None: waiting for a free pooled connection is bounded by the caller's first-byte timeout.
-        timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=float(conf.get("CONNECT_TIMEOUT_S")),
-                                        sock_read=read)
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=None, sock_connect=float(conf.get("CONNECT_TIMEOUT_S")), sock_read=read
+        )
         # The provider's address is configured, never taken from the environment's proxies (trust_env off).
-        session = _sessions[loop] = aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False,
-                                                          cookie_jar=aiohttp.DummyCookieJar())
+        session = _sessions[loop] = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+        )
     return session
 
 

@@ -3,6 +3,7 @@
 A route log's page shows its candidates as a table (candidates_table_html) with the
 factors rounded by scoring.shown() and the costs as exact decimals.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -21,22 +22,72 @@ from orchestrator_common.admin_readonly import ReadOnlyAdmin
 
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
-    list_display = ["name", "key", "cost_per_1m", "context_window", "latency_ms", "quality", "enabled",
-                    "health_state", "breaker_state", "observed_ttfb_ms", "api_format", "key_variable_set",
-                    "last_check_at", "display_order"]
+    list_display = [
+        "name",
+        "key",
+        "cost_per_1m",
+        "context_window",
+        "latency_ms",
+        "quality",
+        "enabled",
+        "health_state",
+        "breaker_state",
+        "observed_ttfb_ms",
+        "api_format",
+        "key_variable_set",
+        "last_check_at",
+        "display_order",
+    ]
     list_editable = ["enabled", "display_order"]
     list_filter = ["enabled", "health_state", "breaker_state", "api_format"]
     search_fields = ["key", "name"]
-    readonly_fields = ["consecutive_failures", "last_check_at", "last_error", "key_variable_set", "breaker_state",
-                       "breaker_failures", "breaker_until", "observed_ttfb_ms", "created_at", "updated_at"]
+    readonly_fields = [
+        "consecutive_failures",
+        "last_check_at",
+        "last_error",
+        "key_variable_set",
+        "breaker_state",
+        "breaker_failures",
+        "breaker_until",
+        "observed_ttfb_ms",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         (None, {"fields": ["key", "name", "enabled", "display_order"]}),
-        ("Routing", {"fields": ["cost_per_1m", "input_cost_per_1m", "output_cost_per_1m", "cached_input_cost_per_1m",
-                                "context_window", "latency_ms", "use_observed_latency", "quality", "capabilities"]}),
-        ("Gateway (/v1/)", {"fields": ["api_base", "api_format", "upstream_model", "api_key_env",
-                                       "key_variable_set"]}),
-        ("Health", {"fields": ["health_url", "health_state", "consecutive_failures", "last_check_at", "last_error",
-                               "breaker_state", "breaker_failures", "breaker_until", "observed_ttfb_ms"]}),
+        (
+            "Routing",
+            {
+                "fields": [
+                    "cost_per_1m",
+                    "input_cost_per_1m",
+                    "output_cost_per_1m",
+                    "cached_input_cost_per_1m",
+                    "context_window",
+                    "latency_ms",
+                    "use_observed_latency",
+                    "quality",
+                    "capabilities",
+                ]
+            },
+        ),
+        ("Gateway (/v1/)", {"fields": ["api_base", "api_format", "upstream_model", "api_key_env", "key_variable_set"]}),
+        (
+            "Health",
+            {
+                "fields": [
+                    "health_url",
+                    "health_state",
+                    "consecutive_failures",
+                    "last_check_at",
+                    "last_error",
+                    "breaker_state",
+                    "breaker_failures",
+                    "breaker_until",
+                    "observed_ttfb_ms",
+                ]
+            },
+        ),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -55,9 +106,18 @@ class BudgetAdmin(admin.ModelAdmin):
 
 @admin.register(RouterWeights)
 class RouterWeightsAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "high_quality_multiplier", "high_cost_multiplier", "low_quality_multiplier",
-                    "low_cost_multiplier", "over_budget_cost_factor", "cost_scale", "latency_scale_ms",
-                    "over_latency_factor", "updated_at"]
+    list_display = [
+        "__str__",
+        "high_quality_multiplier",
+        "high_cost_multiplier",
+        "low_quality_multiplier",
+        "low_cost_multiplier",
+        "over_budget_cost_factor",
+        "cost_scale",
+        "latency_scale_ms",
+        "over_latency_factor",
+        "updated_at",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return not RouterWeights.objects.exists()  # a singleton
@@ -68,15 +128,38 @@ class RouterWeightsAdmin(admin.ModelAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "kind", "amount", "provider_key", "route", "charged_at", "prompt_tokens",
-                    "completion_tokens", "cached_tokens", "usage_source"]
+    list_display = [
+        "created_at",
+        "kind",
+        "amount",
+        "provider_key",
+        "route",
+        "charged_at",
+        "prompt_tokens",
+        "completion_tokens",
+        "cached_tokens",
+        "usage_source",
+    ]
     list_filter = ["kind", "provider_key", "usage_source"]
     date_hierarchy = "created_at"
     list_select_related = ["route"]
 
 
-_ATTEMPT_FIELDS = ("number", "provider_key", "stream", "outcome", "status_code", "error", "time_to_first_byte",
-                   "total_time", "prompt_tokens", "completion_tokens", "cached_tokens", "cost", "usage_source")
+_ATTEMPT_FIELDS = (
+    "number",
+    "provider_key",
+    "stream",
+    "outcome",
+    "status_code",
+    "error",
+    "time_to_first_byte",
+    "total_time",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost",
+    "usage_source",
+)
 
 
 class RouteAttemptInline(admin.StackedInline):
@@ -104,17 +187,56 @@ class RouteAttemptInline(admin.StackedInline):
 @admin.register(RouteLog)
 class RouteLogAdmin(ReadOnlyAdmin):
     inlines = [RouteAttemptInline]
-    list_display = ["created_at", "decision_id", "interface", "task_type", "priority", "token_count",
-                    "provider_key", "outcome", "estimated_cost", "shown_confidence"]
+    list_display = [
+        "created_at",
+        "decision_id",
+        "interface",
+        "task_type",
+        "priority",
+        "token_count",
+        "provider_key",
+        "outcome",
+        "estimated_cost",
+        "shown_confidence",
+    ]
     list_filter = ["outcome", "priority", "interface", "provider_key"]
     search_fields = ["decision_id", "request_id", "reasoning"]
     date_hierarchy = "created_at"
     fieldsets = [
-        ("Request", {"fields": ["decision_id", "request_id", "attempt", "created_at", "interface", "task_type",
-                                "priority", "token_count", "max_latency"]}),
-        ("Decision", {"fields": ["outcome", "provider", "provider_key", "reasoning", "shown_confidence",
-                                 "estimated_cost_usd", "cost_per_1m", "input_cost_per_1m", "output_cost_per_1m",
-                                 "cached_input_cost_per_1m", "ledger_entries"]}),
+        (
+            "Request",
+            {
+                "fields": [
+                    "decision_id",
+                    "request_id",
+                    "attempt",
+                    "created_at",
+                    "interface",
+                    "task_type",
+                    "priority",
+                    "token_count",
+                    "max_latency",
+                ]
+            },
+        ),
+        (
+            "Decision",
+            {
+                "fields": [
+                    "outcome",
+                    "provider",
+                    "provider_key",
+                    "reasoning",
+                    "shown_confidence",
+                    "estimated_cost_usd",
+                    "cost_per_1m",
+                    "input_cost_per_1m",
+                    "output_cost_per_1m",
+                    "cached_input_cost_per_1m",
+                    "ledger_entries",
+                ]
+            },
+        ),
         ("Candidates", {"fields": ["candidates_table"]}),
     ]
 
@@ -128,18 +250,28 @@ class RouteLogAdmin(ReadOnlyAdmin):
 
     @admin.display(description="candidates")
     def candidates_table(self, obj: RouteLog) -> str:
-        return candidates_table_html(obj.candidates, chosen=obj.provider_key if obj.outcome == obj.OUTCOME_ROUTED
-                                     else None)
+        return candidates_table_html(
+            obj.candidates, chosen=obj.provider_key if obj.outcome == obj.OUTCOME_ROUTED else None
+        )
 
     @admin.display(description="ledger")
     def ledger_entries(self, obj: RouteLog) -> str:
         entries = list(obj.ledger.order_by("id"))
         if not entries:
             return "nothing reserved (a free provider, or not routed)"
-        return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a>: {}{}', (
-            (reverse("admin:llmrouter_ledgerentry_change", args=(e.pk,)), e.kind, _usd(e.amount),
-             f" ({e.prompt_tokens} + {e.completion_tokens} tokens)" if e.prompt_tokens is not None else "")
-            for e in entries))
+        return format_html_join(
+            mark_safe("<br>"),
+            '<a href="{}">{}</a>: {}{}',
+            (
+                (
+                    reverse("admin:llmrouter_ledgerentry_change", args=(e.pk,)),
+                    e.kind,
+                    _usd(e.amount),
+                    f" ({e.prompt_tokens} + {e.completion_tokens} tokens)" if e.prompt_tokens is not None else "",
+                )
+                for e in entries
+            ),
+        )
 
 
 def candidates_table_html(candidates: list[dict[str, Any]], *, chosen: str | None) -> str:
@@ -151,18 +283,42 @@ def candidates_table_html(candidates: list[dict[str, Any]], *, chosen: str | Non
     for c in map(scoring.shown_candidate, candidates):
         won = c.get("provider") == chosen
         factors = ["" if c.get(k) is None else c[k] for k in scoring.SHOWN_KEYS]
-        rows.append(format_html(
-            '<tr class="{}"><td>{}</td><td>{}<br><span class="quiet">{}</span></td>{}<td>{}</td><td>{}</td></tr>',
-            "candidate-winner" if won else ("candidate-excluded" if c.get("excluded") else "candidate"),
-            "\u2605 winner" if won else "", c.get("name", ""), c.get("provider", ""),
-            format_html_join("", '<td class="num">{}</td>', ((f,) for f in factors)),
-            _usd(c.get("request_cost")), c.get("reason") or ""))
-    header = format_html_join("", "<th>{}</th>", ((h,) for h in (
-        "", "provider", "quality", "quality x priority", "cost factor", "latency factor", "score", "cost",
-        "excluded because")))
-    return format_html('<div class="candidates-scroll"><table class="candidates"><thead><tr>{}</tr></thead>'
-                       '<tbody>{}</tbody></table></div>',
-                       header, mark_safe("".join(rows)))
+        rows.append(
+            format_html(
+                '<tr class="{}"><td>{}</td><td>{}<br><span class="quiet">{}</span></td>{}<td>{}</td><td>{}</td></tr>',
+                "candidate-winner" if won else ("candidate-excluded" if c.get("excluded") else "candidate"),
+                "\u2605 winner" if won else "",
+                c.get("name", ""),
+                c.get("provider", ""),
+                format_html_join("", '<td class="num">{}</td>', ((f,) for f in factors)),
+                _usd(c.get("request_cost")),
+                c.get("reason") or "",
+            )
+        )
+    header = format_html_join(
+        "",
+        "<th>{}</th>",
+        (
+            (h,)
+            for h in (
+                "",
+                "provider",
+                "quality",
+                "quality x priority",
+                "cost factor",
+                "latency factor",
+                "score",
+                "cost",
+                "excluded because",
+            )
+        ),
+    )
+    return format_html(
+        '<div class="candidates-scroll"><table class="candidates"><thead><tr>{}</tr></thead>'
+        "<tbody>{}</tbody></table></div>",
+        header,
+        mark_safe("".join(rows)),
+    )
 
 
 def _ms(value: float | None) -> str:

@@ -8,6 +8,7 @@ process died), the claim lapses at ``until`` and the next request probes again.
 The state lives in the provider's row and changes only inside the router's budget-locked transaction,
 so every web process sees the same breaker and two processes cannot both claim the probe.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ Settings are checked on every ``manage.py check``/start; the rows an
 operator edits (providers, budgets, weights) with ``check --database default``
 because they need the database.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -21,17 +22,37 @@ def _is_number(value: Any) -> bool:
 
 # What each key's value must be, with the error reported otherwise (the keys not listed take any value).
 _VALUE_RULES: tuple[tuple[str, Callable[[Any], bool], str, str], ...] = (
-    ("ROUTE_WORKERS", lambda v: isinstance(v, int) and v >= 0,
-     "LLMROUTER['ROUTE_WORKERS'] must be an integer >= 0 (0: the default, one).", "llmrouter.E003"),
-    ("HEALTH_CHECK_TIMEOUT_S", lambda v: isinstance(v, (int, float)) and v > 0,
-     "LLMROUTER['HEALTH_CHECK_TIMEOUT_S'] must be a positive number of seconds.", "llmrouter.E004"),
-    ("HEALTH_ORCHESTRATOR_TIMEOUT_S", lambda v: isinstance(v, (int, float)) and v > 0,
-     "LLMROUTER['HEALTH_ORCHESTRATOR_TIMEOUT_S'] must be a positive number of seconds.", "llmrouter.E004"),
-    ("UNHEALTHY_AFTER_FAILURES", lambda v: isinstance(v, int) and v >= 1,
-     "LLMROUTER['UNHEALTHY_AFTER_FAILURES'] must be an integer >= 1.", "llmrouter.E005"),
-    ("ANONYMOUS_BUDGET_SHARE", lambda v: _is_number(v) and 0 <= v <= 1,
-     "LLMROUTER['ANONYMOUS_BUDGET_SHARE'] must be a number in 0..1 (0: anonymous callers reserve nothing, only "
-     "free providers).", "llmrouter.E006"),
+    (
+        "ROUTE_WORKERS",
+        lambda v: isinstance(v, int) and v >= 0,
+        "LLMROUTER['ROUTE_WORKERS'] must be an integer >= 0 (0: the default, one).",
+        "llmrouter.E003",
+    ),
+    (
+        "HEALTH_CHECK_TIMEOUT_S",
+        lambda v: isinstance(v, (int, float)) and v > 0,
+        "LLMROUTER['HEALTH_CHECK_TIMEOUT_S'] must be a positive number of seconds.",
+        "llmrouter.E004",
+    ),
+    (
+        "HEALTH_ORCHESTRATOR_TIMEOUT_S",
+        lambda v: isinstance(v, (int, float)) and v > 0,
+        "LLMROUTER['HEALTH_ORCHESTRATOR_TIMEOUT_S'] must be a positive number of seconds.",
+        "llmrouter.E004",
+    ),
+    (
+        "UNHEALTHY_AFTER_FAILURES",
+        lambda v: isinstance(v, int) and v >= 1,
+        "LLMROUTER['UNHEALTHY_AFTER_FAILURES'] must be an integer >= 1.",
+        "llmrouter.E005",
+    ),
+    (
+        "ANONYMOUS_BUDGET_SHARE",
+        lambda v: _is_number(v) and 0 <= v <= 1,
+        "LLMROUTER['ANONYMOUS_BUDGET_SHARE'] must be a number in 0..1 (0: anonymous callers reserve nothing, only "
+        "free providers).",
+        "llmrouter.E006",
+    ),
 )
 
 
@@ -43,17 +64,29 @@ def check_settings(app_configs: Any, **kwargs: Any) -> list:
         return [Error("settings.LLMROUTER must be a dict.", id="llmrouter.E001")]
     unknown = sorted(set(configured) - conf.KEYS)
     if unknown:
-        errors.append(Error(f"Unknown LLMROUTER settings: {', '.join(unknown)}.",
-                            hint=f"Known: {', '.join(sorted(conf.KEYS))}.", id="llmrouter.E002"))
+        errors.append(
+            Error(
+                f"Unknown LLMROUTER settings: {', '.join(unknown)}.",
+                hint=f"Known: {', '.join(sorted(conf.KEYS))}.",
+                id="llmrouter.E002",
+            )
+        )
     missing = sorted(conf.KEYS - set(configured))
     if missing:
         # settings.py writes every key and is the only home of their defaults: a settings module of its own
         # has no fallback to lean on, so a key it leaves out would fail the first request that reads it.
-        errors.append(Error(f"LLMROUTER lacks {', '.join(missing)}.",
-                            hint="Start from orchestrator_site.settings.LLMROUTER and change what differs.",
-                            id="llmrouter.E007"))
-    errors.extend(Error(message, id=error_id) for name, is_valid, message, error_id in _VALUE_RULES
-                  if name in configured and not is_valid(configured[name]))
+        errors.append(
+            Error(
+                f"LLMROUTER lacks {', '.join(missing)}.",
+                hint="Start from orchestrator_site.settings.LLMROUTER and change what differs.",
+                id="llmrouter.E007",
+            )
+        )
+    errors.extend(
+        Error(message, id=error_id)
+        for name, is_valid, message, error_id in _VALUE_RULES
+        if name in configured and not is_valid(configured[name])
+    )
     return errors
 
 

@@ -13,6 +13,7 @@ free. POST /api/route-llm (the web package's fast_route.py) and the gateway
 (llmgateway/ledger.py, its decisions and settlements; llmgateway/asgi.py, /v1/models)
 queue their work here, each with its own batch function.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -89,8 +90,9 @@ class _Batcher:
     (``_route_batch`` here; the gateway queues its decisions and settlements through its own).
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, batch_fn: Callable[[list[Any]], list[Any]] = _route_batch
-                 ) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, batch_fn: Callable[[list[Any]], list[Any]] = _route_batch
+    ) -> None:
         self.loop = loop
         self.batch_fn = batch_fn
         self.workers = conf.route_workers()
@@ -129,8 +131,7 @@ class _Batcher:
             self._launch()
 
 
-_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Callable, _Batcher]] = \
-    weakref.WeakKeyDictionary()
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Callable, _Batcher]] = weakref.WeakKeyDictionary()
 
 
 def batched(item: Any, batch_fn: Callable[[list[Any]], list[Any]] = _route_batch) -> asyncio.Future:

@@ -9,6 +9,7 @@ one), and the refusals that happen before routing (nothing is logged or
 reserved for those). Runs in the routing transaction; the credentials are
 looked up in this process's environment, the one that will make the call.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,8 +51,14 @@ class Target:
 
 def route_kwargs(q: GatewayQuery, *, task_type: str, priority: str, max_latency: float, interface: str) -> dict:
     """The ``route_requests`` request of a gateway call."""
-    return {"token_count": q.prompt_tokens + q.completion_tokens, "task_type": task_type, "priority": priority,
-            "max_latency": max_latency, "interface": interface, "gateway": q}
+    return {
+        "token_count": q.prompt_tokens + q.completion_tokens,
+        "task_type": task_type,
+        "priority": priority,
+        "max_latency": max_latency,
+        "interface": interface,
+        "gateway": q,
+    }
 
 
 def prices_of(row: ProviderRow) -> Prices:
@@ -70,15 +77,22 @@ def refuse_before_routing(q: GatewayQuery, rows: list[ProviderRow]) -> ProtocolE
     if q.pin:
         enabled = [r for r in enabled if r.key == q.pin]
         if not enabled:
-            return ProtocolError(ErrorCode.NOT_FOUND, f"The model {q.pin!r} does not exist; GET /v1/models lists them",
-                                 {"param": "model", "code": "model_not_found"})
+            return ProtocolError(
+                ErrorCode.NOT_FOUND,
+                f"The model {q.pin!r} does not exist; GET /v1/models lists them",
+                {"param": "model", "code": "model_not_found"},
+            )
     needed = q.prompt_tokens + q.completion_tokens
     largest = max((r.context_window for r in enabled), default=0)
     if enabled and needed > largest:
-        return ProtocolError(ErrorCode.VALIDATION_ERROR, (
-            f"This request needs {needed} tokens (about {q.prompt_tokens} of prompt plus max_tokens "
-            f"{q.completion_tokens}) but the largest context window is {largest}"),
-            {"param": "max_tokens", "code": "context_length_exceeded"})
+        return ProtocolError(
+            ErrorCode.VALIDATION_ERROR,
+            (
+                f"This request needs {needed} tokens (about {q.prompt_tokens} of prompt plus max_tokens "
+                f"{q.completion_tokens}) but the largest context window is {largest}"
+            ),
+            {"param": "max_tokens", "code": "context_length_exceeded"},
+        )
     return None
 
 
@@ -114,8 +128,9 @@ def _breaker_of(r: ProviderRow) -> breaker.BreakerState:
     return breaker.BreakerState(r.breaker_state, r.breaker_failures, r.breaker_until)
 
 
-def specs_for(q: GatewayQuery, rows: list[ProviderRow], specs: list[scoring.ProviderSpec]
-              ) -> list[scoring.ProviderSpec]:
+def specs_for(
+    q: GatewayQuery, rows: list[ProviderRow], specs: list[scoring.ProviderSpec]
+) -> list[scoring.ProviderSpec]:
     """The specs scored with this call's blended price where input and output prices differ, so the formula's
     cost, the hard-cap filter and the reservation agree."""
     total = q.prompt_tokens + q.completion_tokens
@@ -141,6 +156,12 @@ def target_for(row: ProviderRow, now: datetime) -> Target:
         claimed = breaker.claim_probe(state, now, breaker_policy())
         Provider.objects.filter(pk=row.pk).update(breaker_state=claimed.state, breaker_until=claimed.until)
         row.breaker_state, row.breaker_until = claimed.state, claimed.until
-    return Target(api_base=row.api_base, api_format=row.api_format, upstream_model=row.upstream_model or row.key,
-                  api_key_env=row.api_key_env, prices=prices_of(row), probe=probe,
-                  breaker_dirty=probe or row.breaker_failures > 0)
+    return Target(
+        api_base=row.api_base,
+        api_format=row.api_format,
+        upstream_model=row.upstream_model or row.key,
+        api_key_env=row.api_key_env,
+        prices=prices_of(row),
+        probe=probe,
+        breaker_dirty=probe or row.breaker_failures > 0,
+    )

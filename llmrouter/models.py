@@ -4,6 +4,7 @@ Money is stored as integer nano-dollars (1e-9 USD) in the ledger so sums are
 exact on every engine (SQLite would store a DecimalField as a float). Prices
 and budget amounts are Decimals in dollars, as an operator types them.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,7 +44,7 @@ def validate_env_name(value: str) -> None:
 
 def validate_capabilities(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValidationError("Capabilities must be a list of non-empty strings, e.g. [\"coding\", \"reasoning\"].")
+        raise ValidationError('Capabilities must be a list of non-empty strings, e.g. ["coding", "reasoning"].')
 
 
 class Provider(models.Model):
@@ -62,13 +63,18 @@ class Provider(models.Model):
 
     key = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=100)
-    cost_per_1m = models.DecimalField("cost per 1M tokens (USD)", max_digits=12, decimal_places=4,
-                                      validators=[MinValueValidator(Decimal(0))])
+    cost_per_1m = models.DecimalField(
+        "cost per 1M tokens (USD)", max_digits=12, decimal_places=4, validators=[MinValueValidator(Decimal(0))]
+    )
     context_window = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     latency_ms = models.PositiveIntegerField("typical latency (ms)")
     quality = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
-    capabilities = models.JSONField(default=list, blank=True, validators=[validate_capabilities],
-                                    help_text='A JSON list such as ["coding", "reasoning"].')
+    capabilities = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_capabilities],
+        help_text='A JSON list such as ["coding", "reasoning"].',
+    )
     enabled = models.BooleanField(default=True)
     display_order = models.IntegerField(default=0, help_text="Ties in score go to the lower number.")
     health_url = models.URLField(blank=True, help_text="Checked by the monitor; empty: no check.")
@@ -77,43 +83,73 @@ class Provider(models.Model):
     last_check_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     # --- the gateway (/v1/): where and how to call the provider ---
-    api_base = models.CharField("API base URL", max_length=300, blank=True,
-                                help_text="e.g. https://api.openai.com/v1 (openai) or https://api.anthropic.com "
-                                          "(anthropic); empty: the gateway never calls this provider.")
+    api_base = models.CharField(
+        "API base URL",
+        max_length=300,
+        blank=True,
+        help_text="e.g. https://api.openai.com/v1 (openai) or https://api.anthropic.com "
+        "(anthropic); empty: the gateway never calls this provider.",
+    )
     api_format = models.CharField(max_length=10, choices=ApiFormat.choices, default=ApiFormat.OPENAI)
-    upstream_model = models.CharField(max_length=200, blank=True,
-                                      help_text="The model name sent upstream; empty: the provider's key.")
-    api_key_env = models.CharField("API key variable", max_length=100, blank=True, validators=[validate_env_name],
-                                   help_text="Name of the environment variable holding the key (the key itself is "
-                                             "never stored); empty: no key sent (e.g. a local Ollama).")
-    input_cost_per_1m = models.DecimalField("input $ per 1M tokens", max_digits=12, decimal_places=4, null=True,
-                                            blank=True, validators=[MinValueValidator(Decimal(0))],
-                                            help_text="Empty: the single price above.")
-    output_cost_per_1m = models.DecimalField("output $ per 1M tokens", max_digits=12, decimal_places=4, null=True,
-                                             blank=True, validators=[MinValueValidator(Decimal(0))],
-                                             help_text="Empty: the single price above.")
-    cached_input_cost_per_1m = models.DecimalField("cached input $ per 1M tokens", max_digits=12, decimal_places=4,
-                                                   null=True, blank=True, validators=[MinValueValidator(Decimal(0))],
-                                                   help_text="For prompt tokens the provider reports as cached; "
-                                                             "empty: the input price.")
+    upstream_model = models.CharField(
+        max_length=200, blank=True, help_text="The model name sent upstream; empty: the provider's key."
+    )
+    api_key_env = models.CharField(
+        "API key variable",
+        max_length=100,
+        blank=True,
+        validators=[validate_env_name],
+        help_text="Name of the environment variable holding the key (the key itself is "
+        "never stored); empty: no key sent (e.g. a local Ollama).",
+    )
+    input_cost_per_1m = models.DecimalField(
+        "input $ per 1M tokens",
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Empty: the single price above.",
+    )
+    output_cost_per_1m = models.DecimalField(
+        "output $ per 1M tokens",
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Empty: the single price above.",
+    )
+    cached_input_cost_per_1m = models.DecimalField(
+        "cached input $ per 1M tokens",
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="For prompt tokens the provider reports as cached; empty: the input price.",
+    )
     # --- passive health, written by the gateway (shared by every web process through this row) ---
     breaker_state = models.CharField(max_length=10, choices=Breaker.choices, default=Breaker.CLOSED, editable=False)
     breaker_failures = models.PositiveIntegerField("consecutive gateway failures", default=0, editable=False)
-    breaker_until = models.DateTimeField(null=True, blank=True, editable=False,
-                                         help_text="open: end of the cool-down; half-open: end of the probe.")
-    observed_ttfb_ms = models.FloatField("observed time to first byte, p50 (ms)", null=True, blank=True,
-                                         editable=False)
+    breaker_until = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="open: end of the cool-down; half-open: end of the probe."
+    )
+    observed_ttfb_ms = models.FloatField("observed time to first byte, p50 (ms)", null=True, blank=True, editable=False)
     use_observed_latency = models.BooleanField(
-        default=False, help_text="Score with the observed time to first byte (p50) instead of the typed latency, "
-                                 "once the gateway has observed some.")
+        default=False,
+        help_text="Score with the observed time to first byte (p50) instead of the typed latency, "
+        "once the gateway has observed some.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["display_order", "key"]
         constraints = [
-            models.CheckConstraint(condition=Q(quality__gte=0) & Q(quality__lte=1),
-                                   name="llmrouter_provider_quality_0_1"),
+            models.CheckConstraint(
+                condition=Q(quality__gte=0) & Q(quality__lte=1), name="llmrouter_provider_quality_0_1"
+            ),
             models.CheckConstraint(condition=Q(cost_per_1m__gte=0), name="llmrouter_provider_cost_not_negative"),
         ]
 
@@ -139,9 +175,14 @@ class Provider(models.Model):
 
     def to_spec(self) -> scoring.ProviderSpec:
         return scoring.ProviderSpec(
-            key=self.key, name=self.name, cost_per_1m=float(self.cost_per_1m),
-            context_window=self.context_window, latency_ms=self.scoring_latency_ms, quality=self.quality,
-            capabilities=frozenset(c.lower() for c in self.capabilities or ()), enabled=self.enabled,
+            key=self.key,
+            name=self.name,
+            cost_per_1m=float(self.cost_per_1m),
+            context_window=self.context_window,
+            latency_ms=self.scoring_latency_ms,
+            quality=self.quality,
+            capabilities=frozenset(c.lower() for c in self.capabilities or ()),
+            enabled=self.enabled,
             healthy=self.healthy,
         )
 
@@ -153,14 +194,22 @@ class Budget(models.Model):
         MONTHLY = windows.MONTHLY, "monthly"
 
     name = models.CharField(max_length=100, unique=True)
-    amount = models.DecimalField("amount (USD)", max_digits=14, decimal_places=4,
-                                 validators=[MinValueValidator(Decimal(0))])
+    amount = models.DecimalField(
+        "amount (USD)", max_digits=14, decimal_places=4, validators=[MinValueValidator(Decimal(0))]
+    )
     period = models.CharField(max_length=10, choices=Period.choices, default=Period.DAILY)
-    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_zone],
-                                help_text="Windows are calendar windows in this IANA zone.")
+    timezone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_zone],
+        help_text="Windows are calendar windows in this IANA zone.",
+    )
     hard_cap = models.BooleanField(default=True, help_text="Refuse reservations that would exceed the amount.")
-    warning_threshold = models.FloatField(default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-                                          help_text="Share of the amount past which the monitor warns (0..1).")
+    warning_threshold = models.FloatField(
+        default=0.8,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of the amount past which the monitor warns (0..1).",
+    )
     active = models.BooleanField(default=True)
     # The start of the last window a budget_warning event was sent for, so the
     # monitor warns once per window instead of every pass.
@@ -172,8 +221,10 @@ class Budget(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="llmrouter_budget_amount_not_negative"),
-            models.CheckConstraint(condition=Q(warning_threshold__gte=0) & Q(warning_threshold__lte=1),
-                                   name="llmrouter_budget_threshold_0_1"),
+            models.CheckConstraint(
+                condition=Q(warning_threshold__gte=0) & Q(warning_threshold__lte=1),
+                name="llmrouter_budget_threshold_0_1",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -221,8 +272,10 @@ class RouteLog(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             # Covers the anonymous share's sum (services.py): one range of the index per budget window.
-            models.Index(fields=["interface", "outcome", "created_at", "estimated_cost_nanos"],
-                         name="llmrouter_route_iface_spend"),
+            models.Index(
+                fields=["interface", "outcome", "created_at", "estimated_cost_nanos"],
+                name="llmrouter_route_iface_spend",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -319,10 +372,12 @@ class LedgerEntry(models.Model):
             models.Index(fields=["charged_at", "amount_nanos"], name="llmrouter_ledger_window"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["route"], condition=Q(kind="reservation"),
-                                    name="llmrouter_one_reservation_per_route"),
-            models.UniqueConstraint(fields=["route"], condition=Q(kind="settlement"),
-                                    name="llmrouter_one_settlement_per_route"),
+            models.UniqueConstraint(
+                fields=["route"], condition=Q(kind="reservation"), name="llmrouter_one_reservation_per_route"
+            ),
+            models.UniqueConstraint(
+                fields=["route"], condition=Q(kind="settlement"), name="llmrouter_one_settlement_per_route"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -363,8 +418,9 @@ class LedgerCheckpoint(models.Model):
     class Meta:
         ordering = ["-window_start", "-up_to_id"]
         constraints = [
-            models.UniqueConstraint(fields=["window_start", "window_end", "up_to_id"],
-                                    name="llmrouter_checkpoint_unique"),
+            models.UniqueConstraint(
+                fields=["window_start", "window_end", "up_to_id"], name="llmrouter_checkpoint_unique"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -384,10 +440,14 @@ class RouterWeights(models.Model):
     low_quality_multiplier = models.FloatField(default=0.9)
     low_cost_multiplier = models.FloatField(default=1.3)
     over_budget_cost_factor = models.FloatField(default=0.1)
-    cost_scale = models.FloatField(default=20.0, validators=[MinValueValidator(1e-9)],
-                                   help_text="cost_factor = 1 - cost_per_1m / cost_scale")
-    latency_scale_ms = models.FloatField(default=5000.0, validators=[MinValueValidator(1e-9)],
-                                         help_text="latency_factor = 1 - latency / latency_scale_ms")
+    cost_scale = models.FloatField(
+        default=20.0, validators=[MinValueValidator(1e-9)], help_text="cost_factor = 1 - cost_per_1m / cost_scale"
+    )
+    latency_scale_ms = models.FloatField(
+        default=5000.0,
+        validators=[MinValueValidator(1e-9)],
+        help_text="latency_factor = 1 - latency / latency_scale_ms",
+    )
     over_latency_factor = models.FloatField(default=0.3)
     high_quality_threshold = models.FloatField(default=0.8)
     cost_effective_share = models.FloatField(default=0.1)
@@ -397,8 +457,9 @@ class RouterWeights(models.Model):
         verbose_name = "router weights"
         verbose_name_plural = "router weights"
         constraints = [
-            models.CheckConstraint(condition=Q(cost_scale__gt=0) & Q(latency_scale_ms__gt=0),
-                                   name="llmrouter_weights_scales_positive"),
+            models.CheckConstraint(
+                condition=Q(cost_scale__gt=0) & Q(latency_scale_ms__gt=0), name="llmrouter_weights_scales_positive"
+            ),
         ]
 
     def __str__(self) -> str:

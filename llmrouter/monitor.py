@@ -12,6 +12,7 @@ and healthy after one success. Spend: each active budget's window status is
 logged, as a warning past its threshold, and the first pass past the
 threshold in a window emits a budget_warning event.
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,8 +51,9 @@ def _check_providers(now: datetime, timeout_s: float, unhealthy_after: int) -> t
         results = list(pool.map(lambda p: check_url(p.health_url, timeout_s), providers))
     events, summary = [], {}
     for p, (ok, error) in zip(providers, results, strict=True):
-        event = services.provider_record_health(provider_id=p.pk, ok=ok, error=error, now=now,
-                                                unhealthy_after=unhealthy_after)
+        event = services.provider_record_health(
+            provider_id=p.pk, ok=ok, error=error, now=now, unhealthy_after=unhealthy_after
+        )
         summary[p.key] = {"ok": ok, "error": error}
         if event is not None:
             log = logger.info if event["health"] == Provider.Health.HEALTHY else logger.warning
@@ -66,19 +68,29 @@ def _check_budgets(now: datetime) -> tuple[list[dict], list[dict]]:
     for budget in Budget.objects.filter(active=True).order_by("pk"):
         status = selectors.budget_status(budget=budget, now=now)
         statuses.append(status)
-        line = (f"budget {status['name']}: ${status['spent']:.4f} of ${status['amount']:.2f} "
-                f"({status['utilization_pct']}%) this {status['period']} window")
+        line = (
+            f"budget {status['name']}: ${status['spent']:.4f} of ${status['amount']:.2f} "
+            f"({status['utilization_pct']}%) this {status['period']} window"
+        )
         if not status["warning"]:
             logger.info(line)
             continue
         logger.warning("%s, past the %d%% warning threshold", line, round(budget.warning_threshold * 100))
         window_start = datetime.fromisoformat(status["window_start"])
         if services.budget_mark_warned(budget_id=budget.pk, window_start=window_start):
-            events.append({"event": "budget_warning", "budget": status["name"], "period": status["period"],
-                           "spent": status["spent"], "amount": status["amount"],
-                           "utilization_pct": status["utilization_pct"],
-                           "threshold_pct": round(budget.warning_threshold * 100, 2),
-                           "exhausted": status["exhausted"], "window_start": status["window_start"]})
+            events.append(
+                {
+                    "event": "budget_warning",
+                    "budget": status["name"],
+                    "period": status["period"],
+                    "spent": status["spent"],
+                    "amount": status["amount"],
+                    "utilization_pct": status["utilization_pct"],
+                    "threshold_pct": round(budget.warning_threshold * 100, 2),
+                    "exhausted": status["exhausted"],
+                    "window_start": status["window_start"],
+                }
+            )
     return events, statuses
 
 
@@ -91,5 +103,4 @@ def run_monitor_pass(*, now: datetime | None = None) -> dict[str, Any]:
     budget_events, budgets = _check_budgets(now)
     stamp = protocol.utc_timestamp()
     events = [{**e, "timestamp": stamp} for e in health_events + budget_events]
-    return {"events": events, "providers": checked, "budgets": budgets,
-            "checked_at": now.astimezone(UTC).isoformat()}
+    return {"events": events, "providers": checked, "budgets": budgets, "checked_at": now.astimezone(UTC).isoformat()}

@@ -23,6 +23,7 @@ overspent); free providers stay routable.
 Written for speed (the hot path of every routing request): slotted classes,
 no per-call allocation beyond one small object per provider.
 """
+
 from __future__ import annotations
 
 import math
@@ -133,8 +134,13 @@ class Candidate:
 
     def as_dict(self) -> dict:
         if self.excluded is not None:
-            return {"provider": self.key, "name": self.name, "excluded": self.excluded,
-                    "reason": self.reason, "request_cost": self.request_cost}
+            return {
+                "provider": self.key,
+                "name": self.name,
+                "excluded": self.excluded,
+                "reason": self.reason,
+                "request_cost": self.request_cost,
+            }
         return {
             "provider": self.key,
             "name": self.name,
@@ -184,13 +190,15 @@ def _exclusion(p: ProviderSpec, q: Query, cost: float, hard_cap_remaining: float
     if q.token_count > p.context_window:
         return EXCLUDED_CONTEXT, f"{q.token_count} tokens exceed its context window of {p.context_window}"
     if p.cost_per_1m > 0 and cost > hard_cap_remaining:
-        return EXCLUDED_BUDGET, (f"estimated cost ${cost:.6f} exceeds the remaining hard-capped budget "
-                                 f"${max(hard_cap_remaining, 0.0):.6f}")
+        return EXCLUDED_BUDGET, (
+            f"estimated cost ${cost:.6f} exceeds the remaining hard-capped budget ${max(hard_cap_remaining, 0.0):.6f}"
+        )
     return None
 
 
-def score_candidate(p: ProviderSpec, q: Query, cost: float, remaining_budget: float, w: Weights,
-                    multipliers: tuple[float, float]) -> Candidate:
+def score_candidate(
+    p: ProviderSpec, q: Query, cost: float, remaining_budget: float, w: Weights, multipliers: tuple[float, float]
+) -> Candidate:
     """The seed's formula for one eligible provider."""
     cost_factor = 1.0
     if p.cost_per_1m > 0:
@@ -203,8 +211,14 @@ def score_candidate(p: ProviderSpec, q: Query, cost: float, remaining_budget: fl
     quality_factor = p.quality * qm
     cost_factor *= cm
     return Candidate(
-        key=p.key, name=p.name, request_cost=cost, quality=p.quality, quality_factor=quality_factor,
-        cost_factor=cost_factor, latency_factor=latency_factor, priority_multipliers=multipliers,
+        key=p.key,
+        name=p.name,
+        request_cost=cost,
+        quality=p.quality,
+        quality_factor=quality_factor,
+        cost_factor=cost_factor,
+        latency_factor=latency_factor,
+        priority_multipliers=multipliers,
         score=quality_factor * cost_factor * latency_factor,
     )
 
@@ -260,9 +274,14 @@ def decide(
             continue
         # The common case (enabled, healthy, capable, fits, affordable) is tested
         # inline; only an excluded provider pays for _exclusion's message.
-        if (p.enabled and p.healthy and (not task_type or task_type in p.capabilities)
-                and token_count <= p.context_window and p.key not in forced
-                and (p.cost_per_1m <= 0 or cost <= hard_cap_remaining)):
+        if (
+            p.enabled
+            and p.healthy
+            and (not task_type or task_type in p.capabilities)
+            and token_count <= p.context_window
+            and p.key not in forced
+            and (p.cost_per_1m <= 0 or cost <= hard_cap_remaining)
+        ):
             why = None
         else:
             why = _exclusion(p, query, cost, -INF if p.key in forced else hard_cap_remaining)

@@ -1,4 +1,5 @@
 """Reads: spend per window, budget status, provider health."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -83,8 +84,10 @@ def router_health(*, now: datetime | None = None) -> dict[str, Any]:
         if p["enabled"] and p["health"] != Provider.Health.HEALTHY:
             problems.append(f"provider {p['key']} is unhealthy: {p['last_error'] or 'no detail'}")
         if p["enabled"] and p["breaker"] != Provider.Breaker.CLOSED:
-            problems.append(f"provider {p['key']}: the gateway's circuit breaker is {p['breaker']} "
-                            f"after {p['breaker_failures']} consecutive failures")
+            problems.append(
+                f"provider {p['key']}: the gateway's circuit breaker is {p['breaker']} "
+                f"after {p['breaker_failures']} consecutive failures"
+            )
     for s in statuses:
         if s["exhausted"]:
             problems.append(f"budget {s['name']} is exhausted ({s['utilization_pct']}% used)")

@@ -1,4 +1,5 @@
 """REST representations. Money leaves the API in dollars (floats); the ledger keeps nano-dollars."""
+
 from __future__ import annotations
 
 import re
@@ -35,8 +36,7 @@ class PriceField(serializers.DecimalField):
 
 
 # Optional prices: null or "" leaves the single price in force (DRF reads "" as null here).
-@extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^(\d{1,8}(\.\d{0,4})?)?$",
-                      "nullable": True})
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^(\d{1,8}(\.\d{0,4})?)?$", "nullable": True})
 class OptionalPriceField(PriceField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(required=False, allow_null=True, **kwargs)
@@ -71,23 +71,32 @@ def _url_validator(message: str) -> Any:
     def validate(value: str) -> None:
         if value and not _URL_RE.fullmatch(value):
             raise ValidationError(message)
+
     return validate
 
 
 @extend_schema_field({"type": "string", "maxLength": 200, "pattern": HEALTH_URL_PATTERN})
 class HealthUrlField(serializers.CharField):
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=200, allow_blank=True, required=False, validators=[
-            _url_validator("Enter an http:// or https:// URL (or nothing: no check).")],
-                         **kwargs)
+        super().__init__(
+            max_length=200,
+            allow_blank=True,
+            required=False,
+            validators=[_url_validator("Enter an http:// or https:// URL (or nothing: no check).")],
+            **kwargs,
+        )
 
 
 @extend_schema_field({"type": "string", "maxLength": 300, "pattern": HEALTH_URL_PATTERN})
 class ApiBaseField(serializers.CharField):
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=300, allow_blank=True, required=False, validators=[
-            _url_validator("Enter an http:// or https:// URL (or nothing: not called).")],
-                         **kwargs)
+        super().__init__(
+            max_length=300,
+            allow_blank=True,
+            required=False,
+            validators=[_url_validator("Enter an http:// or https:// URL (or nothing: not called).")],
+            **kwargs,
+        )
 
 
 @extend_schema_field({"type": "string", "maxLength": 100, "pattern": ENV_NAME_RE.pattern})
@@ -95,46 +104,102 @@ class EnvNameField(serializers.CharField):
     """An environment variable's name (the model's validate_env_name): letters, digits and _."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=100, allow_blank=True, required=False, validators=[validate_env_name],
-                         **kwargs)
+        super().__init__(max_length=100, allow_blank=True, required=False, validators=[validate_env_name], **kwargs)
 
 
 class ProviderSerializer(StrictModelSerializer):
     cost_per_1m = PriceField(label="Cost per 1M tokens (USD)")
     health_url = HealthUrlField(help_text="Checked by the monitor; empty: no check.")
-    capabilities = CapabilitiesField(required=False, validators=[validate_capabilities],
-                                     help_text="Task types it serves, e.g. [\"coding\", \"reasoning\"].")
+    capabilities = CapabilitiesField(
+        required=False,
+        validators=[validate_capabilities],
+        help_text='Task types it serves, e.g. ["coding", "reasoning"].',
+    )
     api_base = ApiBaseField(help_text="e.g. https://api.openai.com/v1; empty: the gateway never calls it.")
     api_key_env = EnvNameField(help_text="The environment variable holding the key; empty: no key sent.")
     input_cost_per_1m = OptionalPriceField(label="Input cost per 1M tokens (USD)", help_text="Null: cost_per_1m.")
     output_cost_per_1m = OptionalPriceField(label="Output cost per 1M tokens (USD)", help_text="Null: cost_per_1m.")
-    cached_input_cost_per_1m = OptionalPriceField(label="Cached input cost per 1M tokens (USD)",
-                                                  help_text="Null: the input price.")
-    api_key_set = serializers.BooleanField(read_only=True, help_text=(
-        "Whether the gateway can authenticate: no key variable, or it is set in the web process's environment. "
-        "The key itself is never stored or shown."))
+    cached_input_cost_per_1m = OptionalPriceField(
+        label="Cached input cost per 1M tokens (USD)", help_text="Null: the input price."
+    )
+    api_key_set = serializers.BooleanField(
+        read_only=True,
+        help_text=(
+            "Whether the gateway can authenticate: no key variable, or it is set in the web process's environment. "
+            "The key itself is never stored or shown."
+        ),
+    )
 
     class Meta:
         model = Provider
-        fields = ["id", "key", "name", "cost_per_1m", "context_window", "latency_ms", "quality", "capabilities",
-                  "enabled", "display_order", "health_url", "health_state", "consecutive_failures", "last_check_at",
-                  "last_error", "api_base", "api_format", "upstream_model", "api_key_env", "api_key_set",
-                  "input_cost_per_1m", "output_cost_per_1m", "cached_input_cost_per_1m", "use_observed_latency",
-                  "breaker_state", "breaker_failures", "breaker_until", "observed_ttfb_ms", "created_at",
-                  "updated_at"]
-        read_only_fields = ["consecutive_failures", "last_check_at", "last_error", "breaker_state",
-                            "breaker_failures", "breaker_until", "observed_ttfb_ms", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "key",
+            "name",
+            "cost_per_1m",
+            "context_window",
+            "latency_ms",
+            "quality",
+            "capabilities",
+            "enabled",
+            "display_order",
+            "health_url",
+            "health_state",
+            "consecutive_failures",
+            "last_check_at",
+            "last_error",
+            "api_base",
+            "api_format",
+            "upstream_model",
+            "api_key_env",
+            "api_key_set",
+            "input_cost_per_1m",
+            "output_cost_per_1m",
+            "cached_input_cost_per_1m",
+            "use_observed_latency",
+            "breaker_state",
+            "breaker_failures",
+            "breaker_until",
+            "observed_ttfb_ms",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "consecutive_failures",
+            "last_check_at",
+            "last_error",
+            "breaker_state",
+            "breaker_failures",
+            "breaker_until",
+            "observed_ttfb_ms",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class BudgetSerializer(StrictModelSerializer):
     amount = AmountField(label="Amount (USD)")
-    timezone = ZoneField(required=False, max_length=64, validators=[validate_zone],
-                         help_text="Windows are calendar windows in this IANA zone.")
+    timezone = ZoneField(
+        required=False,
+        max_length=64,
+        validators=[validate_zone],
+        help_text="Windows are calendar windows in this IANA zone.",
+    )
 
     class Meta:
         model = Budget
-        fields = ["id", "name", "amount", "period", "timezone", "hard_cap", "warning_threshold", "active",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "amount",
+            "period",
+            "timezone",
+            "hard_cap",
+            "warning_threshold",
+            "active",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["created_at", "updated_at"]
 
 
@@ -144,8 +209,20 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = LedgerEntry
-        fields = ["id", "kind", "amount", "amount_nanos", "charged_at", "created_at", "decision_id", "provider_key",
-                  "prompt_tokens", "completion_tokens", "cached_tokens", "usage_source"]
+        fields = [
+            "id",
+            "kind",
+            "amount",
+            "amount_nanos",
+            "charged_at",
+            "created_at",
+            "decision_id",
+            "provider_key",
+            "prompt_tokens",
+            "completion_tokens",
+            "cached_tokens",
+            "usage_source",
+        ]
 
     def get_amount(self, obj: LedgerEntry) -> float:
         return obj.amount_nanos / 1e9
@@ -156,9 +233,23 @@ class RouteAttemptSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RouteAttempt
-        fields = ["number", "provider_key", "stream", "outcome", "status_code", "error", "ttfb_ms", "total_ms",
-                  "prompt_tokens", "completion_tokens", "cached_tokens", "cost", "cost_nanos", "usage_source",
-                  "created_at"]
+        fields = [
+            "number",
+            "provider_key",
+            "stream",
+            "outcome",
+            "status_code",
+            "error",
+            "ttfb_ms",
+            "total_ms",
+            "prompt_tokens",
+            "completion_tokens",
+            "cached_tokens",
+            "cost",
+            "cost_nanos",
+            "usage_source",
+            "created_at",
+        ]
 
     def get_cost(self, obj: RouteAttempt) -> float:
         return obj.cost_nanos / 1e9
@@ -166,15 +257,36 @@ class RouteAttemptSerializer(serializers.ModelSerializer):
 
 class RouteLogSerializer(serializers.ModelSerializer):
     estimated_cost = serializers.SerializerMethodField()
-    attempt_record = RouteAttemptSerializer(read_only=True, default=None, allow_null=True, help_text=(
-        "Gateway calls: what happened when the provider of this decision was called (null: decision only, "
-        "or not finished yet)."))
+    attempt_record = RouteAttemptSerializer(
+        read_only=True,
+        default=None,
+        allow_null=True,
+        help_text=(
+            "Gateway calls: what happened when the provider of this decision was called (null: decision only, "
+            "or not finished yet)."
+        ),
+    )
 
     class Meta:
         model = RouteLog
-        fields = ["decision_id", "created_at", "interface", "task_type", "priority", "token_count", "max_latency",
-                  "provider_key", "outcome", "estimated_cost", "confidence", "reasoning", "candidates",
-                  "request_id", "attempt", "attempt_record"]
+        fields = [
+            "decision_id",
+            "created_at",
+            "interface",
+            "task_type",
+            "priority",
+            "token_count",
+            "max_latency",
+            "provider_key",
+            "outcome",
+            "estimated_cost",
+            "confidence",
+            "reasoning",
+            "candidates",
+            "request_id",
+            "attempt",
+            "attempt_record",
+        ]
 
     def get_estimated_cost(self, obj: RouteLog) -> float:
         return obj.estimated_cost_nanos / 1e9
@@ -191,17 +303,32 @@ class RouteLogSerializer(serializers.ModelSerializer):
 # with the fast path); the *Doc serializers only document it. The decision's answer is built from
 # RouteAnswerSerializer. ---
 
+
 class RouteRequestDoc(serializers.Serializer):
     token_count = serializers.IntegerField(min_value=0, max_value=MAX_TOKENS, help_text="Tokens the call will use.")
-    task_type = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=MAX_TASK_TYPE,
-                                      help_text="A capability such as coding or reasoning; empty: any provider.")
-    priority = serializers.ChoiceField(choices=["high", "medium", "low", ""], required=False, allow_null=True,
-                                       help_text="Default medium (also when empty); case and surrounding spaces "
-                                                 "are ignored.")
-    max_latency = serializers.FloatField(required=False, allow_null=True, min_value=0,
-                                         help_text="Milliseconds; 0: no limit.")
-    interface = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=MAX_INTERFACE,
-                                      help_text="Who is calling, for the route log; default 'api'.")
+    task_type = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=MAX_TASK_TYPE,
+        help_text="A capability such as coding or reasoning; empty: any provider.",
+    )
+    priority = serializers.ChoiceField(
+        choices=["high", "medium", "low", ""],
+        required=False,
+        allow_null=True,
+        help_text="Default medium (also when empty); case and surrounding spaces are ignored.",
+    )
+    max_latency = serializers.FloatField(
+        required=False, allow_null=True, min_value=0, help_text="Milliseconds; 0: no limit."
+    )
+    interface = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=MAX_INTERFACE,
+        help_text="Who is calling, for the route log; default 'api'.",
+    )
     id = RequestIdField(required=False, help_text="Your id (string or integer), echoed back as given.")
 
 
@@ -226,7 +353,8 @@ class RouteAnswerSerializer(serializers.Serializer):
 # (answer key, RouteResult attribute) in the declared order; read once, since building the answer is on
 # the fast path (a plain dict, not DRF's to_representation: the values are JSON-ready already).
 _ROUTE_ANSWER_SOURCES: tuple[tuple[str, str], ...] = tuple(
-    (name, field.source or name) for name, field in RouteAnswerSerializer().fields.items())
+    (name, field.source or name) for name, field in RouteAnswerSerializer().fields.items()
+)
 
 
 def route_answer(result: Any) -> dict[str, Any]:
@@ -257,5 +385,6 @@ class UsageResponseDoc(serializers.Serializer):
     estimated_cost = serializers.FloatField(help_text="Dollars reserved when the call was routed.")
     actual_cost = serializers.FloatField(help_text="Dollars the reported usage costs.")
     adjustment = serializers.FloatField(help_text="actual_cost - estimated_cost, booked in the ledger.")
-    already_settled = serializers.BooleanField(help_text="True when this decision had been settled before "
-                                                         "(the first report counts).")
+    already_settled = serializers.BooleanField(
+        help_text="True when this decision had been settled before (the first report counts)."
+    )

@@ -9,6 +9,7 @@ many requests race, the reservations of a hard-capped window never exceed its
 budget. ``route_requests`` does the same for several requests in one
 transaction (the HTTP fast path's batches). The hot path's SQL is in store.py.
 """
+
 from __future__ import annotations
 
 import math
@@ -83,26 +84,31 @@ class _BudgetView:
         left of its anonymous share (always a hard cap)."""
         if self.anonymous_remaining is None:
             share = Decimal(str(conf.get("ANONYMOUS_BUDGET_SHARE")))
-            self.anonymous_remaining = [int(amount * share) - _anonymous_reserved(start, end)
-                                        for amount, (start, end) in zip(self.amounts, self.windows, strict=True)]
-        return _BudgetView(remaining=[min(r, a) for r, a in zip(self.remaining, self.anonymous_remaining, strict=True)],
-                           hard_cap=[True] * len(self.remaining))
+            self.anonymous_remaining = [
+                int(amount * share) - _anonymous_reserved(start, end)
+                for amount, (start, end) in zip(self.amounts, self.windows, strict=True)
+            ]
+        return _BudgetView(
+            remaining=[min(r, a) for r, a in zip(self.remaining, self.anonymous_remaining, strict=True)],
+            hard_cap=[True] * len(self.remaining),
+        )
 
 
 def _anonymous_reserved(start: datetime, end: datetime) -> int:
     """What anonymous decisions reserved in [start, end) (under the budget lock, like every spend read)."""
     # A range of the covering index llmrouter_route_iface_spend. Run only for anonymous requests that
     # would cost money (see _route_one), so the seed's free anonymous traffic never pays for it.
-    total = RouteLog.objects.filter(interface=ANONYMOUS_INTERFACE, outcome=RouteLog.OUTCOME_ROUTED,
-                                    created_at__gte=start, created_at__lt=end
-                                    ).aggregate(total=Sum("estimated_cost_nanos"))["total"]
+    total = RouteLog.objects.filter(
+        interface=ANONYMOUS_INTERFACE, outcome=RouteLog.OUTCOME_ROUTED, created_at__gte=start, created_at__lt=end
+    ).aggregate(total=Sum("estimated_cost_nanos"))["total"]
     return int(total or 0)
 
 
 def cost_nanos(token_count: int, cost_per_1m: Decimal) -> int:
     """Exact cost in nano-dollars at one price, rounded up so reservations never under-count."""
-    return settlement.usage_cost_nanos(prices=settlement.Prices(Decimal(cost_per_1m)), prompt_tokens=token_count,
-                                       completion_tokens=0)
+    return settlement.usage_cost_nanos(
+        prices=settlement.Prices(Decimal(cost_per_1m)), prompt_tokens=token_count, completion_tokens=0
+    )
 
 
 def new_decision_id() -> str:
@@ -125,16 +131,42 @@ def _spec_of(row: store.ProviderRow) -> scoring.ProviderSpec:
     # The operator may score a provider with the latency the gateway observed instead of the typed one
     # (the same rule as Provider.scoring_latency_ms, which manage.py route --dry-run uses).
     latency = row.observed_ttfb_ms if row.use_observed_latency and row.observed_ttfb_ms is not None else row.latency_ms
-    return _spec(row.key, row.name, row.cost_per_1m, row.context_window, float(latency), row.quality,
-                 tuple(row.capabilities), row.enabled, row.healthy)
+    return _spec(
+        row.key,
+        row.name,
+        row.cost_per_1m,
+        row.context_window,
+        float(latency),
+        row.quality,
+        tuple(row.capabilities),
+        row.enabled,
+        row.healthy,
+    )
 
 
 @lru_cache(maxsize=512)  # the same providers, decision after decision; the spec is immutable
-def _spec(key: str, name: str, cost_per_1m: Decimal, context_window: int, latency_ms: float, quality: float,
-          capabilities: tuple[str, ...], enabled: bool, healthy: bool) -> scoring.ProviderSpec:
+def _spec(
+    key: str,
+    name: str,
+    cost_per_1m: Decimal,
+    context_window: int,
+    latency_ms: float,
+    quality: float,
+    capabilities: tuple[str, ...],
+    enabled: bool,
+    healthy: bool,
+) -> scoring.ProviderSpec:
     return scoring.ProviderSpec(
-        key=key, name=name, cost_per_1m=float(cost_per_1m), context_window=context_window, latency_ms=latency_ms,
-        quality=quality, capabilities=frozenset(c.lower() for c in capabilities), enabled=enabled, healthy=healthy)
+        key=key,
+        name=name,
+        cost_per_1m=float(cost_per_1m),
+        context_window=context_window,
+        latency_ms=latency_ms,
+        quality=quality,
+        capabilities=frozenset(c.lower() for c in capabilities),
+        enabled=enabled,
+        healthy=healthy,
+    )
 
 
 def _load_providers() -> tuple[list[store.ProviderRow], list[scoring.ProviderSpec]]:
@@ -148,8 +180,14 @@ def _load_weights() -> scoring.Weights:
     return scoring.Weights(**row) if row is not None else scoring.DEFAULT_WEIGHTS
 
 
-def _decide_exact(specs, amount_of: Callable[[str], int], query: scoring.Query, view: _BudgetView,
-                  weights: scoring.Weights, pre_excluded: dict[str, tuple[str, str]] | None = None):
+def _decide_exact(
+    specs,
+    amount_of: Callable[[str], int],
+    query: scoring.Query,
+    view: _BudgetView,
+    weights: scoring.Weights,
+    pre_excluded: dict[str, tuple[str, str]] | None = None,
+):
     """Run the formula, then re-check the winner's exact integer cost against the hard cap.
 
     The formula works in floats; the ledger in integer nano-dollars. In the
@@ -159,9 +197,14 @@ def _decide_exact(specs, amount_of: Callable[[str], int], query: scoring.Query, 
     forced: set[str] = set()
     while True:
         decision = scoring.decide(
-            specs, query, remaining_budget=view.remaining_nanos / 1e9,
-            hard_cap_remaining=view.hard_cap_remaining_nanos / 1e9, weights=weights, force_excluded=forced,
-            pre_excluded=pre_excluded)
+            specs,
+            query,
+            remaining_budget=view.remaining_nanos / 1e9,
+            hard_cap_remaining=view.hard_cap_remaining_nanos / 1e9,
+            weights=weights,
+            force_excluded=forced,
+            pre_excluded=pre_excluded,
+        )
         chosen = decision.chosen
         if chosen is None:
             return decision, 0
@@ -181,16 +224,29 @@ def _candidates_shown(decision: scoring.Decision, cost_of: Callable[[str], float
     return rows
 
 
-def _reservation_row(*, provider_pk: int | None, provider_key: str, amount_nanos: int,
-                     now: datetime) -> dict[str, Any]:
+def _reservation_row(*, provider_pk: int | None, provider_key: str, amount_nanos: int, now: datetime) -> dict[str, Any]:
     """A reservation's ledger row, but for its ``route`` (the route log's id, known once the batch's logs are
     written). Written with its batch, inside the routing transaction, after the budget lock."""
-    return {"kind": LedgerEntry.Kind.RESERVATION, "amount_nanos": amount_nanos, "charged_at": now, "created_at": now,
-            "provider": provider_pk, "provider_key": provider_key}
+    return {
+        "kind": LedgerEntry.Kind.RESERVATION,
+        "amount_nanos": amount_nanos,
+        "charged_at": now,
+        "created_at": now,
+        "provider": provider_pk,
+        "provider_key": provider_key,
+    }
 
 
-def route_request(*, token_count: int, task_type: str = "", priority: str = "medium", max_latency: float = 0.0,
-                  interface: str = "", anonymous: bool = False, now: datetime | None = None) -> RouteResult:
+def route_request(
+    *,
+    token_count: int,
+    task_type: str = "",
+    priority: str = "medium",
+    max_latency: float = 0.0,
+    interface: str = "",
+    anonymous: bool = False,
+    now: datetime | None = None,
+) -> RouteResult:
     """Pick a provider, reserve its estimated cost and log the decision, atomically.
 
     Raises ProtocolError(BUDGET_EXCEEDED or NO_SUITABLE_PROVIDER) when nothing
@@ -199,16 +255,30 @@ def route_request(*, token_count: int, task_type: str = "", priority: str = "med
     ``anonymous`` caller's reservations are capped by the anonymous share of
     each budget (``ANONYMOUS_BUDGET_SHARE``) and logged as ANONYMOUS_INTERFACE.
     """
-    [outcome] = route_requests([{"token_count": token_count, "task_type": task_type, "priority": priority,
-                                 "max_latency": max_latency, "interface": interface, "anonymous": anonymous}],
-                               now=now)
+    [outcome] = route_requests(
+        [
+            {
+                "token_count": token_count,
+                "task_type": task_type,
+                "priority": priority,
+                "max_latency": max_latency,
+                "interface": interface,
+                "anonymous": anonymous,
+            }
+        ],
+        now=now,
+    )
     if isinstance(outcome, ProtocolError):
         raise outcome
     return outcome
 
 
-def route_requests(requests: list[dict[str, Any]], *, now: datetime | None = None,
-                   settlements: Sequence[settlement.GatewaySettlement] = ()) -> list[RouteResult | ProtocolError]:
+def route_requests(
+    requests: list[dict[str, Any]],
+    *,
+    now: datetime | None = None,
+    settlements: Sequence[settlement.GatewaySettlement] = (),
+) -> list[RouteResult | ProtocolError]:
     """Route several requests in one transaction, in order; one outcome per request.
 
     Exactly as if each were routed alone, one after the other: every decision
@@ -270,9 +340,15 @@ def _memo(amount_of: Callable[[str], int]) -> Callable[[str], int]:
     return cached
 
 
-def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: list[store.ProviderRow],
-               by_key: dict[str, store.ProviderRow], specs: list[scoring.ProviderSpec], weights: scoring.Weights
-               ) -> tuple[RouteResult | ProtocolError, dict[str, Any] | None, dict[str, Any] | None]:
+def _route_one(
+    request: dict[str, Any],
+    now: datetime,
+    view: _BudgetView,
+    rows: list[store.ProviderRow],
+    by_key: dict[str, store.ProviderRow],
+    specs: list[scoring.ProviderSpec],
+    weights: scoring.Weights,
+) -> tuple[RouteResult | ProtocolError, dict[str, Any] | None, dict[str, Any] | None]:
     """One decision, counted in ``view``: (its outcome, its route log row or None, its reservation row or None)."""
     query_of = request.get("gateway")
     if query_of is not None:
@@ -305,17 +381,28 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: 
     chosen = decision.chosen
     row = by_key[chosen.key] if chosen else None
     interface = ANONYMOUS_INTERFACE if anonymous else request.get("interface", "")
-    log = {"decision_id": decision_id, "created_at": now, "interface": interface,
-           "task_type": task_type, "priority": priority, "token_count": token_count, "max_latency": max_latency,
-           "provider": row.pk if row else None, "provider_key": chosen.key if chosen else "",
-           "outcome": RouteLog.OUTCOME_ROUTED if chosen else decision.error_code,
-           "estimated_cost_nanos": amount, "cost_per_1m": row.cost_per_1m if row else None,
-           "confidence": decision.confidence, "reasoning": decision.reasoning, "candidates": candidates,
-           "request_id": query_of.request_id or decision_id if query_of else "",
-           "attempt": query_of.attempt if query_of else 1,
-           "input_cost_per_1m": row.input_cost_per_1m if row else None,
-           "output_cost_per_1m": row.output_cost_per_1m if row else None,
-           "cached_input_cost_per_1m": row.cached_input_cost_per_1m if row else None}
+    log = {
+        "decision_id": decision_id,
+        "created_at": now,
+        "interface": interface,
+        "task_type": task_type,
+        "priority": priority,
+        "token_count": token_count,
+        "max_latency": max_latency,
+        "provider": row.pk if row else None,
+        "provider_key": chosen.key if chosen else "",
+        "outcome": RouteLog.OUTCOME_ROUTED if chosen else decision.error_code,
+        "estimated_cost_nanos": amount,
+        "cost_per_1m": row.cost_per_1m if row else None,
+        "confidence": decision.confidence,
+        "reasoning": decision.reasoning,
+        "candidates": candidates,
+        "request_id": query_of.request_id or decision_id if query_of else "",
+        "attempt": query_of.attempt if query_of else 1,
+        "input_cost_per_1m": row.input_cost_per_1m if row else None,
+        "output_cost_per_1m": row.output_cost_per_1m if row else None,
+        "cached_input_cost_per_1m": row.cached_input_cost_per_1m if row else None,
+    }
     if chosen is None:
         return _refusal(decision, decision_id, seen, candidates, anonymous=anonymous), log, None
     assert row is not None  # the chosen provider is one of by_key's
@@ -323,27 +410,41 @@ def _route_one(request: dict[str, Any], now: datetime, view: _BudgetView, rows: 
     if amount > 0:
         reserved = _reservation_row(provider_pk=row.pk, provider_key=chosen.key, amount_nanos=amount, now=now)
         view.spend(amount, anonymous=anonymous)
-    result = RouteResult(decision_id=decision_id, provider_key=chosen.key, provider_name=chosen.name,
-                         reasoning=decision.reasoning, estimated_cost_nanos=amount, confidence=decision.confidence,
-                         candidates=candidates, created_at=now, provider_pk=row.pk)
+    result = RouteResult(
+        decision_id=decision_id,
+        provider_key=chosen.key,
+        provider_name=chosen.name,
+        reasoning=decision.reasoning,
+        estimated_cost_nanos=amount,
+        confidence=decision.confidence,
+        candidates=candidates,
+        created_at=now,
+        provider_pk=row.pk,
+    )
     if query_of is not None:
         result.request_id, result.target = log["request_id"], gateway.target_for(row, now)
     return result, log, reserved
 
 
-def _refusal(decision: scoring.Decision, decision_id: str, view: _BudgetView, candidates, *,
-             anonymous: bool = False) -> ProtocolError:
+def _refusal(
+    decision: scoring.Decision, decision_id: str, view: _BudgetView, candidates, *, anonymous: bool = False
+) -> ProtocolError:
     if decision.error_code == ErrorCode.BUDGET_EXCEEDED:
-        message = ("No provider fits the remaining budget; the paid providers that could serve this request "
-                   "would overspend it")
+        message = (
+            "No provider fits the remaining budget; the paid providers that could serve this request would overspend it"
+        )
         if anonymous:
             message += " (anonymous callers share a small part of each budget: send an API token)"
     else:
         message = "No enabled, healthy provider can serve this request"
     hard_cap_remaining = view.hard_cap_remaining_nanos
     remaining = None if math.isinf(hard_cap_remaining) else float(nanos_to_dollars(int(hard_cap_remaining)))
-    details = {"decision_id": decision_id, "excluded": decision.excluded, "candidates": candidates,
-               "remaining_budget": remaining}
+    details = {
+        "decision_id": decision_id,
+        "excluded": decision.excluded,
+        "candidates": candidates,
+        "remaining_budget": remaining,
+    }
     if anonymous:
         details["anonymous_share"] = float(conf.get("ANONYMOUS_BUDGET_SHARE"))
     assert decision.error_code is not None  # set whenever no provider was chosen
@@ -351,6 +452,7 @@ def _refusal(decision: scoring.Decision, decision_id: str, view: _BudgetView, ca
 
 
 # --- usage settlement ---------------------------------------------------------
+
 
 @dataclass(slots=True)
 class Settlement:
@@ -376,14 +478,20 @@ class Settlement:
 
 
 def _settlement_of(route: RouteLog, entry: LedgerEntry, *, repeated: bool) -> Settlement:
-    return Settlement(decision_id=route.decision_id, provider_key=route.provider_key,
-                      prompt_tokens=entry.prompt_tokens or 0, completion_tokens=entry.completion_tokens or 0,
-                      estimated_cost_nanos=route.estimated_cost_nanos,
-                      actual_cost_nanos=route.estimated_cost_nanos + entry.amount_nanos, already_settled=repeated)
+    return Settlement(
+        decision_id=route.decision_id,
+        provider_key=route.provider_key,
+        prompt_tokens=entry.prompt_tokens or 0,
+        completion_tokens=entry.completion_tokens or 0,
+        estimated_cost_nanos=route.estimated_cost_nanos,
+        actual_cost_nanos=route.estimated_cost_nanos + entry.amount_nanos,
+        already_settled=repeated,
+    )
 
 
-def usage_settle(*, decision_id: str, prompt_tokens: int, completion_tokens: int,
-                 now: datetime | None = None) -> Settlement:
+def usage_settle(
+    *, decision_id: str, prompt_tokens: int, completion_tokens: int, now: datetime | None = None
+) -> Settlement:
     """Record a routed request's real usage: one settlement entry, idempotently.
 
     A repeat with the same token counts returns the first settlement; a repeat
@@ -399,20 +507,35 @@ def usage_settle(*, decision_id: str, prompt_tokens: int, completion_tokens: int
             if route is None:
                 raise ProtocolError(ErrorCode.NOT_FOUND, f"No routing decision {decision_id!r}")
             if route.outcome != RouteLog.OUTCOME_ROUTED:
-                raise ProtocolError(ErrorCode.CONFLICT, "That request was not routed; there is nothing to settle",
-                                    {"decision_id": decision_id, "outcome": route.outcome})
+                raise ProtocolError(
+                    ErrorCode.CONFLICT,
+                    "That request was not routed; there is nothing to settle",
+                    {"decision_id": decision_id, "outcome": route.outcome},
+                )
             existing = LedgerEntry.objects.filter(route=route, kind=LedgerEntry.Kind.SETTLEMENT).first()
             if existing is not None:
                 return _repeat(route, existing, prompt_tokens, completion_tokens)
-            prices = settlement.Prices(route.cost_per_1m or Decimal(0), route.input_cost_per_1m,
-                                       route.output_cost_per_1m, route.cached_input_cost_per_1m)
-            actual = settlement.usage_cost_nanos(prices=prices, prompt_tokens=prompt_tokens,
-                                                 completion_tokens=completion_tokens)
+            prices = settlement.Prices(
+                route.cost_per_1m or Decimal(0),
+                route.input_cost_per_1m,
+                route.output_cost_per_1m,
+                route.cached_input_cost_per_1m,
+            )
+            actual = settlement.usage_cost_nanos(
+                prices=prices, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            )
             entry = LedgerEntry.objects.create(
-                kind=LedgerEntry.Kind.SETTLEMENT, amount_nanos=actual - route.estimated_cost_nanos,
-                charged_at=route.created_at, created_at=now, route=route, provider_id=route.provider_id,
-                provider_key=route.provider_key, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                usage_source=settlement.REPORTED)
+                kind=LedgerEntry.Kind.SETTLEMENT,
+                amount_nanos=actual - route.estimated_cost_nanos,
+                charged_at=route.created_at,
+                created_at=now,
+                route=route,
+                provider_id=route.provider_id,
+                provider_key=route.provider_key,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                usage_source=settlement.REPORTED,
+            )
             return _settlement_of(route, entry, repeated=False)
     except IntegrityError:
         # A concurrent settlement won the unique constraint; answer as a repeat.
@@ -423,16 +546,24 @@ def usage_settle(*, decision_id: str, prompt_tokens: int, completion_tokens: int
 
 def _repeat(route: RouteLog, existing: LedgerEntry, prompt_tokens: int, completion_tokens: int) -> Settlement:
     if (existing.prompt_tokens, existing.completion_tokens) != (prompt_tokens, completion_tokens):
-        raise ProtocolError(ErrorCode.CONFLICT, "This decision was already settled with other token counts", {
-            "decision_id": route.decision_id, "prompt_tokens": existing.prompt_tokens,
-            "completion_tokens": existing.completion_tokens})
+        raise ProtocolError(
+            ErrorCode.CONFLICT,
+            "This decision was already settled with other token counts",
+            {
+                "decision_id": route.decision_id,
+                "prompt_tokens": existing.prompt_tokens,
+                "completion_tokens": existing.completion_tokens,
+            },
+        )
     return _settlement_of(route, existing, repeated=True)
 
 
 # --- monitor writes --------------------------------------------------------------
 
-def provider_record_health(*, provider_id: int, ok: bool, error: str, now: datetime,
-                           unhealthy_after: int) -> dict[str, Any] | None:
+
+def provider_record_health(
+    *, provider_id: int, ok: bool, error: str, now: datetime, unhealthy_after: int
+) -> dict[str, Any] | None:
     """Record one health check; return a provider_health_changed event when the state flips.
 
     Unhealthy after ``unhealthy_after`` consecutive failures, healthy again
@@ -456,8 +587,15 @@ def provider_record_health(*, provider_id: int, ok: bool, error: str, now: datet
         p.save(update_fields=["consecutive_failures", "last_error", "health_state", "last_check_at", "updated_at"])
     if p.health_state == previous:
         return None
-    return {"event": "provider_health_changed", "provider": p.key, "name": p.name, "health": p.health_state,
-            "previous": previous, "error": p.last_error, "consecutive_failures": p.consecutive_failures}
+    return {
+        "event": "provider_health_changed",
+        "provider": p.key,
+        "name": p.name,
+        "health": p.health_state,
+        "previous": previous,
+        "error": p.last_error,
+        "consecutive_failures": p.consecutive_failures,
+    }
 
 
 def budget_mark_warned(*, budget_id: int, window_start: datetime) -> bool:
@@ -465,9 +603,11 @@ def budget_mark_warned(*, budget_id: int, window_start: datetime) -> bool:
 
     A conditional UPDATE, so monitors in several processes cannot both warn.
     """
-    updated = (Budget.objects.filter(pk=budget_id)
-               .exclude(warned_window_start=window_start)
-               .update(warned_window_start=window_start))
+    updated = (
+        Budget.objects.filter(pk=budget_id)
+        .exclude(warned_window_start=window_start)
+        .update(warned_window_start=window_start)
+    )
     return updated == 1
 
 
@@ -477,5 +617,9 @@ def provider_reset_breaker(*, key: str) -> bool:
 
     with transaction.atomic():
         store.lock_active_budgets()  # breaker moves are serialised with the decisions that read them
-        return Provider.objects.filter(key=key).update(breaker_state=breaker.CLOSED, breaker_failures=0,
-                                                       breaker_until=None) == 1
+        return (
+            Provider.objects.filter(key=key).update(
+                breaker_state=breaker.CLOSED, breaker_failures=0, breaker_until=None
+            )
+            == 1
+        )

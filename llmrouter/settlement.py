@@ -5,6 +5,7 @@ Prices are dollars per 1M tokens; money is integer nano-dollars, rounded up
 prices with four decimals are exact: the rounding only matters for prices
 with more digits than the model allows).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -51,15 +52,18 @@ def usage_cost_nanos(*, prices: Prices, prompt_tokens: int, completion_tokens: i
     """The exact cost of a usage in nano-dollars, rounded up. ``cached_tokens`` are part of ``prompt_tokens``
     (as OpenAI reports them) and priced at the cached-input price."""
     cached = min(max(cached_tokens, 0), prompt_tokens)
-    dollars_per_1m = ((prompt_tokens - cached) * prices.input + cached * prices.cached
-                      + completion_tokens * prices.output)
+    dollars_per_1m = (
+        (prompt_tokens - cached) * prices.input + cached * prices.cached + completion_tokens * prices.output
+    )
     return int((dollars_per_1m * _NANOS_PER_TOKEN_PER_DOLLAR_PER_1M).to_integral_value(ROUND_CEILING))
 
 
 def breaker_policy() -> breaker.BreakerPolicy:
-    return breaker.BreakerPolicy(failures_to_open=int(conf.get("BREAKER_FAILURES")),
-                                 cooldown_s=float(conf.get("BREAKER_COOLDOWN_S")),
-                                 probe_timeout_s=float(conf.get("BREAKER_PROBE_TIMEOUT_S")))
+    return breaker.BreakerPolicy(
+        failures_to_open=int(conf.get("BREAKER_FAILURES")),
+        cooldown_s=float(conf.get("BREAKER_COOLDOWN_S")),
+        probe_timeout_s=float(conf.get("BREAKER_PROBE_TIMEOUT_S")),
+    )
 
 
 @dataclass(slots=True)
@@ -98,8 +102,12 @@ class GatewaySettlement:
             return 0
         if self.usage_source == ESTIMATED:
             return self.reserved_nanos
-        return usage_cost_nanos(prices=self.prices, prompt_tokens=self.prompt_tokens,
-                                completion_tokens=self.completion_tokens, cached_tokens=self.cached_tokens)
+        return usage_cost_nanos(
+            prices=self.prices,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            cached_tokens=self.cached_tokens,
+        )
 
 
 def gateway_settle(settlements: Sequence[GatewaySettlement], *, now: datetime) -> None:
@@ -108,17 +116,41 @@ def gateway_settle(settlements: Sequence[GatewaySettlement], *, now: datetime) -
     ledger, attempts = [], []
     for s in settlements:
         s.cost_nanos = s.cost()
-        ledger.append({"kind": LedgerEntry.Kind.SETTLEMENT, "amount_nanos": s.cost_nanos - s.reserved_nanos,
-                       "charged_at": s.reserved_at, "created_at": now, "route": s.route_pk, "provider": s.provider_pk,
-                       "provider_key": s.provider_key, "prompt_tokens": s.prompt_tokens,
-                       "completion_tokens": s.completion_tokens, "cached_tokens": s.cached_tokens,
-                       "usage_source": s.usage_source})
-        attempts.append({"route": s.route_pk, "request_id": s.request_id, "number": s.attempt,
-                         "provider_key": s.provider_key, "stream": s.stream, "outcome": s.outcome,
-                         "status_code": s.status_code, "error": s.error[:2000], "ttfb_ms": s.ttfb_ms,
-                         "total_ms": s.total_ms, "prompt_tokens": s.prompt_tokens,
-                         "completion_tokens": s.completion_tokens, "cached_tokens": s.cached_tokens,
-                         "cost_nanos": s.cost_nanos, "usage_source": s.usage_source, "created_at": now})
+        ledger.append(
+            {
+                "kind": LedgerEntry.Kind.SETTLEMENT,
+                "amount_nanos": s.cost_nanos - s.reserved_nanos,
+                "charged_at": s.reserved_at,
+                "created_at": now,
+                "route": s.route_pk,
+                "provider": s.provider_pk,
+                "provider_key": s.provider_key,
+                "prompt_tokens": s.prompt_tokens,
+                "completion_tokens": s.completion_tokens,
+                "cached_tokens": s.cached_tokens,
+                "usage_source": s.usage_source,
+            }
+        )
+        attempts.append(
+            {
+                "route": s.route_pk,
+                "request_id": s.request_id,
+                "number": s.attempt,
+                "provider_key": s.provider_key,
+                "stream": s.stream,
+                "outcome": s.outcome,
+                "status_code": s.status_code,
+                "error": s.error[:2000],
+                "ttfb_ms": s.ttfb_ms,
+                "total_ms": s.total_ms,
+                "prompt_tokens": s.prompt_tokens,
+                "completion_tokens": s.completion_tokens,
+                "cached_tokens": s.cached_tokens,
+                "cost_nanos": s.cost_nanos,
+                "usage_source": s.usage_source,
+                "created_at": now,
+            }
+        )
     store.insert_ledger_entries(ledger)
     store.insert_attempts(attempts)
     _move_breakers(settlements, now)
@@ -127,8 +159,12 @@ def gateway_settle(settlements: Sequence[GatewaySettlement], *, now: datetime) -
 def _move_breakers(settlements: Sequence[GatewaySettlement], now: datetime) -> None:
     """Fold each provider's outcomes, in order, into its breaker; write only the rows that changed."""
     # A success on a provider whose breaker was clean when routed changes nothing: no read, no write.
-    touched = {s.provider_pk for s in settlements if s.provider_pk is not None
-               and (s.health == "failure" or s.probe or s.breaker_dirty or s.observed_ttfb_ms is not None)}
+    touched = {
+        s.provider_pk
+        for s in settlements
+        if s.provider_pk is not None
+        and (s.health == "failure" or s.probe or s.breaker_dirty or s.observed_ttfb_ms is not None)
+    }
     if not touched:
         return
     policy = breaker_policy()
@@ -155,12 +191,22 @@ def _move_breakers(settlements: Sequence[GatewaySettlement], now: datetime) -> N
             dirty.add(p.pk)
     for p in rows.values():
         if p.pk in dirty:
-            Provider.objects.filter(pk=p.pk).update(breaker_state=p.breaker_state, breaker_failures=p.breaker_failures,
-                                                    breaker_until=p.breaker_until, observed_ttfb_ms=p.observed_ttfb_ms)
+            Provider.objects.filter(pk=p.pk).update(
+                breaker_state=p.breaker_state,
+                breaker_failures=p.breaker_failures,
+                breaker_until=p.breaker_until,
+                observed_ttfb_ms=p.observed_ttfb_ms,
+            )
 
 
 def breaker_event(p: Provider, previous: str, error: str) -> dict[str, Any]:
-    return {"event": "provider_breaker_changed", "provider": p.key, "name": p.name, "breaker": p.breaker_state,
-            "previous": previous, "consecutive_failures": p.breaker_failures,
-            "until": p.breaker_until.isoformat() if p.breaker_until else None, "error": error[:500]}
-
+    return {
+        "event": "provider_breaker_changed",
+        "provider": p.key,
+        "name": p.name,
+        "breaker": p.breaker_state,
+        "previous": previous,
+        "consecutive_failures": p.breaker_failures,
+        "until": p.breaker_until.isoformat() if p.breaker_until else None,
+        "error": error[:500],
+    }

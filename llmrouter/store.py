@@ -15,6 +15,7 @@ each statement is a round trip of about 0.3 ms, which made a batch of 32 cost
 about 1.4 ms per decision).
 Call these inside ``transaction.atomic()``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -41,21 +42,88 @@ from llmrouter.scoring import Weights
 from llmrouter.windows import utc_now
 
 _WEIGHT_FIELDS = tuple(Weights.__dataclass_fields__)
-_ROUTE_FIELDS = ("decision_id", "created_at", "interface", "task_type", "priority", "token_count", "max_latency",
-                 "provider", "provider_key", "outcome", "estimated_cost_nanos", "cost_per_1m", "confidence",
-                 "reasoning", "candidates", "request_id", "attempt", "input_cost_per_1m", "output_cost_per_1m",
-                 "cached_input_cost_per_1m")
-_LEDGER_FIELDS = ("kind", "amount_nanos", "charged_at", "created_at", "route", "provider", "provider_key",
-                  "prompt_tokens", "completion_tokens", "cached_tokens", "usage_source")
-_ATTEMPT_FIELDS = ("route", "request_id", "number", "provider_key", "stream", "outcome", "status_code", "error",
-                   "ttfb_ms", "total_ms", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_nanos",
-                   "usage_source", "created_at")
-_PROVIDER_COLUMNS = ("id", "key", "name", "cost_per_1m", "context_window", "latency_ms", "quality", "capabilities",
-                     "enabled", "health_state", "api_base", "api_format", "upstream_model", "api_key_env",
-                     "input_cost_per_1m", "output_cost_per_1m", "cached_input_cost_per_1m", "breaker_state",
-                     "breaker_failures", "breaker_until", "observed_ttfb_ms", "use_observed_latency")
-_TABLES = {"route": (RouteLog, _ROUTE_FIELDS), "ledger": (LedgerEntry, _LEDGER_FIELDS),
-           "attempt": (RouteAttempt, _ATTEMPT_FIELDS)}
+_ROUTE_FIELDS = (
+    "decision_id",
+    "created_at",
+    "interface",
+    "task_type",
+    "priority",
+    "token_count",
+    "max_latency",
+    "provider",
+    "provider_key",
+    "outcome",
+    "estimated_cost_nanos",
+    "cost_per_1m",
+    "confidence",
+    "reasoning",
+    "candidates",
+    "request_id",
+    "attempt",
+    "input_cost_per_1m",
+    "output_cost_per_1m",
+    "cached_input_cost_per_1m",
+)
+_LEDGER_FIELDS = (
+    "kind",
+    "amount_nanos",
+    "charged_at",
+    "created_at",
+    "route",
+    "provider",
+    "provider_key",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "usage_source",
+)
+_ATTEMPT_FIELDS = (
+    "route",
+    "request_id",
+    "number",
+    "provider_key",
+    "stream",
+    "outcome",
+    "status_code",
+    "error",
+    "ttfb_ms",
+    "total_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost_nanos",
+    "usage_source",
+    "created_at",
+)
+_PROVIDER_COLUMNS = (
+    "id",
+    "key",
+    "name",
+    "cost_per_1m",
+    "context_window",
+    "latency_ms",
+    "quality",
+    "capabilities",
+    "enabled",
+    "health_state",
+    "api_base",
+    "api_format",
+    "upstream_model",
+    "api_key_env",
+    "input_cost_per_1m",
+    "output_cost_per_1m",
+    "cached_input_cost_per_1m",
+    "breaker_state",
+    "breaker_failures",
+    "breaker_until",
+    "observed_ttfb_ms",
+    "use_observed_latency",
+)
+_TABLES = {
+    "route": (RouteLog, _ROUTE_FIELDS),
+    "ledger": (LedgerEntry, _LEDGER_FIELDS),
+    "attempt": (RouteAttempt, _ATTEMPT_FIELDS),
+}
 # Entries summed past the latest checkpoint before a new one is appended.
 CHECKPOINT_EVERY = 256
 # Rows per multi-row INSERT: 20 values a route log, well under SQLite's 32,766 variables.
@@ -107,17 +175,25 @@ def _statements(vendor: str) -> tuple[_Dialect, dict[str, str]]:
         "budgets": f"SELECT id, amount, period, timezone, hard_cap FROM {budget} WHERE active ORDER BY id{for_update}",
         "spend": f"SELECT COALESCE(SUM(amount_nanos), 0) FROM {ledger} WHERE charged_at >= {m} AND charged_at < {m}",
         "max_id": f"SELECT COALESCE(MAX(id), 0) FROM {ledger}",
-        "checkpoint": (f"SELECT up_to_id, total_nanos FROM {checkpoint} WHERE window_start = {m} AND window_end = {m}"
-                       f" ORDER BY up_to_id DESC LIMIT 1"),
+        "checkpoint": (
+            f"SELECT up_to_id, total_nanos FROM {checkpoint} WHERE window_start = {m} AND window_end = {m}"
+            f" ORDER BY up_to_id DESC LIMIT 1"
+        ),
         # Only the entries after the checkpoint, found by primary key: a short range scan.
-        "since": (f"SELECT COALESCE(SUM(CASE WHEN charged_at >= {m} AND charged_at < {m} THEN amount_nanos ELSE 0 END),"
-                  f" 0), COUNT(*), COALESCE(MAX(id), 0) FROM {ledger} WHERE id > {m}"),
-        "insert_checkpoint": (f"INSERT INTO {checkpoint} (window_start, window_end, up_to_id, total_nanos, created_at)"
-                              f" VALUES ({m}, {m}, {m}, {m}, {m})"),
-        "providers": (f"SELECT {', '.join(q(c) for c in _PROVIDER_COLUMNS)} FROM {provider}"
-                      f" ORDER BY display_order, {q('key')}"),
-        "weights": (f"SELECT {', '.join(q(f) for f in _WEIGHT_FIELDS)} FROM {q(RouterWeights._meta.db_table)}"
-                    " WHERE id = 1"),
+        "since": (
+            f"SELECT COALESCE(SUM(CASE WHEN charged_at >= {m} AND charged_at < {m} THEN amount_nanos ELSE 0 END),"
+            f" 0), COUNT(*), COALESCE(MAX(id), 0) FROM {ledger} WHERE id > {m}"
+        ),
+        "insert_checkpoint": (
+            f"INSERT INTO {checkpoint} (window_start, window_end, up_to_id, total_nanos, created_at)"
+            f" VALUES ({m}, {m}, {m}, {m}, {m})"
+        ),
+        "providers": (
+            f"SELECT {', '.join(q(c) for c in _PROVIDER_COLUMNS)} FROM {provider} ORDER BY display_order, {q('key')}"
+        ),
+        "weights": (
+            f"SELECT {', '.join(q(f) for f in _WEIGHT_FIELDS)} FROM {q(RouterWeights._meta.db_table)} WHERE id = 1"
+        ),
     }
 
 
@@ -275,15 +351,56 @@ _converted: dict[tuple, tuple] = {}
 
 def _convert(r: tuple) -> tuple:
     """A providers row as ProviderRow's fields, in their order."""
-    (pk, key, name, cost, context, latency, quality, caps, enabled, health, base, fmt, model, key_env,
-     p_in, p_out, p_cached, breaker, failures, until, ttfb, use_observed) = r
+    (
+        pk,
+        key,
+        name,
+        cost,
+        context,
+        latency,
+        quality,
+        caps,
+        enabled,
+        health,
+        base,
+        fmt,
+        model,
+        key_env,
+        p_in,
+        p_out,
+        p_cached,
+        breaker,
+        failures,
+        until,
+        ttfb,
+        use_observed,
+    ) = r
     if isinstance(caps, (str, bytes)):
         caps = orjson.loads(caps)
-    return (pk, key, name, _money(cost), context, float(latency), quality, list(caps or []), bool(enabled),
-            health == Provider.Health.HEALTHY, base, fmt, model, key_env,
-            None if p_in is None else _money(p_in), None if p_out is None else _money(p_out),
-            None if p_cached is None else _money(p_cached), breaker, failures, _aware(until), ttfb,
-            bool(use_observed))
+    return (
+        pk,
+        key,
+        name,
+        _money(cost),
+        context,
+        float(latency),
+        quality,
+        list(caps or []),
+        bool(enabled),
+        health == Provider.Health.HEALTHY,
+        base,
+        fmt,
+        model,
+        key_env,
+        None if p_in is None else _money(p_in),
+        None if p_out is None else _money(p_out),
+        None if p_cached is None else _money(p_cached),
+        breaker,
+        failures,
+        _aware(until),
+        ttfb,
+        bool(use_observed),
+    )
 
 
 def weights_row() -> dict[str, float] | None:
@@ -297,7 +414,7 @@ def _insert_rows(table: str, rows: list[dict[str, Any]], values: Callable[[_Dial
     returns what the statements returned (the route log's ids and decision ids)."""
     returned: list = []
     for i in range(0, len(rows), MAX_ROWS_PER_INSERT):
-        chunk = rows[i:i + MAX_ROWS_PER_INSERT]
+        chunk = rows[i : i + MAX_ROWS_PER_INSERT]
         with _Exec(raw=True) as x:
             params: list[Any] = []
             for row in chunk:
@@ -309,17 +426,44 @@ def _insert_rows(table: str, rows: list[dict[str, Any]], values: Callable[[_Dial
 
 
 def _route_values(d: _Dialect, r: dict[str, Any]) -> tuple:
-    return (r["decision_id"], d.dt(r["created_at"]), r["interface"], r["task_type"], r["priority"], r["token_count"],
-            r["max_latency"], r["provider"], r["provider_key"], r["outcome"], r["estimated_cost_nanos"],
-            d.decimal(r["cost_per_1m"]), r["confidence"], r["reasoning"], d.json(r["candidates"]),
-            r.get("request_id", ""), r.get("attempt", 1), d.decimal(r.get("input_cost_per_1m")),
-            d.decimal(r.get("output_cost_per_1m")), d.decimal(r.get("cached_input_cost_per_1m")))
+    return (
+        r["decision_id"],
+        d.dt(r["created_at"]),
+        r["interface"],
+        r["task_type"],
+        r["priority"],
+        r["token_count"],
+        r["max_latency"],
+        r["provider"],
+        r["provider_key"],
+        r["outcome"],
+        r["estimated_cost_nanos"],
+        d.decimal(r["cost_per_1m"]),
+        r["confidence"],
+        r["reasoning"],
+        d.json(r["candidates"]),
+        r.get("request_id", ""),
+        r.get("attempt", 1),
+        d.decimal(r.get("input_cost_per_1m")),
+        d.decimal(r.get("output_cost_per_1m")),
+        d.decimal(r.get("cached_input_cost_per_1m")),
+    )
 
 
 def _ledger_values(d: _Dialect, r: dict[str, Any]) -> tuple:
-    return (str(r["kind"]), r["amount_nanos"], d.dt(r["charged_at"]), d.dt(r["created_at"]), r["route"],
-            r["provider"], r["provider_key"], r.get("prompt_tokens"), r.get("completion_tokens"),
-            r.get("cached_tokens"), r.get("usage_source", ""))
+    return (
+        str(r["kind"]),
+        r["amount_nanos"],
+        d.dt(r["charged_at"]),
+        d.dt(r["created_at"]),
+        r["route"],
+        r["provider"],
+        r["provider_key"],
+        r.get("prompt_tokens"),
+        r.get("completion_tokens"),
+        r.get("cached_tokens"),
+        r.get("usage_source", ""),
+    )
 
 
 def _attempt_values(d: _Dialect, r: dict[str, Any]) -> tuple:

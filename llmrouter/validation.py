@@ -5,6 +5,7 @@ call these, so one request is judged the same way whatever carried it. Errors
 are ProtocolError(VALIDATION_ERROR) naming the field, which every transport
 turns into the wire protocol's error body.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -63,16 +64,28 @@ def parse_route_request(data: Any, *, default_interface: str = "api") -> dict[st
     max_latency = data.get("max_latency")
     if max_latency is None:
         max_latency = 0.0
-    elif isinstance(max_latency, bool) or not isinstance(max_latency, (int, float)) or max_latency < 0 \
-            or max_latency != max_latency or max_latency == float("inf"):
+    elif (
+        isinstance(max_latency, bool)
+        or not isinstance(max_latency, (int, float))
+        or max_latency < 0
+        or max_latency != max_latency
+        or max_latency == float("inf")
+    ):
         raise _invalid("max_latency", "'max_latency' must be a non-negative number of milliseconds (0: no limit)")
     interface = _str_field(data, "interface", default=default_interface, max_length=MAX_INTERFACE) or default_interface
-    return {"token_count": token_count, "task_type": task_type, "priority": priority,
-            "max_latency": float(max_latency), "interface": interface}
+    return {
+        "token_count": token_count,
+        "task_type": task_type,
+        "priority": priority,
+        "max_latency": float(max_latency),
+        "interface": interface,
+    }
 
 
 def parse_usage(data: Any) -> dict[str, int]:
     """A usage report -> keyword arguments for ``services.usage_settle`` (without the decision id)."""
     data = _object(data)
-    return {"prompt_tokens": _int_field(data, "prompt_tokens", required=True),
-            "completion_tokens": _int_field(data, "completion_tokens", required=True)}
+    return {
+        "prompt_tokens": _int_field(data, "prompt_tokens", required=True),
+        "completion_tokens": _int_field(data, "completion_tokens", required=True),
+    }

@@ -9,6 +9,7 @@ which is when that day really starts.
 
 The clock is injected: callers pass ``now``; ``utc_now`` is the default.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta

@@ -7,6 +7,7 @@ version every semantic instance follows, money that is never rewritten). An
 add, change or delete form in the admin would bypass that service, so these
 admins only show: list, search, filter and a read-only detail page.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -13,6 +13,7 @@ name is only known from a row or a type, and a key rotated in the
 environment must not wait for a restart.
 Only ``django.core.exceptions`` is imported: it needs no configured settings.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,8 +57,9 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
 _Number = TypeVar("_Number", int, float)
 
 
-def _env_number(name: str, default: _Number, parse: Callable[[str], _Number], kind: str,
-                minimum: _Number | None) -> _Number:
+def _env_number(
+    name: str, default: _Number, parse: Callable[[str], _Number], kind: str, minimum: _Number | None
+) -> _Number:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default

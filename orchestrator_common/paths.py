@@ -4,6 +4,7 @@ Kept free of Django settings so that the bootstrap script, supervisord's
 configuration, the settings module and the agents agree on one answer.
 Socket file names are built only by ``socket_path``.
 """
+
 from __future__ import annotations
 
 import os

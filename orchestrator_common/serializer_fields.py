@@ -3,6 +3,7 @@
 drf-spectacular documents a DRF field by its class; DRF's fields accept more
 than that (they coerce). These accept what their schema says and no more.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 # JSON integers the wire protocol's decoder (orjson) reads: signed 64-bit up to unsigned 64-bit.
-_ID_SCHEMA = {"oneOf": [{"type": "string"}, {"type": "integer", "minimum": -2**63, "maximum": 2**64 - 1}]}
+_ID_SCHEMA = {"oneOf": [{"type": "string"}, {"type": "integer", "minimum": -(2**63), "maximum": 2**64 - 1}]}
 
 
 @extend_schema_field({**_ID_SCHEMA, "nullable": True})
@@ -31,7 +32,7 @@ _JSON_TYPES: tuple[tuple[type[serializers.Field], tuple[type, ...], str], ...] =
     (serializers.BooleanField, (bool,), "true or false"),
     (serializers.IntegerField, (int,), "an integer"),
     (serializers.FloatField, (int, float), "a number"),
-    (serializers.DecimalField, (str,), "a decimal string such as \"12.50\""),
+    (serializers.DecimalField, (str,), 'a decimal string such as "12.50"'),
     (serializers.ChoiceField, (str,), "a string"),
     (serializers.CharField, (str,), "a string"),
 )
@@ -47,7 +48,7 @@ def _json_type_error(field: serializers.Field, value: Any) -> str | None:
     return None
 
 
-INT32 = (-2**31, 2**31 - 1)  # what every database backend stores in an IntegerField
+INT32 = (-(2**31), 2**31 - 1)  # what every database backend stores in an IntegerField
 
 
 class StrictModelSerializer(serializers.ModelSerializer):
@@ -69,9 +70,11 @@ class StrictModelSerializer(serializers.ModelSerializer):
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
-            errors = {name: [message] for name, field in self.fields.items()
-                      if not field.read_only and name in data
-                      and (message := _json_type_error(field, data[name])) is not None}
+            errors = {
+                name: [message]
+                for name, field in self.fields.items()
+                if not field.read_only and name in data and (message := _json_type_error(field, data[name])) is not None
+            }
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)

@@ -6,6 +6,7 @@ second default. The dict is looked up on ``django.conf.settings`` once and again
 ``setting_changed`` (override_settings, pytest-django's ``settings`` fixture): the gateway asks per request,
 and a plain dict lookup is cheaper than LazySettings' attribute access.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """ASGI entry point served by Daphne: static files, HTTP fast paths, Django; WebSocket /ws/."""
+
 import os
 
 from django.core.asgi import get_asgi_application

@@ -11,6 +11,7 @@ connection). With ``CONN_MAX_AGE`` 0 under ASGI (settings.py) each request
 closes its connection when it ends, so the web process holds at most that many
 connections plus its fast paths' few worker threads.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +38,9 @@ class ConcurrencyLimit:
             self._loop = weakref.ref(loop)
         return self._slots
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
-                       send: Callable[..., Awaitable[Any]]) -> None:
+    async def __call__(
+        self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]], send: Callable[..., Awaitable[Any]]
+    ) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -18,6 +18,7 @@ and so is the guard every handler runs in: an exception before its answer
 started becomes a 500 whose body the route's ``error_body`` makes (the wire
 envelope under /api/, OpenAI's shape under /v1/).
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,13 +56,18 @@ class FastHttpDispatcher:
     def __init__(self, fallback: ASGIApp) -> None:
         self.fallback = fallback
         # Methods None: every method, including ones no list can foresee (QUERY, extension methods).
-        self._routes: dict[str, tuple[ASGIApp, frozenset[str] | None, Callable[[Scope], bool] | None,
-                                      ErrorBody]] = {}
+        self._routes: dict[str, tuple[ASGIApp, frozenset[str] | None, Callable[[Scope], bool] | None, ErrorBody]] = {}
         self._allowed_hosts: list[str] | None = None
 
-    def register(self, path: str, handler: ASGIApp, *, methods: Iterable[str] | None = ("POST",),
-                 when: Callable[[Scope], bool] | None = None,
-                 error_body: ErrorBody = internal_error_envelope) -> None:
+    def register(
+        self,
+        path: str,
+        handler: ASGIApp,
+        *,
+        methods: Iterable[str] | None = ("POST",),
+        when: Callable[[Scope], bool] | None = None,
+        error_body: ErrorBody = internal_error_envelope,
+    ) -> None:
         """Serve ``methods`` (None: all) on ``path`` with ``handler``; with ``when``, only the requests it
         accepts (the others go to Django, e.g. session-authenticated POSTs that need its CSRF check).
         A failure of the handler before its answer started is answered 500 with ``error_body()``."""
@@ -116,8 +122,9 @@ class TrackedSend:
         await self.send(message)
 
 
-async def guarded(handler: ASGIApp, scope: Scope, receive: Receive, send: Send,
-                  error_body: ErrorBody = internal_error_envelope) -> None:
+async def guarded(
+    handler: ASGIApp, scope: Scope, receive: Receive, send: Send, error_body: ErrorBody = internal_error_envelope
+) -> None:
     """Run a fast-path handler; an exception before its answer started becomes a 500 with ``error_body()``,
     never the server's HTML page."""
     tracked = TrackedSend(send)
@@ -157,6 +164,11 @@ async def read_body(receive: Receive, *, max_bytes: int) -> bytes:
 
 async def send_json(send: Send, status: int, payload: Any, *, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     body = orjson.dumps(payload, default=str)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode()), *(headers or ())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode()), *(headers or ())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -7,6 +7,7 @@ our processes) are 0600 and new directories 0700, and what already exists
 from an older checkout or a looser umask is tightened if it is ours.
 supervisord sets ``umask=077`` for itself and its children as well.
 """
+
 from __future__ import annotations
 
 import os

@@ -23,6 +23,7 @@ path, its Django view, the front page). Nothing secret (URLs, paths, tokens)
 is included. The HTTP status is 200 either way: ``status`` carries the
 verdict, so a dashboard can still read the details of a degraded system.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -46,6 +47,7 @@ IDLE_STOP_S = 30.0
 
 
 # --- one check ------------------------------------------------------------------------------------
+
 
 async def _orchestrator_status(timeout_s: float) -> dict[str, Any]:
     from orchestrator_site.web.gateway import gateway
@@ -82,7 +84,8 @@ async def health_check(redis_client: Any) -> dict[str, Any]:
     """One full check, now: the /health body."""
     timeout_s = float(conf.get("HEALTH_ORCHESTRATOR_TIMEOUT_S"))
     orchestrator, redis_ok, router = await asyncio.gather(
-        _orchestrator_status(timeout_s), _redis_up(redis_client, timeout_s), sync_to_async(selectors.router_health)())
+        _orchestrator_status(timeout_s), _redis_up(redis_client, timeout_s), sync_to_async(selectors.router_health)()
+    )
     problems = list(router["problems"])
     if not orchestrator["reachable"]:
         problems.append(f"orchestrator unreachable: {orchestrator['detail']}")
@@ -100,6 +103,7 @@ async def health_check(redis_client: Any) -> dict[str, Any]:
 
 
 # --- the state kept fresh ---------------------------------------------------------------------------
+
 
 class HealthState:
     """The latest check of one event loop, its encoded body, and the refresher that renews it."""
@@ -149,8 +153,9 @@ class HealthState:
             import redis.asyncio as aioredis
 
             timeout_s = float(conf.get("HEALTH_ORCHESTRATOR_TIMEOUT_S"))
-            self._redis = aioredis.from_url(settings.REDIS_URL, socket_connect_timeout=timeout_s,
-                                            socket_timeout=timeout_s)
+            self._redis = aioredis.from_url(
+                settings.REDIS_URL, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+            )
         body = await health_check(self._redis)
         self.body, self.encoded = body, orjson.dumps(body)
         self.taken_at = asyncio.get_running_loop().time()
@@ -185,11 +190,15 @@ async def health_snapshot() -> dict[str, Any]:
 
 # --- HTTP ---------------------------------------------------------------------------------------------
 
+
 async def handle_health(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """GET/HEAD /health without Django: the encoded latest body as it is."""
     _, encoded = await _state.read()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(encoded)).encode()),
-               (b"cache-control", b"no-store")]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(encoded)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else encoded})
 

@@ -6,6 +6,7 @@ reactor only needs ``add_reader``/``add_writer`` and timers, which uvloop has). 
 every request (the fast paths, the gateway's upstream calls, the WebSockets) then costs less CPU:
 measured with bench/bench_gateway.py, see bench/gateway.md.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -7,6 +7,7 @@ the one module that reads the environment (bar a few secrets read at call
 time, see ``env_secret``); the agents, the orchestrator and the web process
 read these settings, and orchestrator_site/orchestrator/checks.py checks them.
 """
+
 from __future__ import annotations
 
 import os
@@ -76,9 +77,19 @@ INSTALLED_APPS = [
 # DJANGO_WEB_APPS=0 (set for them in supervisord.conf) leaves out daphne
 # (which pulls in Twisted and cryptography), DRF, channels and the admin,
 # about 28 MB less per process and a faster start.
-WEB_ONLY_APPS = ("daphne", "django.contrib.admin", "django.contrib.sessions", "django.contrib.messages",
-                 "django.contrib.staticfiles", "servestatic", "rest_framework", "rest_framework.authtoken",
-                 "drf_spectacular", "channels", "orchestrator_site.web")
+WEB_ONLY_APPS = (
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "servestatic",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "channels",
+    "orchestrator_site.web",
+)
 WEB_APPS = env_bool("DJANGO_WEB_APPS", True)
 if not WEB_APPS:
     INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in WEB_ONLY_APPS]
@@ -138,8 +149,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Hardening: umask 077, var/ 0700, a SQLite database file and its -wal/-shm 0600 (orchestrator_site/filemodes.py).
 from orchestrator_site.filemodes import secure_runtime_files, sqlite_files  # noqa: E402
 
-secure_runtime_files(VAR_DIR, sqlite_files(DATABASES["default"]["NAME"])
-                     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else ())
+secure_runtime_files(
+    VAR_DIR,
+    sqlite_files(DATABASES["default"]["NAME"])
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    else (),
+)
 
 # Test databases are per test run (pid in the name) so that several pytest runs
 # on one machine never share one; a file, not SQLite's in-memory default, so
@@ -216,8 +231,13 @@ else:
 # DJANGO_CACHE=redis puts the cache (and with it the API rate-limit counters)
 # in Redis so that several web processes share one limit per client.
 if env_str("DJANGO_CACHE", "memory") == "redis":
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": REDIS_URL, "KEY_PREFIX": REDIS_KEY_PREFIX + "cache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": REDIS_KEY_PREFIX + "cache",
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -226,17 +246,18 @@ ORCHESTRATOR: dict[str, Any] = {
     "SOCKET_DIR": socket_dir(),
     "MAX_FRAME_BYTES": env_int("ORCHESTRATOR_MAX_FRAME_BYTES", option_default("max_frame_bytes"), minimum=1024),
     "REQUEST_TIMEOUT_MS": env_int("ORCHESTRATOR_REQUEST_TIMEOUT_MS", option_default("request_timeout_ms"), minimum=1),
-    "MAX_INFLIGHT_PER_INSTANCE": env_int("ORCHESTRATOR_MAX_INFLIGHT_PER_INSTANCE",
-                                         option_default("max_inflight_per_instance"), minimum=1),
+    "MAX_INFLIGHT_PER_INSTANCE": env_int(
+        "ORCHESTRATOR_MAX_INFLIGHT_PER_INSTANCE", option_default("max_inflight_per_instance"), minimum=1
+    ),
     "MAX_QUEUE_PER_TYPE": env_int("ORCHESTRATOR_MAX_QUEUE_PER_TYPE", option_default("max_queue_per_type"), minimum=0),
     "DRAIN_TIMEOUT_S": env_float("ORCHESTRATOR_DRAIN_TIMEOUT_S", option_default("drain_timeout_s"), minimum=0),
-    "MONITOR_INTERVAL_S": env_float("ORCHESTRATOR_MONITOR_INTERVAL_S", option_default("monitor_interval_s"),
-                                    minimum=1),
+    "MONITOR_INTERVAL_S": env_float("ORCHESTRATOR_MONITOR_INTERVAL_S", option_default("monitor_interval_s"), minimum=1),
     "HTTP_PORT": env_int("ORCHESTRATOR_HTTP_PORT", 8090, minimum=1),
     # A connection on orchestrator.sock that sends nothing at all this long after connecting is closed
     # (hardening: our client library speaks first; 0 keeps silent connections open).
-    "CLIENT_SILENT_TIMEOUT_S": env_float("ORCHESTRATOR_CLIENT_SILENT_TIMEOUT_S",
-                                         option_default("client_silent_timeout_s"), minimum=0),
+    "CLIENT_SILENT_TIMEOUT_S": env_float(
+        "ORCHESTRATOR_CLIENT_SILENT_TIMEOUT_S", option_default("client_silent_timeout_s"), minimum=0
+    ),
     # The older token shared by every agent type without a token of its own (agents/auth.py).
     "AGENT_TOKEN": env_str("ORCHESTRATOR_AGENT_TOKEN", ""),
 }
@@ -287,8 +308,10 @@ WEB: dict[str, Any] = {
     # Anonymous clients may call POST /api/request and /ws/ (with the anonymous rate limit).
     "REQUEST_ANONYMOUS": env_bool("API_REQUEST_ANONYMOUS", False),
     # agent.action pairs only staff may call over HTTP/WebSocket (process control, event injection).
-    "STAFF_ONLY_ACTIONS": env_list("API_STAFF_ONLY_ACTIONS", [
-        "manager.start_agent", "manager.stop_agent", "manager.restart_agent", "orchestrator.publish"]),
+    "STAFF_ONLY_ACTIONS": env_list(
+        "API_STAFF_ONLY_ACTIONS",
+        ["manager.start_agent", "manager.stop_agent", "manager.restart_agent", "orchestrator.publish"],
+    ),
     # How long a resolved API token is trusted before it is looked up again (revocation delay).
     "TOKEN_CACHE_TTL_S": env_float("API_TOKEN_CACHE_TTL_S", 10.0, minimum=0),
     "WS_AUTH_TIMEOUT_S": env_float("WS_AUTH_TIMEOUT_S", 10.0, minimum=0.1),

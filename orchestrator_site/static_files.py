@@ -17,6 +17,7 @@ The few files browsers ask for at the site root (``/favicon.ico``) live in
 ``orchestrator_site/web/public/`` and are served at ``/`` the same way; only
 those exact paths, nothing else at the root is shadowed.
 """
+
 from __future__ import annotations
 
 from collections.abc import Awaitable
@@ -35,8 +36,13 @@ def static_application(app: Any) -> Any:
     """``app`` with STATIC_URL served from STATIC_ROOT (and PUBLIC_DIR at the root) in front of it."""
     from servestatic import ServeStaticASGI
 
-    served = ServeStaticASGI(app, root=str(settings.STATIC_ROOT), prefix=settings.STATIC_URL,
-                             max_age=settings.STATIC_MAX_AGE_S, immutable_file_test=HASHED_NAME)
+    served = ServeStaticASGI(
+        app,
+        root=str(settings.STATIC_ROOT),
+        prefix=settings.STATIC_URL,
+        max_age=settings.STATIC_MAX_AGE_S,
+        immutable_file_test=HASHED_NAME,
+    )
     served.add_files(str(PUBLIC_DIR), prefix="/")
     root_files = frozenset(url for url in served.files if not url.startswith(settings.STATIC_URL))
     return StaticFirst(app, served, prefix=settings.STATIC_URL, root_files=root_files)

@@ -3,6 +3,7 @@
 The web package's ``urls`` (agents, requests, schema, metrics) and ``router_urls`` (the router's
 REST API) hold the routes; this file only mounts them.
 """
+
 from django.contrib import admin
 from django.urls import include, path
 

@@ -12,6 +12,7 @@ as a failed start (BACKOFF, then FATAL after ``startretries``), and with
 ``startsecs=0`` plus ``autorestart`` it would restart the program in a loop.
 Idle is one small process (standard library only, no Django) showing RUNNING.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,9 +53,26 @@ def redis_answers(host: str, port: int, timeout: float = 1.0) -> bool:
 def exec_redis_server(binary: str, host: str, port: int, data_dir: Path) -> None:
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     log(f"no Redis answers on {host}:{port}; starting {binary} in the foreground (data in {data_dir})")
-    os.execv(binary, [binary, "--bind", host, "--port", str(port), "--daemonize", "no",
-                      "--dir", str(data_dir), "--appendonly", "no", "--save", "900 1",
-                      "--logfile", ""])
+    os.execv(
+        binary,
+        [
+            binary,
+            "--bind",
+            host,
+            "--port",
+            str(port),
+            "--daemonize",
+            "no",
+            "--dir",
+            str(data_dir),
+            "--appendonly",
+            "no",
+            "--save",
+            "900 1",
+            "--logfile",
+            "",
+        ],
+    )
 
 
 def idle(host: str, port: int, local: bool) -> int:
@@ -89,8 +107,10 @@ def main() -> int:
     if local and not redis_answers(host, port):
         binary = shutil.which("redis-server")
         if binary is None:
-            log("no Redis answers on this machine and redis-server is not installed: "
-                "install it (apt-get install redis-server) or set REDIS_URL to a running server")
+            log(
+                "no Redis answers on this machine and redis-server is not installed: "
+                "install it (apt-get install redis-server) or set REDIS_URL to a running server"
+            )
             return 1
         root = Path(os.environ.get("ORCHESTRATOR_VAR_DIR") or Path(__file__).resolve().parent.parent / "var")
         exec_redis_server(binary, host, port, root / "redis")

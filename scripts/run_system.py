@@ -14,6 +14,7 @@ supervisord's control socket so a bare ``supervisorctl -c supervisord.conf``
 finds it; print where to go; exec ``supervisord -n``. Ctrl-C (SIGINT) or
 SIGTERM stops supervisord, which stops every program gracefully.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,6 +52,7 @@ def die(message: str) -> None:
 
 
 # --- environment ------------------------------------------------------------------
+
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
@@ -97,6 +99,7 @@ def control_link(config: Path) -> Path:
 
 
 # --- directories and sockets ----------------------------------------------------------
+
 
 def ensure_private_dir(path: Path) -> None:
     """Create a 0700 directory, or accept an existing one only the owner can write to."""
@@ -152,8 +155,10 @@ def preflight(env: Mapping[str, str]) -> None:
     if len(str(control_socket(env))) >= 100 or len(str(socket_path("agent", socket_dir, "semantic"))) >= 104:
         die(f"socket directory {socket_dir} is too long for AF_UNIX; set ORCHESTRATOR_SOCKET_DIR to a shorter path")
     if socket_answers(control_socket(env)):
-        die(f"supervisord already runs on {control_socket(env)}; "
-            "use supervisorctl -c supervisord.conf status (or stop it first)")
+        die(
+            f"supervisord already runs on {control_socket(env)}; "
+            "use supervisorctl -c supervisord.conf status (or stop it first)"
+        )
     if socket_answers(socket_path("client", socket_dir)):
         die(f"an orchestrator already answers on {socket_path('client', socket_dir)}; stop it first")
     host, port = env["ORCHESTRATOR_HTTP_HOST"], int(env["ORCHESTRATOR_HTTP_PORT"])
@@ -162,6 +167,7 @@ def preflight(env: Mapping[str, str]) -> None:
 
 
 # --- database and admin user -------------------------------------------------------------
+
 
 def prepare_database(env: Mapping[str, str]) -> tuple[str, str | None, bool]:
     """Migrate (default data comes with the migrations) and ensure an admin user.
@@ -227,13 +233,17 @@ def banner(env: Mapping[str, str], config: Path, user: tuple[str, str | None, bo
     ctl = f"{Path(env['ORCHESTRATOR_PYTHON']).parent / 'supervisorctl'} -c {config}"
     lines = ["", "=" * 72, f"  Front page:   {url}/", f"  Admin:        {url}/admin/"]
     if created and password and not os.environ.get("DJANGO_SUPERUSER_PASSWORD"):
-        lines += [f"  Log in as:    {username} / {password}",
-                  "                (generated now and shown only this once; change it with",
-                  f"                 manage.py changepassword {username})"]
+        lines += [
+            f"  Log in as:    {username} / {password}",
+            "                (generated now and shown only this once; change it with",
+            f"                 manage.py changepassword {username})",
+        ]
         if token:
-            lines += [f"  API token:    {token}",
-                      f"                (for the REST API and the LLM gateway at {url}/v1/;",
-                      f"                 manage.py create_api_token {username} prints it again)"]
+            lines += [
+                f"  API token:    {token}",
+                f"                (for the REST API and the LLM gateway at {url}/v1/;",
+                f"                 manage.py create_api_token {username} prints it again)",
+            ]
     elif created:
         lines.append(f"  Log in as:    {username} (password from DJANGO_SUPERUSER_PASSWORD)")
     else:
@@ -245,7 +255,8 @@ def banner(env: Mapping[str, str], config: Path, user: tuple[str, str | None, bo
         f"  Control:      {ctl} status",
         "                (from the project root: .venv/bin/supervisorctl -c supervisord.conf status)",
         "  Stop:         Ctrl-C here, or supervisorctl ... shutdown",
-        "=" * 72, "",
+        "=" * 72,
+        "",
     ]
     return "\n".join(lines)
 
@@ -262,8 +273,12 @@ def supervisord_binary(env: Mapping[str, str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", type=Path, default=ROOT / "supervisord.conf",
-                        help="supervisord configuration (default: supervisord.conf in the project root)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=ROOT / "supervisord.conf",
+        help="supervisord configuration (default: supervisord.conf in the project root)",
+    )
     args = parser.parse_args(argv)
     config = args.config.resolve()
     if not config.exists():

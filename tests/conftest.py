@@ -1,4 +1,5 @@
 """Shared fixtures. Real services only: the real database, Redis, processes."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,10 @@ def _static_files_collected() -> None:
 
     from django.conf import settings
 
-    if "django.contrib.staticfiles" in settings.INSTALLED_APPS and not (
-            Path(settings.STATIC_ROOT) / "staticfiles.json").exists():
+    if (
+        "django.contrib.staticfiles" in settings.INSTALLED_APPS
+        and not (Path(settings.STATIC_ROOT) / "staticfiles.json").exists()
+    ):
         from django.core.management import call_command
 
         call_command("collectstatic", interactive=False, verbosity=0)

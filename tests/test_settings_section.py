@@ -1,4 +1,5 @@
 """The router's and the gateway's conf.get read settings.py's dicts, and follow every override of them."""
+
 from __future__ import annotations
 
 import pytest

@@ -11,6 +11,7 @@ config keys (all optional):
   controllable_groups  supervisor groups start/stop/restart may touch (default ["agents"])
   control_tokens       ["sha256:<hex>", ...] (see tokens.py; manage.py manager_token)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,8 +34,11 @@ def manager_settings(config: dict[str, Any] | None = None) -> ManagerSettings:
 
     config = config or {}
     stale = config.get("stale_after_s") or settings.AGENTS["MANAGER_STALE_AFTER_S"]
-    control = (config.get("supervisor_socket") or settings.AGENTS["SUPERVISOR_SOCKET"]
-               or socket_path("supervisor", settings.ORCHESTRATOR["SOCKET_DIR"]))
+    control = (
+        config.get("supervisor_socket")
+        or settings.AGENTS["SUPERVISOR_SOCKET"]
+        or socket_path("supervisor", settings.ORCHESTRATOR["SOCKET_DIR"])
+    )
     groups = config.get("controllable_groups") or ["agents"]
     return ManagerSettings(
         stale_after_s=float(stale),

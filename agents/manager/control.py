@@ -4,6 +4,7 @@ Blocking (XML-RPC waits until the process is up or down): run in a worker
 thread. Used by the manager agent (after its token check) and by the admin
 (after its staff check); neither checks anything here.
 """
+
 from __future__ import annotations
 
 import time
@@ -41,15 +42,28 @@ def resolve_targets(name: str, processes: list[ProcessInfo], groups: tuple[str, 
     if not found:
         others = [p.full_name for p in processes if p.group not in groups and (p.name == short or p.full_name == name)]
         if others:
-            raise ProtocolError(ErrorCode.VALIDATION_ERROR, f"'{name}' is not an agent process; use supervisorctl",
-                                {"name": name, "controllable_groups": list(groups)})
-        raise ProtocolError(ErrorCode.NOT_FOUND, f"No agent process named '{name}'",
-                            {"name": name, "processes": sorted(p.full_name for p in allowed)})
+            raise ProtocolError(
+                ErrorCode.VALIDATION_ERROR,
+                f"'{name}' is not an agent process; use supervisorctl",
+                {"name": name, "controllable_groups": list(groups)},
+            )
+        raise ProtocolError(
+            ErrorCode.NOT_FOUND,
+            f"No agent process named '{name}'",
+            {"name": name, "processes": sorted(p.full_name for p in allowed)},
+        )
     return found
 
 
-def process_control(*, operation: str, name: str, client: SupervisorClient, groups: tuple[str, ...],
-                    wait: bool = True, self_pid: int | None = None) -> dict[str, Any]:
+def process_control(
+    *,
+    operation: str,
+    name: str,
+    client: SupervisorClient,
+    groups: tuple[str, ...],
+    wait: bool = True,
+    self_pid: int | None = None,
+) -> dict[str, Any]:
     """Apply ``operation`` to every process ``name`` means; report each one's outcome.
 
     ``self_pid`` is the caller's own pid (the manager agent): stopping itself
@@ -58,14 +72,16 @@ def process_control(*, operation: str, name: str, client: SupervisorClient, grou
     starting it again, after this request has been answered during the drain.
     """
     if operation not in OPERATIONS:
-        raise ProtocolError(ErrorCode.VALIDATION_ERROR, f"Unknown operation '{operation}'",
-                            {"operations": list(OPERATIONS)})
+        raise ProtocolError(
+            ErrorCode.VALIDATION_ERROR, f"Unknown operation '{operation}'", {"operations": list(OPERATIONS)}
+        )
     try:
         targets = resolve_targets(name, client.all_processes(), groups)
         own = [p for p in targets if self_pid is not None and p.pid == self_pid]
         if own and operation == "stop":
-            raise ProtocolError(ErrorCode.CONFLICT, "The manager cannot stop itself; use supervisorctl",
-                                {"name": own[0].full_name})
+            raise ProtocolError(
+                ErrorCode.CONFLICT, "The manager cannot stop itself; use supervisorctl", {"name": own[0].full_name}
+            )
         results = _apply(client, operation, [p for p in targets if p not in own], wait)
         results += [_restart_self(client, proc) for proc in own]
     except SupervisorUnavailable as exc:
@@ -92,26 +108,42 @@ def _apply(client: SupervisorClient, operation: str, procs: list[ProcessInfo], w
         if operation in ("start", "restart"):
             for full in names:
                 starting = _ignoring(sv.ALREADY_STARTED, client.start, full, wait=False)
-                outcome[full] = ("restarted" if operation == "restart" else "started") if starting \
-                    else "already running"
+                outcome[full] = (
+                    ("restarted" if operation == "restart" else "started") if starting else "already running"
+                )
             if wait:
                 _wait_for(client, names, RUNNING_STATES)
     except xmlrpc.client.Fault as fault:
         code = ErrorCode.NOT_FOUND if fault.faultCode == sv.BAD_NAME else ErrorCode.INTERNAL_ERROR
-        raise ProtocolError(code, f"supervisor could not {operation} {', '.join(names)}: {fault.faultString}",
-                            {"names": names, "fault": fault.faultString}) from None
+        raise ProtocolError(
+            code,
+            f"supervisor could not {operation} {', '.join(names)}: {fault.faultString}",
+            {"names": names, "fault": fault.faultString},
+        ) from None
     after = {p.full_name: p for p in client.all_processes()}
-    results: list[dict[str, Any]] = [{"name": p.full_name, "result": outcome[p.full_name], "pid_before": p.pid,
-                "pid": after[p.full_name].pid, "state": after[p.full_name].state} for p in procs]
+    results: list[dict[str, Any]] = [
+        {
+            "name": p.full_name,
+            "result": outcome[p.full_name],
+            "pid_before": p.pid,
+            "pid": after[p.full_name].pid,
+            "state": after[p.full_name].state,
+        }
+        for p in procs
+    ]
     failed = [r for r in results if wait and operation != "stop" and r["state"] != "RUNNING"]
     if failed:
-        raise ProtocolError(ErrorCode.INTERNAL_ERROR, f"{', '.join(r['name'] for r in failed)} did not start "
-                            "(see its log under var/log)", {"processes": results})
+        raise ProtocolError(
+            ErrorCode.INTERNAL_ERROR,
+            f"{', '.join(r['name'] for r in failed)} did not start (see its log under var/log)",
+            {"processes": results},
+        )
     return results
 
 
-def _wait_for(client: SupervisorClient, names: list[str], states: frozenset[str],
-              timeout: float = WAIT_TIMEOUT_S) -> None:
+def _wait_for(
+    client: SupervisorClient, names: list[str], states: frozenset[str], timeout: float = WAIT_TIMEOUT_S
+) -> None:
     """Poll until every process is in one of ``states``, or gave up (FATAL), or the timeout passed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -134,5 +166,4 @@ def _ignoring(fault_code: int, call: Any, *args: Any, **kwargs: Any) -> bool:
 
 def _restart_self(client: SupervisorClient, proc: ProcessInfo) -> dict[str, Any]:
     client.signal(proc.full_name, "TERM")
-    return {"name": proc.full_name, "result": "restarting", "pid_before": proc.pid, "pid": None,
-            "state": "STOPPING"}
+    return {"name": proc.full_name, "result": "restarting", "pid_before": proc.pid, "pid": None, "state": "STOPPING"}

@@ -3,6 +3,7 @@
 Each fetch returns (value or None, source info): a missing source is part of
 the picture ("supervisor not running"), never an error of the whole request.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -24,8 +25,9 @@ def supervisor_snapshot(ms: ManagerSettings) -> tuple[list[ProcessInfo] | None, 
         return None, {"available": False, "socket": client.socket_path, "error": str(exc)}
 
 
-def status_from_frame(frame: dict[str, Any] | None,
-                      error: str | None = None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+def status_from_frame(
+    frame: dict[str, Any] | None, error: str | None = None
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """The orchestrator's status data out of its response frame."""
     if frame is not None and frame.get("status") == "success" and isinstance(frame.get("data"), dict):
         data = frame["data"]
@@ -36,7 +38,8 @@ def status_from_frame(frame: dict[str, Any] | None,
 
 
 def orchestrator_status_sync(
-        timeout_ms: int = ORCHESTRATOR_STATUS_TIMEOUT_MS) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    timeout_ms: int = ORCHESTRATOR_STATUS_TIMEOUT_MS,
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Blocking: ask the orchestrator for its status over the client socket (for the web process)."""
     try:
         from agents.client import Client
@@ -48,16 +51,31 @@ def orchestrator_status_sync(
     return status_from_frame(frame)
 
 
-def agents_picture(*, ms: ManagerSettings, now: datetime, status: dict[str, Any] | None,
-                   status_info: dict[str, Any], processes: list[ProcessInfo] | None,
-                   supervisor_info: dict[str, Any], agent_type: str | None = None) -> dict[str, Any]:
+def agents_picture(
+    *,
+    ms: ManagerSettings,
+    now: datetime,
+    status: dict[str, Any] | None,
+    status_info: dict[str, Any],
+    processes: list[ProcessInfo] | None,
+    supervisor_info: dict[str, Any],
+    agent_type: str | None = None,
+) -> dict[str, Any]:
     """The answer of list_agents / agent_status and the admin page (sync ORM)."""
     return {
-        "types": instances_overview(now=now, stale_after_s=ms.stale_after_s, orchestrator_status=status,
-                                    processes=processes, agent_type=agent_type),
+        "types": instances_overview(
+            now=now,
+            stale_after_s=ms.stale_after_s,
+            orchestrator_status=status,
+            processes=processes,
+            agent_type=agent_type,
+        ),
         "processes": processes_outside_agents(processes or []) if agent_type is None else [],
-        "collisions": [c for c in collisions_find(now=now, stale_after_s=ms.stale_after_s, orchestrator_status=status)
-                       if agent_type is None or c["agent_type"] == agent_type],
+        "collisions": [
+            c
+            for c in collisions_find(now=now, stale_after_s=ms.stale_after_s, orchestrator_status=status)
+            if agent_type is None or c["agent_type"] == agent_type
+        ],
         "supervisor": supervisor_info,
         "orchestrator": status_info,
         "stale_after_s": ms.stale_after_s,

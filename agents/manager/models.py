@@ -5,6 +5,7 @@ claim the same id would overwrite each other there. A HeartbeatClaim row per
 (type, instance id, host, pid) keeps both visible, which is how
 ``check_collisions`` finds two live processes behind one id.
 """
+
 from __future__ import annotations
 
 from django.db import models
@@ -22,8 +23,9 @@ class HeartbeatClaim(models.Model):
     class Meta:
         ordering = ["agent_type__name", "instance_id", "-last_seen"]
         constraints = [
-            models.UniqueConstraint(fields=["agent_type", "instance_id", "host", "pid"],
-                                    name="manager_claim_unique_per_process"),
+            models.UniqueConstraint(
+                fields=["agent_type", "instance_id", "host", "pid"], name="manager_claim_unique_per_process"
+            ),
         ]
         indexes = [models.Index(fields=["last_seen"], name="manager_claim_last_seen")]
 

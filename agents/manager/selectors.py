@@ -8,6 +8,7 @@ Three sources are merged here, each possibly missing:
 Fetching the live sources is the caller's job (async in the agent, sync in
 the admin); these functions only read the database and combine. Sync ORM.
 """
+
 from __future__ import annotations
 
 import re
@@ -53,9 +54,15 @@ def _latest_claims(agent_type: str | None) -> dict[tuple[str, str], HeartbeatCla
     return {(c.agent_type.name, c.instance_id): c for c in claims}  # the latest wins
 
 
-def instances_overview(*, now: datetime, stale_after_s: float, orchestrator_status: dict[str, Any] | None,
-                       processes: list[ProcessInfo] | None, agent_type: str | None = None,
-                       agent_group: str = "agents") -> list[dict[str, Any]]:
+def instances_overview(
+    *,
+    now: datetime,
+    stale_after_s: float,
+    orchestrator_status: dict[str, Any] | None,
+    processes: list[ProcessInfo] | None,
+    agent_type: str | None = None,
+    agent_group: str = "agents",
+) -> list[dict[str, Any]]:
     """One entry per agent type with its instances, each combining all three sources."""
     types = AgentType.objects.order_by("name")
     if agent_type:
@@ -71,8 +78,12 @@ def instances_overview(*, now: datetime, stale_after_s: float, orchestrator_stat
             entries[row.instance_id] = _from_row(row, claims.get((kind.name, row.instance_id)))
         for link in connected.get(kind.name, []):
             entry = entries.setdefault(str(link.get("instance")), _empty(kind.name, str(link.get("instance"))))
-            entry.update(connected=True, orchestrator_state=link.get("state"), inflight=link.get("inflight"),
-                         pid=link.get("pid") or entry["pid"])
+            entry.update(
+                connected=True,
+                orchestrator_state=link.get("state"),
+                inflight=link.get("inflight"),
+                pid=link.get("pid") or entry["pid"],
+            )
         if orchestrator_status is not None:
             live_ids = {str(link.get("instance")) for link in connected.get(kind.name, [])}
             for instance_id, entry in entries.items():
@@ -81,24 +92,47 @@ def instances_overview(*, now: datetime, stale_after_s: float, orchestrator_stat
         _attach_processes(kind.name, entries, agent_processes)
         for entry in entries.values():
             _finish(entry, now=now, stale_after_s=stale_after_s)
-        result.append({"name": kind.name, "description": kind.description, "enabled": kind.enabled,
-                       "instances": sorted(entries.values(), key=lambda e: e["instance"])})
+        result.append(
+            {
+                "name": kind.name,
+                "description": kind.description,
+                "enabled": kind.enabled,
+                "instances": sorted(entries.values(), key=lambda e: e["instance"]),
+            }
+        )
     return result
 
 
 def _empty(agent_type: str, instance_id: str) -> dict[str, Any]:
-    return {"agent_type": agent_type, "instance": instance_id, "registered": False, "pid": None,
-            "connected": False, "orchestrator_state": None, "inflight": None, "transports": [],
-            "started_at": None, "connected_at": None, "disconnected_at": None, "last_heartbeat": None,
-            "process": None}
+    return {
+        "agent_type": agent_type,
+        "instance": instance_id,
+        "registered": False,
+        "pid": None,
+        "connected": False,
+        "orchestrator_state": None,
+        "inflight": None,
+        "transports": [],
+        "started_at": None,
+        "connected_at": None,
+        "disconnected_at": None,
+        "last_heartbeat": None,
+        "process": None,
+    }
 
 
 def _from_row(row: AgentInstance, claim: HeartbeatClaim | None) -> dict[str, Any]:
     entry = _empty(row.agent_type.name, row.instance_id)
-    entry.update(registered=True, pid=(claim.pid if claim else None) or row.pid, connected=row.connected,
-                 transports=list(claim.transports) if claim else ([row.transport] if row.transport else []),
-                 started_at=row.started_at, connected_at=row.connected_at, disconnected_at=row.disconnected_at,
-                 last_heartbeat=row.last_heartbeat)
+    entry.update(
+        registered=True,
+        pid=(claim.pid if claim else None) or row.pid,
+        connected=row.connected,
+        transports=list(claim.transports) if claim else ([row.transport] if row.transport else []),
+        started_at=row.started_at,
+        connected_at=row.connected_at,
+        disconnected_at=row.disconnected_at,
+        last_heartbeat=row.last_heartbeat,
+    )
     return entry
 
 
@@ -120,8 +154,9 @@ def _attach_processes(agent_type: str, entries: dict[str, dict[str, Any]], proce
 def _finish(entry: dict[str, Any], *, now: datetime, stale_after_s: float) -> None:
     process = entry["process"]
     entry["state"] = process["state"] if process else None
-    entry["uptime_s"] = process["uptime_s"] if process else (
-        _age(now, entry["connected_at"]) if entry["connected"] else None)
+    entry["uptime_s"] = (
+        process["uptime_s"] if process else (_age(now, entry["connected_at"]) if entry["connected"] else None)
+    )
     entry["heartbeat_age_s"] = _age(now, entry["last_heartbeat"])
     # Silent since the last heartbeat (or, before the first one, since it connected).
     reference = entry["last_heartbeat"] or entry["connected_at"] or entry["started_at"]
@@ -130,8 +165,9 @@ def _finish(entry: dict[str, Any], *, now: datetime, stale_after_s: float) -> No
         entry[key] = _iso(entry[key])
 
 
-def collisions_find(*, now: datetime, stale_after_s: float,
-                    orchestrator_status: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def collisions_find(
+    *, now: datetime, stale_after_s: float, orchestrator_status: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Instance ids claimed by more than one live process at the same time.
 
     A claimant is a process (host, pid) seen through its heartbeats within
@@ -149,8 +185,13 @@ def collisions_find(*, now: datetime, stale_after_s: float,
     claimants: dict[tuple[str, str], dict[tuple[str, Any], dict[str, Any]]] = defaultdict(dict)
     for claim in HeartbeatClaim.objects.select_related("agent_type").filter(last_seen__gte=since):
         claimants[(claim.agent_type.name, claim.instance_id)][(claim.host, claim.pid)] = {
-            "pid": claim.pid, "host": claim.host, "source": "heartbeat", "last_seen": _iso(claim.last_seen),
-            "transports": claim.transports, "_alive": (claim.first_seen, claim.last_seen)}
+            "pid": claim.pid,
+            "host": claim.host,
+            "source": "heartbeat",
+            "last_seen": _iso(claim.last_seen),
+            "transports": claim.transports,
+            "_alive": (claim.first_seen, claim.last_seen),
+        }
     for agent_type, links in live_connections(orchestrator_status).items():
         for index, link in enumerate(links):
             seen = claimants[(agent_type, str(link.get("instance")))]
@@ -163,8 +204,13 @@ def collisions_find(*, now: datetime, stale_after_s: float,
                 first, _last = seen[key]["_alive"]
                 seen[key]["_alive"] = (min(first, since_connect), now)
                 continue
-            seen[key] = {"pid": pid, "host": "", "source": "orchestrator", "state": link.get("state"),
-                         "_alive": (since_connect, now)}
+            seen[key] = {
+                "pid": pid,
+                "host": "",
+                "source": "orchestrator",
+                "state": link.get("state"),
+                "_alive": (since_connect, now),
+            }
     found = []
     for (agent_type, instance), by_process in sorted(claimants.items()):
         overlapping = _overlapping(list(by_process.values()))
@@ -186,8 +232,9 @@ def _overlapping(claimants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     keep = []
     for i, one in enumerate(claimants):
         first, last = one["_alive"]
-        if any(j != i and first <= other["_alive"][1] and other["_alive"][0] <= last
-               for j, other in enumerate(claimants)):
+        if any(
+            j != i and first <= other["_alive"][1] and other["_alive"][0] <= last for j, other in enumerate(claimants)
+        ):
             keep.append({k: v for k, v in one.items() if k != "_alive"})
     return keep
 

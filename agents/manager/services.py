@@ -3,6 +3,7 @@
 Callers on an event loop run them in a worker thread (the agent's blocking
 actions do that for them).
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -18,8 +19,9 @@ from agents.models import AgentInstance, AgentType
 CLAIM_RETENTION = timedelta(days=1)
 
 
-def instance_heartbeat(*, agent_type: str, instance_id: str, pid: int, host: str = "",
-                       transports: list[str] | None = None, now: datetime) -> HeartbeatClaim:
+def instance_heartbeat(
+    *, agent_type: str, instance_id: str, pid: int, host: str = "", transports: list[str] | None = None, now: datetime
+) -> HeartbeatClaim:
     """Record that process ``pid`` on ``host`` is alive and claims ``agent_type/instance_id``.
 
     Raises AgentType.DoesNotExist for an unknown type. Writes are conditional
@@ -33,17 +35,21 @@ def instance_heartbeat(*, agent_type: str, instance_id: str, pid: int, host: str
         # Only last_heartbeat: connected/transport/pid belong to the orchestrator,
         # which matches rows on transport when an agent disconnects.
         if not AgentInstance.objects.filter(agent_type=kind, instance_id=instance_id).update(last_heartbeat=now):
-            _create_or_update(AgentInstance, {"agent_type": kind, "instance_id": instance_id},
-                              {"last_heartbeat": now}, {"pid": pid, "started_at": now})
+            _create_or_update(
+                AgentInstance,
+                {"agent_type": kind, "instance_id": instance_id},
+                {"last_heartbeat": now},
+                {"pid": pid, "started_at": now},
+            )
         match = {"agent_type": kind, "instance_id": instance_id, "host": host, "pid": pid}
         updated = HeartbeatClaim.objects.filter(**match).update(last_seen=now, transports=transports)
         if not updated:
-            _create_or_update(HeartbeatClaim, match, {"last_seen": now, "transports": transports},
-                              {"first_seen": now})
+            _create_or_update(HeartbeatClaim, match, {"last_seen": now, "transports": transports}, {"first_seen": now})
             # A new process under this id (a restart). Rows the orchestrator keeps (socket)
             # get their start from its hello; the others from here.
-            AgentInstance.objects.filter(agent_type=kind, instance_id=instance_id).exclude(
-                transport="socket").exclude(pid=pid).update(started_at=now, pid=pid)
+            AgentInstance.objects.filter(agent_type=kind, instance_id=instance_id).exclude(transport="socket").exclude(
+                pid=pid
+            ).update(started_at=now, pid=pid)
             # A new process appeared: a good moment to forget long-dead ones.
             HeartbeatClaim.objects.filter(last_seen__lt=now - CLAIM_RETENTION).delete()
     return HeartbeatClaim.objects.select_related("agent_type").get(**match)
@@ -62,7 +68,8 @@ def control_token_create() -> str:
     token = tokens.token_generate()
     with transaction.atomic():
         kind, _ = AgentType.objects.select_for_update().get_or_create(
-            name="manager", defaults={"description": "Agent registry, heartbeats and process control"})
+            name="manager", defaults={"description": "Agent registry, heartbeats and process control"}
+        )
         config = dict(kind.config or {})
         config["control_tokens"] = [*config.get("control_tokens", []), tokens.token_hash(token)]
         kind.config = config

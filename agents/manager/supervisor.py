@@ -5,6 +5,7 @@ have no timeout: a wedged supervisord would hang the calling thread forever.
 This transport is the same idea in a few lines with a timeout on every call.
 Blocking by nature: call it from a worker thread, never from the event loop.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -77,14 +78,27 @@ class ProcessInfo:
         return float(max(0, self.now - self.start))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.full_name, "group": self.group, "state": self.state, "pid": self.pid,
-                "uptime_s": self.uptime_s, "description": self.description}
+        return {
+            "name": self.full_name,
+            "group": self.group,
+            "state": self.state,
+            "pid": self.pid,
+            "uptime_s": self.uptime_s,
+            "description": self.description,
+        }
 
     @classmethod
     def from_rpc(cls, raw: dict[str, Any]) -> ProcessInfo:
-        return cls(name=raw["name"], group=raw["group"], state=raw["statename"], pid=raw.get("pid") or None,
-                   start=int(raw.get("start") or 0), now=int(raw.get("now") or time.time()),
-                   description=raw.get("description", ""), exitstatus=int(raw.get("exitstatus") or 0))
+        return cls(
+            name=raw["name"],
+            group=raw["group"],
+            state=raw["statename"],
+            pid=raw.get("pid") or None,
+            start=int(raw.get("start") or 0),
+            now=int(raw.get("now") or time.time()),
+            description=raw.get("description", ""),
+            exitstatus=int(raw.get("exitstatus") or 0),
+        )
 
 
 class SupervisorClient:
@@ -96,9 +110,11 @@ class SupervisorClient:
 
     def _proxy(self, timeout: float | None = None) -> xmlrpc.client.ServerProxy:
         # The URL is a placeholder: the transport always dials the unix socket.
-        return xmlrpc.client.ServerProxy("http://localhost/RPC2",
-                                         transport=_UnixTransport(self.socket_path, timeout or self.timeout),
-                                         allow_none=True)
+        return xmlrpc.client.ServerProxy(
+            "http://localhost/RPC2",
+            transport=_UnixTransport(self.socket_path, timeout or self.timeout),
+            allow_none=True,
+        )
 
     def _call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
         proxy = self._proxy(timeout)

@@ -5,6 +5,7 @@ holds ``"sha256:<hex>"`` strings. A plain SHA-256 is enough here (no slow
 password hash) because the tokens are 32 random bytes, not something a person
 chose: there is nothing to guess from a leaked hash. Pure functions, no Django.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -5,49 +5,60 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AgentType',
+            name="AgentType",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(help_text='Socket name: orchestrator-<name>.sock', max_length=40,
-                                          unique=True)),
-                ('description', models.CharField(blank=True, max_length=200)),
-                ('enabled', models.BooleanField(default=True,
-                                                help_text='Disabled types get no socket and answer UNKNOWN_AGENT.')),
-                ('config', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.SlugField(help_text="Socket name: orchestrator-<name>.sock", max_length=40, unique=True),
+                ),
+                ("description", models.CharField(blank=True, max_length=200)),
+                (
+                    "enabled",
+                    models.BooleanField(
+                        default=True, help_text="Disabled types get no socket and answer UNKNOWN_AGENT."
+                    ),
+                ),
+                ("config", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='AgentInstance',
+            name="AgentInstance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('instance_id', models.CharField(max_length=100)),
-                ('pid', models.IntegerField(blank=True, null=True)),
-                ('transport', models.CharField(blank=True, max_length=20)),
-                ('connected', models.BooleanField(default=False)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('connected_at', models.DateTimeField(blank=True, null=True)),
-                ('disconnected_at', models.DateTimeField(blank=True, null=True)),
-                ('last_heartbeat', models.DateTimeField(blank=True, null=True)),
-                ('agent_type', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='instances',
-                                                 to='agents.agenttype')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("instance_id", models.CharField(max_length=100)),
+                ("pid", models.IntegerField(blank=True, null=True)),
+                ("transport", models.CharField(blank=True, max_length=20)),
+                ("connected", models.BooleanField(default=False)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("connected_at", models.DateTimeField(blank=True, null=True)),
+                ("disconnected_at", models.DateTimeField(blank=True, null=True)),
+                ("last_heartbeat", models.DateTimeField(blank=True, null=True)),
+                (
+                    "agent_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="instances", to="agents.agenttype"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['agent_type__name', 'instance_id'],
-                'constraints': [models.UniqueConstraint(fields=('agent_type', 'instance_id'),
-                                                        name='agents_instance_unique_per_type')],
+                "ordering": ["agent_type__name", "instance_id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("agent_type", "instance_id"), name="agents_instance_unique_per_type"
+                    )
+                ],
             },
         ),
     ]

@@ -5,6 +5,7 @@ A bad ``AgentType.config`` of "naming" is reported as naming.W001. Tagged
 (``migrate``, ``check --database default``), never at import time or for
 commands that should work without a database.
 """
+
 from __future__ import annotations
 
 from typing import Any

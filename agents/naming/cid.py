@@ -7,6 +7,7 @@ A CID names one allocated thing for good::
 The ULID makes it unique without a database round trip and sorts by creation
 time. Directory names of capability folders are ``<slug>__<ULID8>``.
 """
+
 from __future__ import annotations
 
 import re

@@ -7,6 +7,7 @@
 Every key is optional. A bad value fails loudly when the agent starts rather
 than producing odd names later.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,9 @@ class NamingSettings:
         config = config or {}
         raw_envs = config.get("environments", list(DEFAULT_ENVIRONMENTS))
         if not isinstance(raw_envs, (list, tuple)) or not raw_envs or not all(isinstance(e, str) for e in raw_envs):
-            raise NamingConfigError("naming config 'environments' must be a non-empty list of strings, "
-                                    f"got {raw_envs!r}")
+            raise NamingConfigError(
+                f"naming config 'environments' must be a non-empty list of strings, got {raw_envs!r}"
+            )
         environments = tuple(dict.fromkeys(raw_envs))  # de-duplicated, order kept
         for env in environments:
             if problems := environment_problems(env, environments):
@@ -41,6 +43,7 @@ class NamingSettings:
             raise NamingConfigError(f"naming config 'default_project' {project!r} is not a valid project name")
         default_env = config.get("default_environment", environments[0])
         if default_env not in environments:
-            raise NamingConfigError(f"naming config 'default_environment' {default_env!r} "
-                                    f"is not among {list(environments)}")
+            raise NamingConfigError(
+                f"naming config 'default_environment' {default_env!r} is not among {list(environments)}"
+            )
         return cls(environments=environments, default_project=project, default_environment=default_env)

@@ -7,6 +7,7 @@ numbers come from ``SequenceCounter`` rows bumped with a conditional UPDATE
 inside the allocating transaction, so a failed allocation rolls its number
 back and the sequence stays gap-free.
 """
+
 from __future__ import annotations
 
 from django.db import models
@@ -54,10 +55,12 @@ class Namespace(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["project", "environment", "sequence"],
-                                    name="naming_namespace_unique_sequence"),
-            models.CheckConstraint(condition=Q(sequence__isnull=True) | Q(sequence__gte=1),
-                                   name="naming_namespace_sequence_positive"),
+            models.UniqueConstraint(
+                fields=["project", "environment", "sequence"], name="naming_namespace_unique_sequence"
+            ),
+            models.CheckConstraint(
+                condition=Q(sequence__isnull=True) | Q(sequence__gte=1), name="naming_namespace_sequence_positive"
+            ),
         ]
 
     def __str__(self) -> str:

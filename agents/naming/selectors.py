@@ -1,4 +1,5 @@
 """Reads of the naming agent's data (sync ORM; run in worker threads)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,21 +27,47 @@ def iso(value: Any) -> str | None:
 
 def namespace_answer(ns: Namespace) -> dict[str, Any]:
     """What an allocation (first or replayed) and a listing say about a namespace."""
-    return {"namespace": ns.name, "cid": ns.cid, "project": ns.project, "environment": ns.environment,
-            "sequence": ns.sequence, "description": ns.description, "created_at": iso(ns.created_at)}
+    return {
+        "namespace": ns.name,
+        "cid": ns.cid,
+        "project": ns.project,
+        "environment": ns.environment,
+        "sequence": ns.sequence,
+        "description": ns.description,
+        "created_at": iso(ns.created_at),
+    }
 
 
 def capability_answer(cap: Capability) -> dict[str, Any]:
-    return {"capability_id": cap.capability_id, "cid": cap.cid, "domain": cap.domain, "sequence": cap.sequence,
-            "name": cap.name, "slug": cap.slug, "directory": cap.directory, "project": cap.project,
-            "environment": cap.environment, "purpose": cap.purpose, "template": cap.template,
-            "scaffold": cap.scaffold, "path": cap.path or None, "created_at": iso(cap.created_at)}
+    return {
+        "capability_id": cap.capability_id,
+        "cid": cap.cid,
+        "domain": cap.domain,
+        "sequence": cap.sequence,
+        "name": cap.name,
+        "slug": cap.slug,
+        "directory": cap.directory,
+        "project": cap.project,
+        "environment": cap.environment,
+        "purpose": cap.purpose,
+        "template": cap.template,
+        "scaffold": cap.scaffold,
+        "path": cap.path or None,
+        "created_at": iso(cap.created_at),
+    }
 
 
 def session_answer(session: Session) -> dict[str, Any]:
-    return {"session_id": session.session_id, "cid": session.cid, "project": session.project,
-            "environment": session.environment, "ttl_s": session.ttl_s, "expires_at": iso(session.expires_at),
-            "metadata": session.metadata, "created_at": iso(session.created_at)}
+    return {
+        "session_id": session.session_id,
+        "cid": session.cid,
+        "project": session.project,
+        "environment": session.environment,
+        "ttl_s": session.ttl_s,
+        "expires_at": iso(session.expires_at),
+        "metadata": session.metadata,
+        "created_at": iso(session.created_at),
+    }
 
 
 @dataclass(frozen=True)
@@ -56,12 +83,23 @@ class Page:
         return end if end < self.total else None
 
     def as_dict(self, key: str) -> dict[str, Any]:
-        return {key: self.items, "total": self.total, "limit": self.limit, "offset": self.offset,
-                "next_offset": self.next_offset}
+        return {
+            key: self.items,
+            "total": self.total,
+            "limit": self.limit,
+            "offset": self.offset,
+            "next_offset": self.next_offset,
+        }
 
 
-def namespace_list(*, project: str | None = None, environment: str | None = None, prefix: str | None = None,
-                   limit: int = DEFAULT_PAGE_SIZE, offset: int = 0) -> Page:
+def namespace_list(
+    *,
+    project: str | None = None,
+    environment: str | None = None,
+    prefix: str | None = None,
+    limit: int = DEFAULT_PAGE_SIZE,
+    offset: int = 0,
+) -> Page:
     """Namespaces in allocation order, filtered, one page of them."""
     qs = Namespace.objects.all()
     if project:
@@ -72,7 +110,7 @@ def namespace_list(*, project: str | None = None, environment: str | None = None
         qs = qs.filter(name__startswith=prefix)
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     offset = max(0, offset)
-    rows = list(qs.order_by("id")[offset:offset + limit])
+    rows = list(qs.order_by("id")[offset : offset + limit])
     return Page(items=[namespace_answer(ns) for ns in rows], total=qs.count(), limit=limit, offset=offset)
 
 

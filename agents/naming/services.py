@@ -13,6 +13,7 @@ the row and answers with it; two duplicates racing both try to insert, the
 database lets exactly one win, and the loser (its transaction, sequence number
 included, rolled back) answers with the winner's row.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,6 +52,7 @@ class Allocation(Generic[M]):
 
 
 # --- idempotency keys --------------------------------------------------------------
+
 
 def idempotency_key_for(*, idempotency_key: str | None, request_id: Any = None) -> str | None:
     """The key stored for a request: its explicit key, else its request id, else None.
@@ -92,8 +94,15 @@ def _replay(model: type[M], key: str, digest: str, answer: Callable[[M], dict[st
     return existing
 
 
-def _allocate(model: type[M], *, key: str | None, digest: str, answer: Callable[[M], dict[str, Any]],
-              create: Callable[[], M], on_integrity_error: Callable[[], None] | None = None) -> Allocation[M]:
+def _allocate(
+    model: type[M],
+    *,
+    key: str | None,
+    digest: str,
+    answer: Callable[[M], dict[str, Any]],
+    create: Callable[[], M],
+    on_integrity_error: Callable[[], None] | None = None,
+) -> Allocation[M]:
     """Run ``create`` in one transaction unless ``key`` was seen; answer duplicates with the first row.
 
     Optimistic: no look-up of the key first (an ORM query costs about as much
@@ -153,9 +162,11 @@ def _bump_counter(scope: str, now: Any) -> int | None:
         # building, which costs several times the statement itself here.
         table = conn.ops.quote_name(SequenceCounter._meta.db_table)
         with conn.cursor() as cursor:
-            cursor.execute(f"UPDATE {table} SET last_value = last_value + 1, updated_at = %s "
-                           f"WHERE scope = %s RETURNING last_value",
-                           [conn.ops.adapt_datetimefield_value(now), scope])
+            cursor.execute(
+                f"UPDATE {table} SET last_value = last_value + 1, updated_at = %s "
+                f"WHERE scope = %s RETURNING last_value",
+                [conn.ops.adapt_datetimefield_value(now), scope],
+            )
             row = cursor.fetchone()
         return None if row is None else int(row[0])
     counters = SequenceCounter.objects.filter(scope=scope)
@@ -179,9 +190,18 @@ def _resolve_scope(settings: NamingSettings, project: str | None, environment: s
 
 # --- namespaces ---------------------------------------------------------------------
 
-def namespace_allocate(*, environment: str, project: str | None = None, namespace: str | None = None,
-                       description: str = "", idempotency_key: str | None = None, interface: str = "",
-                       allocated_by: str = "", settings: NamingSettings | None = None) -> Allocation[Namespace]:
+
+def namespace_allocate(
+    *,
+    environment: str,
+    project: str | None = None,
+    namespace: str | None = None,
+    description: str = "",
+    idempotency_key: str | None = None,
+    interface: str = "",
+    allocated_by: str = "",
+    settings: NamingSettings | None = None,
+) -> Allocation[Namespace]:
     """Allocate ``<project>.<environment>.ns<N>`` (next N), or the explicit ``namespace``.
 
     ``idempotency_key`` is the stored form (see idempotency_key_for). Raises
@@ -194,8 +214,9 @@ def namespace_allocate(*, environment: str, project: str | None = None, namespac
     project, environment = _resolve_scope(settings, project, environment)
     if namespace is not None:
         _check_explicit_namespace(namespace, project, environment, settings)
-    digest = request_hash({"project": project, "environment": environment, "namespace": namespace,
-                           "description": description})
+    digest = request_hash(
+        {"project": project, "environment": environment, "namespace": namespace, "description": description}
+    )
 
     def create() -> Namespace:
         now = timezone.now()
@@ -206,45 +227,82 @@ def namespace_allocate(*, environment: str, project: str | None = None, namespac
             sequence = _next_in_sequence(f"namespace:{project}.{environment}", now)
             name = f"{project}.{environment}.ns{sequence}"
         return Namespace.objects.create(
-            name=name, project=project, environment=environment, sequence=sequence,
+            name=name,
+            project=project,
+            environment=environment,
+            sequence=sequence,
             cid=cids.make_cid(project=project, environment=environment, kind="namespace"),
-            description=description, idempotency_key=idempotency_key, request_hash=digest,
-            interface=interface or "", allocated_by=allocated_by, created_at=now)
+            description=description,
+            idempotency_key=idempotency_key,
+            request_hash=digest,
+            interface=interface or "",
+            allocated_by=allocated_by,
+            created_at=now,
+        )
 
     on_conflict = (lambda: _raise_if_namespace_exists(namespace)) if namespace is not None else None
-    return _allocate(Namespace, key=idempotency_key, digest=digest, answer=namespace_answer, create=create,
-                     on_integrity_error=on_conflict)
+    return _allocate(
+        Namespace,
+        key=idempotency_key,
+        digest=digest,
+        answer=namespace_answer,
+        create=create,
+        on_integrity_error=on_conflict,
+    )
 
 
 def _check_explicit_namespace(namespace: str, project: str, environment: str, settings: NamingSettings) -> None:
     _require_valid(validation.namespace_problems(namespace, settings.environments), "namespace")
     head = f"{project}.{environment}."
     if not namespace.startswith(head):
-        raise ProtocolError(ErrorCode.VALIDATION_ERROR,
-                            f"namespace {namespace!r} must start with {head!r} (its project and environment)",
-                            {"field": "namespace"})
+        raise ProtocolError(
+            ErrorCode.VALIDATION_ERROR,
+            f"namespace {namespace!r} must start with {head!r} (its project and environment)",
+            {"field": "namespace"},
+        )
     if validation.is_sequenced_namespace(namespace):
         # An existing one is still a collision (the caller asked for a taken name).
         _raise_if_namespace_exists(namespace)
-        raise ProtocolError(ErrorCode.VALIDATION_ERROR,
-                            f"namespace {namespace!r}: names ns<N> are handed out by the sequence; "
-                            f"omit 'namespace' to get the next one", {"field": "namespace"})
+        raise ProtocolError(
+            ErrorCode.VALIDATION_ERROR,
+            f"namespace {namespace!r}: names ns<N> are handed out by the sequence; "
+            f"omit 'namespace' to get the next one",
+            {"field": "namespace"},
+        )
 
 
 def _raise_if_namespace_exists(name: str) -> None:
     existing = Namespace.objects.filter(name=name).first()
     if existing is not None:
-        raise ProtocolError(ErrorCode.NAMESPACE_COLLISION, f"Namespace {name!r} already exists",
-                            {"existing_namespace": existing.name, "cid": existing.cid,
-                             "created_at": namespace_answer(existing)["created_at"]})
+        raise ProtocolError(
+            ErrorCode.NAMESPACE_COLLISION,
+            f"Namespace {name!r} already exists",
+            {
+                "existing_namespace": existing.name,
+                "cid": existing.cid,
+                "created_at": namespace_answer(existing)["created_at"],
+            },
+        )
 
 
 # --- capabilities ---------------------------------------------------------------------
 
-def capability_allocate(*, domain: str, name: str, slug: str | None = None, purpose: str = "", template: str = "",
-                        scaffold: bool = False, project: str | None = None, environment: str | None = None,
-                        idempotency_key: str | None = None, interface: str = "", allocated_by: str = "",
-                        settings: NamingSettings | None = None) -> Allocation[Capability]:
+
+def capability_allocate(
+    *,
+    domain: str,
+    name: str,
+    slug: str | None = None,
+    purpose: str = "",
+    template: str = "",
+    scaffold: bool = False,
+    project: str | None = None,
+    environment: str | None = None,
+    idempotency_key: str | None = None,
+    interface: str = "",
+    allocated_by: str = "",
+    settings: NamingSettings | None = None,
+) -> Allocation[Capability]:
     """Allocate ``CAP-<DOMAIN>-<N>`` (next N in the domain), its CID and folder name ``<slug>__<ULID8>``."""
     settings = settings or naming_settings()
     project, environment = _resolve_scope(settings, project, environment)
@@ -255,22 +313,48 @@ def capability_allocate(*, domain: str, name: str, slug: str | None = None, purp
     if slug is None:
         slug = cids.slugify_name(name)
         if not slug:
-            raise ProtocolError(ErrorCode.VALIDATION_ERROR, f"name {name!r} has no letters or digits to make a slug;"
-                                " give 'slug'", {"field": "name"})
+            raise ProtocolError(
+                ErrorCode.VALIDATION_ERROR,
+                f"name {name!r} has no letters or digits to make a slug; give 'slug'",
+                {"field": "name"},
+            )
     _require_valid(validation.slug_problems(slug), "slug")
-    digest = request_hash({"domain": domain, "name": name, "slug": slug, "purpose": purpose, "template": template,
-                           "scaffold": scaffold, "project": project, "environment": environment})
+    digest = request_hash(
+        {
+            "domain": domain,
+            "name": name,
+            "slug": slug,
+            "purpose": purpose,
+            "template": template,
+            "scaffold": scaffold,
+            "project": project,
+            "environment": environment,
+        }
+    )
 
     def create() -> Capability:
         now = timezone.now()
         sequence = _next_in_sequence(f"capability:{domain}", now)
         ulid = cids.new_ulid()
         return Capability.objects.create(
-            capability_id=f"CAP-{domain}-{sequence}", domain=domain, sequence=sequence, name=name.strip(),
-            slug=slug, directory=cids.directory_name(slug, ulid), project=project, environment=environment,
+            capability_id=f"CAP-{domain}-{sequence}",
+            domain=domain,
+            sequence=sequence,
+            name=name.strip(),
+            slug=slug,
+            directory=cids.directory_name(slug, ulid),
+            project=project,
+            environment=environment,
             cid=cids.make_cid(project=project, environment=environment, kind="capability", ulid=ulid),
-            purpose=purpose, template=template, scaffold=scaffold, idempotency_key=idempotency_key,
-            request_hash=digest, interface=interface or "", allocated_by=allocated_by, created_at=now)
+            purpose=purpose,
+            template=template,
+            scaffold=scaffold,
+            idempotency_key=idempotency_key,
+            request_hash=digest,
+            interface=interface or "",
+            allocated_by=allocated_by,
+            created_at=now,
+        )
 
     return _allocate(Capability, key=idempotency_key, digest=digest, answer=capability_answer, create=create)
 
@@ -283,31 +367,50 @@ def capability_record_path(*, capability_id: str, path: str) -> Capability:
 
 # --- sessions -----------------------------------------------------------------------------
 
-def session_allocate(*, project: str | None = None, environment: str | None = None, ttl_s: int | None = None,
-                     metadata: dict[str, Any] | None = None, idempotency_key: str | None = None,
-                     interface: str = "", allocated_by: str = "",
-                     settings: NamingSettings | None = None) -> Allocation[Session]:
+
+def session_allocate(
+    *,
+    project: str | None = None,
+    environment: str | None = None,
+    ttl_s: int | None = None,
+    metadata: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    interface: str = "",
+    allocated_by: str = "",
+    settings: NamingSettings | None = None,
+) -> Allocation[Session]:
     """Allocate a session id ``ses_<ULID>`` and its CID, optionally expiring after ``ttl_s`` seconds."""
     settings = settings or naming_settings()
     project, environment = _resolve_scope(settings, project, environment)
     if ttl_s is not None and not (1 <= ttl_s <= SESSION_MAX_TTL_S):
-        raise ProtocolError(ErrorCode.VALIDATION_ERROR, f"'ttl_s' must be between 1 and {SESSION_MAX_TTL_S}",
-                            {"field": "ttl_s"})
+        raise ProtocolError(
+            ErrorCode.VALIDATION_ERROR, f"'ttl_s' must be between 1 and {SESSION_MAX_TTL_S}", {"field": "ttl_s"}
+        )
     metadata = metadata or {}
     if len(orjson.dumps(metadata, default=str)) > SESSION_METADATA_MAX_BYTES:
-        raise ProtocolError(ErrorCode.VALIDATION_ERROR,
-                            f"'metadata' is larger than {SESSION_METADATA_MAX_BYTES} bytes as JSON",
-                            {"field": "metadata"})
+        raise ProtocolError(
+            ErrorCode.VALIDATION_ERROR,
+            f"'metadata' is larger than {SESSION_METADATA_MAX_BYTES} bytes as JSON",
+            {"field": "metadata"},
+        )
     digest = request_hash({"project": project, "environment": environment, "ttl_s": ttl_s, "metadata": metadata})
 
     def create() -> Session:
         now = timezone.now()
         ulid = cids.new_ulid()
         return Session.objects.create(
-            session_id=f"ses_{ulid}", project=project, environment=environment,
+            session_id=f"ses_{ulid}",
+            project=project,
+            environment=environment,
             cid=cids.make_cid(project=project, environment=environment, kind="session", ulid=ulid),
-            metadata=metadata, ttl_s=ttl_s, expires_at=now + timedelta(seconds=ttl_s) if ttl_s else None,
-            idempotency_key=idempotency_key, request_hash=digest, interface=interface or "",
-            allocated_by=allocated_by, created_at=now)
+            metadata=metadata,
+            ttl_s=ttl_s,
+            expires_at=now + timedelta(seconds=ttl_s) if ttl_s else None,
+            idempotency_key=idempotency_key,
+            request_hash=digest,
+            interface=interface or "",
+            allocated_by=allocated_by,
+            created_at=now,
+        )
 
     return _allocate(Session, key=idempotency_key, digest=digest, answer=session_answer, create=create)

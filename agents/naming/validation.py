@@ -10,6 +10,7 @@ parts, so neither may occur inside a part; ``-`` separates the parts of a
 capability id, so a domain may not contain one; ``__`` separates a folder's
 slug from its ULID, so a slug uses single ``-`` only.
 """
+
 from __future__ import annotations
 
 import re
@@ -46,8 +47,9 @@ def _label_problems(what: str, value: str, max_length: int = LABEL_MAX_LENGTH) -
     if value != value.lower():
         problems.append(f"{what} must be lower case")
     if not _LABEL_RE.fullmatch(value.lower()):
-        problems.append(f"{what} must start with a letter, end with a letter or digit, "
-                        f"and contain only a-z, 0-9, '-' and '_'")
+        problems.append(
+            f"{what} must start with a letter, end with a letter or digit, and contain only a-z, 0-9, '-' and '_'"
+        )
     return problems
 
 
@@ -105,8 +107,10 @@ def domain_problems(domain: str) -> list[str]:
 def capability_id_problems(capability_id: str) -> list[str]:
     match = _CAPABILITY_RE.fullmatch(capability_id or "")
     if not match:
-        return [f"capability id {capability_id!r} must have the form CAP-<DOMAIN>-<N> "
-                f"(DOMAIN in capitals, N a positive number without leading zeros)"]
+        return [
+            f"capability id {capability_id!r} must have the form CAP-<DOMAIN>-<N> "
+            f"(DOMAIN in capitals, N a positive number without leading zeros)"
+        ]
     return domain_problems(match.group("domain"))
 
 
@@ -117,8 +121,10 @@ def slug_problems(slug: str) -> list[str]:
     if len(slug) > SLUG_MAX_LENGTH:
         problems.append(f"slug is longer than {SLUG_MAX_LENGTH} characters")
     if not _SLUG_RE.fullmatch(slug):
-        problems.append(f"slug {slug!r} must be lower-case letters and digits in words joined by single '-'"
-                        f" (suggestion: {slugify_name(slug)!r})")
+        problems.append(
+            f"slug {slug!r} must be lower-case letters and digits in words joined by single '-'"
+            f" (suggestion: {slugify_name(slug)!r})"
+        )
     return problems
 
 

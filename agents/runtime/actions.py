@@ -5,6 +5,7 @@ handlers see clean data), whether it is idempotent (the orchestrator may re-send
 it to another instance when one dies mid-request) and whether it is blocking
 (sync ORM work: run in a worker thread so the event loop stays free).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -14,8 +15,14 @@ from typing import Any
 
 from agents.protocol import ErrorCode, ProtocolError
 
-_JSON_TYPES: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean",
-                                 dict: "object", list: "array"}
+_JSON_TYPES: dict[type, str] = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    dict: "object",
+    list: "array",
+}
 
 
 @dataclass(frozen=True)
@@ -33,8 +40,11 @@ class Field:
     help: str = ""
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "type": _JSON_TYPES.get(self.type, self.type.__name__),
-                               "required": self.required}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "type": _JSON_TYPES.get(self.type, self.type.__name__),
+            "required": self.required,
+        }
         for key in ("default", "max_length", "min_value", "max_value", "help"):
             value = getattr(self, key)
             if value not in (None, ""):
@@ -92,15 +102,25 @@ class ActionSpec:
         return cleaned
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "idempotent": self.idempotent,
-                "fields": [f.describe() for f in self.fields]}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "idempotent": self.idempotent,
+            "fields": [f.describe() for f in self.fields],
+        }
 
 
 ACTION_ATTR = "_agent_action_spec"
 
 
-def action(name: str | None = None, *, fields: tuple[Field, ...] | list[Field] = (), idempotent: bool = False,
-           allow_extra: bool = True, description: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def action(
+    name: str | None = None,
+    *,
+    fields: tuple[Field, ...] | list[Field] = (),
+    idempotent: bool = False,
+    allow_extra: bool = True,
+    description: str = "",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark an Agent method as a wire action.
 
     The method is ``handler(self, data: dict, ctx: RequestContext) -> dict``;

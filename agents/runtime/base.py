@@ -4,6 +4,7 @@ Transports (the orchestrator socket, Redis streams, legacy pub/sub) decode a
 frame, call ``Agent.handle`` and write back what it returns; they never look
 inside a request. Handlers therefore behave identically on every transport.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,8 +39,9 @@ class RequestContext:
     idempotency_key: str | None = None
     received_at: float = field(default_factory=time.monotonic)
 
-    async def call_agent(self, agent: str, action_name: str, data: dict[str, Any],
-                         timeout_ms: float | None = None) -> dict[str, Any]:
+    async def call_agent(
+        self, agent: str, action_name: str, data: dict[str, Any], timeout_ms: float | None = None
+    ) -> dict[str, Any]:
         """Ask another agent type (through the orchestrator) and return its response frame."""
         caller = self.agent.caller
         if caller is None:
@@ -119,8 +121,9 @@ class Agent:
             # Positional arguments and an explicit received_at: about half the cost of keywords plus
             # the default_factory call, paid on every request (order: request_id, agent, transport,
             # interface, idempotency_key, received_at).
-            ctx = RequestContext(rid, self, transport, request.get("interface"), request.get("idempotency_key"),
-                                 _monotonic())
+            ctx = RequestContext(
+                rid, self, transport, request.get("interface"), request.get("idempotency_key"), _monotonic()
+            )
             if spec.blocking:
                 result = await self.run_blocking(spec.func, self, data, ctx)
             else:

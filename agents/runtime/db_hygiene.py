@@ -9,6 +9,7 @@ here, so a thread checks at most once a second, and again right after a
 failure so a connection the failure left unusable is dropped before the next
 call (after a database restart one call may fail; the next reconnects).
 """
+
 from __future__ import annotations
 
 import threading

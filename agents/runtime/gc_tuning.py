@@ -11,6 +11,7 @@ so collecting less often costs little memory.
 models, the settings; ~100k objects) out of the collector's reach, so the
 rare full collections no longer walk it.
 """
+
 from __future__ import annotations
 
 import gc

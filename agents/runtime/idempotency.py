@@ -42,6 +42,7 @@ Redis unavailable: the store fails open (runs the handler, logs once), since
 refusing every request while Redis is away would make Redis a single point of
 failure for the socket path too.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -104,18 +105,25 @@ end
 return 0
 """
 
-TRANSIENT_CODES = frozenset({ErrorCode.TIMEOUT, ErrorCode.OVERLOADED, ErrorCode.SHUTTING_DOWN,
-                             ErrorCode.INTERNAL_ERROR, ErrorCode.AGENT_UNAVAILABLE,
-                             ErrorCode.AGENT_DISCONNECTED})
+TRANSIENT_CODES = frozenset(
+    {
+        ErrorCode.TIMEOUT,
+        ErrorCode.OVERLOADED,
+        ErrorCode.SHUTTING_DOWN,
+        ErrorCode.INTERNAL_ERROR,
+        ErrorCode.AGENT_UNAVAILABLE,
+        ErrorCode.AGENT_DISCONNECTED,
+    }
+)
 
 
 @dataclass(frozen=True)
 class IdempotencyOptions:
-    window_s: float = 3600.0        # how long a first answer is remembered
-    pending_ttl_s: float = 30.0     # a claim held by a run that died lapses after this
-    wait_s: float = 30.0            # longest wait for another run's answer (capped by the request's timeout)
-    op_timeout_s: float = 1.0       # a Redis call slower than this counts as Redis being away
-    owner_ttl_s: float = 1.0        # a killed process's claims are taken over this long after its death
+    window_s: float = 3600.0  # how long a first answer is remembered
+    pending_ttl_s: float = 30.0  # a claim held by a run that died lapses after this
+    wait_s: float = 30.0  # longest wait for another run's answer (capped by the request's timeout)
+    op_timeout_s: float = 1.0  # a Redis call slower than this counts as Redis being away
+    owner_ttl_s: float = 1.0  # a killed process's claims are taken over this long after its death
 
     @classmethod
     def from_settings(cls) -> IdempotencyOptions:
@@ -178,8 +186,14 @@ class IdempotencyStore:
             except (TimeoutError, RedisError, OSError) as exc:
                 self._lost(exc)
 
-    async def run(self, agent_type: str, key: str, fingerprint: str, request: dict[str, Any],
-                  execute: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    async def run(
+        self,
+        agent_type: str,
+        key: str,
+        fingerprint: str,
+        request: dict[str, Any],
+        execute: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
         """``execute()``'s answer, or the first answer remembered under ``key``."""
         rkey = self.keys.idempotency(agent_type, key)
         mine = f"P|{uuid.uuid4().hex}|{self.token}|{self.instance_id}|{fingerprint}".encode()
@@ -189,8 +203,9 @@ class IdempotencyStore:
         delay = 0.02
         while True:
             try:
-                current = await self._call(self.redis.set(rkey, mine, nx=True, get=True,
-                                                          px=int(self.options.pending_ttl_s * 1000)))
+                current = await self._call(
+                    self.redis.set(rkey, mine, nx=True, get=True, px=int(self.options.pending_ttl_s * 1000))
+                )
             except (TimeoutError, RedisError, OSError) as exc:
                 self._lost(exc)
                 return await execute()  # fail open
@@ -206,9 +221,12 @@ class IdempotencyStore:
             if kind == b"P" and await self._take_over_dead_claim(agent_type, rkey, current, mine):
                 return await self._execute_and_store(rkey, mine, fingerprint, execute)
             if asyncio.get_running_loop().time() >= deadline:
-                return protocol.error(request.get("id"), ErrorCode.CONFLICT,
-                                      "A request with this idempotency key is still being handled; retry later",
-                                      {**_caller_key(request), "in_progress": True})
+                return protocol.error(
+                    request.get("id"),
+                    ErrorCode.CONFLICT,
+                    "A request with this idempotency key is still being handled; retry later",
+                    {**_caller_key(request), "in_progress": True},
+                )
             await asyncio.sleep(delay)  # another run holds the claim: wait for its answer
             delay = min(delay * 2, 0.25)
 
@@ -220,18 +238,25 @@ class IdempotencyStore:
         token, instance = parts[2], parts[3].rpartition(b"|")[0]
         owner_key = self.keys.idempotency_owner(agent_type, instance.decode(errors="replace"))
         try:
-            taken = await self._call(self._takeover(keys=[rkey, owner_key], args=[
-                current, token, mine, int(self.options.pending_ttl_s * 1000)]))
+            taken = await self._call(
+                self._takeover(
+                    keys=[rkey, owner_key], args=[current, token, mine, int(self.options.pending_ttl_s * 1000)]
+                )
+            )
         except (TimeoutError, RedisError, OSError) as exc:
             self._lost(exc)
             return False
         if taken:
-            logger.warning("Idempotency key %s: its claim's owner %s is gone; running it here", rkey,
-                           instance.decode(errors="replace"))
+            logger.warning(
+                "Idempotency key %s: its claim's owner %s is gone; running it here",
+                rkey,
+                instance.decode(errors="replace"),
+            )
         return bool(taken)
 
-    async def _execute_and_store(self, rkey: str, mine: bytes, fingerprint: str,
-                                 execute: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    async def _execute_and_store(
+        self, rkey: str, mine: bytes, fingerprint: str, execute: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
         try:
             response = await execute()
         except BaseException:
@@ -245,8 +270,9 @@ class IdempotencyStore:
             await self._quiet(self._complete(keys=[rkey], args=[mine, done, int(self.options.window_s * 1000)]))
         return response
 
-    def _replay(self, request: dict[str, Any], key: str, fingerprint: str, stored_fp: str,
-                answer: bytes) -> dict[str, Any]:
+    def _replay(
+        self, request: dict[str, Any], key: str, fingerprint: str, stored_fp: str, answer: bytes
+    ) -> dict[str, Any]:
         if stored_fp != fingerprint:
             return self._conflict(request, key)
         frame = orjson.loads(answer)
@@ -256,9 +282,12 @@ class IdempotencyStore:
 
     @staticmethod
     def _conflict(request: dict[str, Any], key: str) -> dict[str, Any]:
-        return protocol.error(request.get("id"), ErrorCode.CONFLICT,
-                              "This idempotency key was already used for a different request",
-                              _caller_key(request))
+        return protocol.error(
+            request.get("id"),
+            ErrorCode.CONFLICT,
+            "This idempotency key was already used for a different request",
+            _caller_key(request),
+        )
 
     async def _call(self, awaitable: Awaitable[Any]) -> Any:
         if self.redis is None:
@@ -302,8 +331,7 @@ def _caller_key(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def fingerprint_of(request: dict[str, Any]) -> str:
-    body = orjson.dumps([request.get("action"), request.get("data") or {}], option=orjson.OPT_SORT_KEYS,
-                        default=str)
+    body = orjson.dumps([request.get("action"), request.get("data") or {}], option=orjson.OPT_SORT_KEYS, default=str)
     return hashlib.sha256(body).hexdigest()[:32]
 
 
@@ -325,8 +353,9 @@ class IdempotentHandle:
         key = None if spec is None else idempotency_key_of(request, action_is_idempotent=spec.idempotent)
         if key is None:
             return self.inner(request, transport)
-        return self.store.run(self.agent.agent_type, key, fingerprint_of(request), request,
-                              lambda: self.inner(request, transport))
+        return self.store.run(
+            self.agent.agent_type, key, fingerprint_of(request), request, lambda: self.inner(request, transport)
+        )
 
     async def start(self) -> None:
         if self.store is not None:
@@ -347,6 +376,7 @@ def wrap_handle(agent: Any, handle: Handle) -> IdempotentHandle:
 
     if not getattr(settings, "IDEMPOTENCY", {}).get("ENABLED", True):
         return IdempotentHandle(agent, None, handle)
-    store = IdempotencyStore(redis_url=settings.REDIS_URL, prefix=settings.REDIS_KEY_PREFIX,
-                             options=IdempotencyOptions.from_settings())
+    store = IdempotencyStore(
+        redis_url=settings.REDIS_URL, prefix=settings.REDIS_KEY_PREFIX, options=IdempotencyOptions.from_settings()
+    )
     return IdempotentHandle(agent, store, handle)

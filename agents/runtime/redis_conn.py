@@ -14,6 +14,7 @@ Two traps of redis-py are handled here:
 * the default pool raises MaxConnectionsError past 100 connections; a
   BlockingConnectionPool makes the 101st caller wait for a free connection.
 """
+
 from __future__ import annotations
 
 import asyncio

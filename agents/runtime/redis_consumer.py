@@ -9,6 +9,7 @@ second run return the first answer. An entry delivered more than
 ``max_deliveries`` times (it keeps killing its consumers) is answered with an
 error and dropped, so one poison request cannot stall the stream forever.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -55,8 +56,17 @@ return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 
 
 class StreamConsumer:
-    def __init__(self, *, agent_type: str, consumer: str, handle: Handle, redis: aioredis.Redis,
-                 keys: RedisKeys, options: RedisTransportOptions, state: ConnectionState):
+    def __init__(
+        self,
+        *,
+        agent_type: str,
+        consumer: str,
+        handle: Handle,
+        redis: aioredis.Redis,
+        keys: RedisKeys,
+        options: RedisTransportOptions,
+        state: ConnectionState,
+    ):
         self.agent_type = agent_type
         self.consumer = consumer
         self.handle = handle
@@ -90,8 +100,12 @@ class StreamConsumer:
                 start_id = backlog_from if backlog_from is not None else ">"
                 # Any: redis-py types a reply for decoded and raw clients alike; ours are raw (bytes).
                 result: Any = await self.redis.xreadgroup(
-                    CONSUMER_GROUP, self.consumer, {self.stream: start_id}, count=count,
-                    block=None if backlog_from is not None else self.options.block_ms)
+                    CONSUMER_GROUP,
+                    self.consumer,
+                    {self.stream: start_id},
+                    count=count,
+                    block=None if backlog_from is not None else self.options.block_ms,
+                )
                 self.state.ok()
                 backoff.reset()
                 entries = [e for _s, batch in result or [] for e in batch]
@@ -134,8 +148,13 @@ class StreamConsumer:
         start = "0-0"
         while not self._stopping and self._free_slots() > 0:
             next_id, entries, *_deleted = await self.redis.xautoclaim(
-                self.stream, CONSUMER_GROUP, self.consumer, self.options.claim_idle_ms, start,
-                count=max(1, min(self.options.read_count, self._free_slots())))
+                self.stream,
+                CONSUMER_GROUP,
+                self.consumer,
+                self.options.claim_idle_ms,
+                start,
+                count=max(1, min(self.options.read_count, self._free_slots())),
+            )
             for entry_id, fields in entries:
                 if entry_id in self._in_hand:
                     continue  # ours and running (its idle time passed while it ran)
@@ -225,22 +244,31 @@ class StreamConsumer:
             if raw is None:
                 raise ProtocolError(ErrorCode.INVALID_REQUEST, "Stream entry has no 'frame' field")
             if len(raw) > self.options.max_frame_bytes:
-                raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE,
-                                    f"Request of {len(raw)} bytes is over the "
-                                    f"{self.options.max_frame_bytes}-byte limit")
+                raise ProtocolError(
+                    ErrorCode.MESSAGE_TOO_LARGE,
+                    f"Request of {len(raw)} bytes is over the {self.options.max_frame_bytes}-byte limit",
+                )
             frame = protocol.decode(raw)
             rid = protocol.request_id_of(frame)
             request = protocol.normalize_request(frame, default_agent=self.agent_type)
             rid = request["id"]
             if request["agent"] != self.agent_type:
-                raise ProtocolError(ErrorCode.INVALID_REQUEST,
-                                    f"Request for agent '{request['agent']}' sent to the '{self.agent_type}' stream")
+                raise ProtocolError(
+                    ErrorCode.INVALID_REQUEST,
+                    f"Request for agent '{request['agent']}' sent to the '{self.agent_type}' stream",
+                )
             if self._expired(entry_id, fields):
-                raise ProtocolError(ErrorCode.TIMEOUT, "The request waited in the stream past its caller's timeout",
-                                    {"entry": entry_id.decode(), "may_have_run": False})
+                raise ProtocolError(
+                    ErrorCode.TIMEOUT,
+                    "The request waited in the stream past its caller's timeout",
+                    {"entry": entry_id.decode(), "may_have_run": False},
+                )
             if await self._caller_gone(fields):
-                raise ProtocolError(ErrorCode.TIMEOUT, "The caller of this request is gone; not running it",
-                                    {"entry": entry_id.decode(), "caller_gone": True, "may_have_run": False})
+                raise ProtocolError(
+                    ErrorCode.TIMEOUT,
+                    "The caller of this request is gone; not running it",
+                    {"entry": entry_id.decode(), "caller_gone": True, "may_have_run": False},
+                )
             return await self.handle(request, "redis")
         except ProtocolError as exc:
             return exc.to_frame(rid)
@@ -276,13 +304,26 @@ class StreamConsumer:
             return False
         return time.time() * 1000 >= deadline + self.options.expiry_grace_ms
 
-    async def _write_reply(self, entry_id: bytes, reply_to: bytes | None, kind: str,
-                           response: dict[str, Any], reply_id: bytes | None = None) -> None:
+    async def _write_reply(
+        self,
+        entry_id: bytes,
+        reply_to: bytes | None,
+        kind: str,
+        response: dict[str, Any],
+        reply_id: bytes | None = None,
+    ) -> None:
         if kind not in ("list", "stream") or not reply_to:
             kind = "none"
         keys = [self.stream] + ([reply_to] if kind != "none" else [])
-        args = [CONSUMER_GROUP, entry_id, kind, orjson.dumps(response, default=str), self.options.reply_ttl_ms,
-                self.options.reply_stream_maxlen, reply_id or str(response.get("id")).encode()]
+        args = [
+            CONSUMER_GROUP,
+            entry_id,
+            kind,
+            orjson.dumps(response, default=str),
+            self.options.reply_ttl_ms,
+            self.options.reply_stream_maxlen,
+            reply_id or str(response.get("id")).encode(),
+        ]
         backoff = Backoff()
         # The answer is in memory; while Redis is briefly away keep trying to
         # write it rather than let the entry be reclaimed and run again. If it
@@ -298,13 +339,20 @@ class StreamConsumer:
                 if isinstance(exc, ResponseError) and str(exc).startswith("WRONGTYPE"):
                     # Redis is up: the entry is bad (its reply key holds another type). The script
                     # acknowledged it before failing, so there is nobody to answer and nothing to retry.
-                    logger.warning("Cannot answer stream entry %s of %s: reply key %r has the wrong type; "
-                                   "dropped as a bad entry", entry_id.decode(), self.agent_type, reply_to)
+                    logger.warning(
+                        "Cannot answer stream entry %s of %s: reply key %r has the wrong type; dropped as a bad entry",
+                        entry_id.decode(),
+                        self.agent_type,
+                        reply_to,
+                    )
                     self.bad_entries += 1
                     return
                 if self._stopping:
-                    logger.warning("Dropping the answer to entry %s: Redis is away and the agent is stopping; "
-                                   "the entry stays pending for another instance", entry_id.decode())
+                    logger.warning(
+                        "Dropping the answer to entry %s: Redis is away and the agent is stopping; "
+                        "the entry stays pending for another instance",
+                        entry_id.decode(),
+                    )
                     return
                 await self.state.failed(exc, self.redis)
                 await asyncio.sleep(backoff.next())
@@ -317,16 +365,24 @@ class StreamConsumer:
         return bool(info) and info[0]["times_delivered"] > self.options.max_deliveries
 
     async def _give_up(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
-        logger.error("Stream entry %s of %s was delivered more than %d times; answering with an error",
-                     entry_id.decode(), self.agent_type, self.options.max_deliveries)
+        logger.error(
+            "Stream entry %s of %s was delivered more than %d times; answering with an error",
+            entry_id.decode(),
+            self.agent_type,
+            self.options.max_deliveries,
+        )
         rid = None
         try:
             rid = protocol.request_id_of(protocol.decode(fields.get(F_FRAME, b"")))
         except ProtocolError:
             pass
-        response = protocol.error(rid, ErrorCode.INTERNAL_ERROR,
-                                  "The request was delivered to agents repeatedly without an answer; giving up",
-                                  {"deliveries_max": self.options.max_deliveries}, transport="redis")
+        response = protocol.error(
+            rid,
+            ErrorCode.INTERNAL_ERROR,
+            "The request was delivered to agents repeatedly without an answer; giving up",
+            {"deliveries_max": self.options.max_deliveries},
+            transport="redis",
+        )
         kind = (fields.get(F_REPLY_KIND) or b"none").decode(errors="replace")
         await self._write_reply(entry_id, fields.get(F_REPLY_TO), kind, response, fields.get(F_REPLY_ID))
 

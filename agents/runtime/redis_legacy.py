@@ -16,6 +16,7 @@ With several instances of a type subscribed, every one receives every request;
 the first to SET NX a claim key for the request answers, the others skip it,
 so one request is answered once.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -43,8 +44,17 @@ SHARED_CHECK_DELAY_S = 3.0
 
 
 class LegacyPubSub:
-    def __init__(self, *, agent_type: str, instance_id: str, handle: Handle, redis: aioredis.Redis,
-                 keys: RedisKeys, options: RedisTransportOptions, state: ConnectionState):
+    def __init__(
+        self,
+        *,
+        agent_type: str,
+        instance_id: str,
+        handle: Handle,
+        redis: aioredis.Redis,
+        keys: RedisKeys,
+        options: RedisTransportOptions,
+        state: ConnectionState,
+    ):
         self.agent_type = agent_type
         self.instance_id = instance_id
         self.handle = handle
@@ -98,7 +108,7 @@ class LegacyPubSub:
     async def check_shared_channel(self) -> None:
         """Warn when the request channel has more subscribers than this deployment has live listeners."""
         try:
-            (_, subscribers), = await self.redis.pubsub_numsub(self.request_channel)
+            ((_, subscribers),) = await self.redis.pubsub_numsub(self.request_channel)
             ours = len(await live_members(self.redis, self.keys, self.agent_type))
         except _CONN_ERRORS as exc:
             logger.info("Could not check who else listens on %s: %s", self.request_channel, exc)
@@ -109,7 +119,11 @@ class LegacyPubSub:
                 "%d subscriber(s) of %s do not belong to this deployment (key prefix %r, %d live listener(s)): "
                 "another deployment on this Redis server probably executes every legacy request too. Give each "
                 "deployment its own REDIS_LEGACY_CHANNEL_PREFIX (docs/redis.md).",
-                self.foreign_subscribers, self.request_channel, self.keys.prefix, ours)
+                self.foreign_subscribers,
+                self.request_channel,
+                self.keys.prefix,
+                ours,
+            )
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._handlers.discard(task)
@@ -132,7 +146,7 @@ class LegacyPubSub:
         try:
             if len(raw) > self.options.max_frame_bytes:
                 # Too large to parse, but an old client can only match an answer by its request_id.
-                rid = protocol.id_from_head(raw[:protocol.OVERSIZED_HEAD_BYTES])
+                rid = protocol.id_from_head(raw[: protocol.OVERSIZED_HEAD_BYTES])
                 raise protocol.too_large_error(len(raw), self.options.max_frame_bytes, "The request")
             frame = protocol.decode(raw)
             rid = protocol.request_id_of(frame)
@@ -142,8 +156,10 @@ class LegacyPubSub:
             request = protocol.normalize_request(frame, default_agent=self.agent_type)
             rid = request["id"]
             if request["agent"] != self.agent_type:
-                raise ProtocolError(ErrorCode.INVALID_REQUEST,
-                                    f"Request for agent '{request['agent']}' published on {self.request_channel}")
+                raise ProtocolError(
+                    ErrorCode.INVALID_REQUEST,
+                    f"Request for agent '{request['agent']}' published on {self.request_channel}",
+                )
             response = await self.handle(request, "pubsub")
         except ProtocolError as exc:
             # Malformed input: with several instances each would answer, so
@@ -165,8 +181,14 @@ class LegacyPubSub:
     async def _claim(self, rid: Any, raw: bytes) -> bool:
         """True for exactly one instance per legacy request (SET NX)."""
         token = f"id:{rid}" if rid is not None else "raw:" + hashlib.sha1(raw).hexdigest()
-        claimed = await self.batcher.call("SET", self.keys.legacy_claim(self.agent_type, token), self.instance_id,
-                                          "NX", "PX", self.options.legacy_claim_ms)
+        claimed = await self.batcher.call(
+            "SET",
+            self.keys.legacy_claim(self.agent_type, token),
+            self.instance_id,
+            "NX",
+            "PX",
+            self.options.legacy_claim_ms,
+        )
         return bool(claimed)
 
     async def _publish(self, response: dict[str, Any], rid: Any) -> None:

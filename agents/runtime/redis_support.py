@@ -1,4 +1,5 @@
 """Small pieces the Redis transport's loops share: options, backoff, loss logging."""
+
 from __future__ import annotations
 
 import logging
@@ -13,23 +14,23 @@ from agents.redis_streams import DEFAULT_REPLY_STREAM_MAXLEN, DEFAULT_REPLY_TTL_
 class RedisTransportOptions:
     """Tunables of the Redis transport (``settings.REDIS_TRANSPORT`` overrides them)."""
 
-    block_ms: int = 2000             # XREADGROUP BLOCK; also bounds how long stop() waits for a read
-    read_count: int = 64             # XREADGROUP COUNT
-    max_inflight: int = 64           # requests handled at once by one instance
-    claim_idle_ms: int = 30_000      # a pending entry idle this long is reclaimed from its consumer
-    claim_interval_ms: int = 0       # how often to look (0: a third of claim_idle_ms)
-    max_deliveries: int = 5          # past this, a reclaimed entry is answered with an error and dropped
+    block_ms: int = 2000  # XREADGROUP BLOCK; also bounds how long stop() waits for a read
+    read_count: int = 64  # XREADGROUP COUNT
+    max_inflight: int = 64  # requests handled at once by one instance
+    claim_idle_ms: int = 30_000  # a pending entry idle this long is reclaimed from its consumer
+    claim_interval_ms: int = 0  # how often to look (0: a third of claim_idle_ms)
+    max_deliveries: int = 5  # past this, a reclaimed entry is answered with an error and dropped
     # Liveness entry lifetime, refreshed every quarter of it: a killed instance stops counting as a
     # listener within about a second (the orchestrator's fallback then answers at once, not at timeout).
     live_ttl_ms: int = 1200
     stream_maxlen: int = DEFAULT_STREAM_MAXLEN
     reply_stream_maxlen: int = DEFAULT_REPLY_STREAM_MAXLEN
     reply_ttl_ms: int = DEFAULT_REPLY_TTL_MS
-    expiry_grace_ms: int = 0         # clock slack past a caller's deadline (callers on other hosts only)
+    expiry_grace_ms: int = 0  # clock slack past a caller's deadline (callers on other hosts only)
     max_frame_bytes: int = 1024 * 1024
-    legacy_pubsub: bool = True       # also serve agent.<type>.request
+    legacy_pubsub: bool = True  # also serve agent.<type>.request
     legacy_channel_prefix: str = ""  # before agent.<type>.request/response (one per deployment on a shared Redis)
-    legacy_claim_ms: int = 60_000    # how long a legacy request id stays claimed by one instance
+    legacy_claim_ms: int = 60_000  # how long a legacy request id stays claimed by one instance
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> RedisTransportOptions:

@@ -16,6 +16,7 @@ Redis going away never stops the agent: each loop logs the loss once (shared
 ``ConnectionState``), retries with backoff and resumes when Redis returns,
 recreating the consumer group if Redis came back empty.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,12 +39,19 @@ from agents.runtime.transport import Handle
 logger = logging.getLogger(__name__)
 
 
-
 class RedisTransport:
     name = "redis"
 
-    def __init__(self, agent: Any, handle: Handle, *, instance_id: str, redis_url: str, prefix: str,
-                 options: RedisTransportOptions | None = None):
+    def __init__(
+        self,
+        agent: Any,
+        handle: Handle,
+        *,
+        instance_id: str,
+        redis_url: str,
+        prefix: str,
+        options: RedisTransportOptions | None = None,
+    ):
         self.agent = agent
         self.agent_type: str = agent.agent_type
         self.handle = handle
@@ -61,8 +69,15 @@ class RedisTransport:
     async def start(self) -> None:
         """Start listening. Returns at once even when Redis is down (the loops retry)."""
         self.redis = redis_conn.acquire(self.redis_url)
-        self.consumer = StreamConsumer(agent_type=self.agent_type, consumer=self.instance_id, handle=self.handle,
-                                       redis=self.redis, keys=self.keys, options=self.options, state=self.state)
+        self.consumer = StreamConsumer(
+            agent_type=self.agent_type,
+            consumer=self.instance_id,
+            handle=self.handle,
+            redis=self.redis,
+            keys=self.keys,
+            options=self.options,
+            state=self.state,
+        )
         try:
             await asyncio.wait_for(ensure_group(self.redis, self.keys.stream(self.agent_type)), 2.0)
         except (TimeoutError, RedisError, OSError) as exc:
@@ -72,12 +87,24 @@ class RedisTransport:
         self._spawn(self.consumer.claim_loop(), "claim")
         self._spawn(self._live_loop(), "live")
         if self.options.legacy_pubsub:
-            self.legacy = LegacyPubSub(agent_type=self.agent_type, instance_id=self.instance_id, handle=self.handle,
-                                       redis=self.redis, keys=self.keys, options=self.options, state=self.state)
+            self.legacy = LegacyPubSub(
+                agent_type=self.agent_type,
+                instance_id=self.instance_id,
+                handle=self.handle,
+                redis=self.redis,
+                keys=self.keys,
+                options=self.options,
+                state=self.state,
+            )
             self._spawn(self.legacy.batcher.run(), "legacy-writer")
             self._spawn(self.legacy.listen_loop(), "legacy")
-        logger.info("Redis transport of %s/%s started (stream %s, channel %s)", self.agent_type, self.instance_id,
-                    self.keys.stream(self.agent_type), self.keys.legacy_request_channel(self.agent_type))
+        logger.info(
+            "Redis transport of %s/%s started (stream %s, channel %s)",
+            self.agent_type,
+            self.instance_id,
+            self.keys.stream(self.agent_type),
+            self.keys.legacy_request_channel(self.agent_type),
+        )
 
     async def stop(self, drain_timeout: float) -> None:
         """Stop taking requests, answer the ones in hand (up to ``drain_timeout``), leave."""

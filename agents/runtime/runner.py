@@ -9,6 +9,7 @@ cross-cutting behaviour (idempotency) applies to socket and Redis alike.
 SIGTERM: transports stop taking work and drain up to the timeout, then
 ``agent.teardown()``, exit 0.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -76,16 +77,26 @@ def build_transports(agent: Any, handle: Handle, *, instance_id: str, transport:
         from agents.auth import agent_token_from_environment
         from agents.runtime.socket_transport import SocketTransport
 
-        transports.append(SocketTransport(
-            agent, handle, instance_id=instance_id, socket_dir=settings.ORCHESTRATOR["SOCKET_DIR"],
-            token=agent_token_from_environment(agent.agent_type),
-            max_inflight=settings.AGENTS["MAX_INFLIGHT"], retry_interval_s=settings.AGENTS["RETRY_INTERVAL_S"],
-            max_frame_bytes=settings.ORCHESTRATOR["MAX_FRAME_BYTES"]))
+        transports.append(
+            SocketTransport(
+                agent,
+                handle,
+                instance_id=instance_id,
+                socket_dir=settings.ORCHESTRATOR["SOCKET_DIR"],
+                token=agent_token_from_environment(agent.agent_type),
+                max_inflight=settings.AGENTS["MAX_INFLIGHT"],
+                retry_interval_s=settings.AGENTS["RETRY_INTERVAL_S"],
+                max_frame_bytes=settings.ORCHESTRATOR["MAX_FRAME_BYTES"],
+            )
+        )
     if transport in ("redis", "both"):
         from agents.runtime.redis_transport import RedisTransport
 
-        transports.append(RedisTransport(agent, handle, instance_id=instance_id, redis_url=settings.REDIS_URL,
-                                         prefix=settings.REDIS_KEY_PREFIX))
+        transports.append(
+            RedisTransport(
+                agent, handle, instance_id=instance_id, redis_url=settings.REDIS_URL, prefix=settings.REDIS_KEY_PREFIX
+            )
+        )
     return transports
 
 
@@ -97,16 +108,31 @@ async def _heartbeat_loop(agent: Any, transports: list[Transport], interval_s: f
         if agent.caller is None:
             continue
         try:
-            await agent.caller("manager", "heartbeat", {"agent_type": agent.agent_type, "instance": agent.instance_id,
-                                                        "pid": os.getpid(), "transports": names}, 5000)
+            await agent.caller(
+                "manager",
+                "heartbeat",
+                {
+                    "agent_type": agent.agent_type,
+                    "instance": agent.instance_id,
+                    "pid": os.getpid(),
+                    "transports": names,
+                },
+                5000,
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             logger.debug("Heartbeat failed: %s", exc)
 
 
-async def serve(agent: Any, transports: list[Transport], *, drain_timeout_s: float, heartbeat_s: float,
-                stop: asyncio.Event | None = None) -> None:
+async def serve(
+    agent: Any,
+    transports: list[Transport],
+    *,
+    drain_timeout_s: float,
+    heartbeat_s: float,
+    stop: asyncio.Event | None = None,
+) -> None:
     """Run the agent until ``stop`` is set (SIGTERM/SIGINT when not given), then drain and tear down."""
     loop = asyncio.get_running_loop()
     own_signals = stop is None
@@ -126,8 +152,12 @@ async def serve(agent: Any, transports: list[Transport], *, drain_timeout_s: flo
             started.append(transport)
         if heartbeat_s > 0:
             heartbeat = loop.create_task(_heartbeat_loop(agent, transports, heartbeat_s), name="heartbeat")
-        logger.info("Agent %s/%s running (transports: %s)", agent.agent_type, agent.instance_id,
-                    ", ".join(t.name for t in transports) or "none")
+        logger.info(
+            "Agent %s/%s running (transports: %s)",
+            agent.agent_type,
+            agent.instance_id,
+            ", ".join(t.name for t in transports) or "none",
+        )
         await stop.wait()
     finally:
         logger.info("Agent %s/%s stopping (drain up to %.1f s)", agent.agent_type, agent.instance_id, drain_timeout_s)
@@ -143,8 +173,9 @@ async def serve(agent: Any, transports: list[Transport], *, drain_timeout_s: flo
         logger.info("Agent %s/%s stopped", agent.agent_type, agent.instance_id)
 
 
-def run_agent(agent_type: str, *, instance_id: str | None = None, transport: str = "both",
-              class_path: str | None = None) -> int:
+def run_agent(
+    agent_type: str, *, instance_id: str | None = None, transport: str = "both", class_path: str | None = None
+) -> int:
     """Entry point of ``manage.py run_agent``; returns the exit code."""
     if transport not in TRANSPORT_CHOICES:
         raise ValueError(f"transport must be one of {TRANSPORT_CHOICES}")
@@ -166,8 +197,12 @@ def run_agent(agent_type: str, *, instance_id: str | None = None, transport: str
         if hasattr(handle, "start"):
             await handle.start()
         try:
-            await serve(agent, transports, drain_timeout_s=settings.AGENTS["DRAIN_TIMEOUT_S"],
-                        heartbeat_s=settings.AGENTS["HEARTBEAT_INTERVAL_S"])
+            await serve(
+                agent,
+                transports,
+                drain_timeout_s=settings.AGENTS["DRAIN_TIMEOUT_S"],
+                heartbeat_s=settings.AGENTS["HEARTBEAT_INTERVAL_S"],
+            )
         finally:
             if hasattr(handle, "close"):
                 await handle.close()

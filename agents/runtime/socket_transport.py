@@ -17,6 +17,7 @@ suspending is answered without creating a task; this is limited to the
 agent's ``inline_actions`` (default: echo, describe), because code that runs
 before a handler's first ``await`` has no current task there.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -188,9 +189,18 @@ class SocketTransport:
 
     name = "socket"
 
-    def __init__(self, agent: Any, handle: Handle, *, instance_id: str, socket_dir: Path | str,
-                 token: str | None = None, max_inflight: int = 64, retry_interval_s: float = 5.0,
-                 max_frame_bytes: int = protocol.DEFAULT_MAX_FRAME_BYTES) -> None:
+    def __init__(
+        self,
+        agent: Any,
+        handle: Handle,
+        *,
+        instance_id: str,
+        socket_dir: Path | str,
+        token: str | None = None,
+        max_inflight: int = 64,
+        retry_interval_s: float = 5.0,
+        max_frame_bytes: int = protocol.DEFAULT_MAX_FRAME_BYTES,
+    ) -> None:
         self.agent = agent
         self.handle = handle
         self.instance_id = instance_id
@@ -291,9 +301,18 @@ class SocketTransport:
         _, conn = await loop.create_unix_connection(lambda: _AgentConnection(self), str(self.path))
         self.conn = conn
         self._transition(ConnState.HELLO)
-        conn.write(protocol.encode(protocol.hello(
-            self.agent.agent_type, self.instance_id, sorted(self.agent.actions), token=self.token,
-            max_inflight=self.max_inflight, idempotent_actions=self.agent.idempotent_actions())))
+        conn.write(
+            protocol.encode(
+                protocol.hello(
+                    self.agent.agent_type,
+                    self.instance_id,
+                    sorted(self.agent.actions),
+                    token=self.token,
+                    max_inflight=self.max_inflight,
+                    idempotent_actions=self.agent.idempotent_actions(),
+                )
+            )
+        )
         try:
             # Cancelled or timed out before the welcome: nothing was sent to us yet (the welcome comes
             # first), and closing the half-open connection makes the orchestrator drop the link.
@@ -313,8 +332,11 @@ class SocketTransport:
         # Our own calls through this connection will never be answered: fail them now.
         for fut in self._calls.values():
             if not fut.done():
-                fut.set_result(protocol.unfinished(None, ErrorCode.AGENT_DISCONNECTED,
-                                                   "Lost the orchestrator connection", may_have_run=True))
+                fut.set_result(
+                    protocol.unfinished(
+                        None, ErrorCode.AGENT_DISCONNECTED, "Lost the orchestrator connection", may_have_run=True
+                    )
+                )
         self._calls.clear()
 
     # --- serving requests ---------------------------------------------------------------------------
@@ -329,9 +351,16 @@ class SocketTransport:
                 conn.write(protocol.encode(exc.to_frame(protocol.request_id_of(frame))))
                 return
         if self.state is _DRAINING:
-            conn.write(protocol.encode(protocol.unfinished(request["id"], ErrorCode.SHUTTING_DOWN,
-                                                           "This agent instance is shutting down",
-                                                           may_have_run=False)))
+            conn.write(
+                protocol.encode(
+                    protocol.unfinished(
+                        request["id"],
+                        ErrorCode.SHUTTING_DOWN,
+                        "This agent instance is shutting down",
+                        may_have_run=False,
+                    )
+                )
+            )
             return
         coro = self.handle(request, "socket")
         if request["action"] in self.inline_actions and "idempotency_key" not in request:
@@ -356,8 +385,9 @@ class SocketTransport:
             # Cancelled only by stop() after the drain timeout: the one answer is SHUTTING_DOWN below.
             frame = await pending
         except asyncio.CancelledError:
-            frame = protocol.unfinished(rid, ErrorCode.SHUTTING_DOWN, "The agent stopped before finishing this request",
-                                        may_have_run=True)
+            frame = protocol.unfinished(
+                rid, ErrorCode.SHUTTING_DOWN, "The agent stopped before finishing this request", may_have_run=True
+            )
             conn.write(protocol.encode(frame))
             raise
         except Exception:
@@ -370,13 +400,17 @@ class SocketTransport:
         """The answer's line, or MESSAGE_TOO_LARGE in its place: a line over the limit would be refused."""
         data, refused = protocol.encode_bounded(frame, self.max_frame_bytes)
         if refused:
-            logger.warning("Answer to request %s is over the %d-byte frame limit: sent MESSAGE_TOO_LARGE instead",
-                           frame.get("id"), self.max_frame_bytes)
+            logger.warning(
+                "Answer to request %s is over the %d-byte frame limit: sent MESSAGE_TOO_LARGE instead",
+                frame.get("id"),
+                self.max_frame_bytes,
+            )
         return data
 
     # --- calls to other agents through the orchestrator ---------------------------------------------
-    async def call(self, agent: str, action: str, data: dict[str, Any],
-                   timeout_ms: float | None = None) -> dict[str, Any]:
+    async def call(
+        self, agent: str, action: str, data: dict[str, Any], timeout_ms: float | None = None
+    ) -> dict[str, Any]:
         """Send a request to another agent through the orchestrator; returns its response frame."""
         conn = self.conn
         if conn is None or self.state not in (ConnState.READY, ConnState.DRAINING):
@@ -394,8 +428,9 @@ class SocketTransport:
             # the answer that arrives later finds no future in _calls and is dropped.
             return await asyncio.wait_for(fut, wait_s)
         except TimeoutError:
-            return protocol.unfinished(rid, ErrorCode.TIMEOUT, f"No answer from '{agent}' within {wait_s:.1f} s",
-                                       may_have_run=True)
+            return protocol.unfinished(
+                rid, ErrorCode.TIMEOUT, f"No answer from '{agent}' within {wait_s:.1f} s", may_have_run=True
+            )
         finally:
             self._calls.pop(rid, None)
 

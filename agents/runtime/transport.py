@@ -5,6 +5,7 @@ transport (agents/runtime/redis_transport.py) are the implementations; the
 runner starts and stops them through ``Transport`` and gives the agent the
 ``call`` of the one that can carry its own requests to other agents.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
@@ -29,6 +30,7 @@ class Transport(Protocol):
 class CallingTransport(Transport, Protocol):
     """A transport that also carries the agent's own requests to other agents (``Agent.caller``)."""
 
-    async def call(self, agent: str, action: str, data: dict[str, Any],
-                   timeout_ms: float | None = None) -> dict[str, Any]:
+    async def call(
+        self, agent: str, action: str, data: dict[str, Any], timeout_ms: float | None = None
+    ) -> dict[str, Any]:
         """Send a request through the orchestrator and return its answer frame."""

@@ -9,6 +9,7 @@
 
 Every key is optional; bad values fail when the agent starts.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields

@@ -8,6 +8,7 @@ the corpus is a different one (new epoch). Snapshots are immutable and are
 swapped by assignment, so queries in other threads never see half an update;
 one lock makes sure only one thread catches up at a time.
 """
+
 from __future__ import annotations
 
 import threading
@@ -48,15 +49,22 @@ class IndexCache:
     def _catch_up(self, target: int) -> bool:
         if target == self._version:
             return True
-        changes = list(ConceptChange.objects.using(self.using)
-                       .filter(version__gt=self._version, version__lte=target)
-                       .order_by("version").values_list("op", "concept_id"))
+        changes = list(
+            ConceptChange.objects.using(self.using)
+            .filter(version__gt=self._version, version__lte=target)
+            .order_by("version")
+            .values_list("op", "concept_id")
+        )
         if len(changes) != target - self._version:
             return False  # the log was pruned past us: reload
         deleted = {cid for op, cid in changes if op == ConceptChange.Op.DELETE}
         added = [cid for op, cid in changes if op == ConceptChange.Op.ADD]
-        rows = {r[0]: r for r in Concept.objects.using(self.using).filter(id__in=added)
-                .values_list("id", "domain", "name", "description")}
+        rows = {
+            r[0]: r
+            for r in Concept.objects.using(self.using)
+            .filter(id__in=added)
+            .values_list("id", "domain", "name", "description")
+        }
         snap = similarity.remove(self._snap, deleted)
         # Concepts are never edited and ids never reused, so an add that was
         # deleted again is simply absent from ``rows``.

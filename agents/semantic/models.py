@@ -7,6 +7,7 @@ and a log of changes by version, so an instance that sees a newer version
 applies exactly the missing adds and deletes (or reloads when it fell too
 far behind).
 """
+
 from __future__ import annotations
 
 from django.db import models

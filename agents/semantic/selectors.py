@@ -1,4 +1,5 @@
 """Reads of the semantic agent: filtered pages of concepts and similarity search."""
+
 from __future__ import annotations
 
 import base64
@@ -23,8 +24,14 @@ def _iso(value: dt.datetime) -> str:
 
 
 def concept_to_dict(concept: Concept) -> dict[str, Any]:
-    return {"cid": concept.cid, "name": concept.name, "domain": concept.domain,
-            "description": concept.description, "metadata": concept.metadata, "created": _iso(concept.created_at)}
+    return {
+        "cid": concept.cid,
+        "name": concept.name,
+        "domain": concept.domain,
+        "description": concept.description,
+        "metadata": concept.metadata,
+        "created": _iso(concept.created_at),
+    }
 
 
 def _invalid(message: str, field: str) -> ProtocolError:
@@ -71,10 +78,17 @@ def concept_get(*, cid: str) -> dict[str, Any]:
     return concept_to_dict(concept)
 
 
-def concept_query(*, domain: str | None = None, name_prefix: str | None = None,
-                  created_after: str | None = None, created_before: str | None = None,
-                  limit: int = 50, offset: int = 0, cursor: str | None = None,
-                  settings: SemanticSettings) -> dict[str, Any]:
+def concept_query(
+    *,
+    domain: str | None = None,
+    name_prefix: str | None = None,
+    created_after: str | None = None,
+    created_before: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    cursor: str | None = None,
+    settings: SemanticSettings,
+) -> dict[str, Any]:
     """Concepts oldest first, filtered; paged by ``offset`` or by the opaque ``cursor`` of the previous page.
 
     The cursor (keyset on created time, then id) stays correct while concepts
@@ -102,18 +116,24 @@ def concept_query(*, domain: str | None = None, name_prefix: str | None = None,
     if cursor:
         when, pk = _decode_cursor(cursor)
         qs = qs.filter(Q(created_at__gt=when) | Q(created_at=when, id__gt=pk))
-        rows = list(qs[:limit + 1])
+        rows = list(qs[: limit + 1])
     else:
-        rows = list(qs[offset:offset + limit + 1])
+        rows = list(qs[offset : offset + limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"concepts": [concept_to_dict(c) for c in rows], "count": len(rows), "total": total,
-            "limit": limit, "offset": None if cursor else offset,
-            "next_cursor": _encode_cursor(rows[-1]) if more and rows else None}
+    return {
+        "concepts": [concept_to_dict(c) for c in rows],
+        "count": len(rows),
+        "total": total,
+        "limit": limit,
+        "offset": None if cursor else offset,
+        "next_cursor": _encode_cursor(rows[-1]) if more and rows else None,
+    }
 
 
-def concept_similar(*, query: str, top_k: int = 10, domain: str | None = None, min_score: float = 0.0,
-                    settings: SemanticSettings) -> dict[str, Any]:
+def concept_similar(
+    *, query: str, top_k: int = 10, domain: str | None = None, min_score: float = 0.0, settings: SemanticSettings
+) -> dict[str, Any]:
     """The stored concepts most similar to ``query`` (TF-IDF cosine), best first."""
     if not query.strip():
         raise _invalid("'query' must not be empty", "query")
@@ -124,14 +144,31 @@ def concept_similar(*, query: str, top_k: int = 10, domain: str | None = None, m
     snap, version = index_cache().current()
     hits = similarity.search(snap, query, top_k=top_k, domain=domain, min_score=min_score)
     # Plain values rather than model instances: this is the hot path.
-    found = {row["id"]: row for row in Concept.objects.filter(id__in=[h.concept_id for h in hits])
-             .values("id", "cid", "name", "domain", "description", "metadata", "created_at")}
+    found = {
+        row["id"]: row
+        for row in Concept.objects.filter(id__in=[h.concept_id for h in hits]).values(
+            "id", "cid", "name", "domain", "description", "metadata", "created_at"
+        )
+    }
     results = []
     for hit in hits:
         row = found.get(hit.concept_id)
         if row is not None:  # deleted since the snapshot: leave it out
-            results.append({"cid": row["cid"], "name": row["name"], "domain": row["domain"],
-                            "description": row["description"], "metadata": row["metadata"],
-                            "created": _iso(row["created_at"]), "score": round(hit.score, 6)})
-    return {"query": query, "results": results, "count": len(results), "corpus_size": snap.size,
-            "corpus_version": version}
+            results.append(
+                {
+                    "cid": row["cid"],
+                    "name": row["name"],
+                    "domain": row["domain"],
+                    "description": row["description"],
+                    "metadata": row["metadata"],
+                    "created": _iso(row["created_at"]),
+                    "score": round(hit.score, 6),
+                }
+            )
+    return {
+        "query": query,
+        "results": results,
+        "count": len(results),
+        "corpus_size": snap.size,
+        "corpus_version": version,
+    }

@@ -5,6 +5,7 @@ logs itself under that version, in the same transaction as the change, so
 versions commit in order and an index that has seen version N knows exactly
 which changes it is missing (see index.py).
 """
+
 from __future__ import annotations
 
 import re
@@ -34,8 +35,9 @@ def _invalid(message: str, field: str, **details: Any) -> ProtocolError:
 
 def validate_domain(domain: object) -> str:
     if not isinstance(domain, str) or not DOMAIN_RE.match(domain):
-        raise _invalid("'domain' must be 1-64 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit",
-                       "domain")
+        raise _invalid(
+            "'domain' must be 1-64 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit", "domain"
+        )
     return domain
 
 
@@ -54,8 +56,9 @@ def _validate_description(description: object, limit: int) -> str:
     if not isinstance(description, str):
         raise _invalid("'description' must be a string", "description")
     if len(description) > limit:
-        raise _invalid(f"'description' is longer than {limit} characters ({len(description)})", "description",
-                       max_length=limit)
+        raise _invalid(
+            f"'description' is longer than {limit} characters ({len(description)})", "description", max_length=limit
+        )
     if "\x00" in description:
         raise _invalid("'description' must not contain NUL bytes", "description")
     return description
@@ -91,8 +94,9 @@ def _bump_version(count: int = 1) -> int:
     return version
 
 
-def concept_store(*, name: str, domain: str, description: str = "", metadata: dict[str, Any] | None = None,
-                  settings: SemanticSettings) -> dict[str, Any]:
+def concept_store(
+    *, name: str, domain: str, description: str = "", metadata: dict[str, Any] | None = None, settings: SemanticSettings
+) -> dict[str, Any]:
     """Store a new concept with a fresh CID; NAMESPACE_COLLISION if its name exists in the domain."""
     name = _validate_name(name)
     domain = validate_domain(domain)
@@ -102,16 +106,19 @@ def concept_store(*, name: str, domain: str, description: str = "", metadata: di
     try:
         with transaction.atomic():
             version = _bump_version()
-            concept = Concept.objects.create(cid=cid, name=name, name_key=name.casefold(), domain=domain,
-                                             description=description, metadata=metadata)
+            concept = Concept.objects.create(
+                cid=cid, name=name, name_key=name.casefold(), domain=domain, description=description, metadata=metadata
+            )
             ConceptChange.objects.create(version=version, concept_id=concept.id, op=ConceptChange.Op.ADD)
     except IntegrityError:
         existing = Concept.objects.filter(domain=domain, name_key=name.casefold()).first()
         if existing is None:
             raise
-        raise ProtocolError(ErrorCode.NAMESPACE_COLLISION,
-                            f"A concept named '{existing.name}' already exists in domain '{domain}'",
-                            {"existing_cid": existing.cid, "existing_name": existing.name, "domain": domain}) from None
+        raise ProtocolError(
+            ErrorCode.NAMESPACE_COLLISION,
+            f"A concept named '{existing.name}' already exists in domain '{domain}'",
+            {"existing_cid": existing.cid, "existing_name": existing.name, "domain": domain},
+        ) from None
     return {**concept_to_dict(concept), "corpus_version": version}
 
 
@@ -128,13 +135,18 @@ def concept_store_many(*, items: list[dict[str, Any]], settings: SemanticSetting
         if not isinstance(item, dict):
             raise _invalid("every item must be an object", "concepts", index=position)
         try:
-            rows.append(Concept(
-                cid=make_cid(project=settings.default_project, environment=settings.default_environment,
-                             kind="concept"),
-                name=(name := _validate_name(item.get("name"))), name_key=name.casefold(),
-                domain=validate_domain(item.get("domain")),
-                description=_validate_description(item.get("description", "") or "", settings.max_description),
-                metadata=_validate_metadata(item.get("metadata"), settings.max_metadata_bytes)))
+            rows.append(
+                Concept(
+                    cid=make_cid(
+                        project=settings.default_project, environment=settings.default_environment, kind="concept"
+                    ),
+                    name=(name := _validate_name(item.get("name"))),
+                    name_key=name.casefold(),
+                    domain=validate_domain(item.get("domain")),
+                    description=_validate_description(item.get("description", "") or "", settings.max_description),
+                    metadata=_validate_metadata(item.get("metadata"), settings.max_metadata_bytes),
+                )
+            )
         except ProtocolError as exc:
             exc.details["index"] = position
             raise
@@ -147,11 +159,13 @@ def concept_store_many(*, items: list[dict[str, Any]], settings: SemanticSetting
             created = Concept.objects.bulk_create(rows)
             ConceptChange.objects.bulk_create(
                 ConceptChange(version=last - len(rows) + 1 + i, concept_id=c.pk, op=ConceptChange.Op.ADD)
-                for i, c in enumerate(created))
+                for i, c in enumerate(created)
+            )
     except IntegrityError:
         taken = [f"{d}/{n}" for d, n in keys if Concept.objects.filter(domain=d, name_key=n).exists()]
-        raise ProtocolError(ErrorCode.NAMESPACE_COLLISION, "Some names already exist in their domain",
-                            {"existing": taken[:50]}) from None
+        raise ProtocolError(
+            ErrorCode.NAMESPACE_COLLISION, "Some names already exist in their domain", {"existing": taken[:50]}
+        ) from None
     return {"concepts": [concept_to_dict(c) for c in created], "count": len(created), "corpus_version": last}
 
 

@@ -19,6 +19,7 @@ compute bit-identical scores, which is how several semantic instances reading
 one database give the same answer. 2**20 columns keep hash collisions rare
 for vocabularies of tens of thousands of words.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,7 +33,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, HashingVectorizer
 from sklearn.preprocessing import normalize
 
-N_FEATURES = 2 ** 20
+N_FEATURES = 2**20
 NAME_WEIGHT = 2  # a concept's name says more about it than any one description word
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _WORD_RE = re.compile(r"[a-z0-9]+")
@@ -90,8 +91,9 @@ def _analyze(doc: str) -> list[str]:
     return concept_terms(name, description)
 
 
-_VECTORIZER = HashingVectorizer(analyzer=_analyze, n_features=N_FEATURES, alternate_sign=False,
-                                norm=None, dtype=np.float64)
+_VECTORIZER = HashingVectorizer(
+    analyzer=_analyze, n_features=N_FEATURES, alternate_sign=False, norm=None, dtype=np.float64
+)
 
 
 def term_rows(docs: Sequence[tuple[str, str]]) -> sp.csr_matrix:
@@ -141,8 +143,15 @@ class Snapshot:
 
     @classmethod
     def empty(cls) -> Snapshot:
-        return cls(ids=np.zeros(0, np.int64), domains=np.zeros(0, np.int32), alive=np.zeros(0, bool),
-                   tf=term_rows([]), df=np.zeros(N_FEATURES, np.int32), domain_codes={}, row_of={})
+        return cls(
+            ids=np.zeros(0, np.int64),
+            domains=np.zeros(0, np.int32),
+            alive=np.zeros(0, bool),
+            tf=term_rows([]),
+            df=np.zeros(N_FEATURES, np.int32),
+            domain_codes={},
+            row_of={},
+        )
 
     @property
     def size(self) -> int:
@@ -192,7 +201,8 @@ def add(snap: Snapshot, concepts: Sequence[tuple[int, str, str, str]]) -> Snapsh
         alive=np.concatenate([snap.alive, np.ones(len(fresh), bool)]),
         tf=sp.vstack([snap.tf, tf_new], format="csr"),
         df=_count_columns(snap.df, tf_new, 1),
-        domain_codes=codes, row_of=row_of,
+        domain_codes=codes,
+        row_of=row_of,
     )
 
 
@@ -207,8 +217,15 @@ def remove(snap: Snapshot, concept_ids: Iterable[int]) -> Snapshot:
     row_of = dict(snap.row_of)
     for r in rows:
         del row_of[int(snap.ids[r])]
-    out = Snapshot(ids=snap.ids, domains=snap.domains, alive=alive, tf=snap.tf, df=df,
-                   domain_codes=snap.domain_codes, row_of=row_of)
+    out = Snapshot(
+        ids=snap.ids,
+        domains=snap.domains,
+        alive=alive,
+        tf=snap.tf,
+        df=df,
+        domain_codes=snap.domain_codes,
+        row_of=row_of,
+    )
     dead = len(alive) - int(alive.sum())
     return _compact(out) if dead > max(256, len(alive) // 4) else out
 
@@ -216,13 +233,18 @@ def remove(snap: Snapshot, concept_ids: Iterable[int]) -> Snapshot:
 def _compact(snap: Snapshot) -> Snapshot:
     keep = np.flatnonzero(snap.alive)
     ids = snap.ids[keep]
-    return Snapshot(ids=ids, domains=snap.domains[keep], alive=np.ones(len(keep), bool), tf=snap.tf[keep],
-                    df=snap.df, domain_codes=snap.domain_codes,
-                    row_of={int(cid): i for i, cid in enumerate(ids)})
+    return Snapshot(
+        ids=ids,
+        domains=snap.domains[keep],
+        alive=np.ones(len(keep), bool),
+        tf=snap.tf[keep],
+        df=snap.df,
+        domain_codes=snap.domain_codes,
+        row_of={int(cid): i for i, cid in enumerate(ids)},
+    )
 
 
-def search(snap: Snapshot, text: str, *, top_k: int, domain: str | None = None,
-           min_score: float = 0.0) -> list[Hit]:
+def search(snap: Snapshot, text: str, *, top_k: int, domain: str | None = None, min_score: float = 0.0) -> list[Hit]:
     """The ``top_k`` live concepts most similar to ``text``: score desc, then id asc."""
     if snap.tf.shape[0] == 0:
         return []

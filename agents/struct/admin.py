@@ -4,6 +4,7 @@ The folder on disk is the truth these rows describe; adding or editing one by
 hand would let ``remove_structure`` act on a path it did not create, and
 deleting one would orphan its folder. ``remove_structure`` is the way out.
 """
+
 from __future__ import annotations
 
 from django.contrib import admin

@@ -3,6 +3,7 @@
 Handlers are plain ``def`` (ORM and file-system work), so the runtime runs
 them in worker threads and the event loop stays free.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,23 +32,33 @@ class StructAgent(Agent):
             self._settings = StructSettings.from_config(self.config)
         return self._settings
 
-    @action(fields=[
-        Field("name", str, required=True, max_length=1000, help="Display name; the folder is its slug."),
-        Field("purpose", str, default="", max_length=100_000),
-        Field("owner", str, default="", max_length=1000),
-        Field("template", str, max_length=200, help="One of list_templates (default python-module)."),
-        _CID,
-        Field("parent", str, default="", max_length=1000, help="Relative sub-folder of the workspace root."),
-    ])
+    @action(
+        fields=[
+            Field("name", str, required=True, max_length=1000, help="Display name; the folder is its slug."),
+            Field("purpose", str, default="", max_length=100_000),
+            Field("owner", str, default="", max_length=1000),
+            Field("template", str, max_length=200, help="One of list_templates (default python-module)."),
+            _CID,
+            Field("parent", str, default="", max_length=1000, help="Relative sub-folder of the workspace root."),
+        ]
+    )
     def create_structure(self, data: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         """Create <slug>__<ULID8>/ with spec.yaml and a stub from a template; answers with its path."""
         from agents.struct.services import structure_create
 
         s = self.settings
-        return structure_create(root=s.workspace_root, name=data["name"], purpose=data["purpose"],
-                                owner=data["owner"], template=data["template"], cid=data["cid"],
-                                parent=data["parent"], project=s.default_project,
-                                environment=s.default_environment, instance_id=self.instance_id)
+        return structure_create(
+            root=s.workspace_root,
+            name=data["name"],
+            purpose=data["purpose"],
+            owner=data["owner"],
+            template=data["template"],
+            cid=data["cid"],
+            parent=data["parent"],
+            project=s.default_project,
+            environment=s.default_environment,
+            instance_id=self.instance_id,
+        )
 
     @action(idempotent=True)
     def list_templates(self, data: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
@@ -64,20 +75,32 @@ class StructAgent(Agent):
 
         return structure_describe(root=self.settings.workspace_root, cid=data["cid"], directory=data["directory"])
 
-    @action(fields=[Field("limit", int, default=50, min_value=1, max_value=500),
-                    Field("offset", int, default=0, min_value=0)], idempotent=True, allow_extra=False)
+    @action(
+        fields=[
+            Field("limit", int, default=50, min_value=1, max_value=500),
+            Field("offset", int, default=0, min_value=0),
+        ],
+        idempotent=True,
+        allow_extra=False,
+    )
     def list_structures(self, data: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         """Live structures under this agent's workspace root, newest first."""
         from agents.struct.selectors import structure_list
 
         return structure_list(root=self.settings.workspace_root, limit=data["limit"], offset=data["offset"])
 
-    @action(fields=[_CID, _DIRECTORY, Field("force", bool, default=False,
-                                            help="Also remove files this agent did not write.")],
-            allow_extra=False)
+    @action(
+        fields=[
+            _CID,
+            _DIRECTORY,
+            Field("force", bool, default=False, help="Also remove files this agent did not write."),
+        ],
+        allow_extra=False,
+    )
     def remove_structure(self, data: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         """Remove a structure this agent created (and recorded), never anything else."""
         from agents.struct.services import structure_remove
 
-        return structure_remove(root=self.settings.workspace_root, cid=data["cid"], directory=data["directory"],
-                                force=data["force"])
+        return structure_remove(
+            root=self.settings.workspace_root, cid=data["cid"], directory=data["directory"], force=data["force"]
+        )

@@ -8,6 +8,7 @@ Every key is optional. ``workspace_root`` defaults to $STRUCT_WORKSPACE_ROOT
 (settings.AGENTS["STRUCT_WORKSPACE_ROOT"]), else ``<project>/var/workspace``; a relative path is taken from the project
 directory. Read when the agent starts, never at import time.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,7 @@ class StructSettings:
         from django.conf import settings
 
         config = config or {}
-        raw = (config.get("workspace_root") or settings.AGENTS["STRUCT_WORKSPACE_ROOT"]
-               or str(VAR_DIR / "workspace"))
+        raw = config.get("workspace_root") or settings.AGENTS["STRUCT_WORKSPACE_ROOT"] or str(VAR_DIR / "workspace")
         if not isinstance(raw, str) or "\x00" in raw:
             raise StructConfigError(f"struct config 'workspace_root' must be a path string, got {raw!r}")
         root = Path(raw).expanduser()

@@ -1,4 +1,5 @@
 """Every structure the struct agent created, so it removes only its own work."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -33,10 +34,14 @@ class Structure(models.Model):
         constraints = [
             # One live structure per name (slug) per workspace root, and per
             # CID: the database, not a read-then-write, decides who wins a race.
-            models.UniqueConstraint(fields=["workspace_root", "slug"], condition=Q(removed_at__isnull=True),
-                                    name="struct_live_slug_unique_per_root"),
-            models.UniqueConstraint(fields=["cid"], condition=Q(removed_at__isnull=True),
-                                    name="struct_live_cid_unique"),
+            models.UniqueConstraint(
+                fields=["workspace_root", "slug"],
+                condition=Q(removed_at__isnull=True),
+                name="struct_live_slug_unique_per_root",
+            ),
+            models.UniqueConstraint(
+                fields=["cid"], condition=Q(removed_at__isnull=True), name="struct_live_cid_unique"
+            ),
         ]
         indexes = [models.Index(fields=["workspace_root", "directory"], name="struct_root_dir_idx")]
 

@@ -14,6 +14,7 @@ is fsynced, and then appears under its final name in one step (``os.link``
 when the name must not exist yet, ``os.replace`` otherwise). A crash leaves a
 stray ``.tmp-`` file at worst, never a half-written spec.
 """
+
 from __future__ import annotations
 
 import errno
@@ -51,6 +52,7 @@ class PathExists(FileExistsError):
 
 # --- validation ------------------------------------------------------------------
 
+
 def _shown(value: str) -> str:
     # Error messages echo the offending value, but never a huge or binary one.
     text = value.replace("\x00", "\\0")
@@ -85,8 +87,10 @@ def validate_component(part: object, *, what: str = "path component") -> str:
     if part in (".", ".."):
         raise UnsafePath(f"{what} must not be '.' or '..'", value=part)
     if not _COMPONENT_RE.match(part):
-        raise UnsafePath(f"{what} may contain only letters, digits, '.', '_' and '-' "
-                         "and must not start with a dot or a dash", value=_shown(part))
+        raise UnsafePath(
+            f"{what} may contain only letters, digits, '.', '_' and '-' and must not start with a dot or a dash",
+            value=_shown(part),
+        )
     return part
 
 
@@ -118,6 +122,7 @@ def is_inside(root: Path, candidate: Path) -> bool:
 
 
 # --- descriptors ------------------------------------------------------------------
+
 
 def open_root(root: Path | str, *, create: bool = True) -> int:
     """An fd of the workspace root (created 0700 when missing). The caller closes it."""
@@ -163,8 +168,9 @@ def _open_child_dir(fd: int, part: str, *, create: bool, mode: int) -> int:
                 pass
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise UnsafePath(f"'{part}' is a symlink or not a directory; symlinks are not followed",
-                                 value=part) from None
+                raise UnsafePath(
+                    f"'{part}' is a symlink or not a directory; symlinks are not followed", value=part
+                ) from None
             raise
     raise FileNotFoundError(errno.ENOENT, "directory keeps disappearing", part)
 
@@ -181,6 +187,7 @@ def make_dir_exclusive(parent_fd: int, name: str, *, mode: int = 0o755) -> int:
 
 # --- files ----------------------------------------------------------------------------
 
+
 def atomic_write(dir_fd: int, name: str, data: bytes, *, overwrite: bool = False, mode: int = 0o644) -> None:
     """Write ``data`` to ``name`` in ``dir_fd`` atomically.
 
@@ -188,7 +195,7 @@ def atomic_write(dir_fd: int, name: str, data: bytes, *, overwrite: bool = False
     exists: PathExists, nothing replaced); otherwise ``os.replace``.
     """
     validate_component(name)
-    tmp = f"{TMP_PREFIX}{secrets.token_hex(6)}-{name}"[:MAX_COMPONENT + 20]
+    tmp = f"{TMP_PREFIX}{secrets.token_hex(6)}-{name}"[: MAX_COMPONENT + 20]
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
     try:
         try:

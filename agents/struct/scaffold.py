@@ -7,6 +7,7 @@ so a template cannot run code, and every rendered path goes through the same
 validation as request input, so even a bad template cannot write outside the
 new folder.
 """
+
 from __future__ import annotations
 
 import keyword
@@ -34,8 +35,7 @@ class Template:
     root: Path
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description,
-                "files": [_strip_suffix(f) for f in self.files]}
+        return {"name": self.name, "description": self.description, "files": [_strip_suffix(f) for f in self.files]}
 
 
 def _strip_suffix(path: str) -> str:
@@ -54,13 +54,16 @@ def load_templates(directory: Path = TEMPLATES_DIR) -> dict[str, Template]:
         meta_file = tdir / "template.yaml"
         if meta_file.is_file():
             meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
-        files = tuple(sorted(
-            p.relative_to(tdir / "files").as_posix()
-            for p in (tdir / "files").rglob("*")
-            if p.is_file() and not p.is_symlink()
-        ))
-        found[tdir.name] = Template(name=tdir.name, description=str(meta.get("description", "")).strip(),
-                                    files=files, root=tdir / "files")
+        files = tuple(
+            sorted(
+                p.relative_to(tdir / "files").as_posix()
+                for p in (tdir / "files").rglob("*")
+                if p.is_file() and not p.is_symlink()
+            )
+        )
+        found[tdir.name] = Template(
+            name=tdir.name, description=str(meta.get("description", "")).strip(), files=files, root=tdir / "files"
+        )
     return found
 
 

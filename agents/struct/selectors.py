@@ -1,4 +1,5 @@
 """Reads of the struct agent: find, list and describe recorded structures."""
+
 from __future__ import annotations
 
 import os
@@ -21,10 +22,18 @@ SPEC_FILE = "spec.yaml"
 def structure_to_dict(row: Structure) -> dict[str, Any]:
     root = Path(row.workspace_root)
     return {
-        "name": row.name, "slug": row.slug, "cid": row.cid, "directory": row.directory,
-        "relative_path": row.relative_path, "path": str(root / row.relative_path),
-        "workspace_root": row.workspace_root, "template": row.template, "purpose": row.purpose,
-        "owner": row.owner, "files": list(row.files), "status": row.status,
+        "name": row.name,
+        "slug": row.slug,
+        "cid": row.cid,
+        "directory": row.directory,
+        "relative_path": row.relative_path,
+        "path": str(root / row.relative_path),
+        "workspace_root": row.workspace_root,
+        "template": row.template,
+        "purpose": row.purpose,
+        "owner": row.owner,
+        "files": list(row.files),
+        "status": row.status,
         "created": row.created_at.isoformat().replace("+00:00", "Z"),
     }
 
@@ -42,30 +51,31 @@ def structure_get(*, root: Path, cid: str | None = None, directory: str | None =
         # Only ever a bare folder name we could have made; a path, '..', NUL
         # or anything long is rejected before it reaches a query or the disk.
         if not isinstance(directory, str) or len(directory) > 100 or not _DIRECTORY_RE.match(directory):
-            raise ProtocolError(ErrorCode.VALIDATION_ERROR,
-                                "'directory' must be a folder name of the form <slug>__<ULID8>",
-                                {"field": "directory"})
+            raise ProtocolError(
+                ErrorCode.VALIDATION_ERROR,
+                "'directory' must be a folder name of the form <slug>__<ULID8>",
+                {"field": "directory"},
+            )
         qs = qs.filter(directory=directory)
     row = qs.first()
     if row is None:
-        raise ProtocolError(ErrorCode.NOT_FOUND, "No structure created by this agent matches",
-                            {"cid": cid, "directory": directory})
+        raise ProtocolError(
+            ErrorCode.NOT_FOUND, "No structure created by this agent matches", {"cid": cid, "directory": directory}
+        )
     return row
 
 
 def structure_list(*, root: Path, limit: int = 50, offset: int = 0) -> dict[str, Any]:
     qs = Structure.objects.filter(workspace_root=str(root), removed_at__isnull=True)
     total = qs.count()
-    rows = list(qs.order_by("-created_at", "-id")[offset:offset + limit])
-    return {"structures": [structure_to_dict(r) for r in rows], "total": total,
-            "limit": limit, "offset": offset}
+    rows = list(qs.order_by("-created_at", "-id")[offset : offset + limit])
+    return {"structures": [structure_to_dict(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
 def structure_describe(*, root: Path, cid: str | None = None, directory: str | None = None) -> dict[str, Any]:
     """The record, the files on disk (symlinks listed, never followed) and the parsed spec."""
     row = structure_get(root=root, cid=cid, directory=directory)
-    out: dict[str, Any] = {**structure_to_dict(row), "exists": False, "entries": [], "truncated": False,
-                           "spec": None}
+    out: dict[str, Any] = {**structure_to_dict(row), "exists": False, "entries": [], "truncated": False, "spec": None}
     try:
         root_fd = paths.open_root(root, create=False)
     except FileNotFoundError:

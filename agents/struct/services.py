@@ -13,6 +13,7 @@ Ordering is what makes this safe under crashes and races:
   a record pointing at a partly removed folder (removable again) rather than
   an unrecorded folder.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,8 +62,13 @@ def _collision(existing: Structure, root: Path) -> ProtocolError:
     return ProtocolError(
         ErrorCode.NAMESPACE_COLLISION,
         f"A structure named '{existing.name}' already exists at {existing.relative_path}",
-        {"existing_path": path, "existing_directory": existing.directory, "existing_cid": existing.cid,
-         "existing_name": existing.name, "existing_status": existing.status},
+        {
+            "existing_path": path,
+            "existing_directory": existing.directory,
+            "existing_cid": existing.cid,
+            "existing_name": existing.name,
+            "existing_status": existing.status,
+        },
     )
 
 
@@ -73,8 +79,11 @@ def _claim_row(*, root: Path, row: Structure) -> Structure | None:
             row.save(force_insert=True)
         return None
     except IntegrityError:
-        existing = (Structure.objects.filter(removed_at__isnull=True)
-                    .filter(Q(workspace_root=str(root), slug=row.slug) | Q(cid=row.cid)).first())
+        existing = (
+            Structure.objects.filter(removed_at__isnull=True)
+            .filter(Q(workspace_root=str(root), slug=row.slug) | Q(cid=row.cid))
+            .first()
+        )
         if existing is None:  # the other row went away meanwhile: one more try
             with transaction.atomic():
                 row.save(force_insert=True)
@@ -82,9 +91,19 @@ def _claim_row(*, root: Path, row: Structure) -> Structure | None:
         return existing
 
 
-def structure_create(*, root: Path, name: str, purpose: str = "", owner: str = "",
-                     template: str | None = None, cid: str | None = None, parent: str = "",
-                     project: str, environment: str, instance_id: str = "") -> dict[str, Any]:
+def structure_create(
+    *,
+    root: Path,
+    name: str,
+    purpose: str = "",
+    owner: str = "",
+    template: str | None = None,
+    cid: str | None = None,
+    parent: str = "",
+    project: str,
+    environment: str,
+    instance_id: str = "",
+) -> dict[str, Any]:
     """Scaffold ``<root>/<parent>/<slug>__<ULID8>/`` with spec.yaml and the template's files."""
     try:
         name = paths.validate_name(name)
@@ -99,25 +118,54 @@ def structure_create(*, root: Path, name: str, purpose: str = "", owner: str = "
     templates = load_templates()
     template = template or DEFAULT_TEMPLATE
     if template not in templates:
-        raise _invalid(f"Unknown template '{template[:64]}'; known templates: {', '.join(templates)}",
-                       field="template", known=list(templates))
+        raise _invalid(
+            f"Unknown template '{template[:64]}'; known templates: {', '.join(templates)}",
+            field="template",
+            known=list(templates),
+        )
     cid = _resolve_cid(cid, project=project, environment=environment)
     parts = parse_cid(cid)
     assert parts is not None  # _resolve_cid made it or checked it
     directory = f"{slug}__{ulid8(parts['ulid'])}"
     created = timezone.now().replace(microsecond=0)
-    context = {"name": name, "slug": slug, "module": module_name(slug), "class_name": class_name(slug),
-               "cid": cid, "purpose": purpose, "owner": owner or "unassigned",
-               "created": created.isoformat().replace("+00:00", "Z"), "template": template}
+    context = {
+        "name": name,
+        "slug": slug,
+        "module": module_name(slug),
+        "class_name": class_name(slug),
+        "cid": cid,
+        "purpose": purpose,
+        "owner": owner or "unassigned",
+        "created": created.isoformat().replace("+00:00", "Z"),
+        "template": template,
+    }
     try:
         files = render(templates[template], context)
     except paths.UnsafePath as exc:
         raise _invalid(f"Template '{template}' renders an unsafe file name: {exc}") from None
-    spec = {"name": name, "cid": cid, "purpose": purpose, "owner": owner,
-            "created": context["created"], "template": template, "directory": directory}
-    row = Structure(cid=cid, name=name, slug=slug, workspace_root=str(root), parent="/".join(parent_parts),
-                    directory=directory, template=template, purpose=purpose, owner=owner,
-                    files=[rel for rel, _ in files] + [SPEC_FILE], created_at=created, instance_id=instance_id)
+    spec = {
+        "name": name,
+        "cid": cid,
+        "purpose": purpose,
+        "owner": owner,
+        "created": context["created"],
+        "template": template,
+        "directory": directory,
+    }
+    row = Structure(
+        cid=cid,
+        name=name,
+        slug=slug,
+        workspace_root=str(root),
+        parent="/".join(parent_parts),
+        directory=directory,
+        template=template,
+        purpose=purpose,
+        owner=owner,
+        files=[rel for rel, _ in files] + [SPEC_FILE],
+        created_at=created,
+        instance_id=instance_id,
+    )
     existing = _claim_row(root=root, row=row)
     if existing is not None:
         if existing.cid == cid and existing.slug == slug and existing.status == Structure.Status.READY:
@@ -126,8 +174,12 @@ def structure_create(*, root: Path, name: str, purpose: str = "", owner: str = "
             return {**structure_to_dict(existing), "created": False}
         raise _collision(existing, root)
     try:
-        _write_folder(root=root, parent_parts=parent_parts, directory=directory,
-                      files=files + [(SPEC_FILE, yaml.safe_dump(spec, sort_keys=False, allow_unicode=True).encode())])
+        _write_folder(
+            root=root,
+            parent_parts=parent_parts,
+            directory=directory,
+            files=files + [(SPEC_FILE, yaml.safe_dump(spec, sort_keys=False, allow_unicode=True).encode())],
+        )
     except BaseException:
         Structure.objects.filter(pk=row.pk).delete()
         raise
@@ -136,8 +188,7 @@ def structure_create(*, root: Path, name: str, purpose: str = "", owner: str = "
     return {**structure_to_dict(row), "created": True}
 
 
-def _write_folder(*, root: Path, parent_parts: list[str], directory: str,
-                  files: list[tuple[str, bytes]]) -> None:
+def _write_folder(*, root: Path, parent_parts: list[str], directory: str, files: list[tuple[str, bytes]]) -> None:
     root_fd = paths.open_root(root)
     try:
         try:
@@ -149,8 +200,11 @@ def _write_folder(*, root: Path, parent_parts: list[str], directory: str,
                 dir_fd = paths.make_dir_exclusive(parent_fd, directory)
             except paths.PathExists:
                 where = root.joinpath(*parent_parts, directory)
-                raise ProtocolError(ErrorCode.NAMESPACE_COLLISION, f"{where} already exists on disk",
-                                    {"existing_path": str(where), "existing_directory": directory}) from None
+                raise ProtocolError(
+                    ErrorCode.NAMESPACE_COLLISION,
+                    f"{where} already exists on disk",
+                    {"existing_path": str(where), "existing_directory": directory},
+                ) from None
             try:
                 # spec.yaml comes last: a folder with a spec is a complete one.
                 for rel, data in files:
@@ -169,8 +223,9 @@ def _write_folder(*, root: Path, parent_parts: list[str], directory: str,
         os.close(root_fd)
 
 
-def structure_remove(*, root: Path, cid: str | None = None, directory: str | None = None,
-                     force: bool = False) -> dict[str, Any]:
+def structure_remove(
+    *, root: Path, cid: str | None = None, directory: str | None = None, force: bool = False
+) -> dict[str, Any]:
     """Remove a structure this agent created: its recorded files, then its empty folders.
 
     Files it did not write make it refuse (CONFLICT listing them) unless
@@ -181,11 +236,11 @@ def structure_remove(*, root: Path, cid: str | None = None, directory: str | Non
     path = root / row.relative_path
     outcome = _remove_folder(root=root, row=row, force=force)
     updated = Structure.objects.filter(pk=row.pk, removed_at__isnull=True).update(
-        status=Structure.Status.REMOVED, removed_at=timezone.now())
+        status=Structure.Status.REMOVED, removed_at=timezone.now()
+    )
     if not updated:
         raise ProtocolError(ErrorCode.NOT_FOUND, "The structure was removed meanwhile", {"cid": row.cid})
-    return {"removed": True, "cid": row.cid, "name": row.name, "path": str(path),
-            "directory": row.directory, **outcome}
+    return {"removed": True, "cid": row.cid, "name": row.name, "path": str(path), "directory": row.directory, **outcome}
 
 
 def _remove_folder(*, root: Path, row: Structure, force: bool) -> dict[str, Any]:
@@ -214,13 +269,18 @@ def _remove_folder(*, root: Path, row: Structure, force: bool) -> dict[str, Any]
                 for rel in row.files:  # the directories that hold recorded files
                     parts = rel.split("/")
                     expected.update("/".join(parts[:i]) for i in range(1, len(parts)))
-                unexpected = [e.path for e in entries if e.path not in expected
-                              and not (e.kind == "file" and os.path.basename(e.path).startswith(paths.TMP_PREFIX))]
+                unexpected = [
+                    e.path
+                    for e in entries
+                    if e.path not in expected
+                    and not (e.kind == "file" and os.path.basename(e.path).startswith(paths.TMP_PREFIX))
+                ]
                 if unexpected and not force:
                     raise ProtocolError(
                         ErrorCode.CONFLICT,
                         f"{path} holds files this agent did not create; pass force=true to remove them too",
-                        {"path": str(path), "unexpected": unexpected[:100]})
+                        {"path": str(path), "unexpected": unexpected[:100]},
+                    )
                 if not force:
                     for entry in entries:  # recorded files, and our own crash leftovers
                         if entry.kind != "dir":
@@ -240,6 +300,8 @@ def _remove_folder(*, root: Path, row: Structure, force: bool) -> dict[str, Any]
 
 
 def _tampered(path: Path, exc: paths.UnsafePath) -> ProtocolError:
-    return ProtocolError(ErrorCode.CONFLICT,
-                         f"{path} is no longer a plain folder inside the workspace ({exc}); refusing to touch it",
-                         {"path": str(path)})
+    return ProtocolError(
+        ErrorCode.CONFLICT,
+        f"{path} is no longer a plain folder inside the workspace ({exc}); refusing to touch it",
+        {"path": str(path)},
+    )

@@ -4,6 +4,7 @@ An adapter has ``request(target, chat, api_key) -> (url, headers, body bytes)``,
 (client body bytes, Usage or None)`` for a whole answer, and ``stream(chat) -> a StreamReader`` whose
 ``feed(event, data)`` turns each upstream SSE event into the bytes to pass on (OpenAI chunk format).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,8 +23,11 @@ class Usage:
     cached_tokens: int = 0  # part of prompt_tokens
 
     def as_openai(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                                "total_tokens": self.prompt_tokens + self.completion_tokens}
+        body: dict[str, Any] = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
         if self.cached_tokens:
             body["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
         return body

@@ -6,6 +6,7 @@ cache reads and writes are the prompt (cache reads are its cached part); ``outpu
 completion. In a stream, ``message_start`` carries the input and every ``message_delta`` the output so
 far: the latest value replaces the previous one, it is not added to it.
 """
+
 from __future__ import annotations
 
 import time
@@ -19,8 +20,14 @@ from llmgateway.chat import ChatRequest
 from llmrouter.gateway import Target
 
 VERSION = "2023-06-01"
-_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
-           "pause_turn": "stop", "refusal": "content_filter"}
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "pause_turn": "stop",
+    "refusal": "content_filter",
+}
 
 
 def _text(content: Any) -> str:
@@ -75,15 +82,23 @@ def usage_of(raw: Any) -> Usage | None:
 
 
 def _chunk(cid: str, model: str, created: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
 
 
 class AnthropicAdapter:
     def request(self, target: Target, chat: ChatRequest, api_key: str | None) -> tuple[str, dict[str, str], bytes]:
         system, messages = translate_messages(chat.body["messages"])
-        body: dict[str, Any] = {"model": target.upstream_model, "messages": messages,
-                                "max_tokens": chat.completion_tokens}
+        body: dict[str, Any] = {
+            "model": target.upstream_model,
+            "messages": messages,
+            "max_tokens": chat.completion_tokens,
+        }
         if system:
             body["system"] = system
         for name in ("temperature", "top_p"):
@@ -104,10 +119,18 @@ class AnthropicAdapter:
         usage = usage_of(msg.get("usage"))
         text = "".join(b.get("text", "") for b in msg["content"] if isinstance(b, dict) and b.get("type") == "text")
         body: dict[str, Any] = {
-            "id": f"chatcmpl-{msg.get('id', '')}", "object": "chat.completion", "created": int(time.time()),
+            "id": f"chatcmpl-{msg.get('id', '')}",
+            "object": "chat.completion",
+            "created": int(time.time()),
             "model": msg.get("model") or target.upstream_model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": _FINISH.get(msg.get("stop_reason") or "", "stop")}]}
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": _FINISH.get(msg.get("stop_reason") or "", "stop"),
+                }
+            ],
+        }
         if usage is not None:
             body["usage"] = usage.as_openai()
         return orjson.dumps(body), usage
@@ -153,8 +176,7 @@ class AnthropicStream:
         out = (obj.get("usage") or {}).get("output_tokens")
         if isinstance(out, int):
             # Cumulative: the latest count replaces the one before.
-            self.usage = Usage(self.usage.prompt_tokens, out, self.usage.cached_tokens) if self.usage \
-                else Usage(0, out)
+            self.usage = Usage(self.usage.prompt_tokens, out, self.usage.cached_tokens) if self.usage else Usage(0, out)
         reason = (obj.get("delta") or {}).get("stop_reason")
         if reason:
             self.finish = _FINISH.get(reason, "stop")
@@ -164,8 +186,18 @@ class AnthropicStream:
         self.done = True
         out = [sse.encode(_chunk(self.cid, self.model, self.created, {}, self.finish))]
         if self.include_usage and self.usage is not None:
-            out.append(sse.encode({"id": self.cid, "object": "chat.completion.chunk", "created": self.created,
-                                   "model": self.model, "choices": [], "usage": self.usage.as_openai()}))
+            out.append(
+                sse.encode(
+                    {
+                        "id": self.cid,
+                        "object": "chat.completion.chunk",
+                        "created": self.created,
+                        "model": self.model,
+                        "choices": [],
+                        "usage": self.usage.as_openai(),
+                    }
+                )
+            )
         out.append(sse.DONE)
         return out
 
@@ -179,8 +211,12 @@ class AnthropicStream:
         return Usage(prompt, tokens.estimate_text_tokens(self.text_bytes))
 
 
-_HANDLERS = {"message_start": AnthropicStream._start, "content_block_delta": AnthropicStream._delta,
-             "message_delta": AnthropicStream._message_delta, "message_stop": AnthropicStream._stop,
-             "error": AnthropicStream._error}
+_HANDLERS = {
+    "message_start": AnthropicStream._start,
+    "content_block_delta": AnthropicStream._delta,
+    "message_delta": AnthropicStream._message_delta,
+    "message_stop": AnthropicStream._stop,
+    "error": AnthropicStream._error,
+}
 
 ADAPTER = AnthropicAdapter()

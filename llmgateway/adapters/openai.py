@@ -5,6 +5,7 @@ client gave none (the reservation's worst case must bound the answer) and, for s
 include_usage`` always on (the settlement needs the usage). Answers come back byte for byte; a usage-only
 chunk the client did not ask for is dropped.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,8 +37,10 @@ class OpenAIAdapter:
             body["max_tokens"] = chat.completion_tokens
         if chat.stream:
             body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-        headers = {"content-type": "application/json", "accept": "text/event-stream" if chat.stream
-                   else "application/json"}
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if chat.stream else "application/json",
+        }
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         return target.api_base.rstrip("/") + "/chat/completions", headers, orjson.dumps(body)
@@ -72,8 +75,11 @@ class OpenAIStream:
         if not isinstance(chunk, dict):
             return []
         if "error" in chunk:
-            self.error = str((chunk.get("error") or {}).get("message") if isinstance(chunk.get("error"), dict)
-                             else chunk.get("error"))
+            self.error = str(
+                (chunk.get("error") or {}).get("message")
+                if isinstance(chunk.get("error"), dict)
+                else chunk.get("error")
+            )
             return []
         usage = usage_of(chunk.get("usage"))
         if usage is not None:

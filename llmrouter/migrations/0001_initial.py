@@ -10,159 +10,268 @@ import llmrouter.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Budget',
+            name="Budget",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('amount', models.DecimalField(decimal_places=4, max_digits=14,
-                                               validators=[django.core.validators.MinValueValidator(Decimal('0'))],
-                                               verbose_name='amount (USD)')),
-                ('period', models.CharField(choices=[('daily', 'daily'), ('weekly', 'weekly (ISO, Monday)'),
-                                                     ('monthly', 'monthly')], default='daily', max_length=10)),
-                ('timezone', models.CharField(default='UTC',
-                                              help_text='Windows are calendar windows in this IANA zone.',
-                                              max_length=64, validators=[llmrouter.models.validate_zone])),
-                ('hard_cap', models.BooleanField(default=True,
-                                                 help_text='Refuse reservations that would exceed the amount.')),
-                ('warning_threshold', models.FloatField(
-                    default=0.8, help_text='Share of the amount past which the monitor warns (0..1).',
-                    validators=[django.core.validators.MinValueValidator(0.0),
-                                django.core.validators.MaxValueValidator(1.0)])),
-                ('active', models.BooleanField(default=True)),
-                ('warned_window_start', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "amount",
+                    models.DecimalField(
+                        decimal_places=4,
+                        max_digits=14,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                        verbose_name="amount (USD)",
+                    ),
+                ),
+                (
+                    "period",
+                    models.CharField(
+                        choices=[("daily", "daily"), ("weekly", "weekly (ISO, Monday)"), ("monthly", "monthly")],
+                        default="daily",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "timezone",
+                    models.CharField(
+                        default="UTC",
+                        help_text="Windows are calendar windows in this IANA zone.",
+                        max_length=64,
+                        validators=[llmrouter.models.validate_zone],
+                    ),
+                ),
+                (
+                    "hard_cap",
+                    models.BooleanField(default=True, help_text="Refuse reservations that would exceed the amount."),
+                ),
+                (
+                    "warning_threshold",
+                    models.FloatField(
+                        default=0.8,
+                        help_text="Share of the amount past which the monitor warns (0..1).",
+                        validators=[
+                            django.core.validators.MinValueValidator(0.0),
+                            django.core.validators.MaxValueValidator(1.0),
+                        ],
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                ("warned_window_start", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['id'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount__gte', 0)),
-                                                       name='llmrouter_budget_amount_not_negative'),
-                                models.CheckConstraint(condition=models.Q(('warning_threshold__gte', 0),
-                                                                          ('warning_threshold__lte', 1)),
-                                                       name='llmrouter_budget_threshold_0_1')],
+                "ordering": ["id"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("amount__gte", 0)), name="llmrouter_budget_amount_not_negative"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("warning_threshold__gte", 0), ("warning_threshold__lte", 1)),
+                        name="llmrouter_budget_threshold_0_1",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Provider',
+            name="Provider",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('cost_per_1m', models.DecimalField(decimal_places=4, max_digits=12,
-                                                    validators=[django.core.validators.MinValueValidator(Decimal('0'))],
-                                                    verbose_name='cost per 1M tokens (USD)')),
-                ('context_window',
-                 models.PositiveIntegerField(validators=[django.core.validators.MinValueValidator(1)])),
-                ('latency_ms', models.PositiveIntegerField(verbose_name='typical latency (ms)')),
-                ('quality', models.FloatField(validators=[django.core.validators.MinValueValidator(0.0),
-                                                          django.core.validators.MaxValueValidator(1.0)])),
-                ('capabilities', models.JSONField(blank=True, default=list,
-                                                  help_text='A JSON list such as ["coding", "reasoning"].',
-                                                  validators=[llmrouter.models.validate_capabilities])),
-                ('enabled', models.BooleanField(default=True)),
-                ('display_order', models.IntegerField(default=0, help_text='Ties in score go to the lower number.')),
-                ('health_url', models.URLField(blank=True, help_text='Checked by the monitor; empty: no check.')),
-                ('health_state', models.CharField(choices=[('healthy', 'healthy'), ('unhealthy', 'unhealthy')],
-                                                  default='healthy', max_length=10)),
-                ('consecutive_failures', models.PositiveIntegerField(default=0)),
-                ('last_check_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.SlugField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "cost_per_1m",
+                    models.DecimalField(
+                        decimal_places=4,
+                        max_digits=12,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                        verbose_name="cost per 1M tokens (USD)",
+                    ),
+                ),
+                (
+                    "context_window",
+                    models.PositiveIntegerField(validators=[django.core.validators.MinValueValidator(1)]),
+                ),
+                ("latency_ms", models.PositiveIntegerField(verbose_name="typical latency (ms)")),
+                (
+                    "quality",
+                    models.FloatField(
+                        validators=[
+                            django.core.validators.MinValueValidator(0.0),
+                            django.core.validators.MaxValueValidator(1.0),
+                        ]
+                    ),
+                ),
+                (
+                    "capabilities",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text='A JSON list such as ["coding", "reasoning"].',
+                        validators=[llmrouter.models.validate_capabilities],
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("display_order", models.IntegerField(default=0, help_text="Ties in score go to the lower number.")),
+                ("health_url", models.URLField(blank=True, help_text="Checked by the monitor; empty: no check.")),
+                (
+                    "health_state",
+                    models.CharField(
+                        choices=[("healthy", "healthy"), ("unhealthy", "unhealthy")], default="healthy", max_length=10
+                    ),
+                ),
+                ("consecutive_failures", models.PositiveIntegerField(default=0)),
+                ("last_check_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['display_order', 'key'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('quality__gte', 0), ('quality__lte', 1)),
-                                                       name='llmrouter_provider_quality_0_1'),
-                                models.CheckConstraint(condition=models.Q(('cost_per_1m__gte', 0)),
-                                                       name='llmrouter_provider_cost_not_negative')],
+                "ordering": ["display_order", "key"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("quality__gte", 0), ("quality__lte", 1)),
+                        name="llmrouter_provider_quality_0_1",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("cost_per_1m__gte", 0)), name="llmrouter_provider_cost_not_negative"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='RouteLog',
+            name="RouteLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('decision_id', models.CharField(max_length=40, unique=True)),
-                ('created_at', models.DateTimeField(db_index=True)),
-                ('interface', models.CharField(blank=True, db_index=True, max_length=100)),
-                ('task_type', models.CharField(blank=True, max_length=50)),
-                ('priority', models.CharField(max_length=10)),
-                ('token_count', models.PositiveIntegerField()),
-                ('max_latency', models.FloatField(default=0)),
-                ('provider_key', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('outcome', models.CharField(db_index=True, max_length=40)),
-                ('estimated_cost_nanos', models.BigIntegerField(default=0)),
-                ('cost_per_1m', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True)),
-                ('confidence', models.FloatField(default=0)),
-                ('reasoning', models.TextField(blank=True)),
-                ('candidates', models.JSONField(default=list)),
-                ('provider', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL,
-                                               related_name='routes', to='llmrouter.provider')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("decision_id", models.CharField(max_length=40, unique=True)),
+                ("created_at", models.DateTimeField(db_index=True)),
+                ("interface", models.CharField(blank=True, db_index=True, max_length=100)),
+                ("task_type", models.CharField(blank=True, max_length=50)),
+                ("priority", models.CharField(max_length=10)),
+                ("token_count", models.PositiveIntegerField()),
+                ("max_latency", models.FloatField(default=0)),
+                ("provider_key", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("outcome", models.CharField(db_index=True, max_length=40)),
+                ("estimated_cost_nanos", models.BigIntegerField(default=0)),
+                ("cost_per_1m", models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True)),
+                ("confidence", models.FloatField(default=0)),
+                ("reasoning", models.TextField(blank=True)),
+                ("candidates", models.JSONField(default=list)),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="routes",
+                        to="llmrouter.provider",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='RouterWeights',
+            name="RouterWeights",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('high_quality_multiplier', models.FloatField(default=1.2)),
-                ('high_cost_multiplier', models.FloatField(default=0.8)),
-                ('low_quality_multiplier', models.FloatField(default=0.9)),
-                ('low_cost_multiplier', models.FloatField(default=1.3)),
-                ('over_budget_cost_factor', models.FloatField(default=0.1)),
-                ('cost_scale', models.FloatField(default=20.0, help_text='cost_factor = 1 - cost_per_1m / cost_scale',
-                                                 validators=[django.core.validators.MinValueValidator(1e-09)])),
-                ('latency_scale_ms', models.FloatField(default=5000.0,
-                                                       help_text='latency_factor = 1 - latency / latency_scale_ms',
-                                                       validators=[django.core.validators.MinValueValidator(1e-09)])),
-                ('over_latency_factor', models.FloatField(default=0.3)),
-                ('high_quality_threshold', models.FloatField(default=0.8)),
-                ('cost_effective_share', models.FloatField(default=0.1)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("high_quality_multiplier", models.FloatField(default=1.2)),
+                ("high_cost_multiplier", models.FloatField(default=0.8)),
+                ("low_quality_multiplier", models.FloatField(default=0.9)),
+                ("low_cost_multiplier", models.FloatField(default=1.3)),
+                ("over_budget_cost_factor", models.FloatField(default=0.1)),
+                (
+                    "cost_scale",
+                    models.FloatField(
+                        default=20.0,
+                        help_text="cost_factor = 1 - cost_per_1m / cost_scale",
+                        validators=[django.core.validators.MinValueValidator(1e-09)],
+                    ),
+                ),
+                (
+                    "latency_scale_ms",
+                    models.FloatField(
+                        default=5000.0,
+                        help_text="latency_factor = 1 - latency / latency_scale_ms",
+                        validators=[django.core.validators.MinValueValidator(1e-09)],
+                    ),
+                ),
+                ("over_latency_factor", models.FloatField(default=0.3)),
+                ("high_quality_threshold", models.FloatField(default=0.8)),
+                ("cost_effective_share", models.FloatField(default=0.1)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'router weights',
-                'verbose_name_plural': 'router weights',
-                'constraints': [models.CheckConstraint(condition=models.Q(('cost_scale__gt', 0),
-                                                                          ('latency_scale_ms__gt', 0)),
-                                                       name='llmrouter_weights_scales_positive')],
+                "verbose_name": "router weights",
+                "verbose_name_plural": "router weights",
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("cost_scale__gt", 0), ("latency_scale_ms__gt", 0)),
+                        name="llmrouter_weights_scales_positive",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='LedgerEntry',
+            name="LedgerEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('reservation', 'reservation'), ('settlement', 'settlement')],
-                                          max_length=12)),
-                ('amount_nanos', models.BigIntegerField(help_text='Signed, in nano-dollars (1e-9 USD).')),
-                ('charged_at', models.DateTimeField()),
-                ('created_at', models.DateTimeField()),
-                ('provider_key', models.CharField(blank=True, max_length=64)),
-                ('prompt_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('completion_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('provider', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL,
-                                               related_name='+', to='llmrouter.provider')),
-                ('route', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT,
-                                            related_name='ledger', to='llmrouter.routelog')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("reservation", "reservation"), ("settlement", "settlement")], max_length=12
+                    ),
+                ),
+                ("amount_nanos", models.BigIntegerField(help_text="Signed, in nano-dollars (1e-9 USD).")),
+                ("charged_at", models.DateTimeField()),
+                ("created_at", models.DateTimeField()),
+                ("provider_key", models.CharField(blank=True, max_length=64)),
+                ("prompt_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("completion_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="llmrouter.provider",
+                    ),
+                ),
+                (
+                    "route",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="ledger",
+                        to="llmrouter.routelog",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'ledger entries',
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['charged_at', 'amount_nanos'], name='llmrouter_ledger_window')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('kind', 'reservation')), fields=('route',),
-                                                        name='llmrouter_one_reservation_per_route'),
-                                models.UniqueConstraint(condition=models.Q(('kind', 'settlement')), fields=('route',),
-                                                        name='llmrouter_one_settlement_per_route')],
+                "verbose_name_plural": "ledger entries",
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["charged_at", "amount_nanos"], name="llmrouter_ledger_window")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("kind", "reservation")),
+                        fields=("route",),
+                        name="llmrouter_one_reservation_per_route",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("kind", "settlement")),
+                        fields=("route",),
+                        name="llmrouter_one_settlement_per_route",
+                    ),
+                ],
             },
         ),
     ]

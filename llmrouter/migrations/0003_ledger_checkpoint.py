@@ -4,26 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('llmrouter', '0002_seed_providers_budget'),
+        ("llmrouter", "0002_seed_providers_budget"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LedgerCheckpoint',
+            name="LedgerCheckpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('window_start', models.DateTimeField()),
-                ('window_end', models.DateTimeField()),
-                ('up_to_id', models.BigIntegerField()),
-                ('total_nanos', models.BigIntegerField()),
-                ('created_at', models.DateTimeField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("window_start", models.DateTimeField()),
+                ("window_end", models.DateTimeField()),
+                ("up_to_id", models.BigIntegerField()),
+                ("total_nanos", models.BigIntegerField()),
+                ("created_at", models.DateTimeField()),
             ],
             options={
-                'ordering': ['-window_start', '-up_to_id'],
-                'constraints': [models.UniqueConstraint(fields=('window_start', 'window_end', 'up_to_id'),
-                                                        name='llmrouter_checkpoint_unique')],
+                "ordering": ["-window_start", "-up_to_id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("window_start", "window_end", "up_to_id"), name="llmrouter_checkpoint_unique"
+                    )
+                ],
             },
         ),
     ]

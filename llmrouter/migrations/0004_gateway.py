@@ -10,165 +10,222 @@ import llmrouter.models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('llmrouter', '0003_ledger_checkpoint'),
+        ("llmrouter", "0003_ledger_checkpoint"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='ledgerentry',
-            name='cached_tokens',
+            model_name="ledgerentry",
+            name="cached_tokens",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='ledgerentry',
-            name='usage_source',
+            model_name="ledgerentry",
+            name="usage_source",
             field=models.CharField(blank=True, max_length=10),
         ),
         migrations.AddField(
-            model_name='provider',
-            name='api_base',
-            field=models.CharField(blank=True, help_text='e.g. https://api.openai.com/v1 (openai) or '
-                                                         'https://api.anthropic.com (anthropic); empty: the gateway '
-                                                         'never calls this provider.',
-                                   max_length=300, verbose_name='API base URL'),
+            model_name="provider",
+            name="api_base",
+            field=models.CharField(
+                blank=True,
+                help_text="e.g. https://api.openai.com/v1 (openai) or "
+                "https://api.anthropic.com (anthropic); empty: the gateway "
+                "never calls this provider.",
+                max_length=300,
+                verbose_name="API base URL",
+            ),
         ),
         migrations.AddField(
-            model_name='provider',
-            name='api_format',
-            field=models.CharField(choices=[('openai',
-                                             'OpenAI chat completions (OpenAI, vLLM, Ollama, llama.cpp, Gemini)'),
-                                            ('anthropic', 'Anthropic Messages')], default='openai', max_length=10),
+            model_name="provider",
+            name="api_format",
+            field=models.CharField(
+                choices=[
+                    ("openai", "OpenAI chat completions (OpenAI, vLLM, Ollama, llama.cpp, Gemini)"),
+                    ("anthropic", "Anthropic Messages"),
+                ],
+                default="openai",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='provider',
-            name='api_key_env',
-            field=models.CharField(blank=True, help_text='Name of the environment variable holding the key (the key '
-                                                         'itself is never stored); empty: no key sent (e.g. a local '
-                                                         'Ollama).',
-                                   max_length=100, validators=[llmrouter.models.validate_env_name],
-                                   verbose_name='API key variable'),
+            model_name="provider",
+            name="api_key_env",
+            field=models.CharField(
+                blank=True,
+                help_text="Name of the environment variable holding the key (the key "
+                "itself is never stored); empty: no key sent (e.g. a local "
+                "Ollama).",
+                max_length=100,
+                validators=[llmrouter.models.validate_env_name],
+                verbose_name="API key variable",
+            ),
         ),
         migrations.AddField(
-            model_name='provider',
-            name='breaker_failures',
-            field=models.PositiveIntegerField(default=0, editable=False, verbose_name='consecutive gateway failures'),
+            model_name="provider",
+            name="breaker_failures",
+            field=models.PositiveIntegerField(default=0, editable=False, verbose_name="consecutive gateway failures"),
         ),
         migrations.AddField(
-            model_name='provider',
-            name='breaker_state',
-            field=models.CharField(choices=[('closed', 'closed'), ('open', 'open (cooling down)'),
-                                            ('half_open', 'half-open (probing)')],
-                                   default='closed', editable=False, max_length=10),
+            model_name="provider",
+            name="breaker_state",
+            field=models.CharField(
+                choices=[("closed", "closed"), ("open", "open (cooling down)"), ("half_open", "half-open (probing)")],
+                default="closed",
+                editable=False,
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='provider',
-            name='breaker_until',
-            field=models.DateTimeField(blank=True, editable=False,
-                                       help_text='open: end of the cool-down; half-open: end of the probe.', null=True),
+            model_name="provider",
+            name="breaker_until",
+            field=models.DateTimeField(
+                blank=True,
+                editable=False,
+                help_text="open: end of the cool-down; half-open: end of the probe.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='provider',
-            name='cached_input_cost_per_1m',
-            field=models.DecimalField(blank=True, decimal_places=4,
-                                      help_text='For prompt tokens the provider reports as cached; empty: the input '
-                                                'price.',
-                                      max_digits=12, null=True,
-                                      validators=[django.core.validators.MinValueValidator(Decimal('0'))],
-                                      verbose_name='cached input $ per 1M tokens'),
+            model_name="provider",
+            name="cached_input_cost_per_1m",
+            field=models.DecimalField(
+                blank=True,
+                decimal_places=4,
+                help_text="For prompt tokens the provider reports as cached; empty: the input price.",
+                max_digits=12,
+                null=True,
+                validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                verbose_name="cached input $ per 1M tokens",
+            ),
         ),
         migrations.AddField(
-            model_name='provider',
-            name='input_cost_per_1m',
-            field=models.DecimalField(blank=True, decimal_places=4, help_text='Empty: the single price above.',
-                                      max_digits=12, null=True,
-                                      validators=[django.core.validators.MinValueValidator(Decimal('0'))],
-                                      verbose_name='input $ per 1M tokens'),
+            model_name="provider",
+            name="input_cost_per_1m",
+            field=models.DecimalField(
+                blank=True,
+                decimal_places=4,
+                help_text="Empty: the single price above.",
+                max_digits=12,
+                null=True,
+                validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                verbose_name="input $ per 1M tokens",
+            ),
         ),
         migrations.AddField(
-            model_name='provider',
-            name='observed_ttfb_ms',
-            field=models.FloatField(blank=True, editable=False, null=True,
-                                    verbose_name='observed time to first byte, p50 (ms)'),
+            model_name="provider",
+            name="observed_ttfb_ms",
+            field=models.FloatField(
+                blank=True, editable=False, null=True, verbose_name="observed time to first byte, p50 (ms)"
+            ),
         ),
         migrations.AddField(
-            model_name='provider',
-            name='output_cost_per_1m',
-            field=models.DecimalField(blank=True, decimal_places=4, help_text='Empty: the single price above.',
-                                      max_digits=12, null=True,
-                                      validators=[django.core.validators.MinValueValidator(Decimal('0'))],
-                                      verbose_name='output $ per 1M tokens'),
+            model_name="provider",
+            name="output_cost_per_1m",
+            field=models.DecimalField(
+                blank=True,
+                decimal_places=4,
+                help_text="Empty: the single price above.",
+                max_digits=12,
+                null=True,
+                validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                verbose_name="output $ per 1M tokens",
+            ),
         ),
         migrations.AddField(
-            model_name='provider',
-            name='upstream_model',
-            field=models.CharField(blank=True, help_text="The model name sent upstream; empty: the provider's key.",
-                                   max_length=200),
+            model_name="provider",
+            name="upstream_model",
+            field=models.CharField(
+                blank=True, help_text="The model name sent upstream; empty: the provider's key.", max_length=200
+            ),
         ),
         migrations.AddField(
-            model_name='provider',
-            name='use_observed_latency',
-            field=models.BooleanField(default=False, help_text='Score with the observed time to first byte (p50) '
-                                                               'instead of the typed latency, once the gateway has '
-                                                               'observed some.'),
+            model_name="provider",
+            name="use_observed_latency",
+            field=models.BooleanField(
+                default=False,
+                help_text="Score with the observed time to first byte (p50) "
+                "instead of the typed latency, once the gateway has "
+                "observed some.",
+            ),
         ),
         migrations.AddField(
-            model_name='routelog',
-            name='attempt',
+            model_name="routelog",
+            name="attempt",
             field=models.PositiveSmallIntegerField(default=1),
         ),
         migrations.AddField(
-            model_name='routelog',
-            name='cached_input_cost_per_1m',
+            model_name="routelog",
+            name="cached_input_cost_per_1m",
             field=models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True),
         ),
         migrations.AddField(
-            model_name='routelog',
-            name='input_cost_per_1m',
+            model_name="routelog",
+            name="input_cost_per_1m",
             field=models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True),
         ),
         migrations.AddField(
-            model_name='routelog',
-            name='output_cost_per_1m',
+            model_name="routelog",
+            name="output_cost_per_1m",
             field=models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True),
         ),
         migrations.AddField(
-            model_name='routelog',
-            name='request_id',
+            model_name="routelog",
+            name="request_id",
             field=models.CharField(blank=True, db_index=True, max_length=40),
         ),
         migrations.CreateModel(
-            name='RouteAttempt',
+            name="RouteAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('request_id', models.CharField(db_index=True, max_length=40)),
-                ('number', models.PositiveSmallIntegerField()),
-                ('provider_key', models.CharField(max_length=64)),
-                ('stream', models.BooleanField(default=False)),
-                ('outcome', models.CharField(choices=[
-                    ('ok', 'ok'), ('truncated', 'truncated (the stream broke after its first byte)'),
-                    ('client_closed', 'client closed the connection'), ('connect_error', 'connection error'),
-                    ('timeout', 'timeout before the first byte'), ('rate_limited', '429 from the provider'),
-                    ('upstream_error', 'error status from the provider'), ('bad_response', 'unreadable answer')],
-                    max_length=16)),
-                ('status_code', models.PositiveSmallIntegerField(blank=True, help_text="The provider's HTTP status.",
-                                                                 null=True)),
-                ('error', models.TextField(blank=True)),
-                ('ttfb_ms', models.FloatField(blank=True, null=True, verbose_name='time to first byte (ms)')),
-                ('total_ms', models.FloatField(verbose_name='total time (ms)')),
-                ('prompt_tokens', models.PositiveIntegerField(default=0)),
-                ('completion_tokens', models.PositiveIntegerField(default=0)),
-                ('cached_tokens', models.PositiveIntegerField(default=0)),
-                ('cost_nanos', models.BigIntegerField(default=0,
-                                                      help_text='What was settled for this attempt, nano-dollars.')),
-                ('usage_source', models.CharField(max_length=10)),
-                ('created_at', models.DateTimeField()),
-                ('route', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT,
-                                               related_name='attempt_record', to='llmrouter.routelog')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("request_id", models.CharField(db_index=True, max_length=40)),
+                ("number", models.PositiveSmallIntegerField()),
+                ("provider_key", models.CharField(max_length=64)),
+                ("stream", models.BooleanField(default=False)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("ok", "ok"),
+                            ("truncated", "truncated (the stream broke after its first byte)"),
+                            ("client_closed", "client closed the connection"),
+                            ("connect_error", "connection error"),
+                            ("timeout", "timeout before the first byte"),
+                            ("rate_limited", "429 from the provider"),
+                            ("upstream_error", "error status from the provider"),
+                            ("bad_response", "unreadable answer"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status_code",
+                    models.PositiveSmallIntegerField(blank=True, help_text="The provider's HTTP status.", null=True),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("ttfb_ms", models.FloatField(blank=True, null=True, verbose_name="time to first byte (ms)")),
+                ("total_ms", models.FloatField(verbose_name="total time (ms)")),
+                ("prompt_tokens", models.PositiveIntegerField(default=0)),
+                ("completion_tokens", models.PositiveIntegerField(default=0)),
+                ("cached_tokens", models.PositiveIntegerField(default=0)),
+                (
+                    "cost_nanos",
+                    models.BigIntegerField(default=0, help_text="What was settled for this attempt, nano-dollars."),
+                ),
+                ("usage_source", models.CharField(max_length=10)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "route",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="attempt_record",
+                        to="llmrouter.routelog",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
     ]

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('llmrouter', '0005_gateway_provider_defaults'),
+        ("llmrouter", "0005_gateway_provider_defaults"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='routelog',
-            index=models.Index(fields=['interface', 'outcome', 'created_at', 'estimated_cost_nanos'],
-                               name='llmrouter_route_iface_spend'),
+            model_name="routelog",
+            index=models.Index(
+                fields=["interface", "outcome", "created_at", "estimated_cost_nanos"],
+                name="llmrouter_route_iface_spend",
+            ),
         ),
     ]

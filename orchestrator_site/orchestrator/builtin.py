@@ -3,6 +3,7 @@
 Answered by the orchestrator process itself, so they work with no agent
 connected (``{"agent":"orchestrator","action":"status"}`` on the client socket).
 """
+
 from __future__ import annotations
 
 import time
@@ -33,15 +34,18 @@ class Builtin:
         self.server = server
         self._handlers: dict[str, Callable[[Connection, dict[str, Any]], Any]] = {
             "status": lambda conn, data: self.status(),
-            "metrics": lambda conn, data: {"text": prometheus_text(server.stats, self.status()),
-                                           "content_type": "text/plain; version=0.0.4"},
+            "metrics": lambda conn, data: {
+                "text": prometheus_text(server.stats, self.status()),
+                "content_type": "text/plain; version=0.0.4",
+            },
             "subscribe": self._subscribe,
             "unsubscribe": self._unsubscribe,
             "publish": self._publish,
             "echo": lambda conn, data: data,
-            "describe": lambda conn, data: {"agent": "orchestrator",
-                                            "actions": [{"name": k, "description": v, "idempotent": k != "publish"}
-                                                        for k, v in ACTIONS.items()]},
+            "describe": lambda conn, data: {
+                "agent": "orchestrator",
+                "actions": [{"name": k, "description": v, "idempotent": k != "publish"} for k, v in ACTIONS.items()],
+            },
         }
 
     def handle(self, conn: Connection, request: dict[str, Any]) -> None:
@@ -50,16 +54,19 @@ class Builtin:
         handler = self._handlers.get(request["action"])
         try:
             if handler is None:
-                raise ProtocolError(ErrorCode.UNKNOWN_ACTION,
-                                    f"Agent 'orchestrator' has no action '{request['action']}'",
-                                    {"agent": "orchestrator", "actions": sorted(ACTIONS)})
+                raise ProtocolError(
+                    ErrorCode.UNKNOWN_ACTION,
+                    f"Agent 'orchestrator' has no action '{request['action']}'",
+                    {"agent": "orchestrator", "actions": sorted(ACTIONS)},
+                )
             result = handler(conn, request["data"])
         except ProtocolError as exc:
             self.server.stats.record_error(exc.code)
             conn.write_frame(exc.to_frame(rid))
             return
-        conn.write_frame(protocol.success(rid, result, processing_time_ms=(time.perf_counter() - started) * 1000,
-                                          transport="socket"))
+        conn.write_frame(
+            protocol.success(rid, result, processing_time_ms=(time.perf_counter() - started) * 1000, transport="socket")
+        )
 
     def status(self) -> dict[str, Any]:
         server = self.server
@@ -92,8 +99,9 @@ class Builtin:
     def _publish(self, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
         event = data.get("event")
         if not isinstance(event, str) or not event or len(event) > 100:
-            raise ProtocolError(ErrorCode.VALIDATION_ERROR, "'event' must be a string of 1-100 characters",
-                                {"field": "event"})
+            raise ProtocolError(
+                ErrorCode.VALIDATION_ERROR, "'event' must be a string of 1-100 characters", {"field": "event"}
+            )
         fields = {k: v for k, v in data.items() if k not in ("event", "type", "timestamp")}
         self.server.events.publish(event, **fields)
         return {"published": event, "subscribers": len(self.server.events.subscribers)}

@@ -3,6 +3,7 @@
 The defaults below are the only ones: settings.py reads each ORCHESTRATOR_* variable over
 ``option_default`` (this module imports nothing of Django at import time, so settings.py may).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace

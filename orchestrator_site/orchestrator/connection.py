@@ -14,6 +14,7 @@ first frame decides, CLIENT, AGENT, CLOSED), and it stops in one place,
 What the connection needs from the orchestrator is a ``ConnectionContext``,
 not the server.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -199,13 +200,22 @@ class Connection(asyncio.Protocol):
         self.close()
 
     def is_idle(self, now: float, idle_s: float) -> bool:
-        return (self.link is None and self.outstanding == 0 and not self._batch.out and self.state is not _CLOSED
-                and now - self.last_active > idle_s)
+        return (
+            self.link is None
+            and self.outstanding == 0
+            and not self._batch.out
+            and self.state is not _CLOSED
+            and now - self.last_active > idle_s
+        )
 
     def is_silent(self, now: float, silent_s: float) -> bool:
         """Connected ``silent_s`` ago and never sent a byte (so nothing is in flight for it either)."""
-        return (not self.heard_from and self.outstanding == 0 and self.state is not _CLOSED
-                and now - self.opened_at > silent_s)
+        return (
+            not self.heard_from
+            and self.outstanding == 0
+            and self.state is not _CLOSED
+            and now - self.opened_at > silent_s
+        )
 
     def say_bye(self, reason: str) -> None:
         """Close an idle client politely: requests it sent after this frame were not read (safe to resend)."""
@@ -219,9 +229,14 @@ class Connection(asyncio.Protocol):
 
     def _too_large(self, exc: FrameTooLarge) -> None:
         limit = self._buf.max_bytes
-        self._error(ProtocolError(ErrorCode.MESSAGE_TOO_LARGE,
-                                  f"Frame exceeds the {limit}-byte limit; closing the connection",
-                                  {"max_bytes": limit}), exc.request_id)
+        self._error(
+            ProtocolError(
+                ErrorCode.MESSAGE_TOO_LARGE,
+                f"Frame exceeds the {limit}-byte limit; closing the connection",
+                {"max_bytes": limit},
+            ),
+            exc.request_id,
+        )
         self.shut_down()
 
     def _agent_too_large(self, link: AgentLink) -> None:
@@ -231,9 +246,15 @@ class Connection(asyncio.Protocol):
         limit = self._buf.max_bytes
         for exc in dropped:
             iid = exc.request_id
-            logger.warning("agent %s/%s sent a %d-byte frame over the %d-byte limit (request %s): "
-                           "answered MESSAGE_TOO_LARGE, link kept", link.agent_type, link.instance_id,
-                           exc.size, limit, iid)
+            logger.warning(
+                "agent %s/%s sent a %d-byte frame over the %d-byte limit (request %s): "
+                "answered MESSAGE_TOO_LARGE, link kept",
+                link.agent_type,
+                link.instance_id,
+                exc.size,
+                limit,
+                iid,
+            )
             if isinstance(iid, int):  # an answer to one of our internal ids
                 frame = protocol.too_large_error(exc.size, limit, "The agent's answer").to_frame(iid)
                 self.dispatcher.on_agent_response_frame(link, frame)
@@ -263,8 +284,15 @@ class Connection(asyncio.Protocol):
         rid = frame.get("id")
         agent = frame.get("agent")
         action = frame.get("action")
-        if (len(frame) == 4 and type(frame.get("data")) is dict and type(agent) is str and agent
-                and type(action) is str and action and (type(rid) is str or type(rid) is int)):
+        if (
+            len(frame) == 4
+            and type(frame.get("data")) is dict
+            and type(agent) is str
+            and agent
+            and type(action) is str
+            and action
+            and (type(rid) is str or type(rid) is int)
+        ):
             request = frame
         else:
             try:
@@ -293,11 +321,15 @@ class Connection(asyncio.Protocol):
         elif kind == "hello" and self.state is _NEW:
             self._hello(frame)
         elif kind == "hello":
-            self._error(ProtocolError(ErrorCode.INVALID_REQUEST,
-                                      "A hello is only accepted as the first frame on an agent type socket"))
+            self._error(
+                ProtocolError(
+                    ErrorCode.INVALID_REQUEST, "A hello is only accepted as the first frame on an agent type socket"
+                )
+            )
         else:
-            self._error(ProtocolError(ErrorCode.INVALID_REQUEST, f"Unknown frame type {kind!r}"),
-                        protocol.request_id_of(frame))
+            self._error(
+                ProtocolError(ErrorCode.INVALID_REQUEST, f"Unknown frame type {kind!r}"), protocol.request_id_of(frame)
+            )
 
     # --- agents --------------------------------------------------------------------------------
     def _hello(self, frame: dict[str, Any]) -> None:

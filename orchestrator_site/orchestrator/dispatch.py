@@ -13,6 +13,7 @@ queue, and past that bound it gets OVERLOADED. Timeouts are checked by one
 periodic tick (no timer per request); the tick only scans the table when the
 earliest known deadline has passed.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -56,8 +57,15 @@ FALLBACK_SLACK_S = 2.0
 
 
 class Dispatcher:
-    def __init__(self, options: OrchestratorOptions, stats: Stats, events: EventHub,
-                 fallback: Any = None, *, clock: Callable[[], float] = perf_counter) -> None:
+    def __init__(
+        self,
+        options: OrchestratorOptions,
+        stats: Stats,
+        events: EventHub,
+        fallback: Any = None,
+        *,
+        clock: Callable[[], float] = perf_counter,
+    ) -> None:
         self.options = options
         # Deadlines, timeouts and latencies are read from this clock (seconds, monotonic): a test passes
         # one it advances by hand, so a timeout needs no real wait.
@@ -112,9 +120,12 @@ class Dispatcher:
                 self.stats.resent += 1
                 self._route(p)
             else:
-                self._fail(p, ErrorCode.AGENT_DISCONNECTED,
-                           f"Agent instance {link.agent_type}/{link.instance_id} disconnected before answering",
-                           {"agent": link.agent_type, "instance": link.instance_id, "may_have_run": True})
+                self._fail(
+                    p,
+                    ErrorCode.AGENT_DISCONNECTED,
+                    f"Agent instance {link.agent_type}/{link.instance_id} disconnected before answering",
+                    {"agent": link.agent_type, "instance": link.instance_id, "may_have_run": True},
+                )
         if not self._has_live(link.agent_type):
             # Nobody is left to take the queue: answer now rather than at timeout.
             queue = self.queues.pop(link.agent_type, None)
@@ -138,19 +149,33 @@ class Dispatcher:
         links = self.pools.get(agent_type)
         if links is None or self.draining:
             if self.draining:
-                self._reject(client, client_id, ErrorCode.SHUTTING_DOWN, "The orchestrator is shutting down",
-                             {"may_have_run": False})
+                self._reject(
+                    client,
+                    client_id,
+                    ErrorCode.SHUTTING_DOWN,
+                    "The orchestrator is shutting down",
+                    {"may_have_run": False},
+                )
                 return
             if agent_type not in self.known_types:
-                self._reject(client, client_id, ErrorCode.UNKNOWN_AGENT, f"No agent type '{agent_type}'",
-                             {"agent": agent_type, "agents": sorted(self.known_types | {"orchestrator"})})
+                self._reject(
+                    client,
+                    client_id,
+                    ErrorCode.UNKNOWN_AGENT,
+                    f"No agent type '{agent_type}'",
+                    {"agent": agent_type, "agents": sorted(self.known_types | {"orchestrator"})},
+                )
                 return
         else:
             actions = links[0].actions if len(links) == 1 else self.actions_of(agent_type)
             if request["action"] not in actions:  # type: ignore[operator]
-                self._reject(client, client_id, ErrorCode.UNKNOWN_ACTION,
-                             f"Agent '{agent_type}' has no action '{request['action']}'",
-                             {"agent": agent_type, "actions": sorted(actions or ())})
+                self._reject(
+                    client,
+                    client_id,
+                    ErrorCode.UNKNOWN_ACTION,
+                    f"Agent '{agent_type}' has no action '{request['action']}'",
+                    {"agent": agent_type, "actions": sorted(actions or ())},
+                )
                 return
         iid = next(self._ids)
         now = self._clock()
@@ -177,10 +202,13 @@ class Dispatcher:
             if queue is None:
                 queue = self.queues[p.agent_type] = deque()
             if len(queue) >= self.options.max_queue_per_type:
-                self._fail(p, ErrorCode.OVERLOADED,
-                           f"Agent '{p.agent_type}' is overloaded: every instance is at its in-flight limit "
-                           "and the queue is full; retry later",
-                           {"agent": p.agent_type, "queued": len(queue)})
+                self._fail(
+                    p,
+                    ErrorCode.OVERLOADED,
+                    f"Agent '{p.agent_type}' is overloaded: every instance is at its in-flight limit "
+                    "and the queue is full; retry later",
+                    {"agent": p.agent_type, "queued": len(queue)},
+                )
                 return
             p.queued = True
             queue.append(p)
@@ -225,8 +253,12 @@ class Dispatcher:
             self._fallback_tasks.add(task)
             task.add_done_callback(self._fallback_tasks.discard)
             return
-        self._fail(p, ErrorCode.AGENT_UNAVAILABLE, f"No instance of agent '{p.agent_type}' is connected",
-                   {"agent": p.agent_type})
+        self._fail(
+            p,
+            ErrorCode.AGENT_UNAVAILABLE,
+            f"No instance of agent '{p.agent_type}' is connected",
+            {"agent": p.agent_type},
+        )
 
     async def _via_fallback(self, p: Pending) -> None:
         timeout_s = max(0.001, p.deadline - self._clock())
@@ -331,8 +363,9 @@ class Dispatcher:
         client.write(data)
 
     # --- errors --------------------------------------------------------------------------
-    def _reject(self, client: Connection, client_id: Any, code: ErrorCode, message: str,
-                details: dict[str, Any] | None = None) -> None:
+    def _reject(
+        self, client: Connection, client_id: Any, code: ErrorCode, message: str, details: dict[str, Any] | None = None
+    ) -> None:
         """An error for a request that never entered the pending table."""
         self.stats.record_error(code)
         client.write(protocol.encode(protocol.error(client_id, code, message, details)))
@@ -362,11 +395,17 @@ class Dispatcher:
         self._next_deadline = next_deadline
         self._unqueue([p for p in expired if p.queued])
         for p in expired:
-            where = (f"instance {p.link.instance_id}" if p.link is not None
-                     else "Redis" if p.via_redis else "the queue")
-            self._fail(p, ErrorCode.TIMEOUT, f"Agent '{p.agent_type}' did not answer in time (waiting in {where})",
-                       {"agent": p.agent_type, "timeout_ms": round((p.deadline - p.started) * 1000),
-                        "may_have_run": self._may_have_run(p)})
+            where = f"instance {p.link.instance_id}" if p.link is not None else "Redis" if p.via_redis else "the queue"
+            self._fail(
+                p,
+                ErrorCode.TIMEOUT,
+                f"Agent '{p.agent_type}' did not answer in time (waiting in {where})",
+                {
+                    "agent": p.agent_type,
+                    "timeout_ms": round((p.deadline - p.started) * 1000),
+                    "may_have_run": self._may_have_run(p),
+                },
+            )
         return len(expired)
 
     @staticmethod

@@ -3,6 +3,7 @@
 An event is encoded once and the same bytes are queued on every subscriber's
 connection (each connection coalesces its own writes).
 """
+
 from __future__ import annotations
 
 import logging

@@ -7,6 +7,7 @@ publishes ``agent_draining``; CLOSED leaves the pool (answering or re-sending
 what was in flight), publishes ``agent_disconnected`` and records it. So no
 transition can forget its event (the model: supervisor's ``change_state``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,9 +33,18 @@ _CLOSED = LinkState.CLOSED
 
 
 class LinkLifecycle:
-    def __init__(self, *, dispatcher: Dispatcher, events: EventHub, db: DbWorker, auth: HelloAuth,
-                 max_inflight_cap: int, record_instances: bool, orchestrator_pid: int,
-                 stopping: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        *,
+        dispatcher: Dispatcher,
+        events: EventHub,
+        db: DbWorker,
+        auth: HelloAuth,
+        max_inflight_cap: int,
+        record_instances: bool,
+        orchestrator_pid: int,
+        stopping: Callable[[], bool],
+    ) -> None:
         self.dispatcher = dispatcher
         self.events = events
         self.db = db
@@ -89,23 +99,36 @@ class LinkLifecycle:
             raise ProtocolError(ErrorCode.UNAUTHORIZED, "Missing or wrong agent token in hello")
         hello = protocol.parse_hello(frame, agent_type=link.agent_type)
         if any(other.instance_id == hello.instance for other in self.dispatcher.pools.get(link.agent_type, ())):
-            raise ProtocolError(ErrorCode.CONFLICT,
-                                f"Instance {hello.instance!r} of {link.agent_type!r} is already connected")
+            raise ProtocolError(
+                ErrorCode.CONFLICT, f"Instance {hello.instance!r} of {link.agent_type!r} is already connected"
+            )
         return hello
 
     def _ready(self, link: AgentLink) -> None:
         # The welcome is queued before the pool can hand the link a request, so it is the agent's first frame.
-        link.conn.write_frame({"type": "welcome", "instance": link.instance_id, "max_inflight": link.max_inflight,
-                               "orchestrator_pid": self.orchestrator_pid, "timestamp": protocol.utc_timestamp()})
+        link.conn.write_frame(
+            {
+                "type": "welcome",
+                "instance": link.instance_id,
+                "max_inflight": link.max_inflight,
+                "orchestrator_pid": self.orchestrator_pid,
+                "timestamp": protocol.utc_timestamp(),
+            }
+        )
         self.dispatcher.add_link(link)
         self.events.publish("agent_connected", agent=link.agent_type, instance=link.instance_id, pid=link.pid)
         if self.record_instances:
-            self.db.submit(registry_sync.agent_instance_connected, agent_type=link.agent_type,
-                           instance_id=link.instance_id, pid=link.pid)
+            self.db.submit(
+                registry_sync.agent_instance_connected,
+                agent_type=link.agent_type,
+                instance_id=link.instance_id,
+                pid=link.pid,
+            )
 
     def _closed(self, link: AgentLink, *, said_goodbye: bool) -> None:
         self.dispatcher.link_lost(link, said_goodbye=said_goodbye)
         self.events.publish("agent_disconnected", agent=link.agent_type, instance=link.instance_id, pid=link.pid)
         if self.record_instances and not self.stopping():
-            self.db.submit(registry_sync.agent_instance_disconnected, agent_type=link.agent_type,
-                           instance_id=link.instance_id)
+            self.db.submit(
+                registry_sync.agent_instance_disconnected, agent_type=link.agent_type, instance_id=link.instance_id
+            )

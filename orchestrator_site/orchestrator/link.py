@@ -10,6 +10,7 @@ only checks and logs the move):
 
 Only READY links receive new requests; DRAINING links finish what they have.
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,8 +47,20 @@ class InvalidTransition(RuntimeError):
 
 
 class AgentLink:
-    __slots__ = ("conn", "agent_type", "instance_id", "pid", "actions", "idempotent_actions", "max_inflight",
-                 "inflight", "state", "connected_at", "handled", "last_seen")
+    __slots__ = (
+        "conn",
+        "agent_type",
+        "instance_id",
+        "pid",
+        "actions",
+        "idempotent_actions",
+        "max_inflight",
+        "inflight",
+        "state",
+        "connected_at",
+        "handled",
+        "last_seen",
+    )
 
     def __init__(self, conn: Connection, agent_type: str) -> None:
         self.conn = conn
@@ -71,6 +84,13 @@ class AgentLink:
         self.state = new
 
     def describe(self) -> dict[str, Any]:
-        return {"instance": self.instance_id, "pid": self.pid, "state": str(self.state),
-                "inflight": len(self.inflight), "max_inflight": self.max_inflight, "handled": self.handled,
-                "connected_at": self.connected_at, "idempotent_actions": sorted(self.idempotent_actions)}
+        return {
+            "instance": self.instance_id,
+            "pid": self.pid,
+            "state": str(self.state),
+            "inflight": len(self.inflight),
+            "max_inflight": self.max_inflight,
+            "handled": self.handled,
+            "connected_at": self.connected_at,
+            "idempotent_actions": sorted(self.idempotent_actions),
+        }

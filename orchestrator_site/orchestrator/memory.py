@@ -16,6 +16,7 @@ which ordinary trimming cannot). It runs once per burst, on the loop, when
 nothing is waiting (it takes a few milliseconds at most). On a libc without
 ``malloc_trim`` (musl, macOS) only the collection runs.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -62,5 +63,8 @@ class MemoryReturn:
         if self._trim is not None:
             self._trim(0)
         self.returns += 1
-        logger.info("A burst of %d requests drained: returned free memory to the system in %.1f ms", peak,
-                    (time.perf_counter() - started) * 1000)
+        logger.info(
+            "A burst of %d requests drained: returned free memory to the system in %.1f ms",
+            peak,
+            (time.perf_counter() - started) * 1000,
+        )

@@ -1,4 +1,5 @@
 """The periodic provider monitor, run in a worker thread, its events fanned out."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,8 +29,9 @@ def _pass(func: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         close_old_connections()
 
 
-async def monitor_loop(interval_s: float, events: EventHub,
-                       load: Callable[[], Callable[[], dict[str, Any]] | None] = _load_monitor) -> None:
+async def monitor_loop(
+    interval_s: float, events: EventHub, load: Callable[[], Callable[[], dict[str, Any]] | None] = _load_monitor
+) -> None:
     """Every ``interval_s``: one monitor pass in a thread; its events go to subscribers. Runs until cancelled.
 
     ``load`` returns the pass function (llmrouter.monitor.run_monitor_pass by default), looked up at each

@@ -1,4 +1,5 @@
 """A request the orchestrator has accepted and not yet answered."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -15,11 +16,33 @@ class Pending:
     answer only splices bytes instead of re-encoding the agent's frame.
     """
 
-    __slots__ = ("iid", "client", "client_id", "client_id_json", "agent_type", "action", "request", "payload",
-                 "link", "deadline", "started", "attempts", "queued", "via_redis")
+    __slots__ = (
+        "iid",
+        "client",
+        "client_id",
+        "client_id_json",
+        "agent_type",
+        "action",
+        "request",
+        "payload",
+        "link",
+        "deadline",
+        "started",
+        "attempts",
+        "queued",
+        "via_redis",
+    )
 
-    def __init__(self, iid: int, client: Connection, client_id: Any, client_id_json: bytes, request: dict[str, Any],
-                 deadline: float, started: float) -> None:
+    def __init__(
+        self,
+        iid: int,
+        client: Connection,
+        client_id: Any,
+        client_id_json: bytes,
+        request: dict[str, Any],
+        deadline: float,
+        started: float,
+    ) -> None:
         self.iid = iid
         self.client = client
         self.client_id = client_id

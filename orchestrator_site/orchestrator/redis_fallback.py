@@ -30,6 +30,7 @@ It never raises and never waits past ``timeout_s``:
 The watch (dead listeners, abandoned callers) is one task, ``_watch_loop``,
 awake only while requests wait.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -63,8 +64,16 @@ class _Wait:
 
 
 class RedisFallback:
-    def __init__(self, *, redis_url: str, prefix: str, retry_after_s: float = 1.0, probe_timeout_s: float = 1.0,
-                 listeners_ttl_s: float = 0.25, watch_every_s: float = 0.25):
+    def __init__(
+        self,
+        *,
+        redis_url: str,
+        prefix: str,
+        retry_after_s: float = 1.0,
+        probe_timeout_s: float = 1.0,
+        listeners_ttl_s: float = 0.25,
+        watch_every_s: float = 0.25,
+    ):
         self.redis_url = redis_url
         self.keys = RedisKeys(prefix)
         self.retry_after_s = retry_after_s
@@ -135,8 +144,11 @@ class RedisFallback:
             self._mark_down(exc)
             return self._unavailable(rid, agent_type, "Redis is unreachable")
         if not listeners:
-            return self._unavailable(rid, agent_type, f"No instance of agent '{agent_type}' is connected, "
-                                     "and none is listening on Redis either")
+            return self._unavailable(
+                rid,
+                agent_type,
+                f"No instance of agent '{agent_type}' is connected, and none is listening on Redis either",
+            )
         self.submitted += 1
         sent: Sent | None = None
         try:
@@ -163,10 +175,14 @@ class RedisFallback:
         """TIMEOUT, after taking the entry back if no agent has read it (then it never runs)."""
         assert self._requester is not None
         withdrawn = sent is not None and await self._requester.give_up(sent, self.probe_timeout_s)
-        return protocol.unfinished(rid, ErrorCode.TIMEOUT, f"No answer from agent '{agent_type}' over Redis in time",
-                                   may_have_run=not withdrawn,
-                                   details={"agent": agent_type, "timeout_ms": round(timeout_s * 1000)},
-                                   transport="redis")
+        return protocol.unfinished(
+            rid,
+            ErrorCode.TIMEOUT,
+            f"No answer from agent '{agent_type}' over Redis in time",
+            may_have_run=not withdrawn,
+            details={"agent": agent_type, "timeout_ms": round(timeout_s * 1000)},
+            transport="redis",
+        )
 
     async def _withdraw(self, sent: Sent, mode: str, live: frozenset[str] = frozenset()) -> str:
         assert self._requester is not None
@@ -211,9 +227,10 @@ class RedisFallback:
             await asyncio.gather(previous, return_exceptions=True)
         try:
             async with asyncio.timeout(self.probe_timeout_s):
-                await self._forget_script(keys=[self.keys.live(agent_type),
-                                                self.keys.idempotency_owner(agent_type, instance_id)],
-                                          args=[instance_id])
+                await self._forget_script(
+                    keys=[self.keys.live(agent_type), self.keys.idempotency_owner(agent_type, instance_id)],
+                    args=[instance_id],
+                )
         except _REDIS_ERRORS as exc:
             logger.warning("Could not mark %s/%s as gone on Redis: %s", agent_type, instance_id, exc)
 
@@ -254,22 +271,41 @@ class RedisFallback:
         code, message = wait.abandon  # type: ignore[misc]
         outcome = await self._withdraw(wait.sent, "unread")
         if outcome != "gone":  # gone: the agent's answer is on its way
-            self._resolve(wait, protocol.unfinished(wait.rid, code, message, may_have_run=outcome != "withdrawn",
-                                                    details={"agent": wait.sent.agent_type}))
+            self._resolve(
+                wait,
+                protocol.unfinished(
+                    wait.rid,
+                    code,
+                    message,
+                    may_have_run=outcome != "withdrawn",
+                    details={"agent": wait.sent.agent_type},
+                ),
+            )
 
     async def _check_dead(self, wait: _Wait, live: frozenset[str]) -> None:
         outcome = await self._withdraw(wait.sent, "dead", live)
         agent_type = wait.sent.agent_type
         if outcome == "withdrawn":
-            self._resolve(wait, protocol.error(
-                wait.rid, ErrorCode.AGENT_UNAVAILABLE,
-                f"Every instance of agent '{agent_type}' listening on Redis stopped before taking the request",
-                {"agent": agent_type, "transports_tried": ["socket", "redis"], "may_have_run": False}))
+            self._resolve(
+                wait,
+                protocol.error(
+                    wait.rid,
+                    ErrorCode.AGENT_UNAVAILABLE,
+                    f"Every instance of agent '{agent_type}' listening on Redis stopped before taking the request",
+                    {"agent": agent_type, "transports_tried": ["socket", "redis"], "may_have_run": False},
+                ),
+            )
         elif outcome == "abandoned":
-            self._resolve(wait, protocol.unfinished(
-                wait.rid, ErrorCode.AGENT_DISCONNECTED,
-                f"The instance of agent '{agent_type}' that took the request over Redis stopped before answering",
-                may_have_run=True, details={"agent": agent_type}))
+            self._resolve(
+                wait,
+                protocol.unfinished(
+                    wait.rid,
+                    ErrorCode.AGENT_DISCONNECTED,
+                    f"The instance of agent '{agent_type}' that took the request over Redis stopped before answering",
+                    may_have_run=True,
+                    details={"agent": agent_type},
+                ),
+            )
 
     @staticmethod
     def _resolve(wait: _Wait, frame: dict[str, Any]) -> None:
@@ -294,14 +330,18 @@ class RedisFallback:
         return await live_members(self._redis, self.keys, agent_type)
 
     def state(self) -> dict[str, Any]:
-        return {"available": self.available, "submitted": self.submitted,
-                "in_flight": self._requester.in_flight if self._requester else 0}
+        return {
+            "available": self.available,
+            "submitted": self.submitted,
+            "in_flight": self._requester.in_flight if self._requester else 0,
+        }
 
     # --- internals --------------------------------------------------------------------
     @staticmethod
     def _unavailable(rid: Any, agent_type: str, message: str) -> dict[str, Any]:
-        return protocol.error(rid, ErrorCode.AGENT_UNAVAILABLE, message,
-                              {"agent": agent_type, "transports_tried": ["socket", "redis"]})
+        return protocol.error(
+            rid, ErrorCode.AGENT_UNAVAILABLE, message, {"agent": agent_type, "transports_tried": ["socket", "redis"]}
+        )
 
     def _mark_down(self, exc: BaseException) -> None:
         first_failure = self._failed_at == 0.0

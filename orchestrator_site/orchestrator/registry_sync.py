@@ -4,6 +4,7 @@ Sync ORM functions only; the server runs them in its one worker thread
 (``DbWorker``) so the event loop never blocks on the database and writes
 about one instance happen in the order they were observed.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,13 +39,25 @@ def agent_instance_connected(*, agent_type: str, instance_id: str, pid: int | No
             # heartbeat is not this one's. The same pid again (a reconnect after an
             # orchestrator restart) keeps both.
             AgentInstance.objects.filter(agent_type=kind, instance_id=instance_id).exclude(pid=pid).update(
-                started_at=now, last_heartbeat=None)
+                started_at=now, last_heartbeat=None
+            )
         AgentInstance.objects.update_or_create(
-            agent_type=kind, instance_id=instance_id,
-            defaults={"pid": pid, "transport": transport, "connected": True, "connected_at": now,
-                      "disconnected_at": None},
-            create_defaults={"pid": pid, "transport": transport, "connected": True, "connected_at": now,
-                             "started_at": now},
+            agent_type=kind,
+            instance_id=instance_id,
+            defaults={
+                "pid": pid,
+                "transport": transport,
+                "connected": True,
+                "connected_at": now,
+                "disconnected_at": None,
+            },
+            create_defaults={
+                "pid": pid,
+                "transport": transport,
+                "connected": True,
+                "connected_at": now,
+                "started_at": now,
+            },
         )
 
 
@@ -52,7 +65,8 @@ def agent_instance_disconnected(*, agent_type: str, instance_id: str) -> None:
     from agents.models import AgentInstance
 
     AgentInstance.objects.filter(agent_type__name=agent_type, instance_id=instance_id, transport="socket").update(
-        connected=False, disconnected_at=timezone.now())
+        connected=False, disconnected_at=timezone.now()
+    )
 
 
 def agent_instances_mark_socket_disconnected() -> int:
@@ -60,7 +74,8 @@ def agent_instances_mark_socket_disconnected() -> int:
     from agents.models import AgentInstance
 
     return AgentInstance.objects.filter(connected=True, transport="socket").update(
-        connected=False, disconnected_at=timezone.now())
+        connected=False, disconnected_at=timezone.now()
+    )
 
 
 def _run(func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:

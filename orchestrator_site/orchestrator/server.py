@@ -8,6 +8,7 @@ Stop (SIGTERM/SIGINT): close the listeners, answer new requests with
 SHUTTING_DOWN, wait for in-flight requests up to the drain timeout, answer
 the rest, close every connection, remove our socket files, release the lock.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -89,13 +90,26 @@ class OrchestratorServer:
         self._tasks: list[asyncio.Task[Any]] = []
         self._tick_handle: asyncio.TimerHandle | None = None
         self._stop = asyncio.Event()
-        self.links = LinkLifecycle(dispatcher=self.dispatcher, events=self.events, db=self.db, auth=self.auth,
-                                   max_inflight_cap=options.max_inflight_per_instance,
-                                   record_instances=options.record_instances, orchestrator_pid=self.pid,
-                                   stopping=self._stop.is_set)
-        self.context = ConnectionContext(dispatcher=self.dispatcher, builtin=self.builtin, links=self.links,
-                                         stats=self.stats, events=self.events, connections=self.connections,
-                                         max_frame_bytes=options.max_frame_bytes, stopping=self._stop.is_set)
+        self.links = LinkLifecycle(
+            dispatcher=self.dispatcher,
+            events=self.events,
+            db=self.db,
+            auth=self.auth,
+            max_inflight_cap=options.max_inflight_per_instance,
+            record_instances=options.record_instances,
+            orchestrator_pid=self.pid,
+            stopping=self._stop.is_set,
+        )
+        self.context = ConnectionContext(
+            dispatcher=self.dispatcher,
+            builtin=self.builtin,
+            links=self.links,
+            stats=self.stats,
+            events=self.events,
+            connections=self.connections,
+            max_frame_bytes=options.max_frame_bytes,
+            stopping=self._stop.is_set,
+        )
         self._last_ping = 0.0
         self._last_idle_check = 0.0
 
@@ -125,8 +139,9 @@ class OrchestratorServer:
         if self.options.types_refresh_s:
             self._tasks.append(loop.create_task(self._refresh_types_loop(), name="refresh-types"))
         if self.options.monitor_interval_s:
-            self._tasks.append(loop.create_task(monitor_loop(self.options.monitor_interval_s, self.events),
-                                                name="monitor"))
+            self._tasks.append(
+                loop.create_task(monitor_loop(self.options.monitor_interval_s, self.events), name="monitor")
+            )
         logger.info("Orchestrator %s serving %s (types: %s)", self.pid, self.options.socket_dir, ", ".join(types))
 
     async def _listen(self, agent_type: str | None) -> None:
@@ -139,8 +154,9 @@ class OrchestratorServer:
         # Created without serving (this await never suspends) and recorded before the one await that may
         # (asyncio's start_serving yields once): a cancellation there (shutdown cancelling the types refresh)
         # leaves a recorded listener, which shutdown closes and whose file it removes, not a stray socket.
-        server = await loop.create_unix_server(lambda: Connection(self.context, agent_type), sock=sock,
-                                               start_serving=False)
+        server = await loop.create_unix_server(
+            lambda: Connection(self.context, agent_type), sock=sock, start_serving=False
+        )
         self.listeners[agent_type] = Listener(path, server, identity)
         await server.start_serving()
 
@@ -202,8 +218,12 @@ class OrchestratorServer:
             if link is None:
                 continue
             if now - link.last_seen > 3 * interval:
-                logger.warning("Agent %s/%s silent for %.0f s; dropping it", link.agent_type, link.instance_id,
-                               now - link.last_seen)
+                logger.warning(
+                    "Agent %s/%s silent for %.0f s; dropping it",
+                    link.agent_type,
+                    link.instance_id,
+                    now - link.last_seen,
+                )
                 conn.close()
             else:
                 conn.write(ping)
@@ -234,8 +254,11 @@ class OrchestratorServer:
         await self.shutdown()
 
     async def shutdown(self) -> None:
-        logger.info("Orchestrator stopping: draining %d in-flight request(s) (up to %.1f s)",
-                    len(self.dispatcher.pending), self.options.drain_timeout_s)
+        logger.info(
+            "Orchestrator stopping: draining %d in-flight request(s) (up to %.1f s)",
+            len(self.dispatcher.pending),
+            self.options.drain_timeout_s,
+        )
         self._stop.set()
         for listener in self.listeners.values():
             listener.close()
@@ -244,8 +267,9 @@ class OrchestratorServer:
         # clients see their connection close and none is answered twice.
         await self.dispatcher.wait_idle(self.options.drain_timeout_s)
         # Requests waiting in Redis streams first: unread entries are withdrawn (they never run later).
-        await self.dispatcher.abandon_fallback(ErrorCode.SHUTTING_DOWN, "The orchestrator stopped before the agent "
-                                               "answered", timeout=2.0)
+        await self.dispatcher.abandon_fallback(
+            ErrorCode.SHUTTING_DOWN, "The orchestrator stopped before the agent answered", timeout=2.0
+        )
         self.dispatcher.fail_all(ErrorCode.SHUTTING_DOWN, "The orchestrator stopped before the agent answered")
         if self._tick_handle is not None:
             self._tick_handle.cancel()

@@ -12,6 +12,7 @@ socket directory lives here, so the security rules are in one place:
 * one orchestrator per directory, enforced by an flock'ed lock file, so two
   orchestrators started at the same instant cannot both decide "stale".
 """
+
 from __future__ import annotations
 
 import errno
@@ -50,11 +51,13 @@ def prepare_socket_dir(path: Path) -> Path:
     if st.st_uid != os.getuid():
         raise SocketDirError(
             f"Socket directory {path} is owned by uid {st.st_uid}, not by this user (uid {os.getuid()}); "
-            "refusing to put sockets where another user controls them")
+            "refusing to put sockets where another user controls them"
+        )
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise SocketDirError(
             f"Socket directory {path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
-            f"run 'chmod 700 {path}' or choose another ORCHESTRATOR_SOCKET_DIR")
+            f"run 'chmod 700 {path}' or choose another ORCHESTRATOR_SOCKET_DIR"
+        )
     if stat.S_IMODE(st.st_mode) != 0o700:
         # Ours and not writable by others, but others may enter it: tighten.
         os.chmod(path, 0o700)
@@ -105,8 +108,10 @@ def _identity(st: os.stat_result) -> FileIdentity:
 def bind_unix_socket(path: Path, backlog: int = 1024) -> tuple[socket.socket, FileIdentity]:
     """A listening, non-blocking socket at ``path`` with mode 0600, and the file's identity."""
     if len(str(path).encode()) > MAX_SOCKET_PATH:
-        raise SocketDirError(f"Socket path {path} is longer than {MAX_SOCKET_PATH} bytes (AF_UNIX limit); "
-                             "choose a shorter ORCHESTRATOR_SOCKET_DIR")
+        raise SocketDirError(
+            f"Socket path {path} is longer than {MAX_SOCKET_PATH} bytes (AF_UNIX limit); "
+            "choose a shorter ORCHESTRATOR_SOCKET_DIR"
+        )
     clear_stale_socket(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -146,8 +151,10 @@ class DirectoryLock:
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise SocketInUse(f"Another orchestrator (pid {holder}) is already serving {self.path.parent}; "
-                              "stop it first or choose another ORCHESTRATOR_SOCKET_DIR") from None
+            raise SocketInUse(
+                f"Another orchestrator (pid {holder}) is already serving {self.path.parent}; "
+                "stop it first or choose another ORCHESTRATOR_SOCKET_DIR"
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd

@@ -3,6 +3,7 @@
 Updated on the hot path, so recording is a few integer additions and one
 array store; percentiles are computed only when someone asks (status, metrics).
 """
+
 from __future__ import annotations
 
 import time
@@ -16,9 +17,22 @@ LATENCY_WINDOW = 8192
 
 
 class Stats:
-    __slots__ = ("started", "requests", "responses", "errors", "errors_by_code", "requests_by_type",
-                 "responses_by_type", "late_responses", "resent", "fallback_requests", "_lat", "_lat_i",
-                 "_lat_n", "connections_total")
+    __slots__ = (
+        "started",
+        "requests",
+        "responses",
+        "errors",
+        "errors_by_code",
+        "requests_by_type",
+        "responses_by_type",
+        "late_responses",
+        "resent",
+        "fallback_requests",
+        "_lat",
+        "_lat_i",
+        "_lat_n",
+        "connections_total",
+    )
 
     def __init__(self) -> None:
         self.started = time.time()
@@ -58,8 +72,7 @@ class Stats:
         def pct(p: float) -> float:
             return round(samples[min(n - 1, int(p * n))] * 1000, 3)
 
-        return {"samples": n, "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99),
-                "max": round(samples[-1] * 1000, 3)}
+        return {"samples": n, "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": round(samples[-1] * 1000, 3)}
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -90,18 +103,39 @@ def prometheus_text(stats: Stats, status: dict[str, Any]) -> str:
             label_text = ",".join(f'{k}="{_esc(v)}"' for k, v in labels.items())
             lines.append(f"{name}{{{label_text}}} {value}" if label_text else f"{name} {value}")
 
-    metric("orchestrator_uptime_seconds", "gauge", "Seconds since the orchestrator started.",
-           [({}, round(time.time() - stats.started, 3))])
-    metric("orchestrator_requests_total", "counter", "Requests accepted for dispatch, by agent type.",
-           [({"agent": t}, n) for t, n in sorted(stats.requests_by_type.items())] or [({}, 0)])
-    metric("orchestrator_responses_total", "counter", "Responses relayed to clients, by agent type.",
-           [({"agent": t}, n) for t, n in sorted(stats.responses_by_type.items())] or [({}, 0)])
-    metric("orchestrator_errors_total", "counter", "Error frames sent, by error code.",
-           [({"code": c}, n) for c, n in sorted(stats.errors_by_code.items())] or [({}, 0)])
-    metric("orchestrator_resent_total", "counter", "Idempotent requests re-sent after an agent died.",
-           [({}, stats.resent)])
-    metric("orchestrator_fallback_requests_total", "counter", "Requests sent through the Redis fallback.",
-           [({}, stats.fallback_requests)])
+    metric(
+        "orchestrator_uptime_seconds",
+        "gauge",
+        "Seconds since the orchestrator started.",
+        [({}, round(time.time() - stats.started, 3))],
+    )
+    metric(
+        "orchestrator_requests_total",
+        "counter",
+        "Requests accepted for dispatch, by agent type.",
+        [({"agent": t}, n) for t, n in sorted(stats.requests_by_type.items())] or [({}, 0)],
+    )
+    metric(
+        "orchestrator_responses_total",
+        "counter",
+        "Responses relayed to clients, by agent type.",
+        [({"agent": t}, n) for t, n in sorted(stats.responses_by_type.items())] or [({}, 0)],
+    )
+    metric(
+        "orchestrator_errors_total",
+        "counter",
+        "Error frames sent, by error code.",
+        [({"code": c}, n) for c, n in sorted(stats.errors_by_code.items())] or [({}, 0)],
+    )
+    metric(
+        "orchestrator_resent_total", "counter", "Idempotent requests re-sent after an agent died.", [({}, stats.resent)]
+    )
+    metric(
+        "orchestrator_fallback_requests_total",
+        "counter",
+        "Requests sent through the Redis fallback.",
+        [({}, stats.fallback_requests)],
+    )
     instances = []
     inflight = []
     for agent_type, info in sorted(status.get("types", {}).items()):
@@ -111,8 +145,13 @@ def prometheus_text(stats: Stats, status: dict[str, Any]) -> str:
     metric("orchestrator_instances", "gauge", "Connected agent instances in state READY, by type.", instances)
     metric("orchestrator_inflight", "gauge", "Requests in flight, by agent type.", inflight)
     lat = status.get("latency_ms", {})
-    quantiles = [({"quantile": q}, (lat.get(key) or 0) / 1000) for q, key in (("0.5", "p50"), ("0.9", "p90"),
-                                                                              ("0.99", "p99"))]
-    metric("orchestrator_round_trip_seconds", "summary",
-           "Round trip through the orchestrator (recent window), seconds.", quantiles)
+    quantiles = [
+        ({"quantile": q}, (lat.get(key) or 0) / 1000) for q, key in (("0.5", "p50"), ("0.9", "p90"), ("0.99", "p99"))
+    ]
+    metric(
+        "orchestrator_round_trip_seconds",
+        "summary",
+        "Round trip through the orchestrator (recent window), seconds.",
+        quantiles,
+    )
     return "\n".join(lines) + "\n"

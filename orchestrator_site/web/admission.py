@@ -7,6 +7,7 @@ view. The shells only find the principal: a fast path from the ASGI scope
 (``principal_from_scope``), a DRF view from DRF's authentication
 (``Principal.from_user``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -56,8 +57,9 @@ async def rate_limit(*, principal: Principal, user_scope: str, anon_scope: str) 
     wait = await throttle_hit_async(scope=scope, ident=principal.throttle_ident)
     if wait is None:
         return None
-    return ProtocolError(ErrorCode.RATE_LIMITED, "Request was throttled",
-                         {"retry_after_s": round(wait, 3), "scope": scope})
+    return ProtocolError(
+        ErrorCode.RATE_LIMITED, "Request was throttled", {"retry_after_s": round(wait, 3), "scope": scope}
+    )
 
 
 def route_caller_refusal(principal: Principal) -> ProtocolError | None:

@@ -10,6 +10,7 @@ sequence for one HTTP request (both shells of POST /api/request); the
 WebSocket runs its steps itself, since it admits before it hands a request
 to a task of its own.
 """
+
 from __future__ import annotations
 
 import time
@@ -33,14 +34,18 @@ _NOT_FORWARDED = {("orchestrator", "subscribe")}
 async def request_admit(*, principal: Principal) -> ProtocolError | None:
     """Anonymous policy and rate limit: an error to answer with, or None."""
     if not principal.is_authenticated and not settings.WEB["REQUEST_ANONYMOUS"]:
-        return ProtocolError(ErrorCode.UNAUTHORIZED, "Authentication credentials were not provided",
-                             {"hint": "send 'Authorization: Token <key>'"})
+        return ProtocolError(
+            ErrorCode.UNAUTHORIZED,
+            "Authentication credentials were not provided",
+            {"hint": "send 'Authorization: Token <key>'"},
+        )
     return await rate_limit(principal=principal, user_scope="request_user", anon_scope="request_anon")
 
 
 def request_too_large(max_bytes: int) -> ProtocolError:
-    return ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"Request larger than {max_bytes} bytes",
-                         {"max_bytes": max_bytes})
+    return ProtocolError(
+        ErrorCode.MESSAGE_TOO_LARGE, f"Request larger than {max_bytes} bytes", {"max_bytes": max_bytes}
+    )
 
 
 def request_parse(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
@@ -56,15 +61,20 @@ def request_parse(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
 def request_authorize(*, request: dict[str, Any], principal: Principal) -> None:
     agent, action = request["agent"], request["action"]
     if (agent, action) in _NOT_FORWARDED:
-        raise ProtocolError(ErrorCode.INVALID_REQUEST, "Subscribe to events through the WebSocket (/ws/)",
-                            {"agent": agent, "action": action})
+        raise ProtocolError(
+            ErrorCode.INVALID_REQUEST,
+            "Subscribe to events through the WebSocket (/ws/)",
+            {"agent": agent, "action": action},
+        )
     if f"{agent}.{action}" in settings.WEB["STAFF_ONLY_ACTIONS"] and not principal.is_staff:
-        raise ProtocolError(ErrorCode.FORBIDDEN, f"'{agent}.{action}' needs a staff account",
-                            {"agent": agent, "action": action})
+        raise ProtocolError(
+            ErrorCode.FORBIDDEN, f"'{agent}.{action}' needs a staff account", {"agent": agent, "action": action}
+        )
 
 
-async def request_execute(*, raw: bytes | str | dict[str, Any], principal: Principal, transport: str,
-                          started: float | None = None) -> dict[str, Any]:
+async def request_execute(
+    *, raw: bytes | str | dict[str, Any], principal: Principal, transport: str, started: float | None = None
+) -> dict[str, Any]:
     """Parse, authorize and forward one admitted request; the response frame (never raises)."""
     started = time.perf_counter() if started is None else started
     agent = action = None
@@ -82,8 +92,13 @@ async def request_execute(*, raw: bytes | str | dict[str, Any], principal: Princ
     return frame
 
 
-async def request_answer(*, principal: Principal, read_body: Callable[[], Awaitable[bytes]], transport: str = "http",
-                         started: float | None = None) -> dict[str, Any]:
+async def request_answer(
+    *,
+    principal: Principal,
+    read_body: Callable[[], Awaitable[bytes]],
+    transport: str = "http",
+    started: float | None = None,
+) -> dict[str, Any]:
     """admit -> read the body -> execute -> record: the response frame of one HTTP request.
 
     The body is read only once the caller is admitted; ``read_body`` may raise the ProtocolError that
@@ -100,17 +115,20 @@ async def request_answer(*, principal: Principal, read_body: Callable[[], Awaita
     return await request_execute(raw=raw, principal=principal, transport=transport, started=started)
 
 
-def request_refused(refusal: ProtocolError, *, transport: str, started: float, request_id: Any = None
-                    ) -> dict[str, Any]:
+def request_refused(
+    refusal: ProtocolError, *, transport: str, started: float, request_id: Any = None
+) -> dict[str, Any]:
     """The frame of a request refused before it was parsed (authentication, admission, size), recorded."""
     frame = refusal.to_frame(request_id)
     request_record(agent=None, action=None, transport=transport, frame=frame, started=started)
     return frame
 
 
-def request_record(*, agent: str | None, action: str | None, transport: str, frame: dict[str, Any],
-                   started: float) -> None:
+def request_record(
+    *, agent: str | None, action: str | None, transport: str, frame: dict[str, Any], started: float
+) -> None:
     err = frame.get("error") if frame.get("status") == "error" else None
     outcome = str(err.get("code")) if isinstance(err, dict) else "success"
-    webmetrics.request_observe(agent=agent, action=action, transport=transport, outcome=outcome,
-                               seconds=time.perf_counter() - started)
+    webmetrics.request_observe(
+        agent=agent, action=action, transport=transport, outcome=outcome, seconds=time.perf_counter() - started
+    )

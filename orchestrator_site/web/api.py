@@ -4,6 +4,7 @@ POST /api/request is normally answered by ``fast_request`` before Django;
 this view serves callers with a session (it needs the CSRF check) and the
 browsable API, through the same ``agent_requests.request_answer``.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -35,12 +36,20 @@ from orchestrator_site.web.serializers import (
     NamespaceSerializer,
 )
 
-_ERRORS = {status: ErrorEnvelopeSerializer for status in (400, 401, 402, 403, 404, 409, 413, 422, 429, 500, 502,
-                                                          503, 504)}
+_ERRORS = {
+    status: ErrorEnvelopeSerializer for status in (400, 401, 402, 403, 404, 409, 413, 422, 429, 500, 502, 503, 504)
+}
 _REQUEST_EXAMPLES = [
-    OpenApiExample("allocate a namespace", request_only=True, value={
-        "id": "req-1", "agent": "naming", "action": "allocate_namespace",
-        "data": {"project": "centerfire", "environment": "test"}}),
+    OpenApiExample(
+        "allocate a namespace",
+        request_only=True,
+        value={
+            "id": "req-1",
+            "agent": "naming",
+            "action": "allocate_namespace",
+            "data": {"project": "centerfire", "environment": "test"},
+        },
+    ),
     OpenApiExample("orchestrator status", request_only=True, value={"agent": "orchestrator", "action": "status"}),
 ]
 
@@ -121,5 +130,9 @@ class NamespaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     lookup_value_regex = r"[^/]+"
 
     def get_queryset(self) -> Any:
-        return filter_list(Namespace.objects.order_by("-created_at", "-id"), self.request,
-                           time_field="created_at", exact=_NAMESPACE_FILTERS)
+        return filter_list(
+            Namespace.objects.order_by("-created_at", "-id"),
+            self.request,
+            time_field="created_at",
+            exact=_NAMESPACE_FILTERS,
+        )

@@ -1,5 +1,6 @@
 """DRF authentication: the stock token scheme, also accepting ``Bearer``
 (what Prometheus and most HTTP tooling send)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Tiny server-side SVG bar charts (no JavaScript, no CDN). Pure, no Django."""
+
 from __future__ import annotations
 
 from html import escape
@@ -8,9 +9,18 @@ def _fmt(value: float) -> str:
     return f"{value:,.2f}" if value < 1000 else f"{value:,.0f}"
 
 
-def bar_chart_svg(bars: list[tuple[str, float]], *, reference: float | None = None, reference_label: str = "",
-                  width: int = 760, height: int = 220, unit: str = "", bar_color: str = "#417690",
-                  over_color: str = "#ba2121", label_every: int = 1) -> str:
+def bar_chart_svg(
+    bars: list[tuple[str, float]],
+    *,
+    reference: float | None = None,
+    reference_label: str = "",
+    width: int = 760,
+    height: int = 220,
+    unit: str = "",
+    bar_color: str = "#417690",
+    over_color: str = "#ba2121",
+    label_every: int = 1,
+) -> str:
     """Vertical bars with an optional horizontal reference line (a budget).
 
     Bars above the reference are drawn in ``over_color``. Labels and values are
@@ -23,28 +33,40 @@ def bar_chart_svg(bars: list[tuple[str, float]], *, reference: float | None = No
     n = max(len(bars), 1)
     step = plot_w / n
     bar_w = max(step * 0.7, 1.0)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" class="chart">']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" class="chart">'
+    ]
     # Axis and three gridlines with values.
     for frac in (0.0, 0.5, 1.0):
         y = top + plot_h - frac * plot_h
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#ddd"/>')
-        out.append(f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">'
-                   f'{escape(unit)}{_fmt(peak * frac)}</text>')
+        out.append(
+            f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">'
+            f"{escape(unit)}{_fmt(peak * frac)}</text>"
+        )
     for i, (label, value) in enumerate(bars):
         x = left + i * step + (step - bar_w) / 2
         h = value * scale
         color = over_color if reference is not None and value > reference else bar_color
-        out.append(f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                   f'fill="{color}"><title>{escape(label)}: {escape(unit)}{_fmt(value)}</title></rect>')
+        out.append(
+            f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
+            f'fill="{color}"><title>{escape(label)}: {escape(unit)}{_fmt(value)}</title></rect>'
+        )
         if i % max(label_every, 1) == 0:
-            out.append(f'<text x="{x + bar_w / 2:.1f}" y="{height - bottom + 14}" font-size="10" '
-                       f'text-anchor="middle">{escape(label)}</text>')
+            out.append(
+                f'<text x="{x + bar_w / 2:.1f}" y="{height - bottom + 14}" font-size="10" '
+                f'text-anchor="middle">{escape(label)}</text>'
+            )
     if reference is not None and scale > 0:
         y = top + plot_h - reference * scale
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="{over_color}" '
-                   f'stroke-dasharray="6 4"/>')
-        out.append(f'<text x="{width - right}" y="{y - 4:.1f}" font-size="10" text-anchor="end" '
-                   f'fill="{over_color}">{escape(reference_label)}</text>')
+        out.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="{over_color}" '
+            f'stroke-dasharray="6 4"/>'
+        )
+        out.append(
+            f'<text x="{width - right}" y="{y - 4:.1f}" font-size="10" text-anchor="end" '
+            f'fill="{over_color}">{escape(reference_label)}</text>'
+        )
     out.append("</svg>")
     return "".join(out)

@@ -13,6 +13,7 @@ Client frames (one JSON object per WebSocket message):
 
 Anything malformed gets an error frame and the socket stays open.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -108,7 +109,7 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
         try:
             max_bytes = settings.ORCHESTRATOR["MAX_FRAME_BYTES"]
             if len(raw) > max_bytes:
-                head = raw[:protocol.OVERSIZED_HEAD_BYTES]
+                head = raw[: protocol.OVERSIZED_HEAD_BYTES]
                 rid = protocol.id_from_head(head.encode() if isinstance(head, str) else head)
                 await self.send_frame(protocol.too_large_error(len(raw), max_bytes).to_frame(rid))
                 return
@@ -123,19 +124,27 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
         elif kind is None or kind == "request":
             await self._request(frame, started)
         else:
-            await self.send_frame(protocol.error(protocol.request_id_of(frame), ErrorCode.INVALID_REQUEST,
-                                                 f"Unknown frame type {str(kind)[:40]!r}",
-                                                 {"types": ["request", *sorted(_CONTROL)]}))
+            await self.send_frame(
+                protocol.error(
+                    protocol.request_id_of(frame),
+                    ErrorCode.INVALID_REQUEST,
+                    f"Unknown frame type {str(kind)[:40]!r}",
+                    {"types": ["request", *sorted(_CONTROL)]},
+                )
+            )
 
     async def _request(self, frame: dict[str, Any], started: float) -> None:
         rid = protocol.request_id_of(frame)
         rid = rid if isinstance(rid, (str, int)) else None
         refusal: ProtocolError | None
         if not self._may_proceed():
-            refusal = ProtocolError(ErrorCode.UNAUTHORIZED, "Authenticate first: {\"type\": \"auth\", \"token\": ...}")
+            refusal = ProtocolError(ErrorCode.UNAUTHORIZED, 'Authenticate first: {"type": "auth", "token": ...}')
         elif len(self.tasks) >= settings.WEB["WS_MAX_INFLIGHT"]:
-            refusal = ProtocolError(ErrorCode.OVERLOADED, "Too many requests in flight on this connection",
-                                    {"max_inflight": settings.WEB["WS_MAX_INFLIGHT"]})
+            refusal = ProtocolError(
+                ErrorCode.OVERLOADED,
+                "Too many requests in flight on this connection",
+                {"max_inflight": settings.WEB["WS_MAX_INFLIGHT"]},
+            )
         else:
             refusal = await request_admit(principal=self.principal)
         if refusal is not None:
@@ -153,8 +162,9 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
     async def _on_auth(self, frame: dict[str, Any]) -> None:
         token = frame.get("token")
         if not isinstance(token, str) or not token or len(token) > 200:
-            await self.send_frame(protocol.error(frame.get("id"), ErrorCode.INVALID_REQUEST,
-                                                 "'token' must be a non-empty string"))
+            await self.send_frame(
+                protocol.error(frame.get("id"), ErrorCode.INVALID_REQUEST, "'token' must be a non-empty string")
+            )
             return
         try:
             self.principal = await principal_for_token(token, client_ip=self.principal.client_ip)
@@ -164,18 +174,28 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
         if self.auth_timer is not None:
             self.auth_timer.cancel()
             self.auth_timer = None
-        await self.send_frame({"type": "authenticated", "id": frame.get("id"), "user": self.principal.username,
-                               "staff": self.principal.is_staff})
+        await self.send_frame(
+            {
+                "type": "authenticated",
+                "id": frame.get("id"),
+                "user": self.principal.username,
+                "staff": self.principal.is_staff,
+            }
+        )
 
     async def _on_subscribe(self, frame: dict[str, Any]) -> None:
         if not self._may_proceed():
             await self.send_frame(protocol.error(frame.get("id"), ErrorCode.UNAUTHORIZED, "Authenticate first"))
             return
         events = frame.get("events")
-        if events is not None and (not isinstance(events, list) or len(events) > _MAX_EVENT_FILTER
-                                   or not all(isinstance(e, str) and 0 < len(e) <= 100 for e in events)):
-            await self.send_frame(protocol.error(frame.get("id"), ErrorCode.INVALID_REQUEST,
-                                                 "'events' must be a list of event names"))
+        if events is not None and (
+            not isinstance(events, list)
+            or len(events) > _MAX_EVENT_FILTER
+            or not all(isinstance(e, str) and 0 < len(e) <= 100 for e in events)
+        ):
+            await self.send_frame(
+                protocol.error(frame.get("id"), ErrorCode.INVALID_REQUEST, "'events' must be a list of event names")
+            )
             return
         names = frozenset(e for e in (events or []) if e != "*")
         if self.subscription is None:

@@ -1,4 +1,5 @@
 """The admin dashboard: spend per day (30 days) against the budget, decisions per provider."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
@@ -29,13 +30,21 @@ def spend_by_day(*, now: Any = None, days: int = DAYS) -> dict[str, Any]:
     today = now.astimezone(tz).date()
     first = today - timedelta(days=days - 1)
     start = datetime.combine(first, time(0, 0), tzinfo=tz).astimezone(UTC)
-    rows = (LedgerEntry.objects.filter(charged_at__gte=start)
-            .annotate(day=TruncDate("charged_at", tzinfo=tz)).values("day")
-            .annotate(total=Sum("amount_nanos")).order_by("day"))
+    rows = (
+        LedgerEntry.objects.filter(charged_at__gte=start)
+        .annotate(day=TruncDate("charged_at", tzinfo=tz))
+        .values("day")
+        .annotate(total=Sum("amount_nanos"))
+        .order_by("day")
+    )
     by_day = {row["day"]: (row["total"] or 0) / 1e9 for row in rows}
     series = [(first + timedelta(days=i), by_day.get(first + timedelta(days=i), 0.0)) for i in range(days)]
-    decisions = list(RouteLog.objects.filter(created_at__gte=start).values("provider_key", "outcome")
-                     .annotate(n=Count("id")).order_by("-n", "provider_key"))
+    decisions = list(
+        RouteLog.objects.filter(created_at__gte=start)
+        .values("provider_key", "outcome")
+        .annotate(n=Count("id"))
+        .order_by("-n", "provider_key")
+    )
     return {"series": series, "primary": primary, "decisions": decisions, "timezone": str(tz)}
 
 
@@ -52,9 +61,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     data = spend_by_day()
     primary = data["primary"]
     daily_budget = primary["amount"] if primary and primary["period"] == "daily" else None
-    spend_svg = bar_chart_svg([(d.strftime("%m-%d"), v) for d, v in data["series"]], reference=daily_budget,
-                              reference_label=f"daily budget ${daily_budget:,.2f}" if daily_budget else "",
-                              unit="$", label_every=3)
+    spend_svg = bar_chart_svg(
+        [(d.strftime("%m-%d"), v) for d, v in data["series"]],
+        reference=daily_budget,
+        reference_label=f"daily budget ${daily_budget:,.2f}" if daily_budget else "",
+        unit="$",
+        label_every=3,
+    )
     bars = _decision_bars(data["decisions"])
     decisions_svg = bar_chart_svg(bars, width=max(260, 90 * len(bars) + 70), height=200)
     context = {

@@ -4,6 +4,7 @@ The status follows the envelope's error code and the headers follow the status
 (``status_codes``), so POST /api/request and POST /api/route-llm answer the same
 whichever shell served them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -23,8 +24,9 @@ async def send_envelope(send: Callable[[dict[str, Any]], Awaitable[None]], frame
     body = orjson.dumps(frame, default=str)
     headers = [_JSON, (b"content-length", str(len(body)).encode())]
     if status >= 400:
-        headers.extend((name.lower().encode("latin-1"), value.encode("latin-1"))
-                       for name, value in envelope_headers(status, frame))
+        headers.extend(
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in envelope_headers(status, frame)
+        )
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
     return status

@@ -12,6 +12,7 @@ at the price of N copies on the layer for N processes.
 The relay runs only while this process has subscribers: the first
 subscriber starts it, the last one to leave stops it (and awaits its end).
 """
+
 from __future__ import annotations
 
 import asyncio

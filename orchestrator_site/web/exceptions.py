@@ -11,6 +11,7 @@ Two places turn errors into envelopes, both through ``envelope_for``:
 
 The fast ASGI paths build their envelopes with ``agents.protocol`` directly.
 """
+
 from __future__ import annotations
 
 import logging
@@ -104,9 +105,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 def _needs_envelope(request: HttpRequest, response: HttpResponse) -> bool:
     # DRF responses already carry an envelope (api_exception_handler); only Django's own pages are replaced.
-    return (response.status_code >= 400 and request.path.startswith(API_PREFIX)
-            and not isinstance(response, Response)
-            and not response.get("Content-Type", "").startswith("application/json"))
+    return (
+        response.status_code >= 400
+        and request.path.startswith(API_PREFIX)
+        and not isinstance(response, Response)
+        and not response.get("Content-Type", "").startswith("application/json")
+    )
 
 
 def _envelope_response(response: HttpResponse) -> HttpResponse:
@@ -127,11 +131,14 @@ def api_error_envelope(get_response: Callable[..., Any]) -> Callable[..., Any]:
     response reaches it, Django has already logged any exception behind it.
     """
     if iscoroutinefunction(get_response):
+
         async def middleware(request: HttpRequest) -> HttpResponse:
             response = await get_response(request)
             return _envelope_response(response) if _needs_envelope(request, response) else response
     else:
+
         def middleware(request: HttpRequest) -> HttpResponse:  # type: ignore[misc]
             response = get_response(request)
             return _envelope_response(response) if _needs_envelope(request, response) else response
+
     return middleware

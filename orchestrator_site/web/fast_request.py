@@ -9,6 +9,7 @@ with the token resolved here (resolved tokens are cached for a few seconds).
 Requests that carry a session cookie and no token go to Django instead: a
 session-authenticated POST needs the CSRF check, which the DRF view does.
 """
+
 from __future__ import annotations
 
 import time
@@ -45,8 +46,9 @@ async def handle_request(scope: dict[str, Any], receive: Receive, send: Callable
         frame = request_refused(ProtocolError(ErrorCode.UNAUTHORIZED, str(exc)), transport="http", started=started)
     else:
         try:
-            frame = await request_answer(principal=principal, read_body=partial(_bounded_body, receive),
-                                         started=started)
+            frame = await request_answer(
+                principal=principal, read_body=partial(_bounded_body, receive), started=started
+            )
         except ConnectionResetError:
             return  # nobody to answer
     await send_envelope(send, frame)

@@ -6,6 +6,7 @@ answers (``route_answers``); it only skips Django's middleware cycle. The decisi
 made on the router's database thread, batched with the requests queued beside it
 (``llmrouter.dbthread``).
 """
+
 from __future__ import annotations
 
 import logging

@@ -3,6 +3,7 @@
 One implementation for every list (namespaces, ledger, route logs), and the
 schema parameters that document it, so the two cannot drift apart.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -48,13 +49,15 @@ _TIME_OR_EMPTY = {"oneOf": [{"type": "string", "format": "date-time"}, {"type": 
 def filter_parameters(*, what: str, exact: dict[str, str]) -> list[OpenApiParameter]:
     """The schema's description of ``filter_list``'s parameters; ``what`` names the time (e.g. "Created")."""
     params = [
-        OpenApiParameter("since", _TIME_OR_EMPTY, description=f"{what} at or after this time: {TIME_FORMAT}; "
-                                                              "empty: no filter"),
-        OpenApiParameter("until", _TIME_OR_EMPTY, description=f"{what} before this time: {TIME_FORMAT}; "
-                                                              "empty: no filter"),
+        OpenApiParameter(
+            "since", _TIME_OR_EMPTY, description=f"{what} at or after this time: {TIME_FORMAT}; empty: no filter"
+        ),
+        OpenApiParameter(
+            "until", _TIME_OR_EMPTY, description=f"{what} before this time: {TIME_FORMAT}; empty: no filter"
+        ),
     ]
-    params += [OpenApiParameter(param, OpenApiTypes.STR, description=f"Exact {param.replace('_', ' ')}; "
-                                                                     "empty: no filter")
-               for param in exact]
+    params += [
+        OpenApiParameter(param, OpenApiTypes.STR, description=f"Exact {param.replace('_', ' ')}; empty: no filter")
+        for param in exact
+    ]
     return params
-

@@ -7,6 +7,7 @@ paths or secrets), read from /health's own state (health_snapshot) so the two ne
 and the page costs no check of its own. Everything behind the links still
 asks for a login; a signed-in user sees the admin's user tools (log out, password).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -10,6 +10,7 @@ goes to the connection with the fewest requests in flight.
 One pool per event loop: Daphne runs one loop per process; tests run a loop
 per test, and a client must never be used from a loop it was not created on.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,8 +50,12 @@ class Gateway:
 
     async def _get_client(self) -> Any:
         clients = self._clients
-        if clients and self._loop is not None and self._loop() is asyncio.get_running_loop() \
-                and settings.ORCHESTRATOR["SOCKET_DIR"] is self._socket_dir:
+        if (
+            clients
+            and self._loop is not None
+            and self._loop() is asyncio.get_running_loop()
+            and settings.ORCHESTRATOR["SOCKET_DIR"] is self._socket_dir
+        ):
             # The hot path: the least busy of a few connections.
             return min(clients, key=_inflight) if len(clients) > 1 else clients[0]
         await self._open_pool()
@@ -91,25 +96,34 @@ class Gateway:
         try:
             client = await self._get_client()
         except (OSError, ConnectionError) as exc:
-            return protocol.error(rid, ErrorCode.AGENT_UNAVAILABLE, "The orchestrator is not reachable",
-                                  {"reason": type(exc).__name__})
+            return protocol.error(
+                rid, ErrorCode.AGENT_UNAVAILABLE, "The orchestrator is not reachable", {"reason": type(exc).__name__}
+            )
         try:
             # No wait_for of our own (a task per request): the client gives up
             # by itself a grace period after the request's timeout.
             return await client.send(request)
         except TimeoutError:  # the client's ClientTimeout: the orchestrator never answered
-            return protocol.error(rid, ErrorCode.TIMEOUT, f"No answer from the orchestrator within {timeout_ms} ms",
-                                  {"timeout_ms": timeout_ms})
+            return protocol.error(
+                rid,
+                ErrorCode.TIMEOUT,
+                f"No answer from the orchestrator within {timeout_ms} ms",
+                {"timeout_ms": timeout_ms},
+            )
         except (OSError, ConnectionError, EOFError) as exc:
             # The connection dropped with this request in flight. We do not resend it: the agent may already
             # have acted on it. The client re-opens its connection on the next request by itself.
-            return protocol.error(rid, ErrorCode.AGENT_UNAVAILABLE, "The connection to the orchestrator was lost",
-                                  {"reason": type(exc).__name__})
+            return protocol.error(
+                rid,
+                ErrorCode.AGENT_UNAVAILABLE,
+                "The connection to the orchestrator was lost",
+                {"reason": type(exc).__name__},
+            )
 
-    async def request(self, agent: str, action: str, data: dict[str, Any] | None = None, *,
-                      timeout_ms: float | None = None) -> dict[str, Any]:
-        frame: dict[str, Any] = {"id": protocol.new_request_id(), "agent": agent, "action": action,
-                                 "data": data or {}}
+    async def request(
+        self, agent: str, action: str, data: dict[str, Any] | None = None, *, timeout_ms: float | None = None
+    ) -> dict[str, Any]:
+        frame: dict[str, Any] = {"id": protocol.new_request_id(), "agent": agent, "action": action, "data": data or {}}
         if timeout_ms is not None:
             frame["timeout_ms"] = timeout_ms
         return await self.send(frame)

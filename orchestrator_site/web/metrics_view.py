@@ -12,6 +12,7 @@
 Several daphne processes each expose their own ``web_*`` series; scrape each
 (or sum them by ``instance`` in Prometheus). No multiprocess directory is needed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,16 +45,22 @@ def database_families() -> list[Any]:
     from llmrouter import selectors
     from llmrouter.models import Provider, RouteLog
 
-    decisions = CounterMetricFamily("llm_route_decisions", "Routing decisions logged, by chosen provider and outcome",
-                                    labels=["provider", "outcome"])
-    for row in (RouteLog.objects.values("provider_key", "outcome").annotate(n=Count("id"))
-                .order_by("provider_key", "outcome")):
+    decisions = CounterMetricFamily(
+        "llm_route_decisions",
+        "Routing decisions logged, by chosen provider and outcome",
+        labels=["provider", "outcome"],
+    )
+    for row in (
+        RouteLog.objects.values("provider_key", "outcome").annotate(n=Count("id")).order_by("provider_key", "outcome")
+    ):
         decisions.add_metric([row["provider_key"] or "none", row["outcome"]], row["n"])
 
-    spent = GaugeMetricFamily("llm_budget_spent_dollars", "Money charged in the budget's current window",
-                              labels=["budget", "period"])
-    remaining = GaugeMetricFamily("llm_budget_remaining_dollars", "Budget amount minus spend in the current window",
-                                  labels=["budget", "period"])
+    spent = GaugeMetricFamily(
+        "llm_budget_spent_dollars", "Money charged in the budget's current window", labels=["budget", "period"]
+    )
+    remaining = GaugeMetricFamily(
+        "llm_budget_remaining_dollars", "Budget amount minus spend in the current window", labels=["budget", "period"]
+    )
     amount = GaugeMetricFamily("llm_budget_amount_dollars", "Budget amount per window", labels=["budget", "period"])
     for status in selectors.budgets_status():
         labels = [status["name"], status["period"]]
@@ -61,11 +68,13 @@ def database_families() -> list[Any]:
         remaining.add_metric(labels, status["remaining"])
         amount.add_metric(labels, status["amount"])
 
-    healthy = GaugeMetricFamily("llm_provider_healthy", "1 when the provider is healthy, 0 otherwise",
-                                labels=["provider"])
+    healthy = GaugeMetricFamily(
+        "llm_provider_healthy", "1 when the provider is healthy, 0 otherwise", labels=["provider"]
+    )
     enabled = GaugeMetricFamily("llm_provider_enabled", "1 when the provider is enabled", labels=["provider"])
-    failures = GaugeMetricFamily("llm_provider_consecutive_failures", "Failed health checks in a row",
-                                 labels=["provider"])
+    failures = GaugeMetricFamily(
+        "llm_provider_consecutive_failures", "Failed health checks in a row", labels=["provider"]
+    )
     for p in selectors.provider_health():
         healthy.add_metric([p["key"]], 1.0 if p["health"] == Provider.Health.HEALTHY else 0.0)
         enabled.add_metric([p["key"]], 1.0 if p["enabled"] else 0.0)
@@ -83,9 +92,11 @@ async def orchestrator_text() -> str:
     frame = await gateway.request("orchestrator", "metrics", timeout_ms=5000)
     up = frame.get("status") == "success" and isinstance(frame.get("data"), dict)
     text = str(frame["data"].get("text", "")) if up else ""
-    header = ("# HELP web_orchestrator_up 1 when the orchestrator answered this scrape\n"
-              "# TYPE web_orchestrator_up gauge\n"
-              f"web_orchestrator_up {1 if up else 0}\n")
+    header = (
+        "# HELP web_orchestrator_up 1 when the orchestrator answered this scrape\n"
+        "# TYPE web_orchestrator_up gauge\n"
+        f"web_orchestrator_up {1 if up else 0}\n"
+    )
     return header + text
 
 
@@ -111,8 +122,12 @@ async def metrics(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponse("method not allowed\n", status=405, content_type=CONTENT_TYPE, headers={"Allow": "GET"})
     if not await metrics_allowed(request):
-        return HttpResponse("authentication required: send 'Authorization: Bearer <token>'\n", status=401,
-                            content_type=CONTENT_TYPE, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        return HttpResponse(
+            "authentication required: send 'Authorization: Bearer <token>'\n",
+            status=401,
+            content_type=CONTENT_TYPE,
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     parts = [generate_latest(webmetrics.REGISTRY).decode(), await orchestrator_text()]
     try:
         parts.append(await sync_to_async(database_text)())

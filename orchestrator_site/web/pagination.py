@@ -1,4 +1,5 @@
 """Page-numbered lists whose ``page`` parameter is what the schema says: an integer."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """API permissions: reads need an authenticated caller, writes need staff."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,4 +18,3 @@ class ReadAuthenticatedWriteStaff(BasePermission):
         if not (user and user.is_authenticated):
             return False
         return request.method in SAFE_METHODS or bool(user.is_staff)
-

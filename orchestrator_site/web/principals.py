@@ -4,6 +4,7 @@ The fast HTTP path and the WebSocket consumer authenticate without DRF's
 request machinery, so they share this module; DRF views use DRF's own
 authentication classes (see ``authentication.py``) against the same tokens.
 """
+
 from __future__ import annotations
 
 import time

@@ -24,6 +24,7 @@ not take the router down with it. After a failure Redis is left alone for a
 few seconds (every hit passes at once), so a dead or hung Redis costs one
 timeout per few seconds, not one per request.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -81,8 +82,9 @@ def _failed(exc: BaseException) -> None:
     _skip_until = now + RETRY_AFTER_FAILURE_S
     if now - _last_warning >= _WARN_EVERY_S:
         _last_warning = now
-        logger.warning("Rate limits are not enforced: the Redis cache does not answer (%s: %s)",
-                       type(exc).__name__, exc)
+        logger.warning(
+            "Rate limits are not enforced: the Redis cache does not answer (%s: %s)", type(exc).__name__, exc
+        )
 
 
 class _LoopCounter:
@@ -168,4 +170,3 @@ async def hit_async(cache: Any, key: str, lifetime_s: int) -> int | None:
     if counter is None or counter.url != url:
         counter = _counters[loop] = _LoopCounter(loop, url)
     return await counter.hit(cache.make_and_validate_key(key), lifetime_s)
-

@@ -3,6 +3,7 @@
 The decision's fields are declared once, in ``llmrouter.serializers.RouteAnswerSerializer``
 (which also documents them in the OpenAPI schema); this adds the envelope around them.
 """
+
 from __future__ import annotations
 
 from typing import Any

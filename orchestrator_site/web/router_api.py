@@ -6,6 +6,7 @@ the same contract for callers with a session (they need the CSRF check), tests,
 the browsable API and when the fast path is off, through the same admission
 (``admission.route_llm_admit``), validation, service and answers.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -49,11 +50,21 @@ def _body(request: Request) -> Any:
     return protocol.decode(request.body or b"")
 
 
-_ROUTE_EXAMPLE = OpenApiExample("the design's worked example", request_only=True, value={
-    "token_count": 5000, "task_type": "coding", "priority": "high", "max_latency": 3000,
-    "interface": "claude-code", "id": "job-1"})
-_USAGE_EXAMPLE = OpenApiExample("usage report", request_only=True, value={"prompt_tokens": 4000,
-                                                                          "completion_tokens": 1000})
+_ROUTE_EXAMPLE = OpenApiExample(
+    "the design's worked example",
+    request_only=True,
+    value={
+        "token_count": 5000,
+        "task_type": "coding",
+        "priority": "high",
+        "max_latency": 3000,
+        "interface": "claude-code",
+        "id": "job-1",
+    },
+)
+_USAGE_EXAMPLE = OpenApiExample(
+    "usage report", request_only=True, value={"prompt_tokens": 4000, "completion_tokens": 1000}
+)
 
 
 class _RouterView(APIView):
@@ -78,9 +89,17 @@ class RouteLLMView(_RouterView):
     reserved against the budget until usage is reported.
     """
 
-    @extend_schema(request=RouteRequestDoc, examples=[_ROUTE_EXAMPLE],
-                   responses={200: RouteResponseDoc, 402: ErrorEnvelopeSerializer, 413: ErrorEnvelopeSerializer,
-                              422: ErrorEnvelopeSerializer, 429: ErrorEnvelopeSerializer})
+    @extend_schema(
+        request=RouteRequestDoc,
+        examples=[_ROUTE_EXAMPLE],
+        responses={
+            200: RouteResponseDoc,
+            402: ErrorEnvelopeSerializer,
+            413: ErrorEnvelopeSerializer,
+            422: ErrorEnvelopeSerializer,
+            429: ErrorEnvelopeSerializer,
+        },
+    )
     def post(self, request: Request) -> Response:
         principal = self.principal(request)
         refusal = async_to_sync(route_llm_admit)(principal=principal)
@@ -90,8 +109,9 @@ class RouteLLMView(_RouterView):
         try:
             payload = _body(request)
             request_id = caller_request_id(payload)
-            result = services.route_request(**validation.parse_route_request(payload),
-                                            anonymous=not principal.is_authenticated)
+            result = services.route_request(
+                **validation.parse_route_request(payload), anonymous=not principal.is_authenticated
+            )
         except ProtocolError as exc:
             return envelope_response(exc.to_frame(request_id))
         return envelope_response(route_success(result, request_id))
@@ -100,8 +120,11 @@ class RouteLLMView(_RouterView):
 class UsageView(_RouterView):
     """Report the real usage of a routed call; settles its reservation once (a repeat answers already_settled)."""
 
-    @extend_schema(request=UsageRequestDoc, examples=[_USAGE_EXAMPLE],
-                   responses={200: UsageResponseDoc, 409: ErrorEnvelopeSerializer, 413: ErrorEnvelopeSerializer})
+    @extend_schema(
+        request=UsageRequestDoc,
+        examples=[_USAGE_EXAMPLE],
+        responses={200: UsageResponseDoc, 409: ErrorEnvelopeSerializer, 413: ErrorEnvelopeSerializer},
+    )
     def post(self, request: Request, decision_id: str) -> Response:
         refusal = route_caller_refusal(self.principal(request))
         if refusal is not None:
@@ -155,8 +178,13 @@ class _TimeFiltered(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
 
 _LEDGER_FILTERS = {"provider": "provider_key", "kind": "kind", "decision_id": "route__decision_id"}
-_ROUTE_LOG_FILTERS = {"provider": "provider_key", "interface": "interface", "outcome": "outcome",
-                      "task_type": "task_type", "request_id": "request_id"}
+_ROUTE_LOG_FILTERS = {
+    "provider": "provider_key",
+    "interface": "interface",
+    "outcome": "outcome",
+    "task_type": "task_type",
+    "request_id": "request_id",
+}
 
 
 @extend_schema_view(list=extend_schema(parameters=filter_parameters(what="Booked", exact=_LEDGER_FILTERS)))

@@ -1,4 +1,5 @@
 """The router's HTTP surface, mounted at the site root by orchestrator_site/urls.py."""
+
 from __future__ import annotations
 
 from django.urls import include, path

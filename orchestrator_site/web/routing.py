@@ -1,4 +1,5 @@
 """The "websocket" half of asgi.py: Origin check -> session auth -> /ws/."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -38,8 +39,9 @@ class OriginCheck:
     def __init__(self, app: Callable[..., Awaitable[None]]):
         self.app = app
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
-                       send: Callable[..., Awaitable[Any]]) -> None:
+    async def __call__(
+        self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]], send: Callable[..., Awaitable[Any]]
+    ) -> None:
         origin = next((v for k, v in scope.get("headers", ()) if k == b"origin"), None)
         if not origin_allowed(origin):
             await WebsocketDenier()(scope, receive, send)

@@ -13,6 +13,7 @@ protocol's error envelope (``ErrorEnvelopeSerializer``):
 Anonymous access follows the view's ``anonymous_allowed()`` when it has one
 (the router's and /api/request's policies are settings), else DRF's AllowAny.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -42,11 +43,19 @@ class ErrorEnvelopeSerializer(serializers.Serializer):
 
 
 _MESSAGES = {
-    400: "Bad input", 401: "No valid token (or none where one is needed)", 402: "Over a hard-capped budget",
-    403: "Not allowed (staff only, or the CSRF check of a session failed)", 404: "Not found",
-    409: "Conflict", 413: "Body too large", 415: "Unsupported media type of the body",
-    422: "No provider fits the request", 429: "Rate limited (see Retry-After)", 500: "Internal error",
-    503: "Agent or orchestrator unavailable", 504: "The agent did not answer in time",
+    400: "Bad input",
+    401: "No valid token (or none where one is needed)",
+    402: "Over a hard-capped budget",
+    403: "Not allowed (staff only, or the CSRF check of a session failed)",
+    404: "Not found",
+    409: "Conflict",
+    413: "Body too large",
+    415: "Unsupported media type of the body",
+    422: "No provider fits the request",
+    429: "Rate limited (see Retry-After)",
+    500: "Internal error",
+    503: "Agent or orchestrator unavailable",
+    504: "The agent did not answer in time",
 }
 
 
@@ -63,8 +72,12 @@ _NO_NUL_PATTERN = "^[^\\x00]*$"
 class ApiAutoSchema(AutoSchema):
     def _insert_field_validators(self, field: Any, schema: dict[str, Any]) -> None:
         super()._insert_field_validators(field, schema)  # a validator's own pattern (slugs) comes first
-        if (isinstance(field, serializers.CharField) and isinstance(field.parent, serializers.ModelSerializer)
-                and schema.get("type") == "string" and not {"pattern", "enum", "format"} & schema.keys()):
+        if (
+            isinstance(field, serializers.CharField)
+            and isinstance(field.parent, serializers.ModelSerializer)
+            and schema.get("type") == "string"
+            and not {"pattern", "enum", "format"} & schema.keys()
+        ):
             schema["pattern"] = _NO_NUL_PATTERN
 
     def _error_statuses(self) -> set[int]:
@@ -95,8 +108,9 @@ class ApiAutoSchema(AutoSchema):
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         for status in sorted(self._error_statuses()):
-            responses.setdefault(str(status), self._get_response_for_code(ErrorEnvelopeSerializer, str(status),
-                                                                          direction=direction))
+            responses.setdefault(
+                str(status), self._get_response_for_code(ErrorEnvelopeSerializer, str(status), direction=direction)
+            )
         for code, response in responses.items():
             if code.isdigit() and int(code) >= 400:
                 response["description"] = error_description(int(code))

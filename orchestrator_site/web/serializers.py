@@ -1,4 +1,5 @@
 """Serializers: shapes for the schema and for output; no logic."""
+
 from __future__ import annotations
 
 from rest_framework import serializers
@@ -10,19 +11,36 @@ from orchestrator_common.serializer_fields import PositiveNumberField, RequestId
 class AgentRequestSerializer(serializers.Serializer):
     """The wire envelope of an agent request (see the protocol documentation)."""
 
-    id = RequestIdField(required=False, help_text="Your id (string or integer), echoed in the response as given; "
-                                                  "one is assigned when missing. Alias: request_id.")
+    id = RequestIdField(
+        required=False,
+        help_text="Your id (string or integer), echoed in the response as given; "
+        "one is assigned when missing. Alias: request_id.",
+    )
     agent = serializers.CharField(help_text="Agent type, e.g. 'naming', or 'orchestrator' for its built-ins.")
     action = serializers.CharField(help_text="Action of that agent, e.g. 'allocate_namespace'.")
     # A field named like Serializer.data (the wire format's name): the stubs see it as an override.
-    data = serializers.DictField(required=False, allow_null=True,  # type: ignore[assignment]
-                                 help_text="The action's input (a JSON object). Alias: params.")
-    timeout_ms = PositiveNumberField(required=False, allow_null=True, help_text="Milliseconds; default "
-                                                               "ORCHESTRATOR_REQUEST_TIMEOUT_MS.")
-    idempotency_key = serializers.CharField(required=False, allow_null=True, min_length=1, max_length=200,
-                                            help_text="A retried request with this key gets the first answer.")
-    interface = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=100,
-                                      help_text="Who is calling, for the logs (e.g. 'claude-code').")
+    data = serializers.DictField(
+        required=False,
+        allow_null=True,  # type: ignore[assignment]
+        help_text="The action's input (a JSON object). Alias: params.",
+    )
+    timeout_ms = PositiveNumberField(
+        required=False, allow_null=True, help_text="Milliseconds; default ORCHESTRATOR_REQUEST_TIMEOUT_MS."
+    )
+    idempotency_key = serializers.CharField(
+        required=False,
+        allow_null=True,
+        min_length=1,
+        max_length=200,
+        help_text="A retried request with this key gets the first answer.",
+    )
+    interface = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=100,
+        help_text="Who is calling, for the logs (e.g. 'claude-code').",
+    )
 
 
 class AgentResponseSerializer(serializers.Serializer):
@@ -74,6 +92,15 @@ class AgentSerializer(serializers.Serializer):
 class NamespaceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Namespace
-        fields = ["name", "project", "environment", "sequence", "cid", "description", "interface",
-                  "allocated_by", "created_at"]
+        fields = [
+            "name",
+            "project",
+            "environment",
+            "sequence",
+            "cid",
+            "description",
+            "interface",
+            "allocated_by",
+            "created_at",
+        ]
         read_only_fields = fields

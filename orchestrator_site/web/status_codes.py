@@ -1,4 +1,5 @@
 """Which HTTP status (and headers) a response envelope travels with. Pure, no Django."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -14,6 +14,7 @@ the local-memory cache each web process counts on its own; set
 ``DJANGO_CACHE=redis`` so several processes share one limit. With Redis a hit
 is one Lua script (``redis_throttle``).
 """
+
 from __future__ import annotations
 
 import time

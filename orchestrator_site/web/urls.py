@@ -1,4 +1,5 @@
 """The web app's routes, mounted at the site root by orchestrator_site/urls.py."""
+
 from __future__ import annotations
 
 from django.urls import include, path

@@ -1,4 +1,5 @@
 """Connection upkeep of worker threads (agents' ORM handlers, the router's fast path)."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor

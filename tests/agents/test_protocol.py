@@ -30,15 +30,18 @@ def test_normalize_accepts_params_and_request_id_aliases():
     assert req["id"] == "r1" and req["data"] == {"a": 1}
 
 
-@pytest.mark.parametrize("frame, fragment", [
-    ({"agent": "naming"}, "action"),
-    ({"action": "x"}, "agent"),
-    ({"action": "x", "agent": "n", "data": [1]}, "data"),
-    ({"action": "x", "agent": "n", "timeout_ms": -1}, "timeout_ms"),
-    ({"action": "x", "agent": "n", "id": {"a": 1}}, "id"),
-    ({"action": 123, "agent": "n"}, "'action' must be a non-empty string"),
-    ({"action": "", "agent": "n"}, "'action' must be a non-empty string"),
-])
+@pytest.mark.parametrize(
+    "frame, fragment",
+    [
+        ({"agent": "naming"}, "action"),
+        ({"action": "x"}, "agent"),
+        ({"action": "x", "agent": "n", "data": [1]}, "data"),
+        ({"action": "x", "agent": "n", "timeout_ms": -1}, "timeout_ms"),
+        ({"action": "x", "agent": "n", "id": {"a": 1}}, "id"),
+        ({"action": 123, "agent": "n"}, "'action' must be a non-empty string"),
+        ({"action": "", "agent": "n"}, "'action' must be a non-empty string"),
+    ],
+)
 def test_normalize_names_what_is_wrong(frame, fragment):
     with pytest.raises(ProtocolError) as exc:
         protocol.normalize_request(frame)
@@ -50,7 +53,7 @@ def test_line_buffer_splits_chunks_and_keeps_partial_frames():
     buf = LineBuffer(max_bytes=100)
     assert buf.feed(b'{"a":1}\n{"b"') == [b'{"a":1}']
     assert buf.pending == 4
-    assert buf.feed(b':2}\n\n') == [b'{"b":2}']
+    assert buf.feed(b":2}\n\n") == [b'{"b":2}']
     assert buf.pending == 0
 
 
@@ -71,13 +74,16 @@ def test_line_buffer_in_discard_mode_skips_an_oversized_line_to_its_newline_and_
     assert buf.feed(b"\n") == [b'{"c":3}']
 
 
-@pytest.mark.parametrize("head, rid", [
-    (b'{"id":12,"status":"success","data":{"pad":"xxx', 12),
-    (b'{"request_id": "a\\"b", "action": "x', 'a"b'),
-    (b'{"agent":"naming","id":"r-1","data":{"x', "r-1"),
-    (b'{"data":{"pad":"xxxxxxxx', None),
-    (b'{"id":"unterminated', None),
-])
+@pytest.mark.parametrize(
+    "head, rid",
+    [
+        (b'{"id":12,"status":"success","data":{"pad":"xxx', 12),
+        (b'{"request_id": "a\\"b", "action": "x', 'a"b'),
+        (b'{"agent":"naming","id":"r-1","data":{"x', "r-1"),
+        (b'{"data":{"pad":"xxxxxxxx', None),
+        (b'{"id":"unterminated', None),
+    ],
+)
 def test_the_id_of_an_oversized_frame_is_recovered_from_its_first_bytes(head, rid):
     assert protocol.id_from_head(head) == rid
 

@@ -1,5 +1,6 @@
 """``manage.py send`` exit codes, from a real process: 2 for usage errors, 3 when the
 orchestrator cannot be reached, 0/1 by the answer's status (tests/e2e/test_socket_system.py)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -11,8 +12,14 @@ from tests.support.system import MANAGE, PROJECT_ROOT, _base_env
 
 
 def send(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(MANAGE), "send", *args], cwd=PROJECT_ROOT, env=_base_env(),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(MANAGE), "send", *args],
+        cwd=PROJECT_ROOT,
+        env=_base_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_unreachable_orchestrator_exits_3_with_a_message() -> None:

@@ -1,4 +1,5 @@
 """The one write-batching class, over a real socket pair and a real event loop."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """Fixtures of the end-to-end Redis tests (the harness itself, system_factory, is tests/support/fixtures.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator

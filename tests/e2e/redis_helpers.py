@@ -1,4 +1,5 @@
 """Helpers for the end-to-end Redis tests: a Redis client on the system's prefix, liveness waits."""
+
 from __future__ import annotations
 
 import uuid
@@ -15,15 +16,19 @@ def redis_for(url: str = SHARED_REDIS_URL) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=2)
 
 
-def wait_listening(system: System, agent_type: str, instance: str, url: str = SHARED_REDIS_URL,
-                   timeout: float = 90) -> None:
+def wait_listening(
+    system: System, agent_type: str, instance: str, url: str = SHARED_REDIS_URL, timeout: float = 90
+) -> None:
     """Until ``instance`` has registered itself as a live Redis consumer of ``agent_type``."""
     client = redis_for(url)
     key = RedisKeys(system.redis_prefix).live(agent_type)
     try:
-        wait_until(lambda: client.zscore(key, instance) is not None, timeout,
-                   f"{agent_type}/{instance} to listen on Redis",
-                   on_fail=lambda: system.log_tail("agent-" + instance))
+        wait_until(
+            lambda: client.zscore(key, instance) is not None,
+            timeout,
+            f"{agent_type}/{instance} to listen on Redis",
+            on_fail=lambda: system.log_tail("agent-" + instance),
+        )
     finally:
         client.close()
 
@@ -35,8 +40,9 @@ def start_listening_probe(system: System, type_prefix: str) -> tuple[str, str]:
     shared with every other test run.
     """
     agent_type = f"{type_prefix}{uuid.uuid4().hex[:8]}"
-    instance = system.start_agent(agent_type, transport="redis", wait=False,
-                                  class_path="tests.support.agents.ProbeAgent")
+    instance = system.start_agent(
+        agent_type, transport="redis", wait=False, class_path="tests.support.agents.ProbeAgent"
+    )
     wait_listening(system, agent_type, instance)
     return agent_type, instance
 

@@ -7,6 +7,7 @@ no broken image, and a screenshot under var/screenshots/ for people to look at.
 Without Chromium (``python3 dev.py test`` installs it) the tests are skipped,
 saying so.
 """
+
 from __future__ import annotations
 
 import re
@@ -46,8 +47,10 @@ return {
 
 def _browser_missing() -> str | None:
     if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        return ("Chromium is not installed (needs /usr/bin/chromium and /usr/bin/chromedriver: "
-                "apt-get install chromium chromium-driver, which python3 dev.py test does when it can)")
+        return (
+            "Chromium is not installed (needs /usr/bin/chromium and /usr/bin/chromedriver: "
+            "apt-get install chromium chromium-driver, which python3 dev.py test does when it can)"
+        )
     return None
 
 
@@ -60,9 +63,17 @@ def system() -> Iterator[Supervised]:
     try:
         supervised.start()
         # A routing decision, so the route log has a row to open.
-        routed = httpx.post(f"{supervised.url}/api/route-llm", timeout=60, json={
-            "token_count": 5000, "task_type": "coding", "priority": "high", "max_latency": 3000,
-            "interface": "browser-test"})
+        routed = httpx.post(
+            f"{supervised.url}/api/route-llm",
+            timeout=60,
+            json={
+                "token_count": 5000,
+                "task_type": "coding",
+                "priority": "high",
+                "max_latency": 3000,
+                "interface": "browser-test",
+            },
+        )
         assert routed.status_code == 200, routed.text
         yield supervised
     finally:
@@ -76,8 +87,14 @@ def browser(system: Supervised) -> Iterator[Any]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600",
-                "--disable-gpu", "--no-first-run"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1600",
+        "--disable-gpu",
+        "--no-first-run",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)

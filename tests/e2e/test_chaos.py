@@ -18,6 +18,7 @@ The CI run is bounded (CHAOS_REQUESTS, default 1,000; about a minute); the full 
 and prints the counts and the worst first-send-to-final-answer time per key
 (``-s`` shows them).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -101,9 +102,14 @@ class RawClient:
 
 
 def allocation(n: int, project: str, phase: str) -> dict[str, Any]:
-    return {"id": f"{phase}-{n}", "agent": "naming", "action": "allocate_namespace",
-            "data": {"project": project, "environment": "test"}, "timeout_ms": TIMEOUT_MS,
-            "idempotency_key": f"chaos-{project}-{n}"}
+    return {
+        "id": f"{phase}-{n}",
+        "agent": "naming",
+        "action": "allocate_namespace",
+        "data": {"project": project, "environment": "test"},
+        "timeout_ms": TIMEOUT_MS,
+        "idempotency_key": f"chaos-{project}-{n}",
+    }
 
 
 def retryable(answer: dict[str, Any]) -> bool:
@@ -112,8 +118,9 @@ def retryable(answer: dict[str, Any]) -> bool:
     return code in RETRY_CODES or (code == "CONFLICT" and bool((error.get("details") or {}).get("in_progress")))
 
 
-async def allocate_until_done(client: RawClient, n: int, project: str, concurrency: asyncio.Semaphore,
-                              log: dict[Any, Any]) -> tuple[Any, float, int]:
+async def allocate_until_done(
+    client: RawClient, n: int, project: str, concurrency: asyncio.Semaphore, log: dict[Any, Any]
+) -> tuple[Any, float, int]:
     """One key's client: send, and retry every retryable failure with the same key until it succeeds.
 
     Returns the final answer (None if it never came: the test reports those first), the seconds from the
@@ -196,11 +203,14 @@ class Chaos:
 
 def test_allocations_survive_agents_being_killed_at_random(system_factory):
     # The default idempotency claim lifetime (30 s): a killed owner's claims must be freed by its death.
-    system = system_factory(orchestrator_args=("--no-monitor",), env={
-        "REDIS_CLAIM_IDLE_MS": "1000",          # reclaim a dead instance's stream entries quickly
-        "AGENT_RETRY_INTERVAL_S": "0.2",
-        "LOG_LEVEL": "WARNING",
-    })
+    system = system_factory(
+        orchestrator_args=("--no-monitor",),
+        env={
+            "REDIS_CLAIM_IDLE_MS": "1000",  # reclaim a dead instance's stream entries quickly
+            "AGENT_RETRY_INTERVAL_S": "0.2",
+            "LOG_LEVEL": "WARNING",
+        },
+    )
     project = f"chaos{uuid.uuid4().hex[:8]}"
     chaos = Chaos(system)
     try:
@@ -225,8 +235,9 @@ async def _scenario(system: System, chaos: Chaos, project: str) -> dict[str, Any
     attempts: dict[Any, Any] = {}
     slots = asyncio.Semaphore(CONCURRENCY)
     try:
-        finals = await asyncio.gather(*(allocate_until_done(client, n, project, slots, attempts)
-                                        for n in range(REQUESTS)))
+        finals = await asyncio.gather(
+            *(allocate_until_done(client, n, project, slots, attempts) for n in range(REQUESTS))
+        )
     finally:
         chaos.stop()
         await killer
@@ -243,8 +254,12 @@ async def _scenario(system: System, chaos: Chaos, project: str) -> dict[str, Any
     worst_key_s = per_key_s[-1]
 
     # A sample of successes is re-sent once the system is calm: the same namespace, not a new one.
-    await asyncio.to_thread(wait_until, lambda: any(i["state"] == "READY" for i in system.instances("naming")),
-                            90, "a naming instance to be READY")
+    await asyncio.to_thread(
+        wait_until,
+        lambda: any(i["state"] == "READY" for i in system.instances("naming")),
+        90,
+        "a naming instance to be READY",
+    )
     sample = random.sample(range(REQUESTS), k=min(50, REQUESTS))
     second = await send_all(client, [allocation(n, project, "b") for n in sample], 32)
     await asyncio.sleep(1.0)  # a duplicate answer would arrive now
@@ -252,8 +267,9 @@ async def _scenario(system: System, chaos: Chaos, project: str) -> dict[str, Any
 
     duplicates = {rid: len(frames) for rid, frames in client.received.items() if len(frames) != 1}
     assert duplicates == {}, f"ids answered more than once: {list(duplicates.items())[:5]}"
-    assert all(a is not None and a["status"] == "success" for a, _ in second.values()), \
-        [a for a, _ in second.values() if a is None or a["status"] != "success"][:3]
+    assert all(a is not None and a["status"] == "success" for a, _ in second.values()), [
+        a for a, _ in second.values() if a is None or a["status"] != "success"
+    ][:3]
 
     answered = {n: a["data"]["namespace"] for n, (a, _, _) in enumerate(finals)}
     for rid, (a, _) in second.items():
@@ -267,17 +283,30 @@ async def _scenario(system: System, chaos: Chaos, project: str) -> dict[str, Any
     assert len({name for _, name in rows}) == REQUESTS
     stored = {key: name for key, name in rows}
     assert all(stored[f"key:chaos-{project}-{n}"] == name for n, name in answered.items())
-    first_try = Counter(a["status"] if a["status"] == "success" else a["error"]["code"]
-                        for rid, a in attempts.items() if rid.startswith("a1-"))
+    first_try = Counter(
+        a["status"] if a["status"] == "success" else a["error"]["code"]
+        for rid, a in attempts.items()
+        if rid.startswith("a1-")
+    )
     transports = Counter(a.get("transport", "?") for a, _, _ in finals)
     messages = Counter(a["error"]["message"][:80] for a in attempts.values() if a["status"] == "error")
-    summary = {"requests": REQUESTS, "seconds": round(chaos_s, 1), "kills": chaos.kills,
-               "first_try": dict(first_try), "attempts": len(attempts),
-               "keys_retried": sum(1 for _, _, tries in finals if tries > 1),
-               "max_attempts_per_key": max(tries for _, _, tries in finals), "served_by": dict(transports),
-               "worst_key_s": round(worst_key_s, 2), "p99_key_s": round(per_key_s[int(0.99 * (REQUESTS - 1))], 2),
-               "resent_successes": len(sample), "namespaces": len(rows), "duplicate_answers": 0, "hanging": 0,
-               "error_messages": dict(messages)}
+    summary = {
+        "requests": REQUESTS,
+        "seconds": round(chaos_s, 1),
+        "kills": chaos.kills,
+        "first_try": dict(first_try),
+        "attempts": len(attempts),
+        "keys_retried": sum(1 for _, _, tries in finals if tries > 1),
+        "max_attempts_per_key": max(tries for _, _, tries in finals),
+        "served_by": dict(transports),
+        "worst_key_s": round(worst_key_s, 2),
+        "p99_key_s": round(per_key_s[int(0.99 * (REQUESTS - 1))], 2),
+        "resent_successes": len(sample),
+        "namespaces": len(rows),
+        "duplicate_answers": 0,
+        "hanging": 0,
+        "error_messages": dict(messages),
+    }
     print(f"\nchaos worst time from first send to final answer per key: {worst_key_s:.2f} s")
     assert worst_key_s < WORST_KEY_S, summary
     return summary
@@ -286,7 +315,8 @@ async def _scenario(system: System, chaos: Chaos, project: str) -> dict[str, Any
 def _namespaces(system: System, project: str) -> list[tuple[str, str]]:
     conn = sqlite3.connect(system.db_path, timeout=30)
     try:
-        return conn.execute("SELECT idempotency_key, name FROM naming_namespace WHERE project = ?",
-                            (project,)).fetchall()
+        return conn.execute(
+            "SELECT idempotency_key, name FROM naming_namespace WHERE project = ?", (project,)
+        ).fetchall()
     finally:
         conn.close()

@@ -14,6 +14,7 @@ for a machine without API keys is Local Llama on a local Ollama. A fake
 provider (a real HTTP server speaking OpenAI's format, no key) stands in for
 that Ollama: Local Llama's ``api_base`` is pointed at it, nothing else changes.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,6 +45,7 @@ def _documented() -> list[Snippet]:
 
 # --- without a system: what can be checked by reading ------------------------------------------
 
+
 @pytest.mark.parametrize("snippet", _documented(), ids=lambda s: s.where)
 def test_every_snippet_parses(snippet: Snippet) -> None:
     if snippet.kind == "python":
@@ -57,27 +59,46 @@ def test_every_snippet_parses(snippet: Snippet) -> None:
 def test_snippets_use_the_projects_interpreter(snippet: Snippet) -> None:
     # `python manage.py` / `manage.py` alone is not what a fresh machine has: the packages are in .venv.
     for number, line in enumerate(snippet.code.splitlines(), snippet.line + 1):
-        assert not re.search(r"(^|[\s;|&(])(python3?\s+manage\.py|manage\.py)\b", line.replace(
-            ".venv/bin/python manage.py", "")), f"{snippet.path.name}:{number}: use .venv/bin/python manage.py"
+        assert not re.search(
+            r"(^|[\s;|&(])(python3?\s+manage\.py|manage\.py)\b", line.replace(".venv/bin/python manage.py", "")
+        ), f"{snippet.path.name}:{number}: use .venv/bin/python manage.py"
 
 
 def test_the_client_imports_from_any_directory(tmp_path: Path) -> None:
     # pyproject.toml + `pip install -e .` (python3 dev.py setup): no PYTHONPATH, not the project's directory.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([str(VENV_PYTHON), "-c", "from agents.client import Client; import agents, llmgateway; "
-                           "print(agents.__file__); print(llmgateway.__file__)"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            str(VENV_PYTHON),
+            "-c",
+            "from agents.client import Client; import agents, llmgateway; "
+            "print(agents.__file__); print(llmgateway.__file__)",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, f"not installed in .venv (python3 dev.py setup does it):\n{done.stderr}"
     assert all(Path(line).is_relative_to(PROJECT_ROOT) for line in done.stdout.split()), done.stdout
 
 
 # --- against the running system ---------------------------------------------------------------
 
+
 def _point_local_llama_at(supervised: Supervised, base_url: str) -> None:
-    code = ("from llmrouter.models import Provider\n"
-            f"assert Provider.objects.filter(key='local-llama').update(api_base={base_url!r}) == 1\n")
-    subprocess.run([str(VENV_PYTHON), str(PROJECT_ROOT / "manage.py"), "shell", "-c", code], cwd=PROJECT_ROOT,
-                   env=supervised.env, check=True, capture_output=True, timeout=120)
+    code = (
+        "from llmrouter.models import Provider\n"
+        f"assert Provider.objects.filter(key='local-llama').update(api_base={base_url!r}) == 1\n"
+    )
+    subprocess.run(
+        [str(VENV_PYTHON), str(PROJECT_ROOT / "manage.py"), "shell", "-c", code],
+        cwd=PROJECT_ROOT,
+        env=supervised.env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +131,16 @@ def run_snippet(snippet: Snippet, env: dict[str, str], port: int, scratch: Path)
     else:
         cmd, cwd = [str(VENV_PYTHON if VENV_PYTHON.exists() else sys.executable), "-c", code], scratch
     try:
-        done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=SNIPPET_TIMEOUT_S,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=SNIPPET_TIMEOUT_S, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired as exc:
         # bytes even with text=True (subprocess.run's timeout keeps what it read undecoded)
         out, err = (x.decode(errors="replace") if isinstance(x, bytes) else x for x in (exc.stdout, exc.stderr))
-        raise AssertionError(f"{snippet.where} did not finish in {SNIPPET_TIMEOUT_S:.0f} s:\n{snippet.code}"
-                             f"\n--- output ---\n{out}\n{err}") from None
+        raise AssertionError(
+            f"{snippet.where} did not finish in {SNIPPET_TIMEOUT_S:.0f} s:\n{snippet.code}"
+            f"\n--- output ---\n{out}\n{err}"
+        ) from None
     output = f"--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
     assert done.returncode == 0, f"{snippet.where} exited with {done.returncode}:\n{snippet.code}{output}"
     assert not ERROR_FRAME.search(done.stdout), f"{snippet.where} printed an error frame:\n{snippet.code}{output}"

@@ -6,6 +6,7 @@ same legacy channel names both agents execute each request, and both warn at
 start; with a channel prefix each (REDIS_LEGACY_CHANNEL_PREFIX) a request
 reaches its own deployment only.
 """
+
 from __future__ import annotations
 
 import time
@@ -49,8 +50,9 @@ def ask(conn: redis.Redis, channel_prefix: str, rid: str, settle_s: float = 2.0)
     pubsub = conn.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(f"{channel_prefix}agent.probe.response")
     try:
-        conn.publish(f"{channel_prefix}agent.probe.request",
-                     orjson.dumps({"action": "whoami", "params": {}, "request_id": rid}))
+        conn.publish(
+            f"{channel_prefix}agent.probe.request", orjson.dumps({"action": "whoami", "params": {}, "request_id": rid})
+        )
         answers = []
         deadline = time.monotonic() + settle_s
         while time.monotonic() < deadline:
@@ -77,9 +79,12 @@ def test_deployments_sharing_the_legacy_channel_names_are_warned_at_start(conn):
         answers = ask(conn, shared, "both-1")
         assert sorted(a["data"]["instance"] for a in answers) == ["DEPLOY0-PROBE", "DEPLOY1-PROBE"]
         for i, system in enumerate(systems):
-            wait_until(lambda system=system, i=i: WARNING in system.log_tail(f"agent-DEPLOY{i}-PROBE", 200), 30,
-                       f"the shared-channel warning of deployment {i}",
-                       on_fail=lambda system=system, i=i: system.log_tail(f"agent-DEPLOY{i}-PROBE"))
+            wait_until(
+                lambda system=system, i=i: WARNING in system.log_tail(f"agent-DEPLOY{i}-PROBE", 200),
+                30,
+                f"the shared-channel warning of deployment {i}",
+                on_fail=lambda system=system, i=i: system.log_tail(f"agent-DEPLOY{i}-PROBE"),
+            )
     finally:
         for system in systems:
             system.stop()
@@ -90,8 +95,9 @@ def test_a_legacy_channel_prefix_per_deployment_keeps_their_requests_apart(conn)
     systems = two_deployments(prefixes)
     try:
         for prefix in prefixes:
-            wait_until(lambda prefix=prefix: subscribers(conn, f"{prefix}agent.probe.request") == 1, 90,
-                       f"{prefix} subscribed")
+            wait_until(
+                lambda prefix=prefix: subscribers(conn, f"{prefix}agent.probe.request") == 1, 90, f"{prefix} subscribed"
+            )
         for i, prefix in enumerate(prefixes):
             answers = ask(conn, prefix, f"apart-{i}")
             assert [a["data"]["instance"] for a in answers] == [f"DEPLOY{i}-PROBE"], answers

@@ -4,6 +4,7 @@ A real orchestrator process with a 64 KiB limit; agents are a real ``run_agent``
 process and, for the orchestrator's own guard, a hand-written old agent on the
 type socket that answers with a line over the limit anyway.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,13 @@ class OldAgent(threading.Thread):
         super().__init__(daemon=True)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(str(system.type_socket("probe")))
-        hello = {"type": "hello", "agent": "probe", "instance": instance, "actions": ["big", "whoami"],
-                 "max_inflight": 16}
+        hello = {
+            "type": "hello",
+            "agent": "probe",
+            "instance": instance,
+            "actions": ["big", "whoami"],
+            "max_inflight": 16,
+        }
         self.sock.sendall(json.dumps(hello).encode() + b"\n")
         self.file = self.sock.makefile("rb")
         assert json.loads(self.file.readline())["type"] == "welcome"
@@ -128,8 +134,11 @@ def test_the_agent_runtime_answers_message_too_large_instead_of_sending_an_overs
         assert fits["status"] == "success" and len(fits["data"]["pad"]) == LIMIT - 1000
         assert slow.result()["status"] == "success"
         assert [i["connected_at"] for i in system.instances("probe")] == connected_at
-        wait_until(lambda: f"over the {LIMIT}-byte frame limit" in system.log_tail("agent-" + instance, 200),
-                   10, "the agent's log line")
+        wait_until(
+            lambda: f"over the {LIMIT}-byte frame limit" in system.log_tail("agent-" + instance, 200),
+            10,
+            "the agent's log line",
+        )
     finally:
         system.stop_agent(instance)
 
@@ -137,8 +146,9 @@ def test_the_agent_runtime_answers_message_too_large_instead_of_sending_an_overs
 def test_an_oversized_request_on_the_client_socket_is_answered_with_its_id(system):
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(str(system.client_socket))
-        sock.sendall(b'{"id": "huge-1", "agent": "probe", "action": "whoami", "data": {"x": "'
-                     + b"y" * (LIMIT + 10) + b'"}}\n')
+        sock.sendall(
+            b'{"id": "huge-1", "agent": "probe", "action": "whoami", "data": {"x": "' + b"y" * (LIMIT + 10) + b'"}}\n'
+        )
         answer = json.loads(sock.makefile("rb").readline())
     assert answer["error"]["code"] == "MESSAGE_TOO_LARGE" and answer["id"] == "huge-1"
 

@@ -1,4 +1,5 @@
 """Real processes: the orchestrator falls back to Redis, and clients reach agents with no orchestrator."""
+
 from __future__ import annotations
 
 import signal
@@ -46,8 +47,9 @@ def test_with_the_orchestrator_down_stream_requests_are_answered_and_backlog_wai
     system.stop_orchestrator()
     assert not system.client_socket.exists() and not system.type_socket("probe").exists()
 
-    direct = redis_request("probe", "whoami", {}, timeout_ms=20_000, prefix=system.redis_prefix,
-                           redis_url=SHARED_REDIS_URL)
+    direct = redis_request(
+        "probe", "whoami", {}, timeout_ms=20_000, prefix=system.redis_prefix, redis_url=SHARED_REDIS_URL
+    )
     assert direct["status"] == "success" and direct["data"]["instance"] == first
     assert direct["transport"] == "redis"
 
@@ -55,8 +57,15 @@ def test_with_the_orchestrator_down_stream_requests_are_answered_and_backlog_wai
     answers: dict[str, dict] = {}
 
     def ask(tag: str, data: dict, action: str = "slow") -> None:
-        answers[tag] = redis_request("probe", action, data, timeout_ms=60_000, prefix=system.redis_prefix,
-                                     redis_url=SHARED_REDIS_URL, idempotency_key=tag)
+        answers[tag] = redis_request(
+            "probe",
+            action,
+            data,
+            timeout_ms=60_000,
+            prefix=system.redis_prefix,
+            redis_url=SHARED_REDIS_URL,
+            idempotency_key=tag,
+        )
 
     threads = [threading.Thread(target=ask, args=("in-flight", {"ms": 3000}))]
     threads[0].start()

@@ -1,4 +1,5 @@
 """End to end: processes dying, restarting and stopping around the orchestrator."""
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,11 @@ def test_agent_killed_mid_request_gives_agent_disconnected_not_a_timeout(system_
     system = system_factory()
     instance = system.start_agent("probe", "VICTIM")
     results: list = []
-    thread = send_and_wait(system, {"id": "k1", "agent": "probe", "action": "slow", "data": {"ms": 120_000},
-                                    "timeout_ms": 300_000}, results)
+    thread = send_and_wait(
+        system,
+        {"id": "k1", "agent": "probe", "action": "slow", "data": {"ms": 120_000}, "timeout_ms": 300_000},
+        results,
+    )
     wait_inflight(system, 1)
     system.kill_agent(instance, signal.SIGKILL)
     thread.join(60)

@@ -1,4 +1,5 @@
 """End to end: a real orchestrator with real agent processes (two naming, one probe), sharing one system."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,15 +33,17 @@ def system(module_system_factory) -> System:
 
 
 def nc(path, line: str, *options: str) -> list[dict]:
-    out = subprocess.run(["nc", *options, "-U", str(path)], input=line.encode() + b"\n", capture_output=True,
-                         timeout=60)
+    out = subprocess.run(
+        ["nc", *options, "-U", str(path)], input=line.encode() + b"\n", capture_output=True, timeout=60
+    )
     return [orjson.loads(x) for x in out.stdout.splitlines() if x.strip()]
 
 
 @needs_nc
 def test_nc_smoke_test_on_the_naming_socket_prints_one_success_frame(system):
-    frames = nc(system.type_socket("naming"),
-                '{"action":"allocate_namespace","environment":"test","project":"centerfire"}')
+    frames = nc(
+        system.type_socket("naming"), '{"action":"allocate_namespace","environment":"test","project":"centerfire"}'
+    )
     assert len(frames) == 1, frames
     (frame,) = frames
     assert frame["status"] == "success", frame
@@ -51,8 +54,11 @@ def test_nc_smoke_test_on_the_naming_socket_prints_one_success_frame(system):
 @needs_nc
 def test_same_request_naming_the_agent_works_on_the_client_socket(system):
     # orchestrator.sock keeps idle connections open (long-lived clients live there): -N sends EOF.
-    frames = nc(system.client_socket,
-                '{"agent":"naming","action":"allocate_namespace","environment":"test","project":"ncproj"}', "-N")
+    frames = nc(
+        system.client_socket,
+        '{"agent":"naming","action":"allocate_namespace","environment":"test","project":"ncproj"}',
+        "-N",
+    )
     assert len(frames) == 1 and frames[0]["status"] == "success", frames
     assert frames[0]["data"]["namespace"] == "ncproj.test.ns1"
 
@@ -68,8 +74,9 @@ def run_command(*args: str) -> tuple[int, str]:
 
 
 def test_send_command_prints_the_response_frame_and_exits_by_status(system):
-    code, stdout = run_command("send", "probe", "echo", "n=3", "name=abc", 'tags=["a"]',
-                               "--socket", str(system.client_socket))
+    code, stdout = run_command(
+        "send", "probe", "echo", "n=3", "name=abc", 'tags=["a"]', "--socket", str(system.client_socket)
+    )
     assert code == 0
     frame = orjson.loads(stdout)
     assert frame["status"] == "success"
@@ -111,7 +118,8 @@ def test_connected_instances_are_recorded_in_the_database(system):
     with sqlite3.connect(system.db_path) as conn:
         rows = conn.execute(
             "SELECT t.name, i.instance_id, i.connected, i.pid FROM agents_agentinstance i "
-            "JOIN agents_agenttype t ON t.id = i.agent_type_id").fetchall()
+            "JOIN agents_agenttype t ON t.id = i.agent_type_id"
+        ).fetchall()
     recorded = {(name, inst): (connected, pid) for name, inst, connected, pid in rows}
     assert recorded[("naming", "E2E-NAMING-1")][0] == 1
     assert recorded[("probe", "E2E-PROBE-1")][1] == system.agents["E2E-PROBE-1"].pid
@@ -122,9 +130,14 @@ def test_concurrent_allocations_through_the_orchestrator_are_distinct_and_gap_fr
 
     async def allocate_all() -> list[dict]:
         async with await AsyncClient.connect(system.client_socket) as client:
-            return await asyncio.gather(*(client.request("naming", "allocate_namespace",
-                                                         {"project": "concur", "environment": "test"},
-                                                         timeout_ms=120_000) for _ in range(n)))
+            return await asyncio.gather(
+                *(
+                    client.request(
+                        "naming", "allocate_namespace", {"project": "concur", "environment": "test"}, timeout_ms=120_000
+                    )
+                    for _ in range(n)
+                )
+            )
 
     frames = asyncio.run(allocate_all())
     failures = [f for f in frames if f["status"] != "success"]
@@ -137,7 +150,8 @@ def test_concurrent_allocations_through_the_orchestrator_are_distinct_and_gap_fr
 def test_explicit_existing_namespace_collides_through_the_orchestrator(system):
     first = system.request("naming", "allocate_namespace", {"project": "coll", "environment": "test"})
     name = first["data"]["namespace"]
-    again = system.request("naming", "allocate_namespace",
-                           {"project": "coll", "environment": "test", "namespace": name})
+    again = system.request(
+        "naming", "allocate_namespace", {"project": "coll", "environment": "test", "namespace": name}
+    )
     assert again["error"]["code"] == "NAMESPACE_COLLISION"
     assert name in orjson.dumps(again["error"]["details"]).decode()

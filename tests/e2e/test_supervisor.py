@@ -8,6 +8,7 @@ directory, SQLite database, Redis key prefix, HTTP port, log directory.
 The tests then use every interface, kill and restart agents three ways, and
 finally stop supervisord and check that nothing is left behind.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,13 +38,31 @@ from tests.support.system import PROJECT_ROOT, migrated_template, wait_until
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 START_TIMEOUT_S = 300.0  # eight Python processes starting at once on two busy cores
-PROGRAMS = {"redis", "orchestrator", "web", "agents:naming-1", "agents:naming-2", "agents:struct",
-            "agents:semantic", "agents:manager"}
-AGENT_INSTANCES = {"naming": {"AGT-NAMING-1", "AGT-NAMING-2"}, "struct": {"AGT-STRUCT-1"},
-                   "semantic": {"AGT-SEMANTIC-1"}, "manager": {"AGT-MANAGER-1"}}
+PROGRAMS = {
+    "redis",
+    "orchestrator",
+    "web",
+    "agents:naming-1",
+    "agents:naming-2",
+    "agents:struct",
+    "agents:semantic",
+    "agents:manager",
+}
+AGENT_INSTANCES = {
+    "naming": {"AGT-NAMING-1", "AGT-NAMING-2"},
+    "struct": {"AGT-STRUCT-1"},
+    "semantic": {"AGT-SEMANTIC-1"},
+    "manager": {"AGT-MANAGER-1"},
+}
 # Variables run_system.py computes; inherited values would point at another system.
-COMPUTED = ("ORCHESTRATOR_ROOT", "ORCHESTRATOR_PYTHON", "ORCHESTRATOR_LOG_DIR", "ORCHESTRATOR_STOPWAITSECS",
-            "ORCHESTRATOR_HTTP_HOST", "SUPERVISOR_SOCKET")
+COMPUTED = (
+    "ORCHESTRATOR_ROOT",
+    "ORCHESTRATOR_PYTHON",
+    "ORCHESTRATOR_LOG_DIR",
+    "ORCHESTRATOR_STOPWAITSECS",
+    "ORCHESTRATOR_HTTP_HOST",
+    "SUPERVISOR_SOCKET",
+)
 
 
 def pid_alive(pid: int) -> bool:
@@ -68,19 +87,21 @@ class Supervised:
         self.password = secrets.token_urlsafe(12)
         self.prefix = f"test:{uuid.uuid4().hex[:8]}:"
         env = {k: v for k, v in os.environ.items() if k not in COMPUTED}
-        env.update({
-            "DATABASE_URL": f"sqlite:///{self.root / 'db.sqlite3'}",
-            "ORCHESTRATOR_SOCKET_DIR": str(self.socket_dir),
-            "ORCHESTRATOR_VAR_DIR": str(self.root / "var"),
-            "ORCHESTRATOR_HTTP_PORT": str(self.port),
-            "REDIS_KEY_PREFIX": self.prefix,
-            "AGENT_HEARTBEAT_INTERVAL_S": "1",
-            "AGENT_RETRY_INTERVAL_S": "1",
-            "ORCHESTRATOR_MONITOR_INTERVAL_S": "3600",
-            "DJANGO_SUPERUSER_USERNAME": "admin",
-            "DJANGO_SUPERUSER_PASSWORD": self.password,
-            "DJANGO_SETTINGS_MODULE": "orchestrator_site.settings",
-        })
+        env.update(
+            {
+                "DATABASE_URL": f"sqlite:///{self.root / 'db.sqlite3'}",
+                "ORCHESTRATOR_SOCKET_DIR": str(self.socket_dir),
+                "ORCHESTRATOR_VAR_DIR": str(self.root / "var"),
+                "ORCHESTRATOR_HTTP_PORT": str(self.port),
+                "REDIS_KEY_PREFIX": self.prefix,
+                "AGENT_HEARTBEAT_INTERVAL_S": "1",
+                "AGENT_RETRY_INTERVAL_S": "1",
+                "ORCHESTRATOR_MONITOR_INTERVAL_S": "3600",
+                "DJANGO_SUPERUSER_USERNAME": "admin",
+                "DJANGO_SUPERUSER_PASSWORD": self.password,
+                "DJANGO_SETTINGS_MODULE": "orchestrator_site.settings",
+            }
+        )
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
         self.seen_pids: set[int] = set()
@@ -103,8 +124,9 @@ class Supervised:
     def client(self) -> Client:
         return Client(self.socket_dir / "orchestrator.sock")
 
-    def request(self, agent: str, action: str, data: dict[str, Any] | None = None,
-                timeout_ms: int = 60_000) -> dict[str, Any]:
+    def request(
+        self, agent: str, action: str, data: dict[str, Any] | None = None, timeout_ms: int = 60_000
+    ) -> dict[str, Any]:
         with self.client() as client:
             return client.request(agent, action, data, timeout_ms=timeout_ms)
 
@@ -115,19 +137,32 @@ class Supervised:
 
     def ready_instances(self) -> dict[str, dict[str, int]]:
         """type -> {instance: pid} of READY instances, per the orchestrator."""
-        return {t: {i["instance"]: i["pid"] for i in info["instances"] if i["state"] == "READY"}
-                for t, info in self.status()["types"].items()}
+        return {
+            t: {i["instance"]: i["pid"] for i in info["instances"] if i["state"] == "READY"}
+            for t, info in self.status()["types"].items()
+        }
 
     def manage(self, *args: str) -> str:
-        proc = subprocess.run([sys.executable, str(PROJECT_ROOT / "manage.py"), *args], cwd=PROJECT_ROOT,
-                              env=self.env, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, str(PROJECT_ROOT / "manage.py"), *args],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         """supervisorctl exactly as an operator types it, from the directory holding supervisord.conf."""
-        return subprocess.run([str(Path(sys.executable).parent / "supervisorctl"), "-c", "supervisord.conf", *args],
-                              cwd=self.root, capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "supervisorctl"), "-c", "supervisord.conf", *args],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     def logs(self) -> str:
         parts = []
@@ -143,8 +178,13 @@ class Supervised:
         with open(self.root / "run.out", "wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, str(PROJECT_ROOT / "scripts" / "run_system.py"), "--config", str(self.config)],
-                cwd=self.root, env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
+                cwd=self.root,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.seen_pids.add(self.process.pid)
         self.wait_all_running()
         self.wait_agents_attached()
@@ -160,11 +200,11 @@ class Supervised:
                 return None
             return procs if set(procs) == PROGRAMS and all(p.state == "RUNNING" for p in procs.values()) else None
 
-        return wait_until(check, START_TIMEOUT_S, "every supervisor program RUNNING", interval=0.5,
-                          on_fail=self.logs)
+        return wait_until(check, START_TIMEOUT_S, "every supervisor program RUNNING", interval=0.5, on_fail=self.logs)
 
     def wait_agents_attached(self, expect_pids: dict[str, int] | None = None) -> None:
         """Every agent instance READY at the orchestrator, with the pid supervisor reports."""
+
         def check() -> bool:
             ready = self.ready_instances()
             procs = self.processes()
@@ -175,8 +215,7 @@ class Supervised:
             pids.update({f"agents:{t}": ready[t][f"AGT-{t.upper()}-1"] for t in ("struct", "semantic", "manager")})
             return all(procs[name].pid == pid for name, pid in pids.items())
 
-        wait_until(check, START_TIMEOUT_S, "every agent attached to the orchestrator", interval=0.5,
-                   on_fail=self.logs)
+        wait_until(check, START_TIMEOUT_S, "every agent attached to the orchestrator", interval=0.5, on_fail=self.logs)
 
     def stop(self) -> None:
         """Always: SIGTERM supervisord (it stops its programs), then SIGKILL whatever is left."""
@@ -212,6 +251,7 @@ def system() -> Iterator[Supervised]:
 
 # --- tests, in the order they run ----------------------------------------------------------------
 
+
 def test_every_program_runs_and_supervisorctl_needs_no_flags(system: Supervised):
     result = system.ctl("status")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -233,8 +273,11 @@ def test_the_run_command_printed_where_to_log_in(system: Supervised):
 
 
 def test_a_request_on_the_agent_type_socket_like_nc(system: Supervised):
-    buf = exchange_line(system.socket_dir / "orchestrator-naming.sock",
-                        b'{"action":"allocate_namespace","environment":"test","project":"centerfire"}', 60)
+    buf = exchange_line(
+        system.socket_dir / "orchestrator-naming.sock",
+        b'{"action":"allocate_namespace","environment":"test","project":"centerfire"}',
+        60,
+    )
     assert buf.endswith(b"\n"), "connection closed before an answer"
     frame = json.loads(buf)
     assert frame["status"] == "success", frame
@@ -254,9 +297,12 @@ def test_http_health_and_an_agent_request_over_http(system: Supervised):
     health = httpx.get(f"{system.url}/health", timeout=60)
     assert health.status_code == 200, health.text
     assert health.json()["status"]
-    response = httpx.post(f"{system.url}/api/request", timeout=60,
-                          headers={"Authorization": f"Token {system.api_token}"},
-                          json={"agent": "naming", "action": "echo", "data": {"over": "http"}})
+    response = httpx.post(
+        f"{system.url}/api/request",
+        timeout=60,
+        headers={"Authorization": f"Token {system.api_token}"},
+        json={"agent": "naming", "action": "echo", "data": {"over": "http"}},
+    )
     assert response.status_code == 200, response.text
     assert response.json()["data"] == {"over": "http"}
 
@@ -278,12 +324,14 @@ def test_an_agent_request_over_redis(system: Supervised):
     from orchestrator_site.orchestrator.redis_fallback import RedisFallback
 
     async def submit() -> dict[str, Any]:
-        fallback = RedisFallback(redis_url=system.env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-                                 prefix=system.prefix)
+        fallback = RedisFallback(
+            redis_url=system.env.get("REDIS_URL", "redis://127.0.0.1:6379/0"), prefix=system.prefix
+        )
         await fallback.start()
         try:
-            request = protocol.normalize_request({"id": "redis-1", "agent": "semantic", "action": "echo",
-                                                  "data": {"over": "redis"}})
+            request = protocol.normalize_request(
+                {"id": "redis-1", "agent": "semantic", "action": "echo", "data": {"over": "redis"}}
+            )
             return await fallback.submit(request, 60.0)
         finally:
             await fallback.close()
@@ -335,8 +383,7 @@ def test_restart_through_the_manager_agent_needs_its_token(system: Supervised):
     refused = system.request("manager", "restart_agent", {"name": "naming-2"})
     assert refused["status"] == "error" and refused["error"]["code"] == "UNAUTHORIZED"
     assert system.processes()["agents:naming-2"].pid == old
-    frame = system.request("manager", "restart_agent", {"name": "naming-2", "token": system.token},
-                           timeout_ms=240_000)
+    frame = system.request("manager", "restart_agent", {"name": "naming-2", "token": system.token}, timeout_ms=240_000)
     assert frame["status"] == "success", frame
     [result] = frame["data"]["processes"]
     assert result["name"] == "agents:naming-2" and result["result"] == "restarted"
@@ -361,8 +408,15 @@ def test_the_admin_live_page_shows_supervisor_state(system: Supervised):
         login = http.get("/admin/login/")
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text)
         assert csrf, login.text[:500]
-        http.post("/admin/login/", data={"username": "admin", "password": system.password,
-                                         "csrfmiddlewaretoken": csrf.group(1), "next": "/admin/"})
+        http.post(
+            "/admin/login/",
+            data={
+                "username": "admin",
+                "password": system.password,
+                "csrfmiddlewaretoken": csrf.group(1),
+                "next": "/admin/",
+            },
+        )
         page = http.get("/admin/agents/agentinstance/live/")
     assert page.status_code == 200, page.text[:500]
     assert "agents:naming-1" in page.text and "RUNNING" in page.text

@@ -2,6 +2,7 @@
 
 Each test prints the seconds a caller waited (``-s`` shows them); docs/hardening.md quotes them.
 """
+
 from __future__ import annotations
 
 import signal
@@ -63,8 +64,7 @@ def test_a_keyed_retry_after_the_agent_was_killed_runs_once_within_seconds(redis
     first = system.start_agent("probe", transport="socket")
     key = f"retry-{time.monotonic_ns()}"
     with ThreadPoolExecutor(1) as pool:
-        waiting = pool.submit(system.request, "probe", "slow", {"ms": 2000}, timeout_ms=20_000,
-                              idempotency_key=key)
+        waiting = pool.submit(system.request, "probe", "slow", {"ms": 2000}, timeout_ms=20_000, idempotency_key=key)
         wait_until(lambda: system.instances("probe")[0]["inflight"] == 1, 60, "the request in flight")
         time.sleep(0.5)  # the agent has claimed the key
         system.kill_agent(first, signal.SIGKILL)
@@ -90,8 +90,13 @@ def test_a_request_whose_orchestrator_was_killed_never_runs_later(redis_system):
     client.zadd(keys.live("naming"), {"slow-reader": int(time.time() * 1000) + 120_000})
     project = f"ghost{uuid.uuid4().hex[:8]}"
     with ThreadPoolExecutor(1) as pool:
-        waiting = pool.submit(system.request, "naming", "allocate_namespace",
-                              {"project": project, "environment": "test"}, timeout_ms=60_000)
+        waiting = pool.submit(
+            system.request,
+            "naming",
+            "allocate_namespace",
+            {"project": project, "environment": "test"},
+            timeout_ms=60_000,
+        )
         wait_until(lambda: client.xlen(stream) == 1, 60, "the request to wait in the naming stream")
         system.stop_orchestrator(signal.SIGKILL)  # the caller (its client too) is gone
         with pytest.raises(Exception):  # noqa: B017 (whichever way the dead orchestrator's client fails)

@@ -3,6 +3,7 @@
 The providers are configured through the REST API (as an operator would), the results read back through
 it too (route logs with their attempts, the ledger), so the tests run unchanged on SQLite and PostgreSQL.
 """
+
 from __future__ import annotations
 
 import time
@@ -23,17 +24,25 @@ class GatewayStack:
 
     def __init__(self, *, env: dict[str, str] | None = None, database_url: str | None = None) -> None:
         self._stack = ExitStack()
-        self.fakes = {name: self._stack.enter_context(FakeProvider(api_format=fmt))
-                      for name, fmt in (("a", "openai"), ("b", "openai"), ("c", "anthropic"))}
+        self.fakes = {
+            name: self._stack.enter_context(FakeProvider(api_format=fmt))
+            for name, fmt in (("a", "openai"), ("b", "openai"), ("c", "anthropic"))
+        }
         self.system = System()  # only its environment and migrated database: no process is started
-        self.system.env.update({
-            "API_RATE_ROUTE_LLM_USER": "1000000/min", "LLMROUTER_BREAKER_FAILURES": "2",
-            "LLMROUTER_BREAKER_COOLDOWN_S": "5",
-            # Generous for a loaded machine, short enough for the stall test to fail over quickly.
-            "GATEWAY_FIRST_BYTE_TIMEOUT_S": "4", "GATEWAY_READ_TIMEOUT_S": "10", "GATEWAY_TTFB_PUBLISH_S": "0",
-            "LOG_LEVEL": "WARNING",
-            **{f"FAKE_KEY_{name.upper()}": fake.api_key for name, fake in self.fakes.items()},
-            **(env or {})})
+        self.system.env.update(
+            {
+                "API_RATE_ROUTE_LLM_USER": "1000000/min",
+                "LLMROUTER_BREAKER_FAILURES": "2",
+                "LLMROUTER_BREAKER_COOLDOWN_S": "5",
+                # Generous for a loaded machine, short enough for the stall test to fail over quickly.
+                "GATEWAY_FIRST_BYTE_TIMEOUT_S": "4",
+                "GATEWAY_READ_TIMEOUT_S": "10",
+                "GATEWAY_TTFB_PUBLISH_S": "0",
+                "LOG_LEVEL": "WARNING",
+                **{f"FAKE_KEY_{name.upper()}": fake.api_key for name, fake in self.fakes.items()},
+                **(env or {}),
+            }
+        )
         if database_url is not None:  # PostgreSQL: an empty database of the caller's, migrated here
             self.system.env["DATABASE_URL"] = database_url
             proc = self.system.manage("migrate", "--noinput", "-v", "0", timeout=600)
@@ -63,11 +72,23 @@ class GatewayStack:
             assert self.api("PATCH", f"/api/providers/{p['key']}/", json={"enabled": False}).status_code == 200
         for order, spec in enumerate(specs):
             fake = self.fakes[spec.pop("fake")] if "fake" in spec else None
-            body = {"name": spec["key"], "cost_per_1m": "10.00", "context_window": 100_000, "latency_ms": 500,
-                    "quality": 0.9 - order * 0.1, "capabilities": ["coding"], "enabled": True,
-                    "display_order": order, "health_state": "healthy", "input_cost_per_1m": None,
-                    "output_cost_per_1m": None, "cached_input_cost_per_1m": None, "upstream_model": "",
-                    "use_observed_latency": False, **spec}
+            body = {
+                "name": spec["key"],
+                "cost_per_1m": "10.00",
+                "context_window": 100_000,
+                "latency_ms": 500,
+                "quality": 0.9 - order * 0.1,
+                "capabilities": ["coding"],
+                "enabled": True,
+                "display_order": order,
+                "health_state": "healthy",
+                "input_cost_per_1m": None,
+                "output_cost_per_1m": None,
+                "cached_input_cost_per_1m": None,
+                "upstream_model": "",
+                "use_observed_latency": False,
+                **spec,
+            }
             if fake is not None:
                 name = next(n for n, f in self.fakes.items() if f is fake)
                 body.setdefault("api_base", fake.base_url)

@@ -5,6 +5,7 @@ gateway's users run), the Anthropic format with httpx and a plain SSE reader
 (what the gateway's adapter does). Each mode is covered in both formats
 where the formats differ.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -94,6 +95,7 @@ def sse_events(lines: Iterator[str]) -> list[tuple[str | None, str]]:
 
 # --- OpenAI format, with the openai package ---------------------------------------------------------
 
+
 def test_openai_completion_reports_usage_with_cached_tokens(oai: FakeProvider) -> None:
     oai.set(text="Hello world", prompt_tokens=40, completion_tokens=9, cached_tokens=16)
     answer = client(oai).chat.completions.create(model="gpt-fake", messages=HI, max_tokens=50)
@@ -115,8 +117,9 @@ def test_openai_usage_has_no_details_unless_cached_tokens_is_set(oai: FakeProvid
 
 def test_openai_stream_ends_with_a_usage_chunk_then_done(oai: FakeProvider) -> None:
     oai.set(text="abcdefghij", chunks=5, prompt_tokens=3, completion_tokens=5, cached_tokens=1)
-    chunks = list(client(oai).chat.completions.create(model="m", messages=HI, stream=True,
-                                                      stream_options={"include_usage": True}))
+    chunks = list(
+        client(oai).chat.completions.create(model="m", messages=HI, stream=True, stream_options={"include_usage": True})
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "abcdefghij"
     assert chunks[-2].choices[0].finish_reason == "stop"
@@ -124,8 +127,11 @@ def test_openai_stream_ends_with_a_usage_chunk_then_done(oai: FakeProvider) -> N
     assert chunks[-1].usage.prompt_tokens_details.cached_tokens == 1
     assert all(c.usage is None for c in chunks[:-1])
     # On the wire: "data: {...}" events, the last one "data: [DONE]".
-    raw = httpx.post(oai.base_url + "/chat/completions", headers={"authorization": f"Bearer {oai.api_key}"},
-                     json={"model": "m", "messages": HI, "stream": True, "stream_options": {"include_usage": True}})
+    raw = httpx.post(
+        oai.base_url + "/chat/completions",
+        headers={"authorization": f"Bearer {oai.api_key}"},
+        json={"model": "m", "messages": HI, "stream": True, "stream_options": {"include_usage": True}},
+    )
     assert raw.headers["content-type"].startswith("text/event-stream")
     events = sse_events(iter(raw.text.split("\n")))
     assert events[-1] == (None, "[DONE]") and len(events) == 1 + 5 + 1 + 1 + 1
@@ -148,11 +154,14 @@ def test_openai_models_lists_the_configured_models_and_refuses_others() -> None:
 
 def test_openai_wrong_key_is_401_in_openai_shape(oai: FakeProvider) -> None:
     with pytest.raises(openai.AuthenticationError) as refused:
-        OpenAI(base_url=oai.base_url, api_key="sk-wrong", max_retries=0).chat.completions.create(
-            model="m", messages=HI)
+        OpenAI(base_url=oai.base_url, api_key="sk-wrong", max_retries=0).chat.completions.create(model="m", messages=HI)
     assert refused.value.status_code == 401
-    assert refused.value.body == {"message": "Incorrect API key provided.", "type": "invalid_request_error",
-                                  "param": None, "code": "invalid_api_key"}
+    assert refused.value.body == {
+        "message": "Incorrect API key provided.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "invalid_api_key",
+    }
 
 
 @pytest.mark.parametrize("api_format, path", [("openai", "/v1/chat/completions"), ("anthropic", "/v1/messages")])
@@ -162,14 +171,18 @@ def test_an_empty_api_key_means_no_key_is_needed(api_format: str, path: str) -> 
         assert answer.status_code == 200 and "authorization" not in fake.requests[-1].headers
 
 
-@pytest.mark.parametrize("body, problem", [
-    ({"model": "m", "messages": []}, "messages"),
-    ({"messages": HI}, "model"),
-    ({"model": "m", "messages": HI, "stream_options": {"include_usage": True}}, "stream_options"),
-])
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        ({"model": "m", "messages": []}, "messages"),
+        ({"messages": HI}, "model"),
+        ({"model": "m", "messages": HI, "stream_options": {"include_usage": True}}, "stream_options"),
+    ],
+)
 def test_openai_invalid_request_is_400(oai: FakeProvider, body: dict, problem: str) -> None:
-    answer = httpx.post(oai.base_url + "/chat/completions", json=body,
-                        headers={"authorization": f"Bearer {oai.api_key}"})
+    answer = httpx.post(
+        oai.base_url + "/chat/completions", json=body, headers={"authorization": f"Bearer {oai.api_key}"}
+    )
     assert answer.status_code == 400
     assert answer.json()["error"]["type"] == "invalid_request_error" and problem in answer.json()["error"]["message"]
 
@@ -201,8 +214,11 @@ def test_openai_stall_sends_no_byte_until_released(oai: FakeProvider) -> None:
     with pytest.raises(openai.APITimeoutError):
         client(oai, timeout=0.5).chat.completions.create(model="m", messages=HI)
     answers: list = []
-    caller = threading.Thread(target=lambda: answers.append(
-        client(oai, timeout=60).chat.completions.create(model="m", messages=HI, stream=True).response.status_code))
+    caller = threading.Thread(
+        target=lambda: answers.append(
+            client(oai, timeout=60).chat.completions.create(model="m", messages=HI, stream=True).response.status_code
+        )
+    )
     caller.start()
     oai.wait_requests(2)
     time.sleep(0.3)
@@ -224,8 +240,9 @@ def test_openai_cut_stream_breaks_after_cut_after_chunks_without_done(oai: FakeP
     oai.set(mode="cut", text="0123456789", chunks=5, cut_after=2, chunk_delay_s=0.01)
     received = []
     with pytest.raises(openai.APIConnectionError):
-        for chunk in client(oai).chat.completions.create(model="m", messages=HI, stream=True,
-                                                         stream_options={"include_usage": True}):
+        for chunk in client(oai).chat.completions.create(
+            model="m", messages=HI, stream=True, stream_options={"include_usage": True}
+        ):
             received.append(chunk.choices[0].delta.content)
     assert received == ["", "01", "23"]
     assert oai.wait_outcomes(1)[-1].result == "cut" and oai.outcomes[-1].chunks_sent == 2
@@ -239,8 +256,11 @@ def test_openai_stream_error_is_an_error_event_without_done(oai: FakeProvider) -
             received.append(chunk.choices[0].delta.content)
     assert received == ["", "01", "23", "45"]
     assert isinstance(failed.value.body, dict) and failed.value.body["type"] == "server_error"
-    raw = httpx.post(oai.base_url + "/chat/completions", headers={"authorization": f"Bearer {oai.api_key}"},
-                     json={"model": "m", "messages": HI, "stream": True})
+    raw = httpx.post(
+        oai.base_url + "/chat/completions",
+        headers={"authorization": f"Bearer {oai.api_key}"},
+        json={"model": "m", "messages": HI, "stream": True},
+    )
     events = sse_events(iter(raw.text.split("\n")))
     assert raw.status_code == 200 and "error" in json.loads(events[-1][1]) and (None, "[DONE]") not in events
     assert [o.result for o in oai.wait_outcomes(2)] == ["error_event", "error_event"]
@@ -257,8 +277,9 @@ def test_cut_non_streamed_answer_is_closed_halfway(oai: FakeProvider) -> None:
 def test_openai_no_usage_mode_reports_none(oai: FakeProvider) -> None:
     oai.set(mode="no_usage")
     assert client(oai).chat.completions.create(model="m", messages=HI).usage is None
-    chunks = list(client(oai).chat.completions.create(model="m", messages=HI, stream=True,
-                                                      stream_options={"include_usage": True}))
+    chunks = list(
+        client(oai).chat.completions.create(model="m", messages=HI, stream=True, stream_options={"include_usage": True})
+    )
     assert chunks and all(c.choices and c.usage is None for c in chunks)
 
 
@@ -286,9 +307,10 @@ def test_slow_stream_follows_the_readers_flow_control(oai: FakeProvider) -> None
     body = json.dumps({"model": "m", "messages": HI, "stream": True}).encode()
     with socket.create_connection(("127.0.0.1", oai.port)) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
-                     b"authorization: Bearer " + oai.api_key.encode() + b"\r\ncontent-length: %d\r\n\r\n" % len(body)
-                     + body)
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+            b"authorization: Bearer " + oai.api_key.encode() + b"\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+        )
         time.sleep(1.0)
         assert oai.outcomes == []  # the writer waits for this reader
         received, tail = 0, b""
@@ -312,14 +334,16 @@ def test_two_hundred_concurrent_streams_all_complete(oai: FakeProvider) -> None:
     oai.set(mode="slow", chunks=5, chunk_delay_s=0.05)
 
     async def one(http: httpx.AsyncClient) -> str:
-        async with http.stream("POST", oai.base_url + "/chat/completions",
-                               json={"model": "m", "messages": HI, "stream": True}) as answer:
+        async with http.stream(
+            "POST", oai.base_url + "/chat/completions", json={"model": "m", "messages": HI, "stream": True}
+        ) as answer:
             return [line async for line in answer.aiter_lines() if line][-1]
 
     async def main() -> list[str]:
         limits = httpx.Limits(max_connections=300)
-        async with httpx.AsyncClient(headers={"authorization": f"Bearer {oai.api_key}"}, limits=limits,
-                                     timeout=60) as http:
+        async with httpx.AsyncClient(
+            headers={"authorization": f"Bearer {oai.api_key}"}, limits=limits, timeout=60
+        ) as http:
             return await asyncio.gather(*(one(http) for _ in range(200)))
 
     assert asyncio.run(main()) == ["data: [DONE]"] * 200
@@ -332,8 +356,11 @@ def test_chunked_request_bodies_are_read(oai: FakeProvider) -> None:
         yield b'{"model": "m", '
         yield b'"messages": [{"role": "user", "content": "hi"}]}'
 
-    answer = httpx.post(oai.base_url + "/chat/completions", content=parts(),
-                        headers={"authorization": f"Bearer {oai.api_key}", "content-type": "application/json"})
+    answer = httpx.post(
+        oai.base_url + "/chat/completions",
+        content=parts(),
+        headers={"authorization": f"Bearer {oai.api_key}", "content-type": "application/json"},
+    )
     assert answer.status_code == 200 and oai.requests[-1].headers["transfer-encoding"] == "chunked"
     assert oai.requests[-1].body["messages"] == HI
 
@@ -359,6 +386,7 @@ def test_oversized_head_is_431_and_the_answer_is_not_lost_in_a_reset(oai: FakePr
 
 # --- Anthropic Messages format, with httpx ------------------------------------------------------------
 
+
 def test_anthropic_message_reports_input_without_cached_part(ant: FakeProvider) -> None:
     ant.set(text="Bonjour", prompt_tokens=30, completion_tokens=4, cached_tokens=10)
     answer = httpx.post(ant.url + "/v1/messages", headers=anthropic_headers(ant), json=anthropic_body())
@@ -366,8 +394,12 @@ def test_anthropic_message_reports_input_without_cached_part(ant: FakeProvider) 
     message = answer.json()
     assert message["type"] == "message" and message["role"] == "assistant" and message["stop_reason"] == "end_turn"
     assert message["content"] == [{"type": "text", "text": "Bonjour"}]
-    assert message["usage"] == {"input_tokens": 20, "cache_creation_input_tokens": 0,
-                                "cache_read_input_tokens": 10, "output_tokens": 4}
+    assert message["usage"] == {
+        "input_tokens": 20,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 10,
+        "output_tokens": 4,
+    }
     path, headers, body = ant.requests[-1]
     assert path == "/v1/messages" and headers["x-api-key"] == ant.api_key and body["max_tokens"] == 100
     assert ant.base_url == ant.url
@@ -375,12 +407,16 @@ def test_anthropic_message_reports_input_without_cached_part(ant: FakeProvider) 
 
 def test_anthropic_stream_has_the_messages_api_event_sequence(ant: FakeProvider) -> None:
     ant.set(text="abcdef", chunks=3, prompt_tokens=11, completion_tokens=6)
-    with httpx.stream("POST", ant.url + "/v1/messages", headers=anthropic_headers(ant),
-                      json=anthropic_body(stream=True)) as answer:
+    with httpx.stream(
+        "POST", ant.url + "/v1/messages", headers=anthropic_headers(ant), json=anthropic_body(stream=True)
+    ) as answer:
         events = sse_events(answer.iter_lines())
     names = [name for name, _ in events]
     assert names == ["message_start", "content_block_start", "ping"] + ["content_block_delta"] * 3 + [
-        "content_block_stop", "message_delta", "message_stop"]
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
     data = [json.loads(d) for _, d in events]
     assert all(d["type"] == name for d, name in zip(data, names, strict=True))
     assert data[0]["message"]["usage"]["input_tokens"] == 11 and data[0]["message"]["usage"]["output_tokens"] == 1
@@ -389,23 +425,30 @@ def test_anthropic_stream_has_the_messages_api_event_sequence(ant: FakeProvider)
     assert data[-2]["usage"] == {"output_tokens": 6} and data[-2]["delta"]["stop_reason"] == "end_turn"
 
 
-@pytest.mark.parametrize("headers, body, status, kind", [
-    ({"x-api-key": "wrong", "anthropic-version": "2023-06-01"}, anthropic_body(), 401, "authentication_error"),
-    ({"anthropic-version": "2023-06-01"}, anthropic_body(), 401, "authentication_error"),
-    ({}, anthropic_body(), 400, "invalid_request_error"),
-    (None, {"model": "c", "messages": HI}, 400, "invalid_request_error"),
-    (None, anthropic_body(messages=[{"role": "system", "content": "be brief"}] + HI), 400, "invalid_request_error"),
-])
+@pytest.mark.parametrize(
+    "headers, body, status, kind",
+    [
+        ({"x-api-key": "wrong", "anthropic-version": "2023-06-01"}, anthropic_body(), 401, "authentication_error"),
+        ({"anthropic-version": "2023-06-01"}, anthropic_body(), 401, "authentication_error"),
+        ({}, anthropic_body(), 400, "invalid_request_error"),
+        (None, {"model": "c", "messages": HI}, 400, "invalid_request_error"),
+        (None, anthropic_body(messages=[{"role": "system", "content": "be brief"}] + HI), 400, "invalid_request_error"),
+    ],
+)
 def test_anthropic_refusals_use_its_error_shape(ant: FakeProvider, headers, body, status, kind) -> None:
-    sent = anthropic_headers(ant) if headers is None else {**headers, **(
-        {"x-api-key": ant.api_key} if headers == {} else {})}
+    sent = (
+        anthropic_headers(ant)
+        if headers is None
+        else {**headers, **({"x-api-key": ant.api_key} if headers == {} else {})}
+    )
     answer = httpx.post(ant.url + "/v1/messages", headers=sent, json=body)
     assert answer.status_code == status
     assert answer.json()["type"] == "error" and answer.json()["error"]["type"] == kind
 
 
-@pytest.mark.parametrize("mode, status, kind", [("error_500", 500, "api_error"),
-                                               ("error_429", 429, "rate_limit_error")])
+@pytest.mark.parametrize(
+    "mode, status, kind", [("error_500", 500, "api_error"), ("error_429", 429, "rate_limit_error")]
+)
 def test_anthropic_error_modes(ant: FakeProvider, mode: str, status: int, kind: str) -> None:
     ant.set(mode=mode)
     answer = httpx.post(ant.url + "/v1/messages", headers=anthropic_headers(ant), json=anthropic_body(stream=True))
@@ -415,9 +458,12 @@ def test_anthropic_error_modes(ant: FakeProvider, mode: str, status: int, kind: 
 def test_anthropic_cut_stream_has_no_message_stop(ant: FakeProvider) -> None:
     ant.set(mode="cut", chunks=6, cut_after=3, chunk_delay_s=0.01)
     lines: list[str] = []
-    with (pytest.raises(httpx.RemoteProtocolError),
-          httpx.stream("POST", ant.url + "/v1/messages", headers=anthropic_headers(ant),
-                       json=anthropic_body(stream=True)) as answer):
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        httpx.stream(
+            "POST", ant.url + "/v1/messages", headers=anthropic_headers(ant), json=anthropic_body(stream=True)
+        ) as answer,
+    ):
         for line in answer.iter_lines():
             lines.append(line)
     names = [name for name, _ in sse_events(iter(lines + [""]))]
@@ -426,21 +472,32 @@ def test_anthropic_cut_stream_has_no_message_stop(ant: FakeProvider) -> None:
 
 def test_anthropic_stream_error_is_an_error_event_without_message_stop(ant: FakeProvider) -> None:
     ant.set(mode="stream_error", chunks=4, cut_after=1)
-    with httpx.stream("POST", ant.url + "/v1/messages", headers=anthropic_headers(ant),
-                      json=anthropic_body(stream=True)) as answer:
+    with httpx.stream(
+        "POST", ant.url + "/v1/messages", headers=anthropic_headers(ant), json=anthropic_body(stream=True)
+    ) as answer:
         events = sse_events(answer.iter_lines())
-    assert [name for name, _ in events] == ["message_start", "content_block_start", "ping", "content_block_delta",
-                                            "error"]
-    assert json.loads(events[-1][1]) == {"type": "error",
-                                         "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    assert [name for name, _ in events] == [
+        "message_start",
+        "content_block_start",
+        "ping",
+        "content_block_delta",
+        "error",
+    ]
+    assert json.loads(events[-1][1]) == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+    }
 
 
 def test_anthropic_no_usage_mode_omits_usage(ant: FakeProvider) -> None:
     ant.set(mode="no_usage")
-    assert "usage" not in httpx.post(ant.url + "/v1/messages", headers=anthropic_headers(ant),
-                                     json=anthropic_body()).json()
-    with httpx.stream("POST", ant.url + "/v1/messages", headers=anthropic_headers(ant),
-                      json=anthropic_body(stream=True)) as answer:
+    assert (
+        "usage"
+        not in httpx.post(ant.url + "/v1/messages", headers=anthropic_headers(ant), json=anthropic_body()).json()
+    )
+    with httpx.stream(
+        "POST", ant.url + "/v1/messages", headers=anthropic_headers(ant), json=anthropic_body(stream=True)
+    ) as answer:
         data = [json.loads(d) for _, d in sse_events(answer.iter_lines())]
     assert "usage" not in data[0]["message"] and "usage" not in data[-2]
 
@@ -462,6 +519,7 @@ def test_anthropic_models_list(ant: FakeProvider) -> None:
 
 # --- the fake itself ----------------------------------------------------------------------------------
 
+
 def test_unknown_mode_is_refused_at_set() -> None:
     with FakeProvider() as fake, pytest.raises(ValueError, match="unknown mode"):
         fake.set(mode="teapot")
@@ -481,14 +539,30 @@ def test_stop_drops_open_connections_and_frees_the_port() -> None:
 
 
 def test_runs_as_a_process_until_sigterm() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_provider", "--api-format", "anthropic",
-                             "--text", "from a process", "--api-key", "k1"], cwd=ROOT, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.support.fake_provider",
+            "--api-format",
+            "anthropic",
+            "--text",
+            "from a process",
+            "--api-key",
+            "k1",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+    )
     try:
         assert proc.stdout is not None
         started = json.loads(proc.stdout.readline())
         assert started["api_key"] == "k1" and started["base_url"] == started["url"]
-        answer = httpx.post(started["url"] + "/v1/messages", json=anthropic_body(),
-                            headers={"x-api-key": "k1", "anthropic-version": "2023-06-01"})
+        answer = httpx.post(
+            started["url"] + "/v1/messages",
+            json=anthropic_body(),
+            headers={"x-api-key": "k1", "anthropic-version": "2023-06-01"},
+        )
         assert answer.json()["content"][0]["text"] == "from a process"
     finally:
         proc.send_signal(signal.SIGTERM)

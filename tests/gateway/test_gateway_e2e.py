@@ -3,6 +3,7 @@
 One Daphne and three fakes for the module (two OpenAI-format, one Anthropic); each test configures the
 providers it needs through the REST API and reads the route logs, attempts and ledger back through it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -50,15 +51,25 @@ def client(stack: GatewayStack, token: str | None = None) -> OpenAI:
     return OpenAI(base_url=stack.url + "/v1", api_key=token or stack.member, max_retries=0, timeout=TIMEOUT)
 
 
-def chat(stack: GatewayStack, body: Any, *, token: str | None = "member", raw: bytes | None = None,
-         headers: dict[str, str] | None = None) -> httpx.Response:
+def chat(
+    stack: GatewayStack,
+    body: Any,
+    *,
+    token: str | None = "member",
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     auth = {"Authorization": f"Bearer {stack.member if token == 'member' else token}"} if token else {}
-    return httpx.post(stack.url + "/v1/chat/completions", content=raw if raw is not None else json.dumps(body),
-                      headers={**auth, "content-type": "application/json", **(headers or {})}, timeout=TIMEOUT)
+    return httpx.post(
+        stack.url + "/v1/chat/completions",
+        content=raw if raw is not None else json.dumps(body),
+        headers={**auth, "content-type": "application/json", **(headers or {})},
+        timeout=TIMEOUT,
+    )
 
 
 def sse_events(text: str) -> list[str]:
-    return [block[len("data: "):] for block in text.split("\n\n") if block.startswith("data: ")]
+    return [block[len("data: ") :] for block in text.split("\n\n") if block.startswith("data: ")]
 
 
 def nanos(dollars: str | float) -> int:
@@ -86,11 +97,21 @@ def test_anonymous_and_bad_tokens_get_401_and_nothing_is_logged(gw):
 
 
 def test_a_completion_is_forwarded_and_settled_to_the_nano_dollar(gw):
-    gw.providers({"key": "fa", "fake": "a", "upstream_model": "up-model", "cost_per_1m": "9.00",
-                  "input_cost_per_1m": "3.00", "output_cost_per_1m": "15.00", "cached_input_cost_per_1m": "0.30"})
+    gw.providers(
+        {
+            "key": "fa",
+            "fake": "a",
+            "upstream_model": "up-model",
+            "cost_per_1m": "9.00",
+            "input_cost_per_1m": "3.00",
+            "output_cost_per_1m": "15.00",
+            "cached_input_cost_per_1m": "0.30",
+        }
+    )
     gw.fakes["a"].set(mode="ok", text="Forty-two.", prompt_tokens=1000, completion_tokens=250, cached_tokens=400)
     raw = client(gw).chat.completions.with_raw_response.create(
-        model="auto", messages=HI, max_tokens=300, extra_body={"route": {"task_type": "coding", "priority": "high"}})
+        model="auto", messages=HI, max_tokens=300, extra_body={"route": {"task_type": "coding", "priority": "high"}}
+    )
     answer = raw.parse()
     assert answer.choices[0].message.content == "Forty-two."
     # 600 uncached input tokens at $3, 400 cached at $0.30 and 250 output at $15 per 1M tokens.
@@ -118,9 +139,13 @@ def test_a_completion_is_forwarded_and_settled_to_the_nano_dollar(gw):
 def test_a_stream_is_relayed_chunk_by_chunk_and_settled_with_the_reported_usage(gw):
     gw.providers({"key": "fa", "fake": "a"})
     gw.fakes["a"].set(mode="ok", text="one two three four", chunks=4, prompt_tokens=20, completion_tokens=4)
-    with httpx.stream("POST", gw.url + "/v1/chat/completions", timeout=TIMEOUT,
-                      json={"model": "fa", "messages": HI, "stream": True},
-                      headers={"Authorization": f"Bearer {gw.member}"}) as r:
+    with httpx.stream(
+        "POST",
+        gw.url + "/v1/chat/completions",
+        timeout=TIMEOUT,
+        json={"model": "fa", "messages": HI, "stream": True},
+        headers={"Authorization": f"Bearer {gw.member}"},
+    ) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         decision = r.headers["x-route-decision-id"]
         text = r.read().decode()
@@ -139,8 +164,9 @@ def test_a_stream_is_relayed_chunk_by_chunk_and_settled_with_the_reported_usage(
 
 def test_the_openai_client_streams_with_usage_when_it_asks(gw):
     gw.providers({"key": "fa", "fake": "a"})
-    stream = client(gw).chat.completions.create(model="auto", messages=HI, stream=True,
-                                                stream_options={"include_usage": True})
+    stream = client(gw).chat.completions.create(
+        model="auto", messages=HI, stream=True, stream_options={"include_usage": True}
+    )
     chunks = list(stream)
     assert chunks[-1].usage.prompt_tokens == 12 and chunks[-1].usage.completion_tokens == 7
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello from the fake provider."
@@ -150,7 +176,8 @@ def test_anthropic_both_ways_with_usage_replaced_not_added(gw):
     gw.providers({"key": "fc", "fake": "c", "upstream_model": "claude-test"})
     gw.fakes["c"].set(mode="ok", text="Bonjour le monde", chunks=3, prompt_tokens=30, completion_tokens=9)
     whole = client(gw).chat.completions.with_raw_response.create(
-        model="fc", messages=[{"role": "system", "content": "Be brief."}, *HI], max_tokens=50)
+        model="fc", messages=[{"role": "system", "content": "Be brief."}, *HI], max_tokens=50
+    )
     answer = whole.parse()
     assert answer.choices[0].message.content == "Bonjour le monde"
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (30, 9)
@@ -158,7 +185,8 @@ def test_anthropic_both_ways_with_usage_replaced_not_added(gw):
     assert path == "/v1/messages" and headers["x-api-key"] == gw.fakes["c"].api_key
     assert body["system"] == "Be brief." and body["messages"] == HI and body["model"] == "claude-test"
     stream = client(gw).chat.completions.with_raw_response.create(
-        model="fc", messages=HI, stream=True, stream_options={"include_usage": True})
+        model="fc", messages=HI, stream=True, stream_options={"include_usage": True}
+    )
     chunks = list(stream.parse())
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Bonjour le monde"
     assert chunks[-1].usage.completion_tokens == 9 and chunks[-1].usage.prompt_tokens == 30
@@ -215,8 +243,13 @@ def test_every_attempt_failing_is_a_502_that_names_them(gw):
 def test_a_stream_cut_midway_ends_with_an_error_event_and_no_done(gw):
     gw.providers({"key": "fa", "fake": "a"}, {"key": "fb", "fake": "b"})
     gw.fakes["a"].set(mode="cut", chunks=6, cut_after=2, chunk_delay_s=0.05)
-    with httpx.stream("POST", gw.url + "/v1/chat/completions", json={"model": "auto", "messages": HI, "stream": True},
-                      headers={"Authorization": f"Bearer {gw.member}"}, timeout=TIMEOUT) as r:
+    with httpx.stream(
+        "POST",
+        gw.url + "/v1/chat/completions",
+        json={"model": "auto", "messages": HI, "stream": True},
+        headers={"Authorization": f"Bearer {gw.member}"},
+        timeout=TIMEOUT,
+    ) as r:
         assert r.status_code == 200
         decision = r.headers["x-route-decision-id"]
         events = sse_events(r.read().decode())
@@ -246,8 +279,13 @@ def test_missing_usage_settles_the_estimate(gw):
 def test_a_client_that_disconnects_mid_stream_closes_the_upstream_call(gw):
     gw.providers({"key": "fa", "fake": "a"})
     gw.fakes["a"].set(mode="slow", text="x" * 300, chunks=100, chunk_delay_s=0.05)
-    with httpx.stream("POST", gw.url + "/v1/chat/completions", json={"model": "auto", "messages": HI, "stream": True},
-                      headers={"Authorization": f"Bearer {gw.member}"}, timeout=TIMEOUT) as r:
+    with httpx.stream(
+        "POST",
+        gw.url + "/v1/chat/completions",
+        json={"model": "auto", "messages": HI, "stream": True},
+        headers={"Authorization": f"Bearer {gw.member}"},
+        timeout=TIMEOUT,
+    ) as r:
         decision = r.headers["x-route-decision-id"]
         lines = r.iter_lines()
         got = [next(lines) for _ in range(6)]
@@ -313,27 +351,43 @@ def test_the_circuit_breaker_opens_cools_down_and_closes_after_a_probe(gw):
 
 BAD = [
     ("malformed JSON", b'{"model": "auto", "messages": [', 400, "invalid_json"),
-    ("not UTF-8", b'{"model": "auto", "messages": [{"role": "user", "content": "\xff\xfe"}]}', 400,
-     "invalid_encoding"),
+    ("not UTF-8", b'{"model": "auto", "messages": [{"role": "user", "content": "\xff\xfe"}]}', 400, "invalid_encoding"),
     ("not an object", b"[1, 2]", 400, "invalid_request"),
     ("missing messages", b'{"model": "auto"}', 400, "invalid_value"),
     ("empty messages", b'{"model": "auto", "messages": []}', 400, "invalid_value"),
     ("bad role", b'{"model": "auto", "messages": [{"role": "robot", "content": "x"}]}', 400, "invalid_value"),
     ("missing model", b'{"messages": [{"role": "user", "content": "hi"}]}', 400, "invalid_value"),
     ("unknown model", b'{"model": "nope", "messages": [{"role": "user", "content": "hi"}]}', 404, "model_not_found"),
-    ("max_tokens over every context window",
-     b'{"model": "auto", "max_tokens": 5000000, "messages": [{"role": "user", "content": "hi"}]}', 400,
-     "context_length_exceeded"),
-    ("max_tokens not an integer", b'{"model": "auto", "max_tokens": "lots", "messages": [{"role": "user"}]}', 400,
-     "invalid_value"),
-    ("unknown route field",
-     b'{"model": "auto", "route": {"speed": "warp"}, "messages": [{"role": "user", "content": "hi"}]}', 400,
-     "unknown_parameter"),
-    ("bad route priority",
-     b'{"model": "auto", "route": {"priority": "urgent"}, "messages": [{"role": "user", "content": "hi"}]}', 400,
-     "invalid_value"),
-    ("stream not a boolean", b'{"model": "auto", "stream": "yes", "messages": [{"role": "user"}]}', 400,
-     "invalid_value"),
+    (
+        "max_tokens over every context window",
+        b'{"model": "auto", "max_tokens": 5000000, "messages": [{"role": "user", "content": "hi"}]}',
+        400,
+        "context_length_exceeded",
+    ),
+    (
+        "max_tokens not an integer",
+        b'{"model": "auto", "max_tokens": "lots", "messages": [{"role": "user"}]}',
+        400,
+        "invalid_value",
+    ),
+    (
+        "unknown route field",
+        b'{"model": "auto", "route": {"speed": "warp"}, "messages": [{"role": "user", "content": "hi"}]}',
+        400,
+        "unknown_parameter",
+    ),
+    (
+        "bad route priority",
+        b'{"model": "auto", "route": {"priority": "urgent"}, "messages": [{"role": "user", "content": "hi"}]}',
+        400,
+        "invalid_value",
+    ),
+    (
+        "stream not a boolean",
+        b'{"model": "auto", "stream": "yes", "messages": [{"role": "user"}]}',
+        400,
+        "invalid_value",
+    ),
 ]
 
 

@@ -5,6 +5,7 @@ provider holds all of them (the fake stalls until released) exactly 50 are in fl
 with 402; once released, the 50 settle with the usage the provider reported. Spend never exceeds the
 budget, and what is finally charged is exactly what the provider reported.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,15 +39,17 @@ def _run_race(stack: GatewayStack) -> None:
     async def one() -> Any:  # the raw response, or the APIStatusError it raised
         try:
             return await api.chat.completions.with_raw_response.create(
-                model="auto", messages=[{"role": "user", "content": "hi"}], max_tokens=MAX_TOKENS)
+                model="auto", messages=[{"role": "user", "content": "hi"}], max_tokens=MAX_TOKENS
+            )
         except openai.APIStatusError as exc:
             return exc
 
     async def race() -> list[Any]:
         tasks = [asyncio.ensure_future(one()) for _ in range(CALLS)]
         deadline = time.monotonic() + 120
-        while (len(fake.requests) < COVERED or sum(t.done() for t in tasks) < CALLS - COVERED) \
-                and time.monotonic() < deadline:
+        while (
+            len(fake.requests) < COVERED or sum(t.done() for t in tasks) < CALLS - COVERED
+        ) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         # Everything that could be reserved is in flight: the budget is fully held, none more got through.
         assert len(fake.requests) == COVERED and sum(t.done() for t in tasks) == CALLS - COVERED
@@ -95,8 +98,9 @@ def test_200_concurrent_calls_against_a_budget_for_50_postgres() -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
     stack = None
     try:
-        stack = GatewayStack(env={"GATEWAY_FIRST_BYTE_TIMEOUT_S": "120"},
-                             database_url=base._replace(path=f"/{name}").geturl())
+        stack = GatewayStack(
+            env={"GATEWAY_FIRST_BYTE_TIMEOUT_S": "120"}, database_url=base._replace(path=f"/{name}").geturl()
+        )
         _run_race(stack)
     finally:
         if stack is not None:

@@ -1,4 +1,5 @@
 """The /v1/ endpoints are in the OpenAPI schema, as they behave."""
+
 from __future__ import annotations
 
 import pytest

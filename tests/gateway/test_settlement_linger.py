@@ -3,6 +3,7 @@
 With GATEWAY_SETTLE_LINGER_S long (60 s) nothing but the next decision, or the server's shutdown, writes it:
 the tests see both paths, on a real Daphne, read back through the REST API.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,8 +29,12 @@ def gw() -> Iterator[GatewayStack]:
 
 
 def call(gw: GatewayStack) -> str:
-    r = httpx.post(gw.url + "/v1/chat/completions", json={"model": "auto", "messages": HI, "max_tokens": 20},
-                   headers={"Authorization": f"Bearer {gw.member}"}, timeout=TIMEOUT)
+    r = httpx.post(
+        gw.url + "/v1/chat/completions",
+        json={"model": "auto", "messages": HI, "max_tokens": 20},
+        headers={"Authorization": f"Bearer {gw.member}"},
+        timeout=TIMEOUT,
+    )
     assert r.status_code == 200, r.text
     return r.headers["x-route-decision-id"]
 

@@ -1,4 +1,5 @@
 """The gateway's pure parts: the token estimate, SSE parsing, adapters' usage, breaker moves, prices."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ def test_the_prompt_estimate_is_bytes_over_three_plus_per_message_overhead():
 
 def test_sse_events_split_across_reads_and_crlf():
     p = sse.SSEParser()
-    assert p.feed(b"data: {\"a\"") == []
+    assert p.feed(b'data: {"a"') == []
     assert p.feed(b": 1}\r\n\r\nevent: ping\r") == [("message", b'{"a": 1}')]
     assert p.feed(b"\ndata: x\n\n: comment\n\ndata: [DONE]\n\n") == [("ping", b"x"), ("message", b"[DONE]")]
     assert not p.pending
@@ -36,8 +37,12 @@ def test_the_openai_stream_drops_the_usage_chunk_the_client_did_not_ask_for():
     reader = OpenAIStream(include_usage=False)
     content = orjson.dumps({"choices": [{"index": 0, "delta": {"content": "hé"}}]})
     assert reader.feed("message", content) == [b"data: " + content + b"\n\n"]
-    usage = orjson.dumps({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2,
-                                                   "prompt_tokens_details": {"cached_tokens": 3}}})
+    usage = orjson.dumps(
+        {
+            "choices": [],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 2, "prompt_tokens_details": {"cached_tokens": 3}},
+        }
+    )
     assert reader.feed("message", usage) == []
     assert reader.feed("message", b"[DONE]") == [sse.DONE] and reader.done
     assert (reader.usage.prompt_tokens, reader.usage.completion_tokens, reader.usage.cached_tokens) == (5, 2, 3)
@@ -46,25 +51,44 @@ def test_the_openai_stream_drops_the_usage_chunk_the_client_did_not_ask_for():
 
 def test_anthropic_stream_usage_is_replaced_not_added():
     reader = AnthropicStream(include_usage=True, model="m")
-    reader.feed("message_start", orjson.dumps({"type": "message_start", "message": {
-        "id": "msg_1", "model": "claude", "usage": {"input_tokens": 30, "cache_read_input_tokens": 10,
-                                                    "output_tokens": 1}}}))
-    reader.feed("content_block_delta", orjson.dumps({"type": "content_block_delta",
-                                                     "delta": {"type": "text_delta", "text": "Hi"}}))
+    reader.feed(
+        "message_start",
+        orjson.dumps(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "model": "claude",
+                    "usage": {"input_tokens": 30, "cache_read_input_tokens": 10, "output_tokens": 1},
+                },
+            }
+        ),
+    )
+    reader.feed(
+        "content_block_delta",
+        orjson.dumps({"type": "content_block_delta", "delta": {"type": "text_delta", "text": "Hi"}}),
+    )
     reader.feed("message_delta", orjson.dumps({"type": "message_delta", "usage": {"output_tokens": 4}}))
-    reader.feed("message_delta", orjson.dumps({"type": "message_delta", "delta": {"stop_reason": "max_tokens"},
-                                               "usage": {"output_tokens": 9}}))
+    reader.feed(
+        "message_delta",
+        orjson.dumps({"type": "message_delta", "delta": {"stop_reason": "max_tokens"}, "usage": {"output_tokens": 9}}),
+    )
     out = reader.feed("message_stop", orjson.dumps({"type": "message_stop"}))
     assert (reader.usage.prompt_tokens, reader.usage.completion_tokens, reader.usage.cached_tokens) == (40, 9, 10)
     assert out[-1] == sse.DONE and reader.done
-    final = orjson.loads(out[0][len(b"data: "):])
+    final = orjson.loads(out[0][len(b"data: ") :])
     assert final["choices"][0]["finish_reason"] == "length"
-    assert orjson.loads(out[1][len(b"data: "):])["usage"]["completion_tokens"] == 9
+    assert orjson.loads(out[1][len(b"data: ") :])["usage"]["completion_tokens"] == 9
 
 
 def test_system_and_developer_messages_become_anthropics_system():
-    system, messages = translate_messages([{"role": "system", "content": "A"}, {"role": "developer", "content": "B"},
-                                           {"role": "user", "content": [{"type": "text", "text": "hi"}]}])
+    system, messages = translate_messages(
+        [
+            {"role": "system", "content": "A"},
+            {"role": "developer", "content": "B"},
+            {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+        ]
+    )
     assert system == "A\n\nB" and messages == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
 
 
@@ -91,14 +115,21 @@ def test_the_breaker_opens_cools_down_probes_and_closes():
     assert breaker.after_success(probing) == breaker.BreakerState()
 
 
-@pytest.mark.parametrize("raw, param", [
-    (b'{"model": "auto", "messages": [{"role": "user", "content": 5}]}', "messages[0].content"),
-    (b'{"model": "auto", "n": 2, "messages": [{"role": "user", "content": "x"}]}', "n"),
-    (b'{"model": "auto", "route": {"max_latency": -1}, "messages": [{"role": "user", "content": "x"}]}',
-     "route.max_latency"),
-    (b'{"model": "auto", "max_completion_tokens": 0, "messages": [{"role": "user", "content": "x"}]}',
-     "max_completion_tokens"),
-])
+@pytest.mark.parametrize(
+    "raw, param",
+    [
+        (b'{"model": "auto", "messages": [{"role": "user", "content": 5}]}', "messages[0].content"),
+        (b'{"model": "auto", "n": 2, "messages": [{"role": "user", "content": "x"}]}', "n"),
+        (
+            b'{"model": "auto", "route": {"max_latency": -1}, "messages": [{"role": "user", "content": "x"}]}',
+            "route.max_latency",
+        ),
+        (
+            b'{"model": "auto", "max_completion_tokens": 0, "messages": [{"role": "user", "content": "x"}]}',
+            "max_completion_tokens",
+        ),
+    ],
+)
 def test_bad_fields_name_their_param(raw, param):
     with pytest.raises(GatewayError) as caught:
         parse_chat_request(raw)
@@ -106,16 +137,21 @@ def test_bad_fields_name_their_param(raw, param):
 
 
 def test_a_good_request_keeps_its_body_less_route(settings):
-    chat = parse_chat_request(b'{"model": " fa ", "temperature": 0.2, "route": {"task_type": "Coding"},'
-                              b' "messages": [{"role": "user", "content": "hi"}]}')
+    chat = parse_chat_request(
+        b'{"model": " fa ", "temperature": 0.2, "route": {"task_type": "Coding"},'
+        b' "messages": [{"role": "user", "content": "hi"}]}'
+    )
     assert chat.model == "fa" and chat.pin == "fa" and "route" not in chat.body and chat.body["temperature"] == 0.2
     assert chat.task_type == "coding" and chat.completion_tokens == 1024 and not chat.max_tokens_given
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"model": "auto", "messages": [{"role": ["user"], "content": "x"}]}',
-    b'{"model": "auto", "messages": [{"role": {"a": 1}}]}',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"model": "auto", "messages": [{"role": ["user"], "content": "x"}]}',
+        b'{"model": "auto", "messages": [{"role": {"a": 1}}]}',
+    ],
+)
 def test_an_unhashable_role_is_a_400_not_a_crash(raw):
     with pytest.raises(GatewayError) as caught:
         parse_chat_request(raw)

@@ -1,4 +1,5 @@
 """Fixtures for the hardening tests: one real system per module, snapshots of stored state."""
+
 from __future__ import annotations
 
 import secrets
@@ -25,16 +26,25 @@ def fuzz_system() -> Iterator[System]:
     Hellos need a token (so fuzzed hellos cannot join as agents). Tests that
     need other agents start them on this system with their own instance ids.
     """
-    system = System(env={"ORCHESTRATOR_AGENT_TOKEN": secrets.token_urlsafe(24),
-                         "ORCHESTRATOR_CLIENT_SILENT_TIMEOUT_S": str(SILENT_TIMEOUT_S)})
+    system = System(
+        env={
+            "ORCHESTRATOR_AGENT_TOKEN": secrets.token_urlsafe(24),
+            "ORCHESTRATOR_CLIENT_SILENT_TIMEOUT_S": str(SILENT_TIMEOUT_S),
+        }
+    )
     try:
         system.start()
         system.start_agent("probe", "HZ-PROBE-1")
         system.start_agent("naming", "HZ-NAMING-1")
         # Something stored before the fuzzing starts, to prove it is not changed by it.
         for i in range(3):
-            frame = system.request("naming", "allocate_namespace", {"project": "hardening", "environment": "test"},
-                                   idempotency_key=f"hz-seed-{i}", timeout_ms=30_000)
+            frame = system.request(
+                "naming",
+                "allocate_namespace",
+                {"project": "hardening", "environment": "test"},
+                idempotency_key=f"hz-seed-{i}",
+                timeout_ms=30_000,
+            )
             assert frame["status"] == "success", frame
         yield system
     finally:
@@ -50,8 +60,11 @@ def table_snapshot(db_path: Path, prefixes: tuple[str, ...] = ("naming_", "agent
     """Every row of the tables whose names start with ``prefixes`` (read straight from the SQLite file)."""
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
     try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-                  if r[0].startswith(prefixes) and r[0] not in MUTABLE_TABLES]
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            if r[0].startswith(prefixes) and r[0] not in MUTABLE_TABLES
+        ]
         return {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall() for t in tables}
     finally:
         conn.close()

@@ -1,4 +1,5 @@
 """Agent authentication: per-type tokens (hash stored, shown once), checked on hello by a real orchestrator."""
+
 from __future__ import annotations
 
 import io
@@ -78,8 +79,10 @@ def test_the_agent_finds_its_token_in_the_environment_or_a_private_file(tmp_path
     auth.agent_token_write_file(agent_type="struct", token="from-file", directory=tmp_path)
     assert auth.agent_token_from_environment("struct", environ={}, directory=tmp_path) == "from-file"
     os.chmod(tmp_path / "struct.token", 0o644)  # readable by others: refused, like ssh does
-    assert auth.agent_token_from_environment("struct", environ={"ORCHESTRATOR_AGENT_TOKEN": "legacy"},
-                                             directory=tmp_path) == "legacy"
+    assert (
+        auth.agent_token_from_environment("struct", environ={"ORCHESTRATOR_AGENT_TOKEN": "legacy"}, directory=tmp_path)
+        == "legacy"
+    )
     assert "must be owned by this user and mode 0600" in caplog.text
     assert auth.agent_token_from_environment("semantic", environ={}, directory=tmp_path) is None
     assert auth.token_env_name("my-type.x") == "AGENT_TOKEN_MY_TYPE_X"
@@ -88,13 +91,13 @@ def test_the_agent_finds_its_token_in_the_environment_or_a_private_file(tmp_path
 # --- a real orchestrator ------------------------------------------------------------------------------------
 
 
-
 @pytest.fixture(scope="module")
 def secured(module_system_factory) -> tuple[System, str]:
     """probe has a token (rotated before the orchestrator starts); probe2 has none."""
     # Token hashes are re-read with the agent types: every second here (30 s by default).
-    system: System = module_system_factory(start=False, orchestrator_args=("--no-redis", "--no-monitor",
-                                                                          "--types-refresh", "1"))
+    system: System = module_system_factory(
+        start=False, orchestrator_args=("--no-redis", "--no-monitor", "--types-refresh", "1")
+    )
     system.env["AGENT_TOKEN_DIR"] = str(system.root / "tokens")
     result = system.manage("agent_token", "probe", "--rotate", "--quiet")
     assert result.returncode == 0, result.stderr
@@ -125,16 +128,25 @@ def test_a_hello_with_a_wrong_or_missing_token_is_refused_closed_and_logged(secu
         assert frame is not None and frame["status"] == "error" and frame["error"]["code"] == "UNAUTHORIZED"
         assert conn.read_frame() is None  # closed
     assert "IMPOSTOR" not in {i["instance"] for i in system.instances("probe")}
-    wait_until(lambda: "Refused an agent hello on the probe socket" in system.log_tail("orchestrator", 400), 10,
-               "the refusal in the orchestrator's log")
+    wait_until(
+        lambda: "Refused an agent hello on the probe socket" in system.log_tail("orchestrator", 400),
+        10,
+        "the refusal in the orchestrator's log",
+    )
 
 
 @pytest.mark.e2e
 def test_an_agent_process_with_a_wrong_token_never_becomes_ready(secured):
     system, _ = secured
     instance = system.start_agent("probe", "AUTH-BAD-1", env={"AGENT_TOKEN_PROBE": "not-the-token"}, wait=False)
-    wait_until(lambda: "UNAUTHORIZED" in system.log_tail("agent-" + instance, 200)
-               or "Refused" in system.log_tail("orchestrator", 400), 60, "the refusal")
+    wait_until(
+        lambda: (
+            "UNAUTHORIZED" in system.log_tail("agent-" + instance, 200)
+            or "Refused" in system.log_tail("orchestrator", 400)
+        ),
+        60,
+        "the refusal",
+    )
     assert instance not in {i["instance"] for i in system.instances("probe")}
     system.kill_agent(instance)
 
@@ -166,9 +178,9 @@ def test_a_rotated_token_is_enforced_on_new_hellos_without_a_restart(secured):
     rotated = system.manage("agent_token", "probe2", "--rotate", "--quiet")
     assert rotated.returncode == 0, rotated.stderr
     new_token = rotated.stdout.strip()
+
     def refused(token: str) -> bool:
-        hello = {"type": "hello", "agent": "probe2", "instance": "ROTATION-PROBE", "actions": ["echo"],
-                 "token": token}
+        hello = {"type": "hello", "agent": "probe2", "instance": "ROTATION-PROBE", "actions": ["echo"], "token": token}
         with LineSocket(system.type_socket("probe2")) as conn:
             conn.send(orjson.dumps(hello) + b"\n")
             frame = conn.read_frame()
@@ -191,8 +203,9 @@ def test_the_admin_action_rotates_and_shows_the_token_once(client, django_user_m
     admin_user = django_user_model.objects.create_superuser("root", "root@example.invalid", "pw-for-tests")
     client.force_login(admin_user)
     row = AgentType.objects.get(name="struct")
-    response = client.post("/admin/agents/agenttype/", {"action": "rotate_agent_token",
-                                                         "_selected_action": [row.pk]}, follow=True)
+    response = client.post(
+        "/admin/agents/agenttype/", {"action": "rotate_agent_token", "_selected_action": [row.pk]}, follow=True
+    )
     assert response.status_code == 200
     shown = [str(m) for m in response.context["messages"]]
     assert len(shown) == 1 and "New agent token for struct" in shown[0]

@@ -1,4 +1,5 @@
 """Nothing the project writes is readable by other users: var/, the database, sockets, tokens, logs."""
+
 from __future__ import annotations
 
 import json
@@ -53,12 +54,21 @@ def test_a_fresh_database_and_its_wal_files_are_0600_even_under_a_loose_umask():
         env = dict(os.environ, DATABASE_URL=f"sqlite:///{db}", DJANGO_SETTINGS_MODULE="orchestrator_site.settings")
         # A write in WAL mode (the settings' init_command) creates -wal and -shm; they are removed at the last
         # close, so the modes are read while the connection is still open.
-        script = ("import os, glob, json, stat; os.umask(0o022); import django; django.setup(); "
-                  "from django.db import connection; c = connection.cursor(); "
-                  "c.execute('CREATE TABLE t (x integer)'); c.execute('INSERT INTO t VALUES (1)'); "
-                  f"print(json.dumps({{p: stat.S_IMODE(os.stat(p).st_mode) for p in glob.glob('{db}*')}}))")
-        out = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, check=True, timeout=300,
-                             capture_output=True, text=True).stdout
+        script = (
+            "import os, glob, json, stat; os.umask(0o022); import django; django.setup(); "
+            "from django.db import connection; c = connection.cursor(); "
+            "c.execute('CREATE TABLE t (x integer)'); c.execute('INSERT INTO t VALUES (1)'); "
+            f"print(json.dumps({{p: stat.S_IMODE(os.stat(p).st_mode) for p in glob.glob('{db}*')}}))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=PROJECT_ROOT,
+            env=env,
+            check=True,
+            timeout=300,
+            capture_output=True,
+            text=True,
+        ).stdout
         modes = json.loads(out.strip().splitlines()[-1])
         assert str(db) in modes and str(db) + "-wal" in modes, modes
         assert all(m == 0o600 for m in modes.values()), {p: oct(m) for p, m in modes.items()}

@@ -7,6 +7,7 @@ gets exactly one well-formed answer there; every entry is acknowledged; the
 agent stays up, answers a normal request afterwards, and the idempotency
 record stored before the fuzzing is unchanged.
 """
+
 from __future__ import annotations
 
 import time
@@ -34,14 +35,22 @@ REPLY_TIMEOUT_S = 30
 def redis_agent(fuzz_system):
     system: System = fuzz_system
     agent_type = f"hz{uuid.uuid4().hex[:8]}"
-    instance = system.start_agent(agent_type, transport="redis", wait=False,
-                                  class_path="tests.support.agents.ProbeAgent")
+    instance = system.start_agent(
+        agent_type, transport="redis", wait=False, class_path="tests.support.agents.ProbeAgent"
+    )
     try:
         wait_listening(system, agent_type, instance)
         client = redis_for()
         # Stored before the fuzzing: the first answer of an idempotent request.
-        first = redis_request(agent_type, "whoami", {}, idempotency_key="hz-kept", timeout_ms=30_000,
-                              prefix=system.redis_prefix, redis_url=SHARED_REDIS_URL)
+        first = redis_request(
+            agent_type,
+            "whoami",
+            {},
+            idempotency_key="hz-kept",
+            timeout_ms=30_000,
+            prefix=system.redis_prefix,
+            redis_url=SHARED_REDIS_URL,
+        )
         assert first["status"] == "success", first
         yield system, agent_type, instance, client
         client.close()
@@ -57,10 +66,12 @@ def _idempotency_snapshot(client: redis.Redis, keys: RedisKeys, agent_type: str)
 
 entry_fields = st.one_of(
     st.just(None),  # the usual layout: {"frame": <line>, "reply_to": <list>, "reply_kind": "list"}
-    st.dictionaries(st.sampled_from([b"frame", b"reply_kind", b"timeout_ms", b"reply_id", b"x"]),
-                    st.one_of(st.binary(max_size=40), st.sampled_from([b"list", b"stream", b"none", b"-1",
-                                                                        b"1e999", b"\xff"])),
-                    min_size=1, max_size=5),
+    st.dictionaries(
+        st.sampled_from([b"frame", b"reply_kind", b"timeout_ms", b"reply_id", b"x"]),
+        st.one_of(st.binary(max_size=40), st.sampled_from([b"list", b"stream", b"none", b"-1", b"1e999", b"\xff"])),
+        min_size=1,
+        max_size=5,
+    ),
 )
 
 
@@ -88,10 +99,15 @@ def test_hostile_stream_entries_are_answered_acknowledged_and_survived(redis_age
         assert system.agents[instance].poll() is None, system.log_tail("agent-" + instance)
 
     prop()
-    wait_until(lambda: client.xpending(stream, CONSUMER_GROUP)["pending"] == 0, 60,
-               "every hostile entry to be acknowledged", on_fail=lambda: system.log_tail("agent-" + instance))
-    after = redis_request(agent_type, "whoami", {}, timeout_ms=30_000, prefix=system.redis_prefix,
-                          redis_url=SHARED_REDIS_URL)
+    wait_until(
+        lambda: client.xpending(stream, CONSUMER_GROUP)["pending"] == 0,
+        60,
+        "every hostile entry to be acknowledged",
+        on_fail=lambda: system.log_tail("agent-" + instance),
+    )
+    after = redis_request(
+        agent_type, "whoami", {}, timeout_ms=30_000, prefix=system.redis_prefix, redis_url=SHARED_REDIS_URL
+    )
     assert after["status"] == "success" and after["data"]["instance"] == instance, after
     assert _idempotency_snapshot(client, keys, agent_type).items() >= kept.items()
 
@@ -103,6 +119,7 @@ def test_hostile_legacy_pubsub_messages_get_well_formed_answers(redis_agent):
     wait_until(lambda: pubsub.get_message(timeout=0.1) is not None, 10, "the subscription")
     request_channel = RedisKeys().legacy_request_channel(agent_type)
     try:
+
         @FUZZ_SMALL
         @given(line=hostile_lines(agent=agent_type))
         def prop(line: bytes) -> None:

@@ -7,6 +7,7 @@ closed only right after an error frame (too large, a refused hello). After
 each example the orchestrator and the agents are still running, and at the
 end the rows stored before are unchanged.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -40,8 +41,9 @@ def _probe_socket(system: System, path, line: bytes, sentinel: dict) -> None:
 def _still_serves(system: System) -> None:
     frame = system.request("probe", "echo", {"after": "fuzz"}, timeout_ms=30_000)
     assert frame["status"] == "success" and frame["data"] == {"after": "fuzz"}, frame
-    frame = system.request("naming", "validate_name", {"name": "centerfire.test.ns1", "kind": "namespace"},
-                           timeout_ms=30_000)
+    frame = system.request(
+        "naming", "validate_name", {"name": "centerfire.test.ns1", "kind": "namespace"}, timeout_ms=30_000
+    )
     assert frame["status"] in ("success", "error") and frame.get("error", {}).get("code") != "INTERNAL_ERROR", frame
 
 

@@ -7,6 +7,7 @@ success), the WebSocket answers with error frames or closes cleanly, normal
 requests work afterwards, and ledger, route log and namespaces stored before
 are unchanged.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,10 @@ def web(fuzz_system, settings):
 
     settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "SOCKET_DIR": fuzz_system.socket_dir}
     # Fuzzing is many requests from one client: keep the rate limits out of the way.
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
-        k: "1000000/min" for k in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]}}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {k: "1000000/min" for k in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]},
+    }
     channel_layers.backends.clear()
     principals.token_cache_clear()
     clear_local_cache()
@@ -58,10 +61,12 @@ def web(fuzz_system, settings):
 def stored_rows() -> dict[str, list]:
     from llmrouter.models import Budget, LedgerEntry, Provider, RouteLog
 
-    return {"ledger": list(LedgerEntry.objects.order_by("id").values_list()),
-            "routes": list(RouteLog.objects.order_by("id").values_list()),
-            "budgets": list(Budget.objects.order_by("id").values_list()),
-            "providers": list(Provider.objects.order_by("id").values_list("id", "key", "cost_per_1m", "enabled"))}
+    return {
+        "ledger": list(LedgerEntry.objects.order_by("id").values_list()),
+        "routes": list(RouteLog.objects.order_by("id").values_list()),
+        "budgets": list(Budget.objects.order_by("id").values_list()),
+        "providers": list(Provider.objects.order_by("id").values_list("id", "key", "cost_per_1m", "enabled")),
+    }
 
 
 def assert_rows_kept(before: dict[str, list], after: dict[str, list]) -> None:
@@ -87,10 +92,17 @@ def check_http(response: httpx.Response) -> dict[str, Any]:
 
 route_bodies = st.one_of(
     hostile_lines(agent="probe"),
-    st.fixed_dictionaries({}, optional={
-        "token_count": json_values(4), "task_type": json_values(4), "priority": json_values(4),
-        "max_latency": json_values(4), "interface": json_values(4), "id": json_values(4),
-    }).map(lambda d: orjson.dumps(d, option=orjson.OPT_NON_STR_KEYS)),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "token_count": json_values(4),
+            "task_type": json_values(4),
+            "priority": json_values(4),
+            "max_latency": json_values(4),
+            "interface": json_values(4),
+            "id": json_values(4),
+        },
+    ).map(lambda d: orjson.dumps(d, option=orjson.OPT_NON_STR_KEYS)),
 )
 
 
@@ -139,6 +151,7 @@ def test_hostile_bodies_at_route_llm_never_touch_stored_money(web):
 
 # --- WebSocket -----------------------------------------------------------------------------------------------
 
+
 async def ws_exchange(token: str, payload: Any) -> tuple[list[dict[str, Any]], bool]:
     """Connect, send one hostile message and a sentinel; frames until the sentinel's answer, or closed."""
     from orchestrator_site.asgi import application
@@ -168,8 +181,15 @@ async def ws_exchange(token: str, payload: Any) -> tuple[list[dict[str, Any]], b
 ws_payloads = st.one_of(
     hostile_lines(agent="probe").map(lambda b: b.decode("utf-8", "replace")),
     hostile_lines(agent="probe"),  # binary messages
-    st.sampled_from(["\ud800", '{"id":"x","agent":"probe","action":"echo","data":{"s":"\\ud800"}}', "\x00",
-                     "{" * 5000, "x" * 300_000]),
+    st.sampled_from(
+        [
+            "\ud800",
+            '{"id":"x","agent":"probe","action":"echo","data":{"s":"\\ud800"}}',
+            "\x00",
+            "{" * 5000,
+            "x" * 300_000,
+        ]
+    ),
 )
 
 

@@ -8,6 +8,7 @@
   past the high-water mark), so the orchestrator's RSS does not follow the
   bytes it is offered.
 """
+
 from __future__ import annotations
 
 import socket
@@ -90,8 +91,9 @@ def test_a_client_that_never_reads_is_paused_and_memory_stays_bounded(system):
     normal_traffic(system, 50)  # warm up allocations before the baseline
     baseline = rss_kb(pid)
     payload = "x" * 900
-    batch = b"".join(orjson.dumps({"id": i, "agent": "probe", "action": "echo", "data": {"p": payload}}) + b"\n"
-                     for i in range(1000))
+    batch = b"".join(
+        orjson.dumps({"id": i, "agent": "probe", "action": "echo", "data": {"p": payload}}) + b"\n" for i in range(1000)
+    )
     offered = 64 * 1024 * 1024
     sent = 0
     hostile = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -116,5 +118,7 @@ def test_a_client_that_never_reads_is_paused_and_memory_stays_bounded(system):
     normal_traffic(system, 10)
     # Closing the hostile client frees what it held (answers in flight are dropped).
     wait_until(lambda: rss_kb(pid) < during + 16 * 1024, 30, "the orchestrator's RSS to stay bounded after close")
-    print(f"never-reading client: {sent / 2**20:.1f} MB accepted before backpressure; "
-          f"orchestrator RSS {baseline / 1024:.1f} -> {during / 1024:.1f} MB")
+    print(
+        f"never-reading client: {sent / 2**20:.1f} MB accepted before backpressure; "
+        f"orchestrator RSS {baseline / 1024:.1f} -> {during / 1024:.1f} MB"
+    )

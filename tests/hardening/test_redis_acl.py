@@ -3,6 +3,7 @@
 Each test uses a type name and key prefix of its own and deletes its ACL user
 afterwards, so the shared Redis keeps only what it had.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -26,8 +27,13 @@ def acl_user():
     prefix = f"test:{uuid.uuid4().hex[:8]}:"
     token = secrets.token_urlsafe(32)
     admin = redis_for()
-    user = redis_acl_apply(agent_type=agent_type, token_hash=auth.token_hash(token), redis_url=SHARED_REDIS_URL,
-                           prefix=prefix, client=admin)
+    user = redis_acl_apply(
+        agent_type=agent_type,
+        token_hash=auth.token_hash(token),
+        redis_url=SHARED_REDIS_URL,
+        prefix=prefix,
+        client=admin,
+    )
     try:
         yield agent_type, prefix, token, user
     finally:
@@ -56,13 +62,15 @@ def test_the_agent_user_reaches_its_own_keys_and_channels_and_nothing_else(acl_u
     conn.xadd(keys.stream(agent_type), {"frame": b"{}"})
     conn.rpush(keys.reply_list("r1"), b"answer")
     conn.publish(RedisKeys().legacy_response_channel(agent_type), b"{}")
-    denied = [lambda: conn.xadd(keys.stream("naming"), {"frame": b"{}"}),  # another type's stream
-              lambda: conn.set(f"{prefix}elsewhere", 1),
-              lambda: conn.get("unprefixed-key"),
-              lambda: conn.publish(RedisKeys().legacy_request_channel("naming"), b"{}"),
-              lambda: conn.execute_command("FLUSHALL"),
-              lambda: conn.execute_command("CONFIG", "GET", "dir"),
-              lambda: conn.execute_command("ACL", "LIST")]
+    denied = [
+        lambda: conn.xadd(keys.stream("naming"), {"frame": b"{}"}),  # another type's stream
+        lambda: conn.set(f"{prefix}elsewhere", 1),
+        lambda: conn.get("unprefixed-key"),
+        lambda: conn.publish(RedisKeys().legacy_request_channel("naming"), b"{}"),
+        lambda: conn.execute_command("FLUSHALL"),
+        lambda: conn.execute_command("CONFIG", "GET", "dir"),
+        lambda: conn.execute_command("ACL", "LIST"),
+    ]
     for attempt in denied:
         with pytest.raises(redis.exceptions.NoPermissionError):
             attempt()
@@ -75,19 +83,38 @@ def test_a_real_agent_serves_over_redis_logged_in_as_its_acl_user(fuzz_system):
     agent_type = f"hz{uuid.uuid4().hex[:8]}"
     token = secrets.token_urlsafe(32)
     admin = redis_for()
-    redis_acl_apply(agent_type=agent_type, token_hash=auth.token_hash(token), redis_url=SHARED_REDIS_URL,
-                    prefix=system.redis_prefix, client=admin)
+    redis_acl_apply(
+        agent_type=agent_type,
+        token_hash=auth.token_hash(token),
+        redis_url=SHARED_REDIS_URL,
+        prefix=system.redis_prefix,
+        client=admin,
+    )
     instance = f"ACL-{agent_type}"
     try:
         url = f"redis://{acl_user_name(agent_type)}:{token}@127.0.0.1:6379/0"
-        system.start_agent(agent_type, instance, transport="redis", wait=False,
-                                      class_path="tests.support.agents.ProbeAgent",
-                                      env={"REDIS_URL": url, "IDEMPOTENCY_ENABLED": "1"})
+        system.start_agent(
+            agent_type,
+            instance,
+            transport="redis",
+            wait=False,
+            class_path="tests.support.agents.ProbeAgent",
+            env={"REDIS_URL": url, "IDEMPOTENCY_ENABLED": "1"},
+        )
         wait_listening(system, agent_type, instance)
-        frame = redis_request(agent_type, "whoami", {}, timeout_ms=30_000, idempotency_key="acl-1",
-                              prefix=system.redis_prefix, redis_url=SHARED_REDIS_URL)
+        frame = redis_request(
+            agent_type,
+            "whoami",
+            {},
+            timeout_ms=30_000,
+            idempotency_key="acl-1",
+            prefix=system.redis_prefix,
+            redis_url=SHARED_REDIS_URL,
+        )
         assert frame["status"] == "success" and frame["data"]["instance"] == instance, (
-            frame, system.log_tail("agent-" + instance))
+            frame,
+            system.log_tail("agent-" + instance),
+        )
         assert "NOPERM" not in system.log_tail("agent-" + instance, 400)
     finally:
         if instance in system.agents:

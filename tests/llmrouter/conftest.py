@@ -4,6 +4,7 @@ The data migration loads the seed into the test database, but transactional
 tests (``transaction=True``) flush every table afterwards, so tests that need
 the seed ask for it through ``seed_router`` instead of relying on it.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -14,15 +15,28 @@ import pytest
 SEED = importlib.import_module("llmrouter.migrations.0002_seed_providers_budget")
 
 
-def load_seed(*, budget: str | Decimal = "100.00", hard_cap: bool = True, timezone: str = "UTC",
-              period: str = "daily") -> None:
+def load_seed(
+    *, budget: str | Decimal = "100.00", hard_cap: bool = True, timezone: str = "UTC", period: str = "daily"
+) -> None:
     from llmrouter.models import Budget, Provider, RouterWeights
 
     for order, (key, name, cost, context, latency, quality, caps) in enumerate(SEED.PROVIDERS):
-        Provider.objects.update_or_create(key=key, defaults={
-            "name": name, "cost_per_1m": Decimal(cost), "context_window": context, "latency_ms": latency,
-            "quality": quality, "capabilities": caps, "display_order": order * 10, "enabled": True,
-            "health_state": "healthy", "health_url": "", "consecutive_failures": 0})
+        Provider.objects.update_or_create(
+            key=key,
+            defaults={
+                "name": name,
+                "cost_per_1m": Decimal(cost),
+                "context_window": context,
+                "latency_ms": latency,
+                "quality": quality,
+                "capabilities": caps,
+                "display_order": order * 10,
+                "enabled": True,
+                "health_state": "healthy",
+                "health_url": "",
+                "consecutive_failures": 0,
+            },
+        )
     Budget.objects.all().delete()
     Budget.objects.create(name="Daily", amount=Decimal(budget), period=period, timezone=timezone, hard_cap=hard_cap)
     RouterWeights.objects.update_or_create(pk=1, defaults={})

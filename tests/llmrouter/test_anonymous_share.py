@@ -4,6 +4,7 @@ Through the real ASGI application (the fast path and the DRF view) on the test d
 calls of 150,000 tokens at high priority (Claude, $2.25 each) took the whole $100 day, leaving nothing for
 callers with tokens.
 """
+
 from __future__ import annotations
 
 import asyncio

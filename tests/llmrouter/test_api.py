@@ -1,4 +1,5 @@
 """HTTP through the real URL conf: routing, usage, CRUD permissions, filters."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,8 +34,9 @@ def staff_client(db) -> APIClient:
 
 
 def post_json(client: APIClient, url: str, body) -> object:
-    return client.post(url, body if isinstance(body, (str, bytes)) else __import__("json").dumps(body),
-                       content_type="application/json")
+    return client.post(
+        url, body if isinstance(body, (str, bytes)) else __import__("json").dumps(body), content_type="application/json"
+    )
 
 
 def test_route_llm_answers_the_seed_response_with_breakdown(seed_router, anon):
@@ -46,24 +48,31 @@ def test_route_llm_answers_the_seed_response_with_breakdown(seed_router, anon):
     assert body["estimated_cost"] == 0
     assert body["reasoning"].startswith("Selected for:")
     assert body["id"] == "req-7" and body["status"] == "success"
-    assert [c["provider"] for c in body["candidates"]] == ["claude-sonnet-4", "gpt-4-turbo", "gemini-pro",
-                                                           "local-llama"]
+    assert [c["provider"] for c in body["candidates"]] == [
+        "claude-sonnet-4",
+        "gpt-4-turbo",
+        "gemini-pro",
+        "local-llama",
+    ]
     assert RouteLog.objects.get(decision_id=body["decision_id"]).interface == "anonymous"  # no token
 
 
-@pytest.mark.parametrize("body, code, field", [
-    ({"task_type": "coding"}, "VALIDATION_ERROR", "token_count"),
-    ({"token_count": -1}, "VALIDATION_ERROR", "token_count"),
-    ({"token_count": "5000"}, "VALIDATION_ERROR", "token_count"),
-    ({"token_count": 5000.5}, "VALIDATION_ERROR", "token_count"),
-    ({"token_count": True}, "VALIDATION_ERROR", "token_count"),
-    ({"token_count": 10, "priority": "urgent"}, "VALIDATION_ERROR", "priority"),
-    ({"token_count": 10, "max_latency": -5}, "VALIDATION_ERROR", "max_latency"),
-    ({"token_count": 10, "task_type": 7}, "VALIDATION_ERROR", "task_type"),
-    ("{not json", "INVALID_JSON", None),
-    ("", "INVALID_JSON", None),
-    ("[1, 2]", "INVALID_REQUEST", None),
-])
+@pytest.mark.parametrize(
+    "body, code, field",
+    [
+        ({"task_type": "coding"}, "VALIDATION_ERROR", "token_count"),
+        ({"token_count": -1}, "VALIDATION_ERROR", "token_count"),
+        ({"token_count": "5000"}, "VALIDATION_ERROR", "token_count"),
+        ({"token_count": 5000.5}, "VALIDATION_ERROR", "token_count"),
+        ({"token_count": True}, "VALIDATION_ERROR", "token_count"),
+        ({"token_count": 10, "priority": "urgent"}, "VALIDATION_ERROR", "priority"),
+        ({"token_count": 10, "max_latency": -5}, "VALIDATION_ERROR", "max_latency"),
+        ({"token_count": 10, "task_type": 7}, "VALIDATION_ERROR", "task_type"),
+        ("{not json", "INVALID_JSON", None),
+        ("", "INVALID_JSON", None),
+        ("[1, 2]", "INVALID_REQUEST", None),
+    ],
+)
 def test_bad_input_is_400_with_the_protocol_error_body_and_reserves_nothing(seed_router, anon, body, code, field):
     response = post_json(anon, "/api/route-llm", body)
     assert response.status_code == 400
@@ -109,27 +118,55 @@ def test_provider_reads_need_auth_and_writes_need_staff(seed_router, anon, user_
     assert anon.get("/api/providers/").status_code in (401, 403)
     listing = user_client.get("/api/providers/")
     assert listing.status_code == 200
-    assert [p["key"] for p in listing.json()["results"]] == ["claude-sonnet-4", "gpt-4-turbo", "gemini-pro",
-                                                             "local-llama"]
+    assert [p["key"] for p in listing.json()["results"]] == [
+        "claude-sonnet-4",
+        "gpt-4-turbo",
+        "gemini-pro",
+        "local-llama",
+    ]
     assert user_client.patch("/api/providers/local-llama/", {"enabled": False}, format="json").status_code == 403
     assert staff_client.patch("/api/providers/local-llama/", {"enabled": False}, format="json").status_code == 200
     assert Provider.objects.get(key="local-llama").enabled is False
     bad = staff_client.patch("/api/providers/local-llama/", {"quality": 1.5}, format="json")
     assert bad.status_code == 400
-    created = staff_client.post("/api/providers/", {
-        "key": "mini", "name": "Mini", "cost_per_1m": "0.50", "context_window": 16000, "latency_ms": 300,
-        "quality": 0.6, "capabilities": ["coding"]}, format="json")
+    created = staff_client.post(
+        "/api/providers/",
+        {
+            "key": "mini",
+            "name": "Mini",
+            "cost_per_1m": "0.50",
+            "context_window": 16000,
+            "latency_ms": 300,
+            "quality": 0.6,
+            "capabilities": ["coding"],
+        },
+        format="json",
+    )
     assert created.status_code == 201, created.content
-    assert staff_client.post("/api/providers/", {"key": "x", "name": "X", "cost_per_1m": "1", "context_window": 1,
-                                                "latency_ms": 1, "quality": 0.5, "capabilities": "coding"},
-                             format="json").status_code == 400
+    assert (
+        staff_client.post(
+            "/api/providers/",
+            {
+                "key": "x",
+                "name": "X",
+                "cost_per_1m": "1",
+                "context_window": 1,
+                "latency_ms": 1,
+                "quality": 0.5,
+                "capabilities": "coding",
+            },
+            format="json",
+        ).status_code
+        == 400
+    )
 
 
 def test_budgets_are_editable_by_staff_and_report_status(seed_router, user_client, staff_client):
     budget = Budget.objects.get()
     assert user_client.patch(f"/api/budgets/{budget.pk}/", {"amount": "5"}, format="json").status_code == 403
-    assert staff_client.patch(f"/api/budgets/{budget.pk}/", {"timezone": "Nowhere/City"},
-                              format="json").status_code == 400
+    assert (
+        staff_client.patch(f"/api/budgets/{budget.pk}/", {"timezone": "Nowhere/City"}, format="json").status_code == 400
+    )
     assert staff_client.patch(f"/api/budgets/{budget.pk}/", {"amount": "5.00"}, format="json").status_code == 200
     status = user_client.get("/api/budgets/status/").json()
     assert status[0]["amount"] == 5.0 and status[0]["remaining"] == 5.0
@@ -160,8 +197,10 @@ def test_route_logs_logged_with_float_noise_come_out_rounded(seed_router, user_c
 
     result = services.route_request(token_count=5000, task_type="coding", priority="high", max_latency=3000)
     log = RouteLog.objects.get(decision_id=result.decision_id)
-    noisy = [dict(c, score=0.13679999999999998, request_cost=0.075) if c["provider"] == "claude-sonnet-4" else c
-             for c in log.candidates]
+    noisy = [
+        dict(c, score=0.13679999999999998, request_cost=0.075) if c["provider"] == "claude-sonnet-4" else c
+        for c in log.candidates
+    ]
     RouteLog.objects.filter(pk=log.pk).update(candidates=noisy, confidence=0.6048000000000001)
     detail = user_client.get(f"/api/route-logs/{result.decision_id}/").json()
     by_key = {c["provider"]: c for c in detail["candidates"]}

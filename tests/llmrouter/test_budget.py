@@ -1,4 +1,5 @@
 """The hard cap under concurrency, and money that runs out."""
+
 from __future__ import annotations
 
 import threading

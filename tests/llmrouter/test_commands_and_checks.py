@@ -1,4 +1,5 @@
 """manage.py route, and the system checks."""
+
 from __future__ import annotations
 
 import pytest

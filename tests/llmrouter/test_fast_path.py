@@ -1,4 +1,5 @@
 """POST /api/route-llm through the ASGI application (the fast path in front of Django)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -99,8 +100,13 @@ def test_with_anonymous_routing_off_the_fast_path_wants_a_token(asgi_app, settin
     assert not RouteLog.objects.exists() and not LedgerEntry.objects.exists()
     bad = call(asgi_app, "POST", "/api/route-llm", json={"token_count": 1}, headers={"authorization": "Token nope"})
     assert bad.status_code == 401
-    member = call(asgi_app, "POST", "/api/route-llm", json={"token_count": 5000, "task_type": "analysis"},
-                  headers={"authorization": f"Token {key}"})
+    member = call(
+        asgi_app,
+        "POST",
+        "/api/route-llm",
+        json={"token_count": 5000, "task_type": "analysis"},
+        headers={"authorization": f"Token {key}"},
+    )
     assert member.status_code == 200 and member.json()["provider_key"] == "gemini-pro"
     assert LedgerEntry.objects.count() == 1
 
@@ -129,9 +135,12 @@ def test_concurrent_fast_path_requests_are_batched_without_overspending(asgi_app
     async def go() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=asgi_app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-            return await asyncio.gather(*(
-                client.post("/api/route-llm", json={"token_count": 5000, "task_type": "analysis", "id": i})
-                for i in range(40)))
+            return await asyncio.gather(
+                *(
+                    client.post("/api/route-llm", json={"token_count": 5000, "task_type": "analysis", "id": i})
+                    for i in range(40)
+                )
+            )
 
     responses = asyncio.run(go())
     assert sorted(r.status_code for r in responses) == [200] * 10 + [402] * 30
@@ -140,11 +149,13 @@ def test_concurrent_fast_path_requests_are_batched_without_overspending(asgi_app
 
 
 def test_a_failing_request_does_not_sink_its_batch(asgi_app):
-    outcomes = dbthread._route_batch([
-        {"token_count": 5000, "task_type": "analysis"},
-        {"token_count": None, "task_type": "analysis"},  # a bug upstream: not validated
-        {"token_count": 5000, "task_type": "coding"},
-    ])
+    outcomes = dbthread._route_batch(
+        [
+            {"token_count": 5000, "task_type": "analysis"},
+            {"token_count": None, "task_type": "analysis"},  # a bug upstream: not validated
+            {"token_count": 5000, "task_type": "coding"},
+        ]
+    )
     assert outcomes[0].provider_key == "gemini-pro" and outcomes[2].provider_key == "local-llama"
     assert isinstance(outcomes[1], TypeError)
     assert RouteLog.objects.count() == 2

@@ -1,4 +1,5 @@
 """The one decision service with a GatewayQuery: exclusions, worst-case reservations, probes, refusals."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -24,9 +25,13 @@ def seed(monkeypatch):
 
 
 def route(q: gateway.GatewayQuery, **kwargs):
-    [outcome] = services.route_requests([gateway.route_kwargs(q, task_type=kwargs.get("task_type", "coding"),
-                                                              priority="high", max_latency=3000,
-                                                              interface="gateway")])
+    [outcome] = services.route_requests(
+        [
+            gateway.route_kwargs(
+                q, task_type=kwargs.get("task_type", "coding"), priority="high", max_latency=3000, interface="gateway"
+            )
+        ]
+    )
     return outcome
 
 
@@ -39,14 +44,17 @@ def test_a_missing_key_variable_excludes_the_provider_for_the_gateway_only(seed,
     assert excluded["local-llama"] == "no_credentials"
     assert "TEST_GW_UNSET" in [c for c in result.candidates if c["provider"] == "local-llama"][0]["reason"]
     # The decision-only caller makes the call itself: it still gets the worked example.
-    assert services.route_request(token_count=5000, task_type="coding", priority="high",
-                                  max_latency=3000).provider_key == "local-llama"
+    assert (
+        services.route_request(token_count=5000, task_type="coding", priority="high", max_latency=3000).provider_key
+        == "local-llama"
+    )
 
 
 def test_the_worst_case_is_reserved_at_the_input_and_output_prices(seed):
     Provider.objects.filter(key="local-llama").update(enabled=False)
-    Provider.objects.filter(key="gpt-4-turbo").update(input_cost_per_1m=Decimal("2.00"),
-                                                      output_cost_per_1m=Decimal("8.00"))
+    Provider.objects.filter(key="gpt-4-turbo").update(
+        input_cost_per_1m=Decimal("2.00"), output_cost_per_1m=Decimal("8.00")
+    )
     result = route(gateway.GatewayQuery(prompt_tokens=1000, completion_tokens=500))
     assert result.provider_key == "gpt-4-turbo"
     assert result.estimated_cost_nanos == 1000 * 2_000 + 500 * 8_000
@@ -66,19 +74,24 @@ def test_refusals_before_routing_log_nothing(seed):
 
 def test_an_open_breaker_cools_down_then_one_request_probes(seed):
     now = windows.utc_now()
-    Provider.objects.filter(key="local-llama").update(breaker_state="open", breaker_failures=3,
-                                                      breaker_until=now + timedelta(seconds=30))
+    Provider.objects.filter(key="local-llama").update(
+        breaker_state="open", breaker_failures=3, breaker_until=now + timedelta(seconds=30)
+    )
     q = gateway.GatewayQuery(prompt_tokens=100, completion_tokens=4900)
     assert route(q).provider_key == "gpt-4-turbo"
     Provider.objects.filter(key="local-llama").update(breaker_until=now - timedelta(seconds=1))
-    outcomes = services.route_requests([gateway.route_kwargs(q, task_type="coding", priority="high",
-                                                             max_latency=3000, interface="gateway")] * 2)
+    outcomes = services.route_requests(
+        [gateway.route_kwargs(q, task_type="coding", priority="high", max_latency=3000, interface="gateway")] * 2
+    )
     # In one batch: the first is the probe, the second sees the claim and goes elsewhere.
     assert [o.provider_key for o in outcomes] == ["local-llama", "gpt-4-turbo"]
     assert outcomes[0].target.probe and Provider.objects.get(key="local-llama").breaker_state == "half_open"
     # The decision-only caller ignores the gateway's breaker.
-    assert services.route_request(token_count=5000, task_type="coding", priority="high",
-                                  max_latency=3000).provider_key == "local-llama"
+    assert (
+        services.route_request(token_count=5000, task_type="coding", priority="high", max_latency=3000).provider_key
+        == "local-llama"
+    )
+
 
 def test_a_settlement_in_the_batch_frees_its_money_before_the_next_decision(seed):
     load_seed(budget="0.02")
@@ -87,14 +100,27 @@ def test_a_settlement_in_the_batch_frees_its_money_before_the_next_decision(seed
     first = route(q)
     assert route(q).code == ErrorCode.BUDGET_EXCEEDED
     failed = GatewaySettlement(
-        route_pk=first.route_pk, decision_id=first.decision_id, request_id=first.request_id, attempt=1,
-        provider_pk=first.provider_pk, provider_key=first.provider_key, reserved_nanos=first.estimated_cost_nanos,
-        reserved_at=first.created_at, prices=Prices(Decimal("10")), outcome="upstream_error", usage_source="none",
-        health="failure")
+        route_pk=first.route_pk,
+        decision_id=first.decision_id,
+        request_id=first.request_id,
+        attempt=1,
+        provider_pk=first.provider_pk,
+        provider_key=first.provider_key,
+        reserved_nanos=first.estimated_cost_nanos,
+        reserved_at=first.created_at,
+        prices=Prices(Decimal("10")),
+        outcome="upstream_error",
+        usage_source="none",
+        health="failure",
+    )
     retry = gateway.GatewayQuery(prompt_tokens=1000, completion_tokens=1000, request_id=first.decision_id, attempt=2)
-    [second] = services.route_requests([gateway.route_kwargs(retry, task_type="", priority="medium", max_latency=0,
-                                                             interface="gateway")], settlements=[failed])
+    [second] = services.route_requests(
+        [gateway.route_kwargs(retry, task_type="", priority="medium", max_latency=0, interface="gateway")],
+        settlements=[failed],
+    )
     assert second.provider_key == "gpt-4-turbo" and second.request_id == first.decision_id
-    assert first.route_pk and RouteLog.objects.get(decision_id=first.decision_id).attempt_record.outcome == \
-        "upstream_error"
+    assert (
+        first.route_pk
+        and RouteLog.objects.get(decision_id=first.decision_id).attempt_record.outcome == "upstream_error"
+    )
     assert Provider.objects.get(key="gpt-4-turbo").breaker_failures == 1

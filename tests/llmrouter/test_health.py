@@ -1,4 +1,5 @@
 """GET /health: the seed's shape, provider health, degraded when something is wrong."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,7 +23,11 @@ def test_health_has_the_seed_shape_and_reports_spend(seed_router, no_orchestrato
     assert {"status", "agents", "timestamp", "interfaces", "llm_router"} <= set(body)
     router = body["llm_router"]
     assert (router["daily_budget"], router["current_spend"], router["remaining"], router["utilization_pct"]) == (
-        0.07, 0.035, 0.035, 50.0)
+        0.07,
+        0.035,
+        0.035,
+        50.0,
+    )
     assert [p["key"] for p in router["providers"]] == ["claude-sonnet-4", "gpt-4-turbo", "gemini-pro", "local-llama"]
     assert body["agents"] == 0 and body["orchestrator"]["reachable"] is False
     assert body["status"] == "degraded"  # the orchestrator is not there

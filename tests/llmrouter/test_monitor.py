@@ -1,4 +1,5 @@
 """The monitor pass against a real local HTTP server."""
+
 from __future__ import annotations
 
 import threading
@@ -47,7 +48,11 @@ def test_provider_turns_unhealthy_after_n_failures_and_healthy_after_one_success
     second = run_monitor_pass()
     [event] = second["events"]
     assert (event["event"], event["provider"], event["health"], event["previous"]) == (
-        "provider_health_changed", "local-llama", "unhealthy", "healthy")
+        "provider_health_changed",
+        "local-llama",
+        "unhealthy",
+        "healthy",
+    )
     assert Provider.objects.get(key="local-llama").last_error == "HTTP 503"
     # Unhealthy providers are not routed to.
     assert services.route_request(token_count=5000, task_type="coding").provider_key == "gpt-4-turbo"

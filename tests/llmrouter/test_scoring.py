@@ -3,6 +3,7 @@
 Expected values are computed by hand in the comments: q = quality x priority
 multiplier, c = cost factor x priority multiplier, l = latency factor.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -10,12 +11,21 @@ import pytest
 from llmrouter import scoring
 from llmrouter.scoring import ProviderSpec, Query, Weights, decide
 
-CLAUDE = ProviderSpec("claude-sonnet-4", "Claude Sonnet 4", 15.0, 200_000, 2000, 0.95,
-                      frozenset({"coding", "reasoning", "creative", "analysis"}))
-GPT = ProviderSpec("gpt-4-turbo", "GPT-4 Turbo", 10.0, 128_000, 1500, 0.90,
-                   frozenset({"coding", "reasoning", "creative"}))
-GEMINI = ProviderSpec("gemini-pro", "Gemini Pro", 7.0, 32_000, 1200, 0.85,
-                      frozenset({"reasoning", "creative", "analysis"}))
+CLAUDE = ProviderSpec(
+    "claude-sonnet-4",
+    "Claude Sonnet 4",
+    15.0,
+    200_000,
+    2000,
+    0.95,
+    frozenset({"coding", "reasoning", "creative", "analysis"}),
+)
+GPT = ProviderSpec(
+    "gpt-4-turbo", "GPT-4 Turbo", 10.0, 128_000, 1500, 0.90, frozenset({"coding", "reasoning", "creative"})
+)
+GEMINI = ProviderSpec(
+    "gemini-pro", "Gemini Pro", 7.0, 32_000, 1200, 0.85, frozenset({"reasoning", "creative", "analysis"})
+)
 LLAMA = ProviderSpec("local-llama", "Local Llama", 0.0, 8000, 800, 0.75, frozenset({"coding", "reasoning"}))
 SEED = [CLAUDE, GPT, GEMINI, LLAMA]
 
@@ -42,7 +52,10 @@ def test_serialized_scores_and_factors_carry_no_float_noise():
     assert [c.score for c in d.candidates if c.key == "claude-sonnet-4"] == [0.13679999999999998]  # exact inside
     shown = {c["provider"]: c for c in d.candidates_as_dicts()}
     assert (shown["local-llama"]["score"], shown["gpt-4-turbo"]["score"], shown["claude-sonnet-4"]["score"]) == (
-        0.6048, 0.3024, 0.1368)
+        0.6048,
+        0.3024,
+        0.1368,
+    )
     assert shown["claude-sonnet-4"]["quality_factor"] == 1.14 and shown["gpt-4-turbo"]["latency_factor"] == 0.7
     assert shown["claude-sonnet-4"]["cost_factor"] == 0.2 and shown["local-llama"]["priority_multipliers"] == [1.2, 0.8]
     assert d.confidence == 0.6048

@@ -1,4 +1,5 @@
 """route_request and usage_settle against the real database."""
+
 from __future__ import annotations
 
 import threading
@@ -14,13 +15,18 @@ from llmrouter.serializers import route_answer
 
 
 def test_worked_example_is_routed_logged_and_free(seed_router):
-    result = services.route_request(token_count=5000, task_type="coding", priority="high", max_latency=3000,
-                                    interface="claude-code")
+    result = services.route_request(
+        token_count=5000, task_type="coding", priority="high", max_latency=3000, interface="claude-code"
+    )
     assert result.provider_name == "Local Llama"
     assert result.confidence == pytest.approx(0.6048)
     log = RouteLog.objects.get(decision_id=result.decision_id)
-    assert (log.outcome, log.provider_key, log.interface, log.token_count) == \
-        ("routed", "local-llama", "claude-code", 5000)
+    assert (log.outcome, log.provider_key, log.interface, log.token_count) == (
+        "routed",
+        "local-llama",
+        "claude-code",
+        5000,
+    )
     by_key = {c["provider"]: c for c in log.candidates}
     assert by_key["claude-sonnet-4"]["score"] == pytest.approx(0.1368)
     assert by_key["gemini-pro"]["excluded"] == "no_capability"
@@ -96,11 +102,16 @@ def test_settlement_adds_the_difference_and_is_idempotent(seed_router):
 
 
 def test_settlement_keeps_the_reservations_window_and_price(seed_router):
-    routed = services.route_request(token_count=1000, task_type="analysis",
-                                    now=datetime(2026, 1, 1, 23, 59, tzinfo=UTC))
+    routed = services.route_request(
+        token_count=1000, task_type="analysis", now=datetime(2026, 1, 1, 23, 59, tzinfo=UTC)
+    )
     Provider.objects.filter(key="gemini-pro").update(cost_per_1m=100)
-    services.usage_settle(decision_id=routed.decision_id, prompt_tokens=500, completion_tokens=0,
-                          now=datetime(2026, 1, 2, 0, 5, tzinfo=UTC))
+    services.usage_settle(
+        decision_id=routed.decision_id,
+        prompt_tokens=500,
+        completion_tokens=0,
+        now=datetime(2026, 1, 2, 0, 5, tzinfo=UTC),
+    )
     settlement = LedgerEntry.objects.get(kind="settlement")
     assert settlement.charged_at == datetime(2026, 1, 1, 23, 59, tzinfo=UTC)
     assert settlement.amount_nanos == 3_500_000 - 7_000_000  # 500 tokens at the routed $7, minus the estimate
@@ -129,8 +140,9 @@ def test_concurrent_settlements_write_one_entry():
     def settle() -> None:
         barrier.wait(timeout=30)
         try:
-            outcomes.append(services.usage_settle(decision_id=routed.decision_id, prompt_tokens=10,
-                                                  completion_tokens=10))
+            outcomes.append(
+                services.usage_settle(decision_id=routed.decision_id, prompt_tokens=10, completion_tokens=10)
+            )
         finally:
             connections.close_all()
 
@@ -161,7 +173,11 @@ def test_the_ledger_is_append_only(seed_router):
 
 def test_seed_data_is_loaded_by_the_migration(db):
     assert list(Provider.objects.values_list("key", flat=True)) == [
-        "claude-sonnet-4", "gpt-4-turbo", "gemini-pro", "local-llama"]
+        "claude-sonnet-4",
+        "gpt-4-turbo",
+        "gemini-pro",
+        "local-llama",
+    ]
     budget = Budget.objects.get()
     assert (budget.amount, budget.period, budget.timezone, budget.hard_cap) == (100, "daily", "UTC", True)
     assert budget.warning_threshold == 0.8
@@ -181,7 +197,8 @@ def test_spend_from_checkpoints_equals_the_full_ledger_sum(seed_router, monkeypa
     budget = Budget.objects.get()
     start, end = budget.window(day)
     assert selectors.spend_nanos(start=start, end=end) == sum(
-        LedgerEntry.objects.filter(charged_at__gte=start, charged_at__lt=end).values_list("amount_nanos", flat=True))
+        LedgerEntry.objects.filter(charged_at__gte=start, charged_at__lt=end).values_list("amount_nanos", flat=True)
+    )
 
 
 def test_a_rolled_back_decision_takes_its_checkpoint_with_it(seed_router):
@@ -220,8 +237,7 @@ def test_a_batch_writes_each_reservation_against_its_own_decision_on_postgres(se
 
 
 def _assert_batch_rows_match() -> None:
-    requests = [{"token_count": 1000 * (i + 1), "task_type": "analysis", "interface": f"client-{i}"}
-                for i in range(30)]
+    requests = [{"token_count": 1000 * (i + 1), "task_type": "analysis", "interface": f"client-{i}"} for i in range(30)]
     requests[7] = {"token_count": 10, "task_type": "coding", "interface": "free"}  # local-llama: no reservation
     requests[11] = {"token_count": 10, "task_type": "vision", "interface": "refused"}  # nobody does vision
     outcomes = services.route_requests(requests)

@@ -1,4 +1,5 @@
 """Budget windows: calendar windows in a zone, across midnight and DST changes."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -15,11 +16,15 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second:
 
 def test_daily_window_follows_local_midnight_in_a_non_utc_zone():
     # 23:30 UTC on Jan 15 is 00:30 on Jan 16 in Berlin (UTC+1 in winter).
-    assert window_bounds(DAILY, "Europe/Berlin", utc(2026, 1, 15, 23, 30)) == \
-        (utc(2026, 1, 15, 23), utc(2026, 1, 16, 23))
+    assert window_bounds(DAILY, "Europe/Berlin", utc(2026, 1, 15, 23, 30)) == (
+        utc(2026, 1, 15, 23),
+        utc(2026, 1, 16, 23),
+    )
     # One second before local midnight is still the previous day.
-    assert window_bounds(DAILY, "Europe/Berlin", utc(2026, 1, 15, 22, 59, 59)) == \
-        (utc(2026, 1, 14, 23), utc(2026, 1, 15, 23))
+    assert window_bounds(DAILY, "Europe/Berlin", utc(2026, 1, 15, 22, 59, 59)) == (
+        utc(2026, 1, 14, 23),
+        utc(2026, 1, 15, 23),
+    )
     # Exactly local midnight starts the new window ([start, end)).
     assert window_bounds(DAILY, "Europe/Berlin", utc(2026, 1, 15, 23))[0] == utc(2026, 1, 15, 23)
 
@@ -42,8 +47,18 @@ def test_the_hour_repeated_at_fall_back_stays_in_its_day():
     assert first == second == (utc(2026, 11, 1, 4), utc(2026, 11, 2, 5))
 
 
-@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York", "America/Santiago",
-                                  "Australia/Lord_Howe", "Asia/Kolkata", "Pacific/Chatham"])
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "UTC",
+        "Europe/Berlin",
+        "America/New_York",
+        "America/Santiago",
+        "Australia/Lord_Howe",
+        "Asia/Kolkata",
+        "Pacific/Chatham",
+    ],
+)
 def test_daily_windows_tile_a_year_without_gaps_or_overlaps(zone):
     tz = ZoneInfo(zone)
     day = date(2026, 1, 1)
@@ -62,8 +77,10 @@ def test_daily_windows_tile_a_year_without_gaps_or_overlaps(zone):
 
 def test_weekly_window_starts_on_local_monday():
     # Sunday 2026-03-01 23:30 in Berlin is 22:30Z; Monday 00:30 local is 23:30Z.
-    assert window_bounds(WEEKLY, "Europe/Berlin", utc(2026, 3, 1, 22, 30)) == \
-        (utc(2026, 2, 22, 23), utc(2026, 3, 1, 23))
+    assert window_bounds(WEEKLY, "Europe/Berlin", utc(2026, 3, 1, 22, 30)) == (
+        utc(2026, 2, 22, 23),
+        utc(2026, 3, 1, 23),
+    )
     assert window_bounds(WEEKLY, "Europe/Berlin", utc(2026, 3, 1, 23, 30)) == (utc(2026, 3, 1, 23), utc(2026, 3, 8, 23))
 
 

@@ -5,6 +5,7 @@ run a real supervisord in a temp directory with programs shaped like the
 real ones (a numbered "naming" program and a "manager" in group "agents",
 plus "web" outside it) so process control is exercised end to end.
 """
+
 from __future__ import annotations
 
 import os
@@ -105,8 +106,12 @@ def supervisor_sandbox() -> Iterator[Sandbox]:
     directory = Path(tempfile.mkdtemp(prefix="orch-", dir="/tmp"))
     directory.chmod(0o700)
     (directory / "supervisord.conf").write_text(CONFIG.format(dir=directory))
-    process = subprocess.Popen([str(SUPERVISORD), "-n", "-c", str(directory / "supervisord.conf")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [str(SUPERVISORD), "-n", "-c", str(directory / "supervisord.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     sandbox = Sandbox(directory, process)
     try:
         sandbox.wait_running()

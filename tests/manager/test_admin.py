@@ -1,4 +1,5 @@
 """The admin's live agents page and its restart button (staff only)."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,8 +27,9 @@ def test_live_page_shows_every_supervised_process(agent_types, live_settings, ad
 
 def test_restart_button_restarts_the_process(agent_types, live_settings, admin_client, sandbox):
     before = sandbox.client().process("agents:naming-1").pid
-    response = admin_client.post(reverse("admin:agents_agentinstance_control"),
-                                 {"operation": "restart", "name": "agents:naming-1"}, follow=True)
+    response = admin_client.post(
+        reverse("admin:agents_agentinstance_control"), {"operation": "restart", "name": "agents:naming-1"}, follow=True
+    )
     assert response.status_code == 200
     after = sandbox.client().process("agents:naming-1")
     assert after.state == "RUNNING" and after.pid != before
@@ -36,8 +38,9 @@ def test_restart_button_restarts_the_process(agent_types, live_settings, admin_c
 
 def test_stop_button_says_which_pid_it_stopped_not_pid_none(agent_types, live_settings, admin_client, sandbox):
     before = sandbox.client().process("agents:naming-2").pid
-    response = admin_client.post(reverse("admin:agents_agentinstance_control"),
-                                 {"operation": "stop", "name": "agents:naming-2"}, follow=True)
+    response = admin_client.post(
+        reverse("admin:agents_agentinstance_control"), {"operation": "stop", "name": "agents:naming-2"}, follow=True
+    )
     body = response.content.decode()
     assert f"naming-2 stopped (was pid {before})" in body and "pid None" not in body
 
@@ -46,8 +49,9 @@ def test_staff_without_change_permission_cannot_restart(agent_types, live_settin
     user = get_user_model().objects.create_user("viewer", password="pw-viewer-1", is_staff=True)
     client.force_login(user)
     before = sandbox.client().process("agents:naming-1").pid
-    response = client.post(reverse("admin:agents_agentinstance_control"),
-                           {"operation": "restart", "name": "agents:naming-1"})
+    response = client.post(
+        reverse("admin:agents_agentinstance_control"), {"operation": "restart", "name": "agents:naming-1"}
+    )
     assert response.status_code == 403
     assert sandbox.client().process("agents:naming-1").pid == before
 

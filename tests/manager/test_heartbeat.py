@@ -1,4 +1,5 @@
 """Heartbeats, staleness and instance-id collisions, through the manager's real handle()."""
+
 from __future__ import annotations
 
 import threading
@@ -14,8 +15,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def beat(manager, instance="AGT-NAMING-1", pid=4242, **extra):
-    return manager.call("heartbeat", {"agent_type": "naming", "instance": instance, "pid": pid,
-                                      "transports": ["socket", "redis"], **extra})
+    return manager.call(
+        "heartbeat",
+        {"agent_type": "naming", "instance": instance, "pid": pid, "transports": ["socket", "redis"], **extra},
+    )
 
 
 def test_heartbeat_records_last_heartbeat_on_the_instance_row(agent_types, manager):
@@ -30,8 +33,7 @@ def test_heartbeat_records_last_heartbeat_on_the_instance_row(agent_types, manag
 
 def test_heartbeat_leaves_the_orchestrators_connection_fields_alone(agent_types, manager):
     kind = AgentType.objects.get(name="naming")
-    AgentInstance.objects.create(agent_type=kind, instance_id="AGT-NAMING-1", pid=1, transport="socket",
-                                 connected=True)
+    AgentInstance.objects.create(agent_type=kind, instance_id="AGT-NAMING-1", pid=1, transport="socket", connected=True)
     beat(manager, pid=1)
     row = AgentInstance.objects.get(agent_type=kind, instance_id="AGT-NAMING-1")
     # The orchestrator finds rows by transport="socket" on disconnect; a heartbeat must not change it.
@@ -65,8 +67,9 @@ def test_two_live_processes_claiming_one_instance_id_are_a_collision(agent_types
 
 def test_a_clean_restart_is_never_a_collision_while_the_old_heartbeat_is_recent(agent_types, manager):
     beat(manager, pid=100)  # the old process's last heartbeat, a second ago
-    HeartbeatClaim.objects.filter(pid=100).update(last_seen=timezone.now() - timedelta(seconds=1),
-                                                  first_seen=timezone.now() - timedelta(hours=1))
+    HeartbeatClaim.objects.filter(pid=100).update(
+        last_seen=timezone.now() - timedelta(seconds=1), first_seen=timezone.now() - timedelta(hours=1)
+    )
     for _ in range(3):  # the new process beats on; the old one is silent
         assert beat(manager, pid=200)["data"]["collision"] is False
     assert manager.call("check_collisions")["data"]["collisions"] == []
@@ -107,7 +110,8 @@ def test_an_instance_silent_longer_than_stale_after_is_stale(agent_types, manage
     beat(manager, instance="AGT-NAMING-1", pid=101)
     beat(manager, instance="AGT-NAMING-2", pid=102)
     AgentInstance.objects.filter(instance_id="AGT-NAMING-2").update(
-        last_heartbeat=timezone.now() - timedelta(seconds=31))
+        last_heartbeat=timezone.now() - timedelta(seconds=31)
+    )
     frame = manager.call("agent_status", {"agent_type": "naming"})
     assert frame["status"] == "success", frame
     stale = {i["instance"]: i["stale"] for i in frame["data"]["type"]["instances"]}

@@ -1,4 +1,5 @@
 """list_agents / agent_status: registry rows, orchestrator status and supervisor state merged."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -31,8 +32,15 @@ def test_every_registered_type_is_listed_even_without_instances(agent_types, man
 def test_supervisor_processes_are_paired_with_their_instances(agent_types, sandbox, controlling_manager):
     naming1 = sandbox.client().process("agents:naming-1")
     kind = AgentType.objects.get(name="naming")
-    AgentInstance.objects.create(agent_type=kind, instance_id="AGT-NAMING-1", pid=naming1.pid, transport="socket",
-                                 connected=True, connected_at=timezone.now(), last_heartbeat=timezone.now())
+    AgentInstance.objects.create(
+        agent_type=kind,
+        instance_id="AGT-NAMING-1",
+        pid=naming1.pid,
+        transport="socket",
+        connected=True,
+        connected_at=timezone.now(),
+        last_heartbeat=timezone.now(),
+    )
     frame = controlling_manager.call("list_agents")
     assert frame["status"] == "success", frame
     data = frame["data"]
@@ -50,14 +58,23 @@ def test_the_orchestrators_status_decides_who_is_connected(agent_types, sandbox)
     kind = AgentType.objects.get(name="naming")
     long_ago = timezone.now() - timedelta(hours=1)
     # The database still says connected (say, the orchestrator was SIGKILLed before recording the drop).
-    AgentInstance.objects.create(agent_type=kind, instance_id="AGT-NAMING-1", pid=11, transport="socket",
-                                 connected=True, connected_at=long_ago)
-    status = {"types": {"naming": {"instances": [
-        {"instance": "AGT-NAMING-2", "pid": 22, "state": "READY", "inflight": 3}]}}}
+    AgentInstance.objects.create(
+        agent_type=kind, instance_id="AGT-NAMING-1", pid=11, transport="socket", connected=True, connected_at=long_ago
+    )
+    status = {
+        "types": {"naming": {"instances": [{"instance": "AGT-NAMING-2", "pid": 22, "state": "READY", "inflight": 3}]}}
+    }
     ms = manager_settings({"supervisor_socket": str(sandbox.socket), "stale_after_s": 30})
     processes, info = supervisor_snapshot(ms)
-    picture = agents_picture(ms=ms, now=timezone.now(), status=status, status_info={"available": True},
-                             processes=processes, supervisor_info=info, agent_type="naming")
+    picture = agents_picture(
+        ms=ms,
+        now=timezone.now(),
+        status=status,
+        status_info={"available": True},
+        processes=processes,
+        supervisor_info=info,
+        agent_type="naming",
+    )
     naming = instances(picture, "naming")
     assert naming["AGT-NAMING-1"]["connected"] is False
     assert naming["AGT-NAMING-1"]["stale"] is True  # silent for an hour
@@ -67,9 +84,17 @@ def test_the_orchestrators_status_decides_who_is_connected(agent_types, sandbox)
 def test_two_orchestrator_links_with_one_instance_id_are_a_collision(agent_types, manager):
     from agents.manager.selectors import collisions_find
 
-    status = {"types": {"naming": {"instances": [{"instance": "AGT-NAMING-1", "pid": 1},
-                                                 {"instance": "AGT-NAMING-1", "pid": 2},
-                                                 {"instance": "AGT-NAMING-2", "pid": 3}]}}}
+    status = {
+        "types": {
+            "naming": {
+                "instances": [
+                    {"instance": "AGT-NAMING-1", "pid": 1},
+                    {"instance": "AGT-NAMING-1", "pid": 2},
+                    {"instance": "AGT-NAMING-2", "pid": 3},
+                ]
+            }
+        }
+    }
     found = collisions_find(now=timezone.now(), stale_after_s=30, orchestrator_status=status)
     assert [(c["instance"], sorted(p["pid"] for p in c["claimants"])) for c in found] == [("AGT-NAMING-1", [1, 2])]
 

@@ -1,4 +1,5 @@
 """start/stop/restart_agent against a real supervisord, and who may use them."""
+
 from __future__ import annotations
 
 import pytest
@@ -52,8 +53,14 @@ def test_stop_then_start_one_process_by_its_name(agent_types, sandbox, controlli
     token = control_token_create()
     stopped = controlling_manager.call("stop_agent", {"name": "naming-2", "token": token})
     assert stopped["data"]["processes"] == [
-        {"name": "agents:naming-2", "result": "stopped", "pid_before": stopped["data"]["processes"][0]["pid_before"],
-         "pid": None, "state": "STOPPED"}]
+        {
+            "name": "agents:naming-2",
+            "result": "stopped",
+            "pid_before": stopped["data"]["processes"][0]["pid_before"],
+            "pid": None,
+            "state": "STOPPED",
+        }
+    ]
     assert sandbox.client().process("agents:naming-1").state == "RUNNING"  # its sibling is untouched
     again = controlling_manager.call("stop_agent", {"name": "agents:naming-2", "token": token})
     assert again["data"]["processes"][0]["result"] == "already stopped"
@@ -90,8 +97,7 @@ def test_the_manager_refuses_to_stop_itself_but_restarts_itself_by_signal(sandbo
     with pytest.raises(ProtocolError) as refused:
         process_control(operation="stop", name="manager", client=client, groups=("agents",), self_pid=own.pid)
     assert refused.value.code == "CONFLICT"
-    result = process_control(operation="restart", name="manager", client=client, groups=("agents",),
-                             self_pid=own.pid)
+    result = process_control(operation="restart", name="manager", client=client, groups=("agents",), self_pid=own.pid)
     assert result["processes"][0]["result"] == "restarting"
     # autorestart brings it back under a new pid once the TERM has landed.
     import time
@@ -119,8 +125,9 @@ def test_a_process_that_cannot_start_is_reported_as_an_error(sandbox):
     from agents.protocol import ProtocolError
 
     with pytest.raises(ProtocolError) as failed:
-        process_control(operation="start", name="broken", client=SupervisorClient(sandbox.socket),
-                        groups=("agents", "broken"))
+        process_control(
+            operation="start", name="broken", client=SupervisorClient(sandbox.socket), groups=("agents", "broken")
+        )
     assert failed.value.code == "INTERNAL_ERROR"
     [result] = failed.value.details["processes"]
     assert result["name"] == "broken" and result["state"] in ("FATAL", "BACKOFF", "EXITED")

@@ -1,4 +1,5 @@
 """supervisor's redis program: a real redis-server only when none answers, otherwise idle."""
+
 from __future__ import annotations
 
 import shutil
@@ -26,9 +27,13 @@ def answers(port: int) -> bool:
 
 
 def start(env_url: str, tmp_path: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, str(SCRIPT)], env={"REDIS_URL": env_url, "PATH": "/usr/bin:/bin",
-                                                                "ORCHESTRATOR_VAR_DIR": str(tmp_path)},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT)],
+        env={"REDIS_URL": env_url, "PATH": "/usr/bin:/bin", "ORCHESTRATOR_VAR_DIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def wait_for(predicate, timeout: float = 30.0) -> bool:

@@ -1,4 +1,5 @@
 """scripts/run_system.py's environment, directories and refusals (no supervisord started here)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -36,8 +37,9 @@ def test_defaults_fill_every_variable_supervisord_conf_expands():
 
 
 def test_the_environment_wins_over_defaults_and_stopwaitsecs_follows_the_drain():
-    env = run_system.system_env({"ORCHESTRATOR_HTTP_PORT": "9999", "ORCHESTRATOR_SOCKET_DIR": "/tmp/x",
-                                 "AGENT_DRAIN_TIMEOUT_S": "25"})
+    env = run_system.system_env(
+        {"ORCHESTRATOR_HTTP_PORT": "9999", "ORCHESTRATOR_SOCKET_DIR": "/tmp/x", "AGENT_DRAIN_TIMEOUT_S": "25"}
+    )
     assert env["ORCHESTRATOR_HTTP_PORT"] == "9999" and env["ORCHESTRATOR_SOCKET_DIR"] == "/tmp/x"
     assert int(env["ORCHESTRATOR_STOPWAITSECS"]) > 25
 

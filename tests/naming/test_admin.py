@@ -1,4 +1,5 @@
 """The admin shows allocations (list filters, search) and refuses hand-made ones."""
+
 from __future__ import annotations
 
 import pytest

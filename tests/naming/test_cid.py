@@ -39,12 +39,15 @@ def test_ulid8_takes_the_random_tail_so_names_made_together_differ():
     assert len({cid.ulid8() for _ in range(1000)}) == 1000
 
 
-@pytest.mark.parametrize("text, slug", [
-    ("User Auth Service", "user-auth-service"),
-    ("  Café -- crème (v2) ", "cafe-creme-v2"),
-    ("snake_case_name", "snake-case-name"),
-    ("!!!", ""),
-])
+@pytest.mark.parametrize(
+    "text, slug",
+    [
+        ("User Auth Service", "user-auth-service"),
+        ("  Café -- crème (v2) ", "cafe-creme-v2"),
+        ("snake_case_name", "snake-case-name"),
+        ("!!!", ""),
+    ],
+)
 def test_slugify_name_makes_lower_case_hyphenated_ascii(text, slug):
     assert cid.slugify_name(text) == slug
 

@@ -3,6 +3,7 @@
 The same tests run on SQLite (the default) and, marked ``postgres``, on
 PostgreSQL: DATABASE_URL=postgres://... pytest tests/naming -m postgres
 """
+
 from __future__ import annotations
 
 import threading
@@ -54,6 +55,7 @@ def key(text: str) -> str | None:
 
 # --- 500 allocations, one project and environment ------------------------------------
 
+
 def check_500_concurrent_allocations_are_distinct_and_gap_free(threads: int = 20, total: int = 500) -> None:
     project = f"p{uuid.uuid4().hex[:10]}"
     per_thread = total // threads
@@ -86,6 +88,7 @@ def test_500_concurrent_allocations_get_distinct_gap_free_numbers_on_postgres():
 
 # --- duplicate idempotency keys racing ----------------------------------------------------
 
+
 def check_racing_duplicate_keys_allocate_once_per_key(threads: int = 16, keys: int = 10) -> None:
     project = f"p{uuid.uuid4().hex[:10]}"
     tag = uuid.uuid4().hex[:8]
@@ -94,8 +97,9 @@ def check_racing_duplicate_keys_allocate_once_per_key(threads: int = 16, keys: i
         answers = {}
         # Every thread asks for every key, each thread in a different order.
         for k in sorted(range(keys), key=lambda k: (k * (index + 1)) % keys):
-            ns = services.namespace_allocate(project=project, environment="dev", settings=SETTINGS,
-                                             idempotency_key=key(f"{tag}-{k}")).obj
+            ns = services.namespace_allocate(
+                project=project, environment="dev", settings=SETTINGS, idempotency_key=key(f"{tag}-{k}")
+            ).obj
             answers[k] = (ns.name, ns.cid)
         return answers
 
@@ -120,6 +124,7 @@ def test_racing_duplicate_idempotency_keys_allocate_once_per_key_on_postgres():
 
 
 # --- the same explicit name racing ---------------------------------------------------------
+
 
 def check_racing_explicit_names_one_wins_the_rest_collide(threads: int = 12) -> None:
     project = f"p{uuid.uuid4().hex[:10]}"
@@ -151,13 +156,15 @@ def test_racing_explicit_names_one_wins_and_the_rest_get_namespace_collision_on_
 
 # --- capabilities ---------------------------------------------------------------------------
 
+
 def check_concurrent_capabilities_are_numbered_per_domain(threads: int = 10, per_thread: int = 10) -> None:
     domain = f"D{uuid.uuid4().hex[:8].upper()}"
 
     def work(index: int) -> list[str]:
-        return [services.capability_allocate(domain=domain, name=f"cap {index} {i}",
-                                             settings=SETTINGS).obj.capability_id
-                for i in range(per_thread)]
+        return [
+            services.capability_allocate(domain=domain, name=f"cap {index} {i}", settings=SETTINGS).obj.capability_id
+            for i in range(per_thread)
+        ]
 
     ids = [cap for chunk in run_in_threads(threads, work) for cap in chunk]
     assert sorted(ids) == sorted(f"CAP-{domain}-{n}" for n in range(1, threads * per_thread + 1))

@@ -1,4 +1,5 @@
 """The allocation services against the real database."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -80,8 +81,11 @@ def test_explicit_sequenced_name_that_exists_is_a_collision(project):
     with pytest.raises(ProtocolError) as exc:
         allocate(project, namespace=first.name)
     assert exc.value.code == ErrorCode.NAMESPACE_COLLISION
-    assert exc.value.details == {"existing_namespace": first.name, "cid": first.cid,
-                                 "created_at": exc.value.details["created_at"]}
+    assert exc.value.details == {
+        "existing_namespace": first.name,
+        "cid": first.cid,
+        "created_at": exc.value.details["created_at"],
+    }
 
 
 def test_explicit_sequenced_name_not_yet_handed_out_is_refused_to_keep_the_sequence_whole(project):
@@ -175,8 +179,9 @@ def test_capability_record_path_keeps_the_first_path(project):
 
 
 def test_session_gets_id_cid_and_expiry_from_ttl(project):
-    session = services.session_allocate(project=project, environment="prod", ttl_s=60, metadata={"user": "ann"},
-                                        settings=SETTINGS).obj
+    session = services.session_allocate(
+        project=project, environment="prod", ttl_s=60, metadata={"user": "ann"}, settings=SETTINGS
+    ).obj
     assert session.session_id.startswith("ses_") and session.cid.endswith(session.session_id[4:])
     assert cids.parse_cid(session.cid)["kind"] == "session"
     assert session.expires_at - session.created_at == timedelta(seconds=60)

@@ -11,15 +11,18 @@ def test_well_formed_namespaces_have_no_problems(name):
     assert validation.namespace_problems(name) == []
 
 
-@pytest.mark.parametrize("name, fragment", [
-    ("centerfire.test", "must have the form"),
-    ("centerfire.staging.ns1", "is not one of"),
-    ("Centerfire.test.x", "lower case"),
-    ("centerfire.test.-x", "must start with a letter"),
-    ("centerfire.test.a:b", "must start with a letter"),
-    ("centerfire..x", "is empty"),
-    ("x" * 201, "longer than"),
-])
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        ("centerfire.test", "must have the form"),
+        ("centerfire.staging.ns1", "is not one of"),
+        ("Centerfire.test.x", "lower case"),
+        ("centerfire.test.-x", "must start with a letter"),
+        ("centerfire.test.a:b", "must start with a letter"),
+        ("centerfire..x", "is empty"),
+        ("x" * 201, "longer than"),
+    ],
+)
 def test_malformed_namespaces_name_their_problem(name, fragment):
     problems = validation.namespace_problems(name)
     assert problems and any(fragment in p for p in problems), problems
@@ -36,10 +39,19 @@ def test_sequenced_names_are_recognised():
     assert not validation.is_sequenced_namespace("centerfire.test.ns1.sub")
 
 
-@pytest.mark.parametrize("cap, ok", [
-    ("CAP-AUTH-1", True), ("CAP-USER_DATA-42", True), ("CAP-AUTH-0", False), ("CAP-AUTH-01", False),
-    ("CAP-auth-1", False), ("CAP-AU-TH-1", False), ("cap-AUTH-1", False), ("CAP-AUTH", False),
-])
+@pytest.mark.parametrize(
+    "cap, ok",
+    [
+        ("CAP-AUTH-1", True),
+        ("CAP-USER_DATA-42", True),
+        ("CAP-AUTH-0", False),
+        ("CAP-AUTH-01", False),
+        ("CAP-auth-1", False),
+        ("CAP-AU-TH-1", False),
+        ("cap-AUTH-1", False),
+        ("CAP-AUTH", False),
+    ],
+)
 def test_capability_ids_follow_cap_domain_n(cap, ok):
     assert (validation.capability_id_problems(cap) == []) is ok
 
@@ -78,10 +90,16 @@ def test_settings_default_to_dev_test_prod_and_centerfire():
     assert settings.default_environment == "dev"
 
 
-@pytest.mark.parametrize("config", [
-    {"environments": []}, {"environments": "dev"}, {"environments": ["Dev"]},
-    {"default_project": "no.dots"}, {"environments": ["a", "b"], "default_environment": "c"},
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"environments": []},
+        {"environments": "dev"},
+        {"environments": ["Dev"]},
+        {"default_project": "no.dots"},
+        {"environments": ["a", "b"], "default_environment": "c"},
+    ],
+)
 def test_bad_settings_fail_loudly(config):
     with pytest.raises(NamingConfigError):
         NamingSettings.from_config(config)

@@ -1,4 +1,5 @@
 """The orchestrator's system checks catch settings that parse but cannot work."""
+
 from __future__ import annotations
 
 import os
@@ -33,9 +34,16 @@ def test_a_socket_directory_too_long_for_af_unix_is_e002(settings, tmp_path):
     assert messages and "107 bytes" in messages[0].msg and "ORCHESTRATOR_SOCKET_DIR" in messages[0].hint
 
 
-@pytest.mark.parametrize("conf,key", [("ORCHESTRATOR", "DRAIN_TIMEOUT_S"), ("ORCHESTRATOR", "REQUEST_TIMEOUT_MS"),
-                                      ("ORCHESTRATOR", "CLIENT_SILENT_TIMEOUT_S"), ("AGENTS", "DRAIN_TIMEOUT_S"),
-                                      ("AGENTS", "HEARTBEAT_INTERVAL_S")])
+@pytest.mark.parametrize(
+    "conf,key",
+    [
+        ("ORCHESTRATOR", "DRAIN_TIMEOUT_S"),
+        ("ORCHESTRATOR", "REQUEST_TIMEOUT_MS"),
+        ("ORCHESTRATOR", "CLIENT_SILENT_TIMEOUT_S"),
+        ("AGENTS", "DRAIN_TIMEOUT_S"),
+        ("AGENTS", "HEARTBEAT_INTERVAL_S"),
+    ],
+)
 def test_a_negative_timeout_is_e003(settings, conf, key):
     setattr(settings, conf, {**getattr(settings, conf), key: -1})
     assert _ids() == {"orchestrator.E003"}
@@ -72,6 +80,12 @@ def test_an_agent_type_whose_socket_is_too_long_is_e006_with_the_database(settin
 def test_migrate_on_an_empty_database_is_not_stopped_by_the_database_check(tmp_path):
     # ``migrate`` runs the database checks before it creates agents_agenttype.
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}", "DJANGO_WEB_APPS": "0"}
-    proc = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr

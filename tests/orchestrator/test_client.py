@@ -1,4 +1,5 @@
 """The client library (agents.client) against an in-process orchestrator."""
+
 from __future__ import annotations
 
 import asyncio
@@ -61,8 +62,10 @@ async def test_sync_client_works_from_a_thread_and_keeps_the_callers_id():
 
         def use() -> tuple[dict, dict]:
             with Client(sysm.client_socket) as client:
-                return (client.request("probe", "echo", {"n": 1}),
-                        client.send({"id": 42, "agent": "probe", "action": "echo", "data": {"n": 2}}))
+                return (
+                    client.request("probe", "echo", {"n": 1}),
+                    client.send({"id": 42, "agent": "probe", "action": "echo", "data": {"n": 2}}),
+                )
 
         first, second = await asyncio.to_thread(use)
         assert first["data"] == {"n": 1}
@@ -90,7 +93,13 @@ async def test_async_client_in_flight_requests_fail_with_connection_error_when_t
 
 def test_send_command_parses_values_as_json_when_they_parse():
     assert parse_pairs(["environment=test", "n=3", "flag=true", 'tags=["a","b"]', "empty=", "x=1.5"]) == {
-        "environment": "test", "n": 3, "flag": True, "tags": ["a", "b"], "empty": "", "x": 1.5}
+        "environment": "test",
+        "n": 3,
+        "flag": True,
+        "tags": ["a", "b"],
+        "empty": "",
+        "x": 1.5,
+    }
 
 
 @async_test

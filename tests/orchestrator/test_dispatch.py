@@ -1,4 +1,5 @@
 """Dispatch behaviour of the orchestrator, in-process over real Unix sockets."""
+
 from __future__ import annotations
 
 import asyncio
@@ -51,8 +52,12 @@ async def test_many_pipelined_requests_on_one_connection_are_all_answered_by_id(
         await sysm.agent("probe")
         conn = await sysm.raw()
         n = 2000
-        await conn.send(b"".join(orjson.dumps({"id": f"r{i}", "agent": "probe", "action": "echo", "data": {"i": i}})
-                                 + b"\n" for i in range(n)))
+        await conn.send(
+            b"".join(
+                orjson.dumps({"id": f"r{i}", "agent": "probe", "action": "echo", "data": {"i": i}}) + b"\n"
+                for i in range(n)
+            )
+        )
         frames = await conn.recv_n(n)
         by_id = {f["id"]: f for f in frames}
         assert len(by_id) == n
@@ -271,8 +276,9 @@ async def test_agent_can_call_another_agent_through_the_orchestrator():
         await sysm.agent("probe")
         await sysm.agent("probe2")
         conn = await sysm.raw()
-        frame = await conn.request({"agent": "probe", "action": "relay",
-                                    "data": {"agent": "probe2", "action": "echo", "data": {"deep": 1}}})
+        frame = await conn.request(
+            {"agent": "probe", "action": "relay", "data": {"agent": "probe2", "action": "echo", "data": {"deep": 1}}}
+        )
         assert frame["status"] == "success"
         assert frame["data"]["relayed"]["status"] == "success"
         assert frame["data"]["relayed"]["data"] == {"deep": 1}
@@ -321,8 +327,9 @@ async def test_subscribers_receive_agent_events_and_published_events():
         event = await conn.recv()
         assert event["type"] == "event" and event["event"] == "agent_connected" and event["instance"] == "EV1"
         publisher = await sysm.raw()
-        done = await publisher.request({"agent": "orchestrator", "action": "publish",
-                                        "data": {"event": "budget_warning", "utilization_pct": 91}})
+        done = await publisher.request(
+            {"agent": "orchestrator", "action": "publish", "data": {"event": "budget_warning", "utilization_pct": 91}}
+        )
         assert done["status"] == "success"
         event = await conn.recv()
         assert event["event"] == "budget_warning" and event["utilization_pct"] == 91

@@ -1,4 +1,5 @@
 """An agent link's lifecycle in one owner: each transition publishes its event once, in order."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,7 +29,10 @@ async def test_every_link_transition_publishes_its_event_once_and_in_order():
         agent.close()
         events = [await watcher.recv() for _ in range(3)]
         assert [(e["event"], e["instance"]) for e in events] == [
-            ("agent_connected", "LC1"), ("agent_draining", "LC1"), ("agent_disconnected", "LC1")]
+            ("agent_connected", "LC1"),
+            ("agent_draining", "LC1"),
+            ("agent_disconnected", "LC1"),
+        ]
         assert events[0]["pid"] == 4242 and events[2]["pid"] == 4242
         await eventually(lambda: "probe" not in sysm.server.dispatcher.pools, "the link leaves its pool")
         status = await watcher.request({"id": "st", "agent": "orchestrator", "action": "status"})
@@ -62,12 +66,15 @@ def test_parse_hello_defaults_a_bad_max_inflight_to_64(max_inflight: object) -> 
     assert hello.max_inflight == 64 and hello.pid is None
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"agent": "other"}, "Hello from agent type 'other' on the socket of type 'probe'"),
-    ({"instance": ""}, "Hello needs 'instance' (a string of 1-100 characters)"),
-    ({"instance": "x" * 101}, "Hello needs 'instance' (a string of 1-100 characters)"),
-    ({"actions": ["echo", 1]}, "Hello needs 'actions' (a list of action names)"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"agent": "other"}, "Hello from agent type 'other' on the socket of type 'probe'"),
+        ({"instance": ""}, "Hello needs 'instance' (a string of 1-100 characters)"),
+        ({"instance": "x" * 101}, "Hello needs 'instance' (a string of 1-100 characters)"),
+        ({"actions": ["echo", 1]}, "Hello needs 'actions' (a list of action names)"),
+    ],
+)
 def test_parse_hello_refuses_a_bad_hello_with_invalid_request(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ProtocolError) as caught:
         protocol.parse_hello(_hello(**fields), agent_type="probe")

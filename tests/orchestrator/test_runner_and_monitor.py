@@ -1,4 +1,5 @@
 """The agent runner's serve loop (heartbeats, caller, drain) and the orchestrator's monitor loop."""
+
 from __future__ import annotations
 
 import asyncio
@@ -37,14 +38,15 @@ async def test_runner_sends_heartbeats_to_the_manager_through_the_orchestrator_a
         async def handle(request: dict[str, Any], transport: str) -> dict[str, Any]:
             return await agent.handle(request, transport=transport)
 
-        transport = SocketTransport(agent, handle, instance_id="HB-1", socket_dir=sysm.socket_dir,
-                                    retry_interval_s=0.2)
+        transport = SocketTransport(agent, handle, instance_id="HB-1", socket_dir=sysm.socket_dir, retry_interval_s=0.2)
         stop = asyncio.Event()
         serving = asyncio.get_running_loop().create_task(
-            serve(agent, [transport], drain_timeout_s=10, heartbeat_s=0.2, stop=stop))
+            serve(agent, [transport], drain_timeout_s=10, heartbeat_s=0.2, stop=stop)
+        )
         await sysm.wait_ready("probe", "HB-1")
-        beat = await eventually(lambda: next((d for d in RecordingManager.seen if d["instance"] == "HB-1"), None),
-                                "a heartbeat from HB-1")
+        beat = await eventually(
+            lambda: next((d for d in RecordingManager.seen if d["instance"] == "HB-1"), None), "a heartbeat from HB-1"
+        )
         assert beat["agent_type"] == "probe" and beat["transports"] == ["socket"] and beat["pid"] > 0
         conn = await sysm.raw()
         await conn.send({"id": "last", "agent": "probe", "action": "slow", "data": {"ms": 300}})
@@ -68,8 +70,13 @@ async def test_monitor_loop_fans_the_passes_events_out_to_subscribers():
     hub.subscribe(Subscriber())
 
     def one_pass() -> dict[str, Any]:
-        return {"events": [{"event": "provider_health_changed", "provider": "gemini-pro", "healthy": False},
-                           {"event": "budget_warning", "utilization_pct": 85.0}, "not an event"]}
+        return {
+            "events": [
+                {"event": "provider_health_changed", "provider": "gemini-pro", "healthy": False},
+                {"event": "budget_warning", "utilization_pct": 85.0},
+                "not an event",
+            ]
+        }
 
     task = asyncio.get_running_loop().create_task(monitor_loop(0.05, hub, load=lambda: one_pass))
     try:

@@ -1,4 +1,5 @@
 """The socket directory's security rules and socket file handling."""
+
 from __future__ import annotations
 
 import os

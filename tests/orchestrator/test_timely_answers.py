@@ -1,4 +1,5 @@
 """Callers always get a timely, true answer (issue 14, items 1, 4 and 5), in-process over real Unix sockets."""
+
 from __future__ import annotations
 
 import asyncio
@@ -52,7 +53,8 @@ async def test_a_connection_that_never_sent_a_byte_is_still_closed_as_silent():
 async def test_a_subscriber_is_never_closed_as_silent_or_idle():
     async with InProc(client_silent_timeout_s=0.2, client_idle_timeout_s=0.2) as sysm:
         conns = await _connect_and_send_before_the_loop_runs(
-            sysm, [{"id": f"sub{i}", "agent": "orchestrator", "action": "subscribe"} for i in range(5)])
+            sysm, [{"id": f"sub{i}", "agent": "orchestrator", "action": "subscribe"} for i in range(5)]
+        )
         for conn in conns:
             assert (await conn.recv())["status"] == "success"
         await asyncio.sleep(0.8)
@@ -66,8 +68,7 @@ async def test_a_request_that_times_out_in_the_queue_gives_its_place_back_at_onc
     async with InProc(max_queue_per_type=2, clock=clock) as sysm:
         await sysm.agent("probe", max_inflight=1)
         conn = await sysm.raw()
-        await conn.send({"id": "busy", "agent": "probe", "action": "slow", "data": {"ms": 2500},
-                         "timeout_ms": 600_000})
+        await conn.send({"id": "busy", "agent": "probe", "action": "slow", "data": {"ms": 2500}, "timeout_ms": 600_000})
         for i in range(2):
             await conn.send({"id": f"q{i}", "agent": "probe", "action": "echo", "data": {}, "timeout_ms": 60_000})
         await eventually(lambda: len(sysm.server.dispatcher.pending) == 3, "three requests pending")
@@ -92,8 +93,9 @@ async def test_every_timeout_says_whether_the_work_may_have_been_done():
     async with InProc(clock=clock) as sysm:
         await sysm.agent("probe", max_inflight=1)
         conn = await sysm.raw()
-        await conn.send({"id": "running", "agent": "probe", "action": "slow", "data": {"ms": 5000},
-                         "timeout_ms": 60_000})
+        await conn.send(
+            {"id": "running", "agent": "probe", "action": "slow", "data": {"ms": 5000}, "timeout_ms": 60_000}
+        )
         await conn.send({"id": "queued", "agent": "probe", "action": "echo", "data": {}, "timeout_ms": 60_000})
         await eventually(lambda: len(sysm.server.dispatcher.pending) == 2, "two requests pending")
         clock.advance(61)
@@ -172,6 +174,6 @@ def test_security_md_says_to_retry_every_code_that_may_have_run():
     from agents.protocol import UNFINISHED_CODES
 
     text = (Path(__file__).resolve().parents[2] / "SECURITY.md").read_text()
-    advice = text[text.index("Retrying safely"):].split("\n\n")[0]
+    advice = text[text.index("Retrying safely") :].split("\n\n")[0]
     missing = [code for code in sorted(UNFINISHED_CODES) if f"`{code}`" not in advice]
     assert missing == [], f"SECURITY.md's retry advice does not name {missing}"

@@ -1,4 +1,5 @@
 """Fixtures for the Redis transport tests: a real Redis, a unique key prefix, real agents in-process."""
+
 from __future__ import annotations
 
 import asyncio
@@ -92,8 +93,14 @@ FAST = dict(block_ms=200, claim_idle_ms=300, claim_interval_ms=100, live_ttl_ms=
 
 def transport_for(agent: Any, redis_url: str, prefix: str, **options: Any) -> RedisTransport:
     opts = RedisTransportOptions(**{**FAST, **options})
-    return RedisTransport(agent, lambda req, tr: agent.handle(req, transport=tr), instance_id=agent.instance_id,
-                          redis_url=redis_url, prefix=prefix, options=opts)
+    return RedisTransport(
+        agent,
+        lambda req, tr: agent.handle(req, transport=tr),
+        instance_id=agent.instance_id,
+        redis_url=redis_url,
+        prefix=prefix,
+        options=opts,
+    )
 
 
 @asynccontextmanager
@@ -108,8 +115,9 @@ async def serving(agent: Any, redis_url: str, prefix: str, **options: Any) -> As
 
 
 @asynccontextmanager
-async def stream_of(redis_url: str, prefix: str,
-                    agent_type: str) -> AsyncIterator[tuple[aioredis.Redis, RedisKeys, str]]:
+async def stream_of(
+    redis_url: str, prefix: str, agent_type: str
+) -> AsyncIterator[tuple[aioredis.Redis, RedisKeys, str]]:
     """A client, the keys under ``prefix`` and ``agent_type``'s stream with its consumer group; closed after."""
     client = make_client(redis_url)
     keys = RedisKeys(prefix)

@@ -1,4 +1,5 @@
 """agents.redis_client (scripts that reach agents through Redis only) and the key helper."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,8 +19,9 @@ class AgentInThread:
     def __init__(self, redis_url: str, prefix: str, agent_type: str):
         self.agent = make_agent(agent_type)
         # As the runner does: the transport calls the idempotency wrapper around Agent.handle.
-        self.handle = IdempotentHandle(self.agent, IdempotencyStore(redis_url=redis_url, prefix=prefix,
-                                                                    options=IdempotencyOptions()))
+        self.handle = IdempotentHandle(
+            self.agent, IdempotencyStore(redis_url=redis_url, prefix=prefix, options=IdempotencyOptions())
+        )
         self.transport = transport_for(self.agent, redis_url, prefix)
         self.transport.handle = self.handle
         self.loop = asyncio.new_event_loop()
@@ -41,10 +43,25 @@ class AgentInThread:
 
 def test_sync_redis_request_returns_the_usual_envelope_and_honours_idempotency_keys(redis_url, prefix, agent_type):
     with AgentInThread(redis_url, prefix, agent_type) as served:
-        first = redis_request(agent_type, "allocate", {"n": 1}, timeout_ms=10_000, idempotency_key="job-1",
-                              redis_url=redis_url, prefix=prefix, request_id="mine")
-        again = redis_request(agent_type, "allocate", {"n": 1}, timeout_ms=10_000, idempotency_key="job-1",
-                              redis_url=redis_url, prefix=prefix)
+        first = redis_request(
+            agent_type,
+            "allocate",
+            {"n": 1},
+            timeout_ms=10_000,
+            idempotency_key="job-1",
+            redis_url=redis_url,
+            prefix=prefix,
+            request_id="mine",
+        )
+        again = redis_request(
+            agent_type,
+            "allocate",
+            {"n": 1},
+            timeout_ms=10_000,
+            idempotency_key="job-1",
+            redis_url=redis_url,
+            prefix=prefix,
+        )
     assert first["id"] == "mine" and first["status"] == "success" and first["transport"] == "redis"
     assert again["data"] == first["data"] and again["replayed"] is True
     assert served.agent.runs == {"1": 1}
@@ -58,19 +75,22 @@ def test_sync_redis_request_times_out_with_a_timeout_frame_when_no_agent_answers
 
 
 def test_unreachable_redis_gives_agent_unavailable_not_an_exception(prefix, agent_type):
-    answer = redis_request(agent_type, "echo", {}, timeout_ms=1000, redis_url=f"redis://127.0.0.1:{free_port()}/0",
-                           prefix=prefix)
+    answer = redis_request(
+        agent_type, "echo", {}, timeout_ms=1000, redis_url=f"redis://127.0.0.1:{free_port()}/0", prefix=prefix
+    )
     assert answer["error"]["code"] == "AGENT_UNAVAILABLE"
 
 
 def test_async_function_and_client_reach_the_agent(redis_url, prefix, agent_type):
     async def scenario():
         async with serving(make_agent(agent_type), redis_url, prefix):
-            single = await redis_request_async(agent_type, "echo", {"a": 1}, timeout_ms=10_000,
-                                               redis_url=redis_url, prefix=prefix)
+            single = await redis_request_async(
+                agent_type, "echo", {"a": 1}, timeout_ms=10_000, redis_url=redis_url, prefix=prefix
+            )
             async with AsyncRedisAgentClient(redis_url, prefix) as client:
-                many = await asyncio.gather(*(client.request(agent_type, "echo", {"i": i}, request_id="same")
-                                              for i in range(50)))
+                many = await asyncio.gather(
+                    *(client.request(agent_type, "echo", {"i": i}, request_id="same") for i in range(50))
+                )
         return single, many
 
     single, many = run(scenario())
@@ -82,8 +102,14 @@ def test_async_function_and_client_reach_the_agent(redis_url, prefix, agent_type
 
 def test_every_key_carries_the_prefix_but_the_legacy_channels_do_not():
     keys = RedisKeys("app1:")
-    built = [keys.stream("naming"), keys.reply_list("t"), keys.reply_stream("c"), keys.live("naming"),
-             keys.idempotency("naming", "k"), keys.legacy_claim("naming", "t")]
+    built = [
+        keys.stream("naming"),
+        keys.reply_list("t"),
+        keys.reply_stream("c"),
+        keys.live("naming"),
+        keys.idempotency("naming", "k"),
+        keys.legacy_claim("naming", "t"),
+    ]
     assert all(k.startswith("app1:") for k in built)
     assert len(set(built)) == len(built)
     assert RedisKeys().legacy_request_channel("naming") == "agent.naming.request"

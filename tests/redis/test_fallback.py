@@ -1,4 +1,5 @@
 """The orchestrator's Redis fallback: answers, or AGENT_UNAVAILABLE / TIMEOUT promptly, never a hang."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,7 +30,8 @@ def test_fallback_reaches_a_redis_listening_agent_and_keeps_the_orchestrators_id
 
 
 def test_no_agent_listening_on_redis_either_is_agent_unavailable_at_once_and_nothing_queued(
-        redis_url, prefix, agent_type):
+    redis_url, prefix, agent_type
+):
     async def scenario():
         async with running_fallback(redis_url, prefix) as fallback, make_client(redis_url) as client:
             started = time.monotonic()

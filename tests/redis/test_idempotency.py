@@ -1,4 +1,5 @@
 """First answer per idempotency key, remembered in a real Redis."""
+
 from __future__ import annotations
 
 import asyncio
@@ -79,10 +80,10 @@ def test_a_reused_request_id_conflict_names_the_id_not_an_internal_key(redis_url
 
 def test_transient_errors_are_not_remembered_but_final_errors_are(redis_url, prefix, agent_type):
     async def body(agent, handle):
-        transient = [await handle(req("fail", {"code": "OVERLOADED"}, idempotency_key="t"), "socket")
-                     for _ in range(2)]
-        final = [await handle(req("fail", {"code": "VALIDATION_ERROR"}, idempotency_key="f"), "socket")
-                 for _ in range(2)]
+        transient = [await handle(req("fail", {"code": "OVERLOADED"}, idempotency_key="t"), "socket") for _ in range(2)]
+        final = [
+            await handle(req("fail", {"code": "VALIDATION_ERROR"}, idempotency_key="f"), "socket") for _ in range(2)
+        ]
         return transient, final
 
     transient, final = run(with_handle(redis_url, prefix, agent_type, body))
@@ -145,8 +146,11 @@ def test_a_retry_takes_over_the_claim_of_a_killed_owner_within_a_second(redis_ur
 
     request = req("allocate", {"n": 10}, id="retry", idempotency_key="crash", timeout_ms=20_000)
     client = sync_redis.Redis.from_url(redis_url)
-    client.set(RedisKeys(prefix).idempotency(agent_type, "k:crash"), _dead_claim(prefix, agent_type, "crash", request),
-               px=30_000)  # the default claim lifetime: only its owner's death can free it sooner
+    client.set(
+        RedisKeys(prefix).idempotency(agent_type, "k:crash"),
+        _dead_claim(prefix, agent_type, "crash", request),
+        px=30_000,
+    )  # the default claim lifetime: only its owner's death can free it sooner
     client.close()
 
     async def body(agent, handle):

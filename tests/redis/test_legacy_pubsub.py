@@ -1,4 +1,5 @@
 """The legacy pub/sub half: agent.<type>.request in, agent.<type>.response out, by request_id."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,8 +22,15 @@ async def collect(pubsub: Any, count: int, timeout: float = 5.0) -> list[dict[st
     return out
 
 
-async def legacy_session(redis_url: str, prefix: str, agent_type: str, payloads: list[bytes], expect: int,
-                         instances: int = 1, settle: float = 0.0) -> tuple[list[dict[str, Any]], list[Any]]:
+async def legacy_session(
+    redis_url: str,
+    prefix: str,
+    agent_type: str,
+    payloads: list[bytes],
+    expect: int,
+    instances: int = 1,
+    settle: float = 0.0,
+) -> tuple[list[dict[str, Any]], list[Any]]:
     agents = [make_agent(agent_type, f"i{n}") for n in range(instances)]
     transports = [transport_for(a, redis_url, prefix, max_frame_bytes=4096) for a in agents]
     for t in transports:

@@ -1,4 +1,5 @@
 """Redis going away and coming back, with a private redis-server this test may kill."""
+
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +38,10 @@ async def echo_via_pubsub(url: str, agent_type: str, tag: str) -> dict:
     await pubsub.subscribe(RedisKeys().legacy_response_channel(agent_type))
     try:
         for _ in range(50):  # the agent re-subscribes with backoff: publish until it hears
-            await client.publish(RedisKeys().legacy_request_channel(agent_type),
-                                 orjson.dumps({"action": "echo", "params": {"tag": tag}, "request_id": tag}))
+            await client.publish(
+                RedisKeys().legacy_request_channel(agent_type),
+                orjson.dumps({"action": "echo", "params": {"tag": tag}, "request_id": tag}),
+            )
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.3)
             if message is not None:
                 return orjson.loads(message["data"])

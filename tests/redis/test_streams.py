@@ -1,4 +1,5 @@
 """The streams half of the Redis transport, with real agents in-process and a real Redis."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,12 +15,21 @@ from agents.runtime.redis_conn import make_client
 from tests.redis.conftest import answer_on, make_agent, run, serving, stream_of, transport_for
 
 
-async def reply_via_list(client: aioredis.Redis, keys: RedisKeys, agent_type: str, frame: Any, token: str,
-                         *, raw: bytes | None = None, timeout_ms: int | None = None) -> dict[str, Any]:
+async def reply_via_list(
+    client: aioredis.Redis,
+    keys: RedisKeys,
+    agent_type: str,
+    frame: Any,
+    token: str,
+    *,
+    raw: bytes | None = None,
+    timeout_ms: int | None = None,
+) -> dict[str, Any]:
     """Write one entry by hand (possibly malformed) and BLPOP its answer."""
     reply = keys.reply_list(token)
-    fields: dict[Any, Any] = entry_fields(frame if isinstance(frame, dict) else {}, reply_to=reply, reply_kind="list",
-                          timeout_ms=timeout_ms)
+    fields: dict[Any, Any] = entry_fields(
+        frame if isinstance(frame, dict) else {}, reply_to=reply, reply_kind="list", timeout_ms=timeout_ms
+    )
     if raw is not None:
         fields[b"frame"] = raw
     await client.xadd(keys.stream(agent_type), fields)
@@ -36,8 +46,9 @@ def test_stream_request_is_answered_with_callers_id_and_redis_transport(redis_ur
         await requester.start()
         try:
             answer = await requester.submit(agent_type, {"id": "mine-1", "action": "echo", "data": {"x": 1}}, 10)
-            many = await asyncio.gather(*(
-                requester.submit(agent_type, {"id": i, "action": "echo", "data": {"i": i}}, 10) for i in range(200)))
+            many = await asyncio.gather(
+                *(requester.submit(agent_type, {"id": i, "action": "echo", "data": {"i": i}}, 10) for i in range(200))
+            )
         finally:
             await requester.stop()
             await transport.stop(2)
@@ -76,8 +87,10 @@ def test_unread_reply_key_expires(redis_url, prefix, agent_type):
         agent = make_agent(agent_type)
         async with make_client(redis_url) as client, serving(agent, redis_url, prefix, reply_ttl_ms=5000):
             reply = keys.reply_list("nobody-reads")
-            await client.xadd(keys.stream(agent_type), entry_fields({"id": "x", "action": "echo"}, reply_to=reply,
-                                                                   reply_kind="list", timeout_ms=None))
+            await client.xadd(
+                keys.stream(agent_type),
+                entry_fields({"id": "x", "action": "echo"}, reply_to=reply, reply_kind="list", timeout_ms=None),
+            )
             for _ in range(100):
                 if await client.exists(reply):
                     break
@@ -94,8 +107,10 @@ def test_requests_written_while_no_agent_listens_are_answered_when_one_starts(re
         keys = RedisKeys(prefix)
         requester = StreamRequester(client, keys)
         await requester.start()
-        waiting = [asyncio.create_task(requester.submit(agent_type, {"id": i, "action": "allocate",
-                                                                     "data": {"n": i}}, 20)) for i in range(10)]
+        waiting = [
+            asyncio.create_task(requester.submit(agent_type, {"id": i, "action": "allocate", "data": {"n": i}}, 20))
+            for i in range(10)
+        ]
         await asyncio.sleep(0.5)
         assert not any(t.done() for t in waiting)
         agent = make_agent(agent_type)
@@ -118,8 +133,15 @@ def test_entry_left_pending_by_a_dead_consumer_is_reclaimed_and_answered_once(re
     async def scenario():
         async with stream_of(redis_url, prefix, agent_type) as (client, keys, stream):
             reply = keys.reply_list("orphan")
-            await client.xadd(stream, entry_fields({"id": "orphan", "action": "allocate", "data": {"n": 7}},
-                                                   reply_to=reply, reply_kind="list", timeout_ms=None))
+            await client.xadd(
+                stream,
+                entry_fields(
+                    {"id": "orphan", "action": "allocate", "data": {"n": 7}},
+                    reply_to=reply,
+                    reply_kind="list",
+                    timeout_ms=None,
+                ),
+            )
             # A consumer takes the entry and dies without acknowledging it.
             taken = await client.xreadgroup(CONSUMER_GROUP, "dead-instance", {stream: ">"}, count=10)
             assert len(taken[0][1]) == 1
@@ -146,8 +168,12 @@ def test_slow_consumer_and_reclaiming_consumer_write_exactly_one_answer(redis_ur
         t_slow = transport_for(slow, redis_url, prefix, claim_idle_ms=60_000)
         await t_slow.start()
         reply = keys.reply_list("contested")
-        await client.xadd(keys.stream(agent_type), entry_fields(
-            {"id": "c", "action": "sleep", "data": {"s": 1.5}}, reply_to=reply, reply_kind="list", timeout_ms=None))
+        await client.xadd(
+            keys.stream(agent_type),
+            entry_fields(
+                {"id": "c", "action": "sleep", "data": {"s": 1.5}}, reply_to=reply, reply_kind="list", timeout_ms=None
+            ),
+        )
         await asyncio.sleep(0.3)  # the slow instance has it now
         t_fast = transport_for(fast, redis_url, prefix, claim_idle_ms=300)
         await t_fast.start()
@@ -175,29 +201,43 @@ def test_malformed_entries_get_error_answers_are_acked_and_do_not_stop_the_agent
                 "not_json": await reply_via_list(client, keys, agent_type, None, "a", raw=b"{not json"),
                 "array": await reply_via_list(client, keys, agent_type, None, "b", raw=b"[1,2,3]"),
                 "no_action": await reply_via_list(client, keys, agent_type, {"id": "c", "data": {}}, "c"),
-                "bad_data": await reply_via_list(client, keys, agent_type, {"id": "d", "action": "echo",
-                                                                            "data": [1]}, "d"),
-                "huge": await reply_via_list(client, keys, agent_type, None, "e",
-                                             raw=orjson.dumps({"action": "echo", "data": {"x": "y" * 10_000}})),
-                "other_agent": await reply_via_list(client, keys, agent_type, {"id": "f", "agent": "someone-else",
-                                                                               "action": "echo"}, "f"),
-                "unknown_action": await reply_via_list(client, keys, agent_type, {"id": "g", "action": "nope"},
-                                                       "g"),
+                "bad_data": await reply_via_list(
+                    client, keys, agent_type, {"id": "d", "action": "echo", "data": [1]}, "d"
+                ),
+                "huge": await reply_via_list(
+                    client,
+                    keys,
+                    agent_type,
+                    None,
+                    "e",
+                    raw=orjson.dumps({"action": "echo", "data": {"x": "y" * 10_000}}),
+                ),
+                "other_agent": await reply_via_list(
+                    client, keys, agent_type, {"id": "f", "agent": "someone-else", "action": "echo"}, "f"
+                ),
+                "unknown_action": await reply_via_list(client, keys, agent_type, {"id": "g", "action": "nope"}, "g"),
             }
             # An entry without a frame, and one without any reply address, are acknowledged too.
             await client.xadd(keys.stream(agent_type), {b"junk": b"1"})
             await client.xadd(keys.stream(agent_type), {b"frame": b"garbage"})
-            still_works = await reply_via_list(client, keys, agent_type, {"id": "ok", "action": "echo",
-                                                                          "data": {"fine": True}}, "h")
+            still_works = await reply_via_list(
+                client, keys, agent_type, {"id": "ok", "action": "echo", "data": {"fine": True}}, "h"
+            )
             await asyncio.sleep(0.2)
             pending = await client.xpending(keys.stream(agent_type), CONSUMER_GROUP)
         return answers, still_works, pending
 
     answers, still_works, pending = run(scenario())
     codes = {name: a["error"]["code"] for name, a in answers.items()}
-    assert codes == {"not_json": "INVALID_JSON", "array": "INVALID_REQUEST", "no_action": "INVALID_REQUEST",
-                     "bad_data": "INVALID_REQUEST", "huge": "MESSAGE_TOO_LARGE", "other_agent": "INVALID_REQUEST",
-                     "unknown_action": "UNKNOWN_ACTION"}
+    assert codes == {
+        "not_json": "INVALID_JSON",
+        "array": "INVALID_REQUEST",
+        "no_action": "INVALID_REQUEST",
+        "bad_data": "INVALID_REQUEST",
+        "huge": "MESSAGE_TOO_LARGE",
+        "other_agent": "INVALID_REQUEST",
+        "unknown_action": "UNKNOWN_ACTION",
+    }
     assert answers["no_action"]["id"] == "c"
     assert still_works["status"] == "success" and still_works["data"] == {"fine": True}
     assert pending["pending"] == 0
@@ -207,8 +247,15 @@ def test_entry_delivered_too_often_is_answered_with_an_error_and_dropped(redis_u
     async def scenario():
         async with stream_of(redis_url, prefix, agent_type) as (client, keys, stream):
             reply = keys.reply_list("poison")
-            entry_id = await client.xadd(stream, entry_fields({"id": "p", "action": "allocate", "data": {"n": 1}},
-                                                              reply_to=reply, reply_kind="list", timeout_ms=None))
+            entry_id = await client.xadd(
+                stream,
+                entry_fields(
+                    {"id": "p", "action": "allocate", "data": {"n": 1}},
+                    reply_to=reply,
+                    reply_kind="list",
+                    timeout_ms=None,
+                ),
+            )
             # Two consumers in a row took it and died (as if it crashed them).
             await client.xreadgroup(CONSUMER_GROUP, "victim-1", {stream: ">"}, count=1)
             await client.xclaim(stream, CONSUMER_GROUP, "victim-2", 0, [entry_id])
@@ -229,8 +276,15 @@ def test_entry_older_than_its_callers_timeout_is_answered_timeout_without_runnin
     async def scenario():
         async with stream_of(redis_url, prefix, agent_type) as (client, keys, stream):
             reply = keys.reply_list("late")
-            await client.xadd(stream, entry_fields({"id": "late", "action": "allocate", "data": {"n": 3}},
-                                                   reply_to=reply, reply_kind="list", timeout_ms=100))
+            await client.xadd(
+                stream,
+                entry_fields(
+                    {"id": "late", "action": "allocate", "data": {"n": 3}},
+                    reply_to=reply,
+                    reply_kind="list",
+                    timeout_ms=100,
+                ),
+            )
             await asyncio.sleep(0.5)
             agent = make_agent(agent_type)
             async with serving(agent, redis_url, prefix, expiry_grace_ms=0):

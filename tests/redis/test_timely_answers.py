@@ -1,4 +1,5 @@
 """Timely, true answers over Redis (issue 14, items 2 and 4): a real Redis, real agents in-process."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,8 +20,12 @@ def test_an_entry_reached_after_its_callers_deadline_is_answered_timeout_and_nev
         async with stream_of(redis_url, prefix, agent_type) as (client, keys, stream):
             reply = keys.reply_list("late")
             # Written 600 ms ago by a caller that waited 300 ms: its deadline passed 300 ms ago.
-            fields = entry_fields({"id": "late", "action": "allocate", "data": {"n": 1}}, reply_to=reply,
-                                  reply_kind="list", timeout_ms=300)
+            fields = entry_fields(
+                {"id": "late", "action": "allocate", "data": {"n": 1}},
+                reply_to=reply,
+                reply_kind="list",
+                timeout_ms=300,
+            )
             fields.pop(b"deadline_ms", None)  # an older caller: only the entry's own time tells
             await client.xadd(stream, fields, id=f"{int(time.time() * 1000) - 600}-0")
             agent = make_agent(agent_type)
@@ -38,8 +43,12 @@ def test_the_callers_own_deadline_counts_when_it_is_earlier_than_the_entry_time_
     async def scenario():
         async with stream_of(redis_url, prefix, agent_type) as (client, keys, stream):
             reply = keys.reply_list("own")
-            fields = entry_fields({"id": "own", "action": "allocate", "data": {"n": 2}}, reply_to=reply,
-                                  reply_kind="list", timeout_ms=60_000)
+            fields = entry_fields(
+                {"id": "own", "action": "allocate", "data": {"n": 2}},
+                reply_to=reply,
+                reply_kind="list",
+                timeout_ms=60_000,
+            )
             fields[b"deadline_ms"] = str(int(time.time() * 1000) - 1).encode()  # the caller gave up already
             await client.xadd(stream, fields)
             agent = make_agent(agent_type)
@@ -96,7 +105,8 @@ def test_a_request_waiting_for_a_listener_that_dies_is_answered_at_once_and_with
 
 
 def test_a_request_taken_by_a_consumer_that_died_is_answered_disconnected_and_never_reclaimed(
-        redis_url, prefix, agent_type):
+    redis_url, prefix, agent_type
+):
     async def scenario():
         async with stream_of(redis_url, prefix, agent_type) as (client, keys, stream):
             await add_ghost_listener(client, prefix, agent_type)
@@ -167,10 +177,12 @@ def test_the_client_librarys_timeouts_withdraw_unread_entries_and_say_they_never
     async def scenario():
         async with stream_of(redis_url, prefix, agent_type) as (client, keys, stream):
             # stream_of made the consumer group; nobody reads it.
-            blocking = await asyncio.to_thread(redis_request, agent_type, "allocate", {"n": 13}, timeout_ms=300,
-                                               redis_url=redis_url, prefix=prefix)
-            one_shot = await redis_request_async(agent_type, "allocate", {"n": 14}, timeout_ms=300,
-                                                 redis_url=redis_url, prefix=prefix)
+            blocking = await asyncio.to_thread(
+                redis_request, agent_type, "allocate", {"n": 13}, timeout_ms=300, redis_url=redis_url, prefix=prefix
+            )
+            one_shot = await redis_request_async(
+                agent_type, "allocate", {"n": 14}, timeout_ms=300, redis_url=redis_url, prefix=prefix
+            )
             async with AsyncRedisAgentClient(redis_url, prefix) as library:
                 shared = await library.request(agent_type, "allocate", {"n": 15}, timeout_ms=300)
             left = await client.xlen(stream)

@@ -23,6 +23,7 @@ CORPUS = [
     ("billing", "Invoice generator", "Creates monthly invoices and charges customer credit cards."),
 ]
 
+
 def make_caller(config: dict[str, Any] | None = None) -> Caller:
     agent = SemanticAgent("SEMANTIC-TEST-1", config or {})
     asyncio.run(agent.setup())
@@ -41,5 +42,7 @@ def semantic(transactional_db):
 @pytest.fixture
 def corpus(semantic) -> dict[str, dict[str, Any]]:
     """The fixed corpus stored through the agent: name -> stored concept."""
-    return {name: semantic.ok("store_concept", name=name, domain=domain, description=description)
-            for domain, name, description in CORPUS}
+    return {
+        name: semantic.ok("store_concept", name=name, domain=domain, description=description)
+        for domain, name, description in CORPUS
+    }

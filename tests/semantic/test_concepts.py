@@ -12,8 +12,13 @@ from tests.semantic.conftest import make_caller
 
 
 def test_store_concept_returns_a_concept_cid_and_the_stored_fields(semantic):
-    data = semantic.ok("store_concept", name="Token bucket", domain="network",
-                       description="Smooths bursts of traffic.", metadata={"owner": "ana", "tags": ["x"]})
+    data = semantic.ok(
+        "store_concept",
+        name="Token bucket",
+        domain="network",
+        description="Smooths bursts of traffic.",
+        metadata={"owner": "ana", "tags": ["x"]},
+    )
     parts = parse_cid(data["cid"])
     assert parts is not None and parts["kind"] == "concept"
     assert data["name"] == "Token bucket" and data["domain"] == "network"
@@ -36,16 +41,19 @@ def test_delete_concept_removes_it_and_a_second_delete_is_not_found(semantic):
     assert semantic.err("get_concept", cid=data["cid"])["code"] == "NOT_FOUND"
 
 
-@pytest.mark.parametrize("fields, problem", [
-    ({"name": "n", "domain": "d", "description": "x" * 10_001}, "description"),
-    ({"name": "x" * 201, "domain": "d"}, "name"),
-    ({"name": "nul\x00", "domain": "d"}, "name"),
-    ({"name": "  ", "domain": "d"}, "name"),
-    ({"name": "n", "domain": "Bad Domain"}, "domain"),
-    ({"name": "n", "domain": "d", "metadata": {"blob": "x" * 20_000}}, "metadata"),
-    ({"name": "n", "domain": "d", "metadata": ["not", "an", "object"]}, "metadata"),
-    ({"name": "n"}, "domain"),
-])
+@pytest.mark.parametrize(
+    "fields, problem",
+    [
+        ({"name": "n", "domain": "d", "description": "x" * 10_001}, "description"),
+        ({"name": "x" * 201, "domain": "d"}, "name"),
+        ({"name": "nul\x00", "domain": "d"}, "name"),
+        ({"name": "  ", "domain": "d"}, "name"),
+        ({"name": "n", "domain": "Bad Domain"}, "domain"),
+        ({"name": "n", "domain": "d", "metadata": {"blob": "x" * 20_000}}, "metadata"),
+        ({"name": "n", "domain": "d", "metadata": ["not", "an", "object"]}, "metadata"),
+        ({"name": "n"}, "domain"),
+    ],
+)
 def test_store_concept_limits_are_validation_errors(semantic, fields, problem):
     error = semantic.err("store_concept", **fields)
     assert error["code"] == "VALIDATION_ERROR" and problem in error["message"]

@@ -10,14 +10,17 @@ def _names(result):
     return [r["name"] for r in result["results"]]
 
 
-@pytest.mark.parametrize("query, expected_first, topic", [
-    ("authenticate a user and start a session", "Login service", "auth"),
-    ("I forgot my password, send me an email", "Password reset", "auth"),
-    ("throttle clients sending too many requests", "Rate limiter", "network"),
-    ("caching slow queries", "Query result cache", "storage"),
-    ("charging customers every month", "Invoice generator", "billing"),
-    ("recognise objects in pictures with neural networks", "Image classifier", "ml"),
-])
+@pytest.mark.parametrize(
+    "query, expected_first, topic",
+    [
+        ("authenticate a user and start a session", "Login service", "auth"),
+        ("I forgot my password, send me an email", "Password reset", "auth"),
+        ("throttle clients sending too many requests", "Rate limiter", "network"),
+        ("caching slow queries", "Query result cache", "storage"),
+        ("charging customers every month", "Invoice generator", "billing"),
+        ("recognise objects in pictures with neural networks", "Image classifier", "ml"),
+    ],
+)
 def test_related_concepts_rank_above_unrelated_ones(semantic, corpus, query, expected_first, topic):
     result = semantic.ok("semantic_similarity", query=query, top_k=10)
     names = _names(result)
@@ -63,8 +66,9 @@ def test_min_score_drops_weak_matches(semantic, corpus):
 def test_new_and_deleted_concepts_show_up_in_the_next_query(semantic, corpus):
     query = "translate text between languages"
     assert semantic.ok("semantic_similarity", query=query)["results"] == []
-    added = semantic.ok("store_concept", name="Translator", domain="ml",
-                        description="Translates text from one language into another.")
+    added = semantic.ok(
+        "store_concept", name="Translator", domain="ml", description="Translates text from one language into another."
+    )
     assert _names(semantic.ok("semantic_similarity", query=query))[0] == "Translator"
     semantic.ok("delete_concept", cid=added["cid"])
     assert "Translator" not in _names(semantic.ok("semantic_similarity", query=query))
@@ -77,12 +81,17 @@ def test_every_instance_answers_the_same_however_its_index_was_built(semantic, c
     incremental = IndexCache()
     incremental.current()
     for i in range(30):
-        semantic.ok("store_concept", name=f"Extra concept {i}", domain="extra",
-                    description=f"Session tokens and database rows number {i} for users")
+        semantic.ok(
+            "store_concept",
+            name=f"Extra concept {i}",
+            domain="extra",
+            description=f"Session tokens and database rows number {i} for users",
+        )
         incremental.current()
         if i % 3 == 0:
-            semantic.ok("delete_concept", cid=semantic.ok("query_concepts", domain="extra", limit=1)
-                        ["concepts"][0]["cid"])
+            semantic.ok(
+                "delete_concept", cid=semantic.ok("query_concepts", domain="extra", limit=1)["concepts"][0]["cid"]
+            )
     snap_inc, version_inc = incremental.current()
     fresh = IndexCache()
     snap_full, version_full = fresh.current()
@@ -102,8 +111,9 @@ def test_limits_are_validation_errors(semantic):
 
 
 def test_stemmer_sends_common_word_forms_to_one_key():
-    assert similarity.stem("caches") == similarity.stem("caching") == similarity.stem("cached") \
-        == similarity.stem("cache")
+    assert (
+        similarity.stem("caches") == similarity.stem("caching") == similarity.stem("cached") == similarity.stem("cache")
+    )
     assert similarity.stem("policies") == similarity.stem("policy")
     assert similarity.stem("authentication") == similarity.stem("authenticate")
     assert similarity.tokens("TokenBucketLimiter user_sessions") == ["token", "bucket", "limit", "user", "session"]
@@ -116,10 +126,20 @@ def test_concurrent_stores_each_get_a_version_and_all_are_searchable(semantic):
     from agents.semantic.models import ConceptChange, CorpusState
 
     async def race():
-        requests = [protocol.normalize_request(
-            {"action": "store_concept", "data": {"name": f"Parallel {i}", "domain": "race",
-                                                 "description": "concurrent writers of session tokens"}},
-            default_agent="semantic") for i in range(12)]
+        requests = [
+            protocol.normalize_request(
+                {
+                    "action": "store_concept",
+                    "data": {
+                        "name": f"Parallel {i}",
+                        "domain": "race",
+                        "description": "concurrent writers of session tokens",
+                    },
+                },
+                default_agent="semantic",
+            )
+            for i in range(12)
+        ]
         return await asyncio.gather(*(semantic.agent.handle(r) for r in requests))
 
     frames = asyncio.run(race())

@@ -8,8 +8,12 @@ from agents import protocol
 
 def test_concurrent_creates_of_one_name_make_exactly_one_folder(struct, workspace):
     async def race():
-        requests = [protocol.normalize_request({"action": "create_structure", "data": {"name": "Contended"}},
-                                               default_agent="struct") for _ in range(8)]
+        requests = [
+            protocol.normalize_request(
+                {"action": "create_structure", "data": {"name": "Contended"}}, default_agent="struct"
+            )
+            for _ in range(8)
+        ]
         return await asyncio.gather(*(struct.agent.handle(r) for r in requests))
 
     frames = asyncio.run(race())
@@ -17,7 +21,10 @@ def test_concurrent_creates_of_one_name_make_exactly_one_folder(struct, workspac
     losers = [f for f in frames if f["status"] == "error"]
     assert len(winners) == 1, frames
     assert {f["error"]["code"] for f in losers} == {"NAMESPACE_COLLISION"}
-    assert all(f["error"]["details"]["existing_path"] == winners[0]["data"]["path"] for f in losers
-               if f["error"]["details"].get("existing_status") == "ready")
+    assert all(
+        f["error"]["details"]["existing_path"] == winners[0]["data"]["path"]
+        for f in losers
+        if f["error"]["details"].get("existing_status") == "ready"
+    )
     folders = [p for p in workspace.iterdir() if p.name.startswith("contended__")]
     assert folders == [Path(winners[0]["data"]["path"])]

@@ -91,8 +91,12 @@ def test_python_package_template_renders_names_and_files(struct):
     assert (folder / "rate_limiter" / "__init__.py").is_file()
     assert (folder / "rate_limiter" / "core.py").is_file()
     assert "from rate_limiter import run" in (folder / "tests" / "test_rate_limiter.py").read_text()
-    assert set(data["files"]) == {"rate_limiter/__init__.py", "rate_limiter/core.py",
-                                  "tests/test_rate_limiter.py", "spec.yaml"}
+    assert set(data["files"]) == {
+        "rate_limiter/__init__.py",
+        "rate_limiter/core.py",
+        "tests/test_rate_limiter.py",
+        "spec.yaml",
+    }
 
 
 def test_purpose_with_quotes_cannot_break_the_python_stub(struct):

@@ -6,8 +6,7 @@ from agents.struct.models import Structure
 
 
 def test_describe_structure_returns_spec_files_and_record(struct):
-    data = struct.ok("create_structure", name="Search", purpose="Find things", owner="ana",
-                     template="python-package")
+    data = struct.ok("create_structure", name="Search", purpose="Find things", owner="ana", template="python-package")
     for key in ({"cid": data["cid"]}, {"directory": data["directory"]}):
         described = struct.ok("describe_structure", **key)
         assert described["exists"] is True and described["path"] == data["path"]
@@ -77,8 +76,9 @@ def test_list_structures_pages_newest_first(struct):
         struct.ok("create_structure", name=f"Item {i}")
     page = struct.ok("list_structures", limit=2, offset=0)
     assert page["total"] == 5 and len(page["structures"]) == 2
-    names = [s["name"] for s in page["structures"]] + \
-        [s["name"] for s in struct.ok("list_structures", limit=10, offset=2)["structures"]]
+    names = [s["name"] for s in page["structures"]] + [
+        s["name"] for s in struct.ok("list_structures", limit=10, offset=2)["structures"]
+    ]
     assert sorted(names) == [f"Item {i}" for i in range(5)]
     assert len(set(names)) == 5
 
@@ -91,8 +91,9 @@ def test_remove_only_touches_the_workspace_root_it_was_configured_with(struct, t
 
     data = struct.ok("create_structure", name="Rooted")
     other = StructAgent("STRUCT-TEST-2", {"workspace_root": str(tmp_path / "other-root")})
-    request = protocol.normalize_request({"action": "remove_structure", "data": {"cid": data["cid"]}},
-                                         default_agent="struct")
+    request = protocol.normalize_request(
+        {"action": "remove_structure", "data": {"cid": data["cid"]}}, default_agent="struct"
+    )
     try:
         frame = asyncio.run(other.handle(request))
     finally:

@@ -1,4 +1,5 @@
 """struct through the orchestrator: real processes, real sockets, a private workspace root."""
+
 from __future__ import annotations
 
 import shutil
@@ -26,8 +27,9 @@ def system(module_system_factory, workspace_root):
 
 
 def test_create_describe_and_remove_through_the_orchestrator(system, workspace_root):
-    created = system.request("struct", "create_structure", {"name": "Payments", "purpose": "Take money",
-                                                            "template": "python-package"})
+    created = system.request(
+        "struct", "create_structure", {"name": "Payments", "purpose": "Take money", "template": "python-package"}
+    )
     assert created["status"] == "success", created
     assert created["transport"] == "socket"
     folder = Path(created["data"]["path"])
@@ -63,10 +65,17 @@ def test_unsafe_directory_values_through_the_orchestrator_are_refused(system, ac
     assert frame["status"] == "error" and frame["error"]["code"] == "VALIDATION_ERROR"
 
 
-@pytest.mark.parametrize("data", [
-    {"name": "../../etc"}, {"name": "ok", "parent": "../.."}, {"name": "ok", "parent": "/tmp"},
-    {"name": "nul\u0000"}, {"name": "x" * 500}, {"name": "ok", "template": "../../python-module"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"name": "../../etc"},
+        {"name": "ok", "parent": "../.."},
+        {"name": "ok", "parent": "/tmp"},
+        {"name": "nul\u0000"},
+        {"name": "x" * 500},
+        {"name": "ok", "template": "../../python-module"},
+    ],
+)
 def test_unsafe_requests_through_the_orchestrator_are_refused(system, workspace_root, data):
     before = sorted(workspace_root.rglob("*"))
     frame = system.request("struct", "create_structure", data)
@@ -86,9 +95,18 @@ def test_a_symlink_out_of_the_root_is_refused_through_the_orchestrator(system, w
 
 def test_naming_scaffold_creates_the_folder_through_struct(system, workspace_root):
     system.start_agent("naming")
-    frame = system.request("naming", "allocate_capability",
-                           {"domain": "AUTH", "name": "Token Issuer", "purpose": "Issue tokens",
-                            "scaffold": True, "template": "markdown-spec", "environment": "test"})
+    frame = system.request(
+        "naming",
+        "allocate_capability",
+        {
+            "domain": "AUTH",
+            "name": "Token Issuer",
+            "purpose": "Issue tokens",
+            "scaffold": True,
+            "template": "markdown-spec",
+            "environment": "test",
+        },
+    )
     assert frame["status"] == "success", frame
     path = Path(frame["data"]["path"])
     assert path.parent == workspace_root.resolve() and (path / "SPEC.md").is_file()

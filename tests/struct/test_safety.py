@@ -1,4 +1,5 @@
 """No request can write, read or delete outside the workspace root."""
+
 from __future__ import annotations
 
 import os
@@ -11,10 +12,21 @@ def _tree(path: Path) -> list[str]:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
 
 
-@pytest.mark.parametrize("name", [
-    "../escape", "a/../../b", "/etc/passwd", "sub/dir", "back\\slash", "..", ".",
-    "nul\x00byte", "x" * 101, "",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../escape",
+        "a/../../b",
+        "/etc/passwd",
+        "sub/dir",
+        "back\\slash",
+        "..",
+        ".",
+        "nul\x00byte",
+        "x" * 101,
+        "",
+    ],
+)
 def test_unsafe_names_are_rejected_and_nothing_is_written(struct, workspace, outside, name):
     error = struct.err("create_structure", name=name)
     assert error["code"] == "VALIDATION_ERROR"
@@ -22,10 +34,24 @@ def test_unsafe_names_are_rejected_and_nothing_is_written(struct, workspace, out
     assert _tree(outside) == ["precious.txt"]
 
 
-@pytest.mark.parametrize("parent", [
-    "../outside", "a/../../outside", "/tmp", "~/x", "team/../..", "a//b", "a/./b", ".hidden",
-    "nul\x00", "x" * 101, "/".join(["abc"] * 70), "C:/windows", "back\\slash",
-])
+@pytest.mark.parametrize(
+    "parent",
+    [
+        "../outside",
+        "a/../../outside",
+        "/tmp",
+        "~/x",
+        "team/../..",
+        "a//b",
+        "a/./b",
+        ".hidden",
+        "nul\x00",
+        "x" * 101,
+        "/".join(["abc"] * 70),
+        "C:/windows",
+        "back\\slash",
+    ],
+)
 def test_unsafe_parents_are_rejected(struct, workspace, outside, parent):
     error = struct.err("create_structure", name="Fine Name", parent=parent)
     assert error["code"] == "VALIDATION_ERROR"
@@ -94,8 +120,10 @@ def test_a_structure_folder_swapped_for_a_symlink_is_neither_described_nor_remov
     assert _tree(outside) == ["precious.txt"] and folder.is_symlink()
 
 
-@pytest.mark.parametrize("directory", ["../outside", "/etc", "x__ABCDEFGH/../..", "nul\x00__ABCDEFGH",
-                                       "a" * 150 + "__ABCDEFGH", "UPPER__ABCDEFGH"])
+@pytest.mark.parametrize(
+    "directory",
+    ["../outside", "/etc", "x__ABCDEFGH/../..", "nul\x00__ABCDEFGH", "a" * 150 + "__ABCDEFGH", "UPPER__ABCDEFGH"],
+)
 def test_describe_and_remove_reject_directory_values_that_are_not_plain_folder_names(struct, outside, directory):
     assert struct.err("describe_structure", directory=directory)["code"] == "VALIDATION_ERROR"
     assert struct.err("remove_structure", directory=directory)["code"] == "VALIDATION_ERROR"
@@ -137,8 +165,16 @@ def test_a_crash_mid_write_leaves_no_half_written_file(tmp_path, monkeypatch):
         os.close(fd)
 
 
-@pytest.mark.parametrize("field, value", [("owner", "a\x00b"), ("purpose", "p\x00"), ("owner", "o" * 101),
-                                          ("purpose", "p" * 2001), ("cid", "cid:a:b:c:../../x")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("owner", "a\x00b"),
+        ("purpose", "p\x00"),
+        ("owner", "o" * 101),
+        ("purpose", "p" * 2001),
+        ("cid", "cid:a:b:c:../../x"),
+    ],
+)
 def test_nul_bytes_and_oversized_text_fields_are_rejected(struct, workspace, field, value):
     error = struct.err("create_structure", name="Text Fields", **{field: value})
     assert error["code"] == "VALIDATION_ERROR"

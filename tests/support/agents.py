@@ -1,4 +1,5 @@
 """Small agents for testing the orchestrator and the runtime (run with ``run_agent <type> --class``)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,14 +16,20 @@ class ProbeAgent(Agent):
 
     agent_type = ""
 
-    @action(fields=[Field("ms", int, default=0, min_value=0, max_value=600_000)], idempotent=False,
-            description="Sleeps data.ms milliseconds, then answers with its instance and pid.")
+    @action(
+        fields=[Field("ms", int, default=0, min_value=0, max_value=600_000)],
+        idempotent=False,
+        description="Sleeps data.ms milliseconds, then answers with its instance and pid.",
+    )
     async def slow(self, data: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         await asyncio.sleep(data["ms"] / 1000)
         return {"instance": self.instance_id, "pid": os.getpid(), "slept_ms": data["ms"]}
 
-    @action(fields=[Field("ms", int, default=0, min_value=0, max_value=600_000)], idempotent=True,
-            description="Like slow, but declared idempotent (the orchestrator may re-send it).")
+    @action(
+        fields=[Field("ms", int, default=0, min_value=0, max_value=600_000)],
+        idempotent=True,
+        description="Like slow, but declared idempotent (the orchestrator may re-send it).",
+    )
     async def slow_idempotent(self, data: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         await asyncio.sleep(data["ms"] / 1000)
         return {"instance": self.instance_id, "pid": os.getpid(), "slept_ms": data["ms"]}
@@ -41,8 +48,10 @@ class ProbeAgent(Agent):
         frame = await ctx.call_agent(data["agent"], data["action"], data.get("data") or {}, data.get("timeout_ms"))
         return {"relayed": frame}
 
-    @action(fields=[Field("bytes", int, default=0, min_value=0, max_value=64 * 1024 * 1024)],
-            description="Answers with data.bytes bytes of padding (to test the frame size limit).")
+    @action(
+        fields=[Field("bytes", int, default=0, min_value=0, max_value=64 * 1024 * 1024)],
+        description="Answers with data.bytes bytes of padding (to test the frame size limit).",
+    )
     async def big(self, data: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         return {"pad": "x" * data["bytes"], "instance": self.instance_id}
 

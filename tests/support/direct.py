@@ -3,6 +3,7 @@
 Handler tests use it to check behaviour against the real database quickly;
 the end-to-end tests cover the same actions through the orchestrator.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -48,6 +48,7 @@ what goes on the wire (a chunked body cut mid-way, no byte before a release,
 flow control), and HTTP/1.1 with Content-Length or chunked bodies is the
 small part of the protocol this needs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,9 +70,17 @@ from tests.support.provider_formats import FORMATS, Behaviour, Format, Rejection
 
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 32 * 1024 * 1024
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-            413: "Payload Too Large", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
-            500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+}
 
 
 class Received(NamedTuple):
@@ -103,6 +112,7 @@ class _BadRequest(Exception):
 
 
 # --- HTTP/1.1 ------------------------------------------------------------------------------------
+
 
 def _parse_request(buf: bytearray) -> _Request | None:
     """Take one complete request off the front of ``buf``; None while it is incomplete."""
@@ -136,7 +146,7 @@ def _parse_request(buf: bytearray) -> _Request | None:
             raise _BadRequest(413)
         if len(buf) < start + length:
             return None
-        body, stop = bytes(buf[start:start + length]), start + length
+        body, stop = bytes(buf[start : start + length]), start + length
     del buf[:stop]
     connection = headers.get("connection", "").lower()
     keep_alive = "close" not in connection if parts[2] == "HTTP/1.1" else "keep-alive" in connection
@@ -160,12 +170,18 @@ def _dechunk(buf: bytearray, pos: int) -> tuple[bytes, int] | None:
             return (bytes(body), trailer_end + 4) if trailer_end >= 0 else None
         if len(buf) < eol + 2 + size + 2:
             return None
-        body += buf[eol + 2:eol + 2 + size]
+        body += buf[eol + 2 : eol + 2 + size]
         pos = eol + 2 + size + 2
 
 
-def _head(status: int, *, content_type: str = "application/json", length: int | None = None,
-          headers: tuple[tuple[str, str], ...] = (), close: bool = False) -> bytes:
+def _head(
+    status: int,
+    *,
+    content_type: str = "application/json",
+    length: int | None = None,
+    headers: tuple[tuple[str, str], ...] = (),
+    close: bool = False,
+) -> bytes:
     lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}", f"content-type: {content_type}"]
     lines.append(f"content-length: {length}" if length is not None else "transfer-encoding: chunked")
     lines.extend(f"{name}: {value}" for name, value in headers)
@@ -183,6 +199,7 @@ _SSE_TYPE = "text/event-stream; charset=utf-8"
 
 
 # --- one connection ------------------------------------------------------------------------------
+
 
 class _Connection(asyncio.Protocol):
     """Requests of one connection are answered in order; an answer that has to wait
@@ -330,6 +347,7 @@ def _resolve(future: asyncio.Future, value: bool) -> None:
 
 # --- the server's behaviour (loop thread) -------------------------------------------------------
 
+
 class _FakeServer:
     def __init__(self, fmt: Format, api_key: str, models: list[str] | None, record: bool) -> None:
         self.format = fmt
@@ -389,16 +407,16 @@ class _FakeServer:
             return None
         if b.mode == "error_429":
             retry = (("retry-after", f"{b.retry_after_s:g}"),) if b.retry_after_s is not None else ()
-            self._send(call, 429, fmt.error(429, "Rate limit reached for requests.",
-                                            code="rate_limit_exceeded"), retry)
+            self._send(call, 429, fmt.error(429, "Rate limit reached for requests.", code="rate_limit_exceeded"), retry)
             return None
         if b.mode == "stall":
             return self._stall(call, body, b)
         if not streamed:
             payload = fmt.completion(body, b, call.seq)
             if b.mode == "cut":
-                call.conn.finish_with(_head(200, length=len(payload), headers=call.extra)
-                                      + payload[:len(payload) // 2], keep_alive=False)
+                call.conn.finish_with(
+                    _head(200, length=len(payload), headers=call.extra) + payload[: len(payload) // 2], keep_alive=False
+                )
                 self._finish(call, 200, "cut")
                 return None
             if b.mode == "slow":
@@ -407,7 +425,7 @@ class _FakeServer:
             return None
         stream = fmt.stream(body, b, call.seq)
         if b.mode == "stream_error":
-            pieces = stream.pieces[:b.cut_point()]
+            pieces = stream.pieces[: b.cut_point()]
             events = b"".join(_chunk(event) for event in stream.head + pieces + [fmt.stream_error()])
             sent = call.conn.finish_with(self._stream_head(call) + events + _LAST_CHUNK, keep_alive=call.req.keep_alive)
             self._finish(call, 200, "error_event" if sent else "client_closed", len(pieces))
@@ -428,8 +446,9 @@ class _FakeServer:
 
     def _send(self, call: _Call, status: int, payload: bytes, headers: tuple[tuple[str, str], ...] = ()) -> None:
         keep = call.req.keep_alive
-        sent = call.conn.finish_with(_head(status, length=len(payload), headers=call.extra + headers, close=not keep)
-                                     + payload, keep_alive=keep)
+        sent = call.conn.finish_with(
+            _head(status, length=len(payload), headers=call.extra + headers, close=not keep) + payload, keep_alive=keep
+        )
         self._finish(call, status, "complete" if sent else "client_closed")
 
     @staticmethod
@@ -451,7 +470,7 @@ class _FakeServer:
     async def _stream_slowly(self, call: _Call, stream: Stream, b: Behaviour) -> None:
         """Chunks spaced by chunk_delay_s ("slow"), or the head and cut_after chunks, then a close ("cut")."""
         conn, cut = call.conn, b.mode == "cut"
-        pieces = stream.pieces[:b.cut_point()] if cut else stream.pieces
+        pieces = stream.pieces[: b.cut_point()] if cut else stream.pieces
         if cut:
             conn.write(self._stream_head(call) + b"".join(_chunk(event) for event in stream.head + pieces))
             if await conn.wait(b.chunk_delay_s):
@@ -466,13 +485,15 @@ class _FakeServer:
             sent += 1
         if not (await conn.drain() and await conn.wait(b.chunk_delay_s)):
             return self._finish(call, 200, "client_closed", sent)
-        done = conn.finish_with(b"".join(_chunk(event) for event in stream.tail) + _LAST_CHUNK,
-                                keep_alive=call.req.keep_alive)
+        done = conn.finish_with(
+            b"".join(_chunk(event) for event in stream.tail) + _LAST_CHUNK, keep_alive=call.req.keep_alive
+        )
         self._finish(call, 200, "complete" if done else "client_closed", sent)
 
 
 class _Call(NamedTuple):
     """One request being answered: where, its sequence number (ids) and index (outcomes)."""
+
     conn: _Connection
     req: _Request
     seq: int
@@ -482,9 +503,17 @@ class _Call(NamedTuple):
 
 # --- the handle tests use (caller's thread) ------------------------------------------------------
 
+
 class FakeProvider:
-    def __init__(self, api_format: str = "openai", *, api_key: str | None = None, port: int = 0,
-                 models: list[str] | None = None, record: bool = True) -> None:
+    def __init__(
+        self,
+        api_format: str = "openai",
+        *,
+        api_key: str | None = None,
+        port: int = 0,
+        models: list[str] | None = None,
+        record: bool = True,
+    ) -> None:
         """``api_key``: None makes one up; "" accepts any key or none (a local Ollama).
         ``models``: what GET /models lists; when given, other models answer 404 (by
         default any model is served and ``fake-model`` is listed). ``record=False``
@@ -510,8 +539,9 @@ class FakeProvider:
     def start(self) -> FakeProvider:
         started = threading.Event()
         failure: list[BaseException] = []
-        self._thread = threading.Thread(target=self._run, args=(started, failure), daemon=True,
-                                        name=f"fake-{self.api_format}")
+        self._thread = threading.Thread(
+            target=self._run, args=(started, failure), daemon=True, name=f"fake-{self.api_format}"
+        )
         self._thread.start()
         started.wait(30)
         if failure or not self.port:
@@ -615,6 +645,7 @@ class FakeProvider:
 
 # --- the event loop side ---------------------------------------------------------------------------
 
+
 async def serve(server: _FakeServer, *, host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: _Connection(server), host, port, backlog=4096)
@@ -649,8 +680,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=getattr(defaults, f.name))
     args = parser.parse_args(argv)
     behaviour = Behaviour(**{f.name: getattr(args, f.name) for f in fields(Behaviour)})
-    fake = _FakeServer(FORMATS[args.api_format], f"sk-fake-{secrets.token_hex(8)}" if args.api_key is None
-                       else args.api_key, None, args.record)
+    fake = _FakeServer(
+        FORMATS[args.api_format],
+        f"sk-fake-{secrets.token_hex(8)}" if args.api_key is None else args.api_key,
+        None,
+        args.record,
+    )
     fake.behaviour = behaviour
     import signal
 
@@ -659,8 +694,17 @@ def main(argv: list[str] | None = None) -> None:
     async def run() -> None:
         listener = await serve(fake, port=args.port)
         port = listener.sockets[0].getsockname()[1]
-        print(orjson.dumps({"url": f"http://127.0.0.1:{port}", "port": port, "api_key": fake.api_key,
-                            "base_url": f"http://127.0.0.1:{port}{fake.format.prefix}"}).decode(), flush=True)
+        print(
+            orjson.dumps(
+                {
+                    "url": f"http://127.0.0.1:{port}",
+                    "port": port,
+                    "api_key": fake.api_key,
+                    "base_url": f"http://127.0.0.1:{port}{fake.format.prefix}",
+                }
+            ).decode(),
+            flush=True,
+        )
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)

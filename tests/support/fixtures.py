@@ -5,6 +5,7 @@ stops it after the test, whatever happens; ``module_system_factory`` does the
 same once per module for tests that can share one system. ``private_redis``
 is a redis-server of the test's own (the Redis tests and the end-to-end ones).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator

@@ -11,6 +11,7 @@
 No database: the orchestrator is given its agent types and does not record
 instances. The end-to-end tests (tests/e2e) cover the real processes.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -117,13 +118,25 @@ class ManualClock:
 class InProc:
     _ids = itertools.count(1)
 
-    def __init__(self, socket_dir: Path | None = None, *, types: tuple[str, ...] = ("probe", "probe2"),
-                 clock: Callable[[], float] = time.perf_counter, **options: Any) -> None:
+    def __init__(
+        self,
+        socket_dir: Path | None = None,
+        *,
+        types: tuple[str, ...] = ("probe", "probe2"),
+        clock: Callable[[], float] = time.perf_counter,
+        **options: Any,
+    ) -> None:
         self.socket_dir = socket_dir or make_socket_dir()
         self.types = types
         self.clock = clock
-        self.options = replace(OrchestratorOptions(socket_dir=self.socket_dir), redis_fallback=False,
-                               monitor_interval_s=None, types_refresh_s=0, record_instances=False, **options)
+        self.options = replace(
+            OrchestratorOptions(socket_dir=self.socket_dir),
+            redis_fallback=False,
+            monitor_interval_s=None,
+            types_refresh_s=0,
+            record_instances=False,
+            **options,
+        )
         self.server: OrchestratorServer | None = None
         self.transports: list[SocketTransport] = []
         self._conns: list[RawConn] = []
@@ -153,8 +166,15 @@ class InProc:
     def type_socket(self, agent_type: str) -> Path:
         return socket_path("agent", self.socket_dir, agent_type)
 
-    async def agent(self, agent_type: str = "probe", instance: str | None = None, *,
-                    cls: type = ProbeAgent, wait: bool = True, **kwargs: Any) -> SocketTransport:
+    async def agent(
+        self,
+        agent_type: str = "probe",
+        instance: str | None = None,
+        *,
+        cls: type = ProbeAgent,
+        wait: bool = True,
+        **kwargs: Any,
+    ) -> SocketTransport:
         instance = instance or f"IP-{agent_type}-{next(self._ids)}"
         agent = cls(instance, {})
         agent.agent_type = agent_type

@@ -1,4 +1,5 @@
 """A process's resident memory, read from /proc (the memory tests and benchmarks)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Small network helpers of the tests and benchmarks: a free TCP port, one line over a Unix socket."""
+
 from __future__ import annotations
 
 import socket

@@ -28,6 +28,7 @@ and ``cache_read_input_tokens`` beside it, as the Messages API does. With
 ``cached_tokens`` None the OpenAI usage has no ``prompt_tokens_details``
 (what vLLM and Ollama send).
 """
+
 from __future__ import annotations
 
 import time
@@ -61,7 +62,7 @@ class Behaviour:
 
     def pieces(self) -> list[str]:
         n, size = self.chunks, len(self.text)
-        return [self.text[i * size // n:(i + 1) * size // n] for i in range(n)]
+        return [self.text[i * size // n : (i + 1) * size // n] for i in range(n)]
 
     def cut_point(self) -> int:
         return self.cut_after if self.cut_after is not None else max(1, self.chunks // 2)
@@ -75,6 +76,7 @@ class Behaviour:
 class Stream:
     """A streamed answer as SSE events: ``head`` goes out with the first piece, a cut
     happens after ``cut_point()`` of ``pieces``, ``tail`` ends a complete stream."""
+
     head: list[bytes]
     pieces: list[bytes]
     tail: list[bytes] = field(default_factory=list)
@@ -130,8 +132,13 @@ class OpenAIFormat:
     models_path = "/v1/models"
     request_id_header = "x-request-id"
     _roles = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-    _kinds = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
-              429: "requests", 500: "server_error"}
+    _kinds = {
+        400: "invalid_request_error",
+        401: "invalid_request_error",
+        404: "invalid_request_error",
+        429: "requests",
+        500: "server_error",
+    }
 
     def check(self, *, headers: dict[str, str], api_key: str, body: Any) -> None:
         if api_key and headers.get("authorization") != f"Bearer {api_key}":
@@ -145,44 +152,81 @@ class OpenAIFormat:
             raise Rejection(400, self.error(400, problem))
 
     def error(self, status: int, message: str, *, kind: str | None = None, code: str | None = None) -> bytes:
-        return orjson.dumps({"error": {"message": message, "type": kind or self._kinds.get(status, "api_error"),
-                                       "param": None, "code": code}})
+        return orjson.dumps(
+            {
+                "error": {
+                    "message": message,
+                    "type": kind or self._kinds.get(status, "api_error"),
+                    "param": None,
+                    "code": code,
+                }
+            }
+        )
 
     def not_found(self, method: str, path: str) -> bytes:
         return self.error(404, f"Invalid URL ({method} {path})")
 
     def unknown_model(self, model: str) -> bytes:
-        return self.error(404, f"The model `{model}` does not exist or you do not have access to it.",
-                          code="model_not_found")
+        return self.error(
+            404, f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found"
+        )
 
     def models(self, names: list[str]) -> bytes:
-        return orjson.dumps({"object": "list", "data": [
-            {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "fake-provider"}
-            for name in names]})
+        return orjson.dumps(
+            {
+                "object": "list",
+                "data": [
+                    {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "fake-provider"}
+                    for name in names
+                ],
+            }
+        )
 
     def _usage(self, b: Behaviour) -> dict:
-        usage: dict[str, Any] = {"prompt_tokens": b.prompt_tokens, "completion_tokens": b.completion_tokens,
-                                 "total_tokens": b.prompt_tokens + b.completion_tokens}
+        usage: dict[str, Any] = {
+            "prompt_tokens": b.prompt_tokens,
+            "completion_tokens": b.completion_tokens,
+            "total_tokens": b.prompt_tokens + b.completion_tokens,
+        }
         if b.cached_tokens is not None:
             usage["prompt_tokens_details"] = {"cached_tokens": b.cached_tokens, "audio_tokens": 0}
-            usage["completion_tokens_details"] = {"reasoning_tokens": 0, "audio_tokens": 0,
-                                                  "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
+            usage["completion_tokens_details"] = {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            }
         return usage
 
     def completion(self, body: dict, behaviour: Behaviour, seq: int) -> bytes:
         answer: dict[str, Any] = {
-            "id": f"chatcmpl-fake{seq}", "object": "chat.completion", "created": int(time.time()),
-            "model": body["model"], "system_fingerprint": "fp_fake",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": behaviour.text, "refusal": None},
-                         "logprobs": None, "finish_reason": "stop"}]}
+            "id": f"chatcmpl-fake{seq}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "system_fingerprint": "fp_fake",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": behaviour.text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+        }
         if behaviour.reports_usage:
             answer["usage"] = self._usage(behaviour)
         return orjson.dumps(answer)
 
     def stream(self, body: dict, behaviour: Behaviour, seq: int) -> Stream:
         with_usage = bool((body.get("stream_options") or {}).get("include_usage")) and behaviour.reports_usage
-        base = {"id": f"chatcmpl-fake{seq}", "object": "chat.completion.chunk", "created": int(time.time()),
-                "model": body["model"], "system_fingerprint": "fp_fake"}
+        base = {
+            "id": f"chatcmpl-fake{seq}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body["model"],
+            "system_fingerprint": "fp_fake",
+        }
 
         def chunk(delta: dict, finish: str | None = None) -> bytes:
             data = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
@@ -210,8 +254,14 @@ class AnthropicFormat:
     models_path = "/v1/models"
     request_id_header = "request-id"
     _roles = frozenset({"user", "assistant"})
-    _kinds = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-              429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}
+    _kinds = {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        404: "not_found_error",
+        429: "rate_limit_error",
+        500: "api_error",
+        529: "overloaded_error",
+    }
 
     def check(self, *, headers: dict[str, str], api_key: str, body: Any) -> None:
         if api_key and headers.get("x-api-key") != api_key:
@@ -227,8 +277,9 @@ class AnthropicFormat:
             raise Rejection(400, self.error(400, problem))
 
     def error(self, status: int, message: str, *, kind: str | None = None, code: str | None = None) -> bytes:
-        return orjson.dumps({"type": "error", "error": {"type": kind or self._kinds.get(status, "api_error"),
-                                                        "message": message}})
+        return orjson.dumps(
+            {"type": "error", "error": {"type": kind or self._kinds.get(status, "api_error"), "message": message}}
+        )
 
     def not_found(self, method: str, path: str) -> bytes:
         return self.error(404, "Not Found")
@@ -237,20 +288,37 @@ class AnthropicFormat:
         return self.error(404, f"model: {model}")
 
     def models(self, names: list[str]) -> bytes:
-        data = [{"type": "model", "id": name, "display_name": name, "created_at": "2025-01-01T00:00:00Z"}
-                for name in names]
-        return orjson.dumps({"data": data, "has_more": False, "first_id": names[0] if names else None,
-                             "last_id": names[-1] if names else None})
+        data = [
+            {"type": "model", "id": name, "display_name": name, "created_at": "2025-01-01T00:00:00Z"} for name in names
+        ]
+        return orjson.dumps(
+            {
+                "data": data,
+                "has_more": False,
+                "first_id": names[0] if names else None,
+                "last_id": names[-1] if names else None,
+            }
+        )
 
     def _usage(self, b: Behaviour, output_tokens: int) -> dict:
         cached = b.cached_tokens or 0
-        return {"input_tokens": b.prompt_tokens - cached, "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": cached, "output_tokens": output_tokens}
+        return {
+            "input_tokens": b.prompt_tokens - cached,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": cached,
+            "output_tokens": output_tokens,
+        }
 
     def _message(self, body: dict, b: Behaviour, seq: int, content: list, stop: str | None, output: int) -> dict:
-        message: dict[str, Any] = {"id": f"msg_fake{seq}", "type": "message", "role": "assistant",
-                                   "model": body["model"], "content": content, "stop_reason": stop,
-                                   "stop_sequence": None}
+        message: dict[str, Any] = {
+            "id": f"msg_fake{seq}",
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": content,
+            "stop_reason": stop,
+            "stop_sequence": None,
+        }
         if b.reports_usage:
             message["usage"] = self._usage(b, output)
         return message
@@ -263,11 +331,15 @@ class AnthropicFormat:
         def event(name: str, data: dict) -> bytes:
             return sse(orjson.dumps({"type": name, **data}), name)
 
-        head = [event("message_start", {"message": self._message(body, behaviour, seq, [], None, 1)}),
-                event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
-                event("ping", {})]
-        pieces = [event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
-                  for piece in behaviour.pieces()]
+        head = [
+            event("message_start", {"message": self._message(body, behaviour, seq, [], None, 1)}),
+            event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+            event("ping", {}),
+        ]
+        pieces = [
+            event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
+            for piece in behaviour.pieces()
+        ]
         delta: dict[str, Any] = {"delta": {"stop_reason": "end_turn", "stop_sequence": None}}
         if behaviour.reports_usage:
             delta["usage"] = {"output_tokens": behaviour.completion_tokens}

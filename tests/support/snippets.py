@@ -7,6 +7,7 @@ system, or stops it) says so on the line before its fence, with the reason::
 
     <!-- not run by the tests: starts the whole system in the foreground -->
 """
+
 from __future__ import annotations
 
 import re
@@ -50,6 +51,7 @@ def snippets_of(path: Path) -> list[Snippet]:
         if info in RUNNABLE:
             before = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
             skip = _SKIP.search(before)
-            found.append(Snippet(path, start + 1, RUNNABLE[info], "\n".join(body) + "\n",
-                                 skip.group("reason") if skip else None))
+            found.append(
+                Snippet(path, start + 1, RUNNABLE[info], "\n".join(body) + "\n", skip.group("reason") if skip else None)
+            )
     return found

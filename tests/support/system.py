@@ -14,6 +14,7 @@ SQLite database (a copy of one migrated template per test session, so
 Agent types ``probe`` and ``probe2`` exist in the template and run
 ``tests.support.agents.ProbeAgent``; the four real types use agents.registry.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -49,8 +50,14 @@ _template_lock = threading.Lock()
 _template: Path | None = None
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, *, interval: float = 0.05,
-               on_fail: Callable[[], str] | None = None) -> Any:
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float,
+    what: str,
+    *,
+    interval: float = 0.05,
+    on_fail: Callable[[], str] | None = None,
+) -> Any:
     """Poll ``predicate`` until it returns something truthy; AssertionError (with context) after ``timeout``."""
     deadline = time.monotonic() + timeout
     last_exc: Exception | None = None
@@ -80,11 +87,19 @@ def _base_env() -> dict[str, str]:
 def create_test_agent_types(env: dict[str, str]) -> None:
     """Add TEST_AGENT_CLASSES' types to the database of ``env`` (already migrated)."""
     # Through the ORM, so new AgentType columns get their defaults.
-    code = ("from agents.models import AgentType\n"
-            f"for name in {sorted(TEST_AGENT_CLASSES)!r}:\n"
-            "    AgentType.objects.get_or_create(name=name, defaults={'description': 'test agent'})\n")
-    proc = subprocess.run([PYTHON, str(MANAGE), "shell", "-c", code], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    code = (
+        "from agents.models import AgentType\n"
+        f"for name in {sorted(TEST_AGENT_CLASSES)!r}:\n"
+        "    AgentType.objects.get_or_create(name=name, defaults={'description': 'test agent'})\n"
+    )
+    proc = subprocess.run(
+        [PYTHON, str(MANAGE), "shell", "-c", code],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"creating the test agent types failed:\n{proc.stdout}\n{proc.stderr}")
 
@@ -100,8 +115,14 @@ def migrated_template() -> Path:
         db = root / "template.sqlite3"
         env = _base_env()
         env["DATABASE_URL"] = f"sqlite:///{db}"
-        proc = subprocess.run([PYTHON, str(MANAGE), "migrate", "--noinput", "-v", "0"], cwd=PROJECT_ROOT, env=env,
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [PYTHON, str(MANAGE), "migrate", "--noinput", "-v", "0"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"migrate failed:\n{proc.stdout}\n{proc.stderr}")
         create_test_agent_types(env)
@@ -115,21 +136,28 @@ def migrated_template() -> Path:
 
 
 class System:
-    def __init__(self, *, orchestrator_args: tuple[str, ...] = ("--no-redis", "--no-monitor"),
-                 env: dict[str, str] | None = None, retry_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        orchestrator_args: tuple[str, ...] = ("--no-redis", "--no-monitor"),
+        env: dict[str, str] | None = None,
+        retry_interval_s: float = 1.0,
+    ) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="orch-", dir="/tmp"))
         self.socket_dir = self.root / "s"
         self.db_path = self.root / "db.sqlite3"
         shutil.copyfile(migrated_template(), self.db_path)
         self.redis_prefix = f"test:{uuid.uuid4().hex[:8]}:"
         self.env = _base_env()
-        self.env.update({
-            "DATABASE_URL": f"sqlite:///{self.db_path}",
-            "ORCHESTRATOR_SOCKET_DIR": str(self.socket_dir),
-            "REDIS_KEY_PREFIX": self.redis_prefix,
-            "AGENT_RETRY_INTERVAL_S": str(retry_interval_s),
-            "AGENT_HEARTBEAT_INTERVAL_S": "0",
-        })
+        self.env.update(
+            {
+                "DATABASE_URL": f"sqlite:///{self.db_path}",
+                "ORCHESTRATOR_SOCKET_DIR": str(self.socket_dir),
+                "REDIS_KEY_PREFIX": self.redis_prefix,
+                "AGENT_RETRY_INTERVAL_S": str(retry_interval_s),
+                "AGENT_HEARTBEAT_INTERVAL_S": "0",
+            }
+        )
         if env:
             self.env.update(env)
         self.orchestrator_args = tuple(orchestrator_args)
@@ -150,15 +178,28 @@ class System:
     # --- processes -----------------------------------------------------------------------------------
     def manage(self, *args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run a short manage.py command with this system's environment."""
-        return subprocess.run([PYTHON, str(MANAGE), *args], cwd=PROJECT_ROOT, env=self.env, capture_output=True,
-                              text=True, timeout=timeout, input=input)
+        return subprocess.run(
+            [PYTHON, str(MANAGE), *args],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+        )
 
     def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 (kept in _logs, closed by stop())
         self._logs.append(log)
-        proc = subprocess.Popen([PYTHON, str(MANAGE), *args], cwd=PROJECT_ROOT, env={**self.env, **(env or {})},
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [PYTHON, str(MANAGE), *args],
+            cwd=PROJECT_ROOT,
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self._procs.append(proc)
         return proc
 
@@ -176,8 +217,9 @@ class System:
         self.start_orchestrator(timeout=timeout)
         return self
 
-    def start_orchestrator(self, *, wait: bool = True, timeout: float = READY_TIMEOUT_S,
-                           args: tuple[str, ...] | None = None) -> subprocess.Popen[bytes]:
+    def start_orchestrator(
+        self, *, wait: bool = True, timeout: float = READY_TIMEOUT_S, args: tuple[str, ...] | None = None
+    ) -> subprocess.Popen[bytes]:
         self.orchestrator = self.spawn("orchestrator", "run_orchestrator", *(args or self.orchestrator_args))
         if wait:
             self.wait_orchestrator_ready(timeout)
@@ -193,8 +235,9 @@ class System:
             return status if status.get("pid") == (proc.pid if proc else status.get("pid")) else None
 
         try:
-            return wait_until(ready, timeout, "the orchestrator to serve", interval=0.1,
-                              on_fail=lambda: self.log_tail("orchestrator"))
+            return wait_until(
+                ready, timeout, "the orchestrator to serve", interval=0.1, on_fail=lambda: self.log_tail("orchestrator")
+            )
         except AssertionError:
             raise
 
@@ -208,9 +251,17 @@ class System:
         info = self.status()["types"].get(agent_type) or {}
         return info.get("instances", [])
 
-    def start_agent(self, agent_type: str, instance: str | None = None, transport: str = "socket", *,
-                    class_path: str | None = None, wait: bool = True, env: dict[str, str] | None = None,
-                    timeout: float = READY_TIMEOUT_S) -> str:
+    def start_agent(
+        self,
+        agent_type: str,
+        instance: str | None = None,
+        transport: str = "socket",
+        *,
+        class_path: str | None = None,
+        wait: bool = True,
+        env: dict[str, str] | None = None,
+        timeout: float = READY_TIMEOUT_S,
+    ) -> str:
         """Start ``run_agent``; returns the instance id (waits until the orchestrator shows it READY)."""
         self._counter += 1
         instance = instance or f"T-{agent_type.upper()}-{self._counter}"
@@ -224,19 +275,26 @@ class System:
             self.wait_instance(agent_type, instance, timeout=timeout)
         return instance
 
-    def wait_instance(self, agent_type: str, instance: str, *, present: bool = True,
-                      timeout: float = READY_TIMEOUT_S) -> None:
+    def wait_instance(
+        self, agent_type: str, instance: str, *, present: bool = True, timeout: float = READY_TIMEOUT_S
+    ) -> None:
         proc = self.agents.get(instance)
 
         def check() -> bool:
             if present and proc is not None and proc.poll() is not None:
-                raise AssertionError(f"agent {instance} exited with {proc.returncode}\n"
-                                     f"{self.log_tail('agent-' + instance)}")
+                raise AssertionError(
+                    f"agent {instance} exited with {proc.returncode}\n{self.log_tail('agent-' + instance)}"
+                )
             ids = {i["instance"] for i in self.instances(agent_type) if i["state"] == "READY"}
             return (instance in ids) == present
 
-        wait_until(check, timeout, f"{agent_type}/{instance} to be {'READY' if present else 'gone'}", interval=0.1,
-                   on_fail=lambda: self.log_tail("agent-" + instance) + "\n" + self.log_tail("orchestrator"))
+        wait_until(
+            check,
+            timeout,
+            f"{agent_type}/{instance} to be {'READY' if present else 'gone'}",
+            interval=0.1,
+            on_fail=lambda: self.log_tail("agent-" + instance) + "\n" + self.log_tail("orchestrator"),
+        )
 
     def stop_agent(self, instance: str, *, timeout: float = 60) -> int:
         proc = self.agents[instance]

@@ -1,5 +1,6 @@
 """Real answers checked against the served OpenAPI schema, strictly: a field the answer has and the schema
 does not (or the other way round, for required fields) fails, whatever schemathesis' looser check says."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,8 +20,11 @@ def _strict(node: Any, components: dict[str, Any], seen: tuple[str, ...] = ()) -
         name = ref.rsplit("/", 1)[-1]
         assert name not in seen, f"recursive schema {name}"
         return _strict(components[name], components, (*seen, name))
-    out = {key: _strict(value, components, seen) for key, value in node.items()
-           if key not in ("nullable", "readOnly", "writeOnly", "description", "example")}
+    out = {
+        key: _strict(value, components, seen)
+        for key, value in node.items()
+        if key not in ("nullable", "readOnly", "writeOnly", "description", "example")
+    }
     if "properties" in out and "additionalProperties" not in out and "allOf" not in out:
         out["additionalProperties"] = False
     if node.get("nullable"):
@@ -35,11 +39,13 @@ def response_schema(openapi: dict[str, Any], path: str, method: str, status: int
     return _strict(schema, openapi["components"]["schemas"])
 
 
-def check_answer(openapi: dict[str, Any], path: str, method: str, status: int, body: Any,
-                 template: str | None = None) -> None:
+def check_answer(
+    openapi: dict[str, Any], path: str, method: str, status: int, body: Any, template: str | None = None
+) -> None:
     """``body`` (a real answer of ``method path`` with ``status``) is what the schema says, field for field.
     ``template``: the schema's path when ``path`` fills a parameter in."""
     schema = response_schema(openapi, template or path, method, status)
     errors = sorted(jsonschema.Draft4Validator(schema).iter_errors(body), key=lambda e: list(e.path))
     assert not errors, f"{method} {path} {status}:\n" + "\n".join(
-        f"  at {'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors)
+        f"  at {'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors
+    )

@@ -6,6 +6,7 @@ from the test's own thread, so ORM calls made by the app
 (``database_sync_to_async``, sync DRF views) come back to that thread and see
 the test's transaction.
 """
+
 from __future__ import annotations
 
 import functools
@@ -119,5 +120,6 @@ def asgi_client() -> httpx.AsyncClient:
     """An HTTP client bound to the real ASGI application (fast paths included)."""
     from orchestrator_site.asgi import application
 
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=application, client=("127.0.0.9", 5555)),
-                             base_url="http://localhost")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=application, client=("127.0.0.9", 5555)), base_url="http://localhost"
+    )

@@ -1,4 +1,5 @@
 """Start a real Daphne serving this project for a System (e2e tests and the benchmark)."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,9 @@ SERVE_MODULE = "orchestrator_site.serve"
 
 
 class Daphne:
-    def __init__(self, env: dict[str, str], log_path: Path, *, port: int | None = None,
-                 module: str = SERVE_MODULE) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, *, port: int | None = None, module: str = SERVE_MODULE
+    ) -> None:
         self.module = module
         self.port = port or free_port()
         self.env = env
@@ -36,15 +38,32 @@ class Daphne:
 
     def start(self, timeout: float = 90) -> Daphne:
         # The same WebSocket limits as supervisord.conf's web program (scripts/run_system.py computes them).
-        ws_limit = str(websocket_message_limit(int(self.env.get("ORCHESTRATOR_MAX_FRAME_BYTES",
-                                                                 DEFAULT_MAX_FRAME_BYTES))))
+        ws_limit = str(
+            websocket_message_limit(int(self.env.get("ORCHESTRATOR_MAX_FRAME_BYTES", DEFAULT_MAX_FRAME_BYTES)))
+        )
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module, "-b", "127.0.0.1", "-p", str(self.port),
-                 "--websocket-max-message-size", ws_limit, "--websocket-max-frame-size", ws_limit,
-                 "orchestrator_site.asgi:application"],
-                cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    self.module,
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "--websocket-max-message-size",
+                    ws_limit,
+                    "--websocket-max-frame-size",
+                    ws_limit,
+                    "orchestrator_site.asgi:application",
+                ],
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -6,6 +6,7 @@ shows what the system really writes. Models only services may write must offer n
 Add and no Delete; every add form posted empty (or with bad values) must come back
 as the form with its errors, never a server error.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,21 @@ from django.urls import reverse
 from agents.protocol import ProtocolError
 
 SERVICE_ONLY = {
-    "struct.structure", "semantic.corpusstate", "semantic.conceptchange", "llmrouter.ledgerentry",
-    "llmrouter.routelog", "llmrouter.ledgercheckpoint", "naming.sequencecounter",
+    "struct.structure",
+    "semantic.corpusstate",
+    "semantic.conceptchange",
+    "llmrouter.ledgerentry",
+    "llmrouter.routelog",
+    "llmrouter.ledgercheckpoint",
+    "naming.sequencecounter",
 }
-NO_ADD = SERVICE_ONLY | {"agents.agentinstance", "naming.namespace", "naming.capability", "naming.session",
-                         "semantic.concept"}
+NO_ADD = SERVICE_ONLY | {
+    "agents.agentinstance",
+    "naming.namespace",
+    "naming.capability",
+    "naming.session",
+    "semantic.concept",
+}
 
 
 @pytest.fixture
@@ -108,8 +119,9 @@ def test_every_changelist_change_page_history_and_delete_confirmation_renders(br
             # The confirmation page walks every related row; nothing is deleted without its POST.
             assert _get(browser, _url(model, "delete", obj.pk)).status_code == 200, model
             if "delete_selected" in model_admin.get_actions(request):
-                confirm = browser.post(_url(model, "changelist"), {"action": "delete_selected",
-                                                                   "_selected_action": [str(obj.pk)]})
+                confirm = browser.post(
+                    _url(model, "changelist"), {"action": "delete_selected", "_selected_action": [str(obj.pk)]}
+                )
                 assert confirm.status_code < 500, model
         pk_field = model._meta.pk.attname  # not obj.pk: DRF's TokenProxy maps pk to the user's id
         assert model._base_manager.filter(**{pk_field: getattr(obj, pk_field)}).exists(), model
@@ -149,28 +161,57 @@ def test_every_add_form_renders_and_an_empty_post_shows_errors_not_a_500(browser
     assert {"llmrouter.provider", "llmrouter.budget", "agents.agenttype", "auth.user"} <= set(checked)
 
 
-@pytest.mark.parametrize(("view", "data", "message"), [
-    ("llmrouter_provider_add", {"key": "x y", "name": "X", "cost_per_1m": "-1", "context_window": "0",
-                                "latency_ms": "-5", "quality": "1.5", "capabilities": "coding",
-                                "display_order": "0", "health_state": "healthy"}, "Enter a valid JSON"),
-    ("llmrouter_provider_add", {"key": "claude-sonnet-4", "name": "Dup", "cost_per_1m": "1",
-                                "context_window": "10", "latency_ms": "5", "quality": "0.5",
-                                "capabilities": '["coding"]', "display_order": "0", "health_state": "healthy"},
-     "already exists"),
-    ("llmrouter_budget_add", {"name": "b2", "amount": "-3", "period": "daily", "timezone": "Mars/Olympus",
-                              "warning_threshold": "2"}, "Unknown time zone"),
-    ("agents_agenttype_add", {"name": "naming", "description": "dup", "config": "{}"}, "already exists"),
-    ("agents_agenttype_add", {"name": "bad name!", "config": "not json"}, "Enter a valid"),
-])
-def test_bad_values_in_add_forms_come_back_with_clear_messages(browser: Client, view: str, data: dict[str, str],
-                                                               message: str) -> None:
+@pytest.mark.parametrize(
+    ("view", "data", "message"),
+    [
+        (
+            "llmrouter_provider_add",
+            {
+                "key": "x y",
+                "name": "X",
+                "cost_per_1m": "-1",
+                "context_window": "0",
+                "latency_ms": "-5",
+                "quality": "1.5",
+                "capabilities": "coding",
+                "display_order": "0",
+                "health_state": "healthy",
+            },
+            "Enter a valid JSON",
+        ),
+        (
+            "llmrouter_provider_add",
+            {
+                "key": "claude-sonnet-4",
+                "name": "Dup",
+                "cost_per_1m": "1",
+                "context_window": "10",
+                "latency_ms": "5",
+                "quality": "0.5",
+                "capabilities": '["coding"]',
+                "display_order": "0",
+                "health_state": "healthy",
+            },
+            "already exists",
+        ),
+        (
+            "llmrouter_budget_add",
+            {"name": "b2", "amount": "-3", "period": "daily", "timezone": "Mars/Olympus", "warning_threshold": "2"},
+            "Unknown time zone",
+        ),
+        ("agents_agenttype_add", {"name": "naming", "description": "dup", "config": "{}"}, "already exists"),
+        ("agents_agenttype_add", {"name": "bad name!", "config": "not json"}, "Enter a valid"),
+    ],
+)
+def test_bad_values_in_add_forms_come_back_with_clear_messages(
+    browser: Client, view: str, data: dict[str, str], message: str
+) -> None:
     response = browser.post(reverse(f"admin:{view}"), data)
     assert response.status_code == 200, response.status_code
     assert message in response.content.decode()
 
 
-def test_deleting_a_provider_that_has_routes_and_ledger_entries_is_refused_or_done_never_a_500(
-        browser: Client) -> None:
+def test_deleting_a_provider_that_has_routes_and_ledger_entries_is_refused_or_done_never_a_500(browser: Client) -> None:
     from llmrouter.models import LedgerEntry, Provider
 
     key = LedgerEntry.objects.exclude(provider_key="").values_list("provider_key", flat=True).first()
@@ -181,8 +222,13 @@ def test_deleting_a_provider_that_has_routes_and_ledger_entries_is_refused_or_do
 
 
 def test_dashboard_live_page_and_front_page_render(browser: Client) -> None:
-    for url in ("/", reverse("admin:index"), reverse("admin-dashboard"), reverse("admin:agents_agentinstance_live"),
-                reverse("admin:app_list", args=("llmrouter",))):
+    for url in (
+        "/",
+        reverse("admin:index"),
+        reverse("admin-dashboard"),
+        reverse("admin:agents_agentinstance_live"),
+        reverse("admin:app_list", args=("llmrouter",)),
+    ):
         assert _get(browser, url).status_code == 200, url
 
 
@@ -193,16 +239,24 @@ def _form_value(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
 
-@pytest.mark.parametrize(("model_path", "lookup", "changes", "message"), [
-    ("llmrouter.Provider", {"key": "gpt-4-turbo"}, {"quality": "2", "context_window": "0"},
-     "Ensure this value is less than or equal to 1.0"),
-    ("llmrouter.Provider", {"key": "gpt-4-turbo"}, {"capabilities": '"coding"'}, "Capabilities must be a list"),
-    ("llmrouter.Budget", {}, {"timezone": "Nowhere/Land", "amount": "-1"}, "Unknown time zone"),
-    ("llmrouter.RouterWeights", {}, {"cost_scale": "0"}, "Ensure this value is greater than or equal to"),
-    ("agents.AgentType", {"name": "naming"}, {"config": "[1,"}, "Enter a valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("model_path", "lookup", "changes", "message"),
+    [
+        (
+            "llmrouter.Provider",
+            {"key": "gpt-4-turbo"},
+            {"quality": "2", "context_window": "0"},
+            "Ensure this value is less than or equal to 1.0",
+        ),
+        ("llmrouter.Provider", {"key": "gpt-4-turbo"}, {"capabilities": '"coding"'}, "Capabilities must be a list"),
+        ("llmrouter.Budget", {}, {"timezone": "Nowhere/Land", "amount": "-1"}, "Unknown time zone"),
+        ("llmrouter.RouterWeights", {}, {"cost_scale": "0"}, "Ensure this value is greater than or equal to"),
+        ("agents.AgentType", {"name": "naming"}, {"config": "[1,"}, "Enter a valid JSON"),
+    ],
+)
 def test_bad_values_in_change_forms_come_back_with_clear_messages(
-        browser: Client, model_path: str, lookup: dict[str, str], changes: dict[str, str], message: str) -> None:
+    browser: Client, model_path: str, lookup: dict[str, str], changes: dict[str, str], message: str
+) -> None:
     from django.apps import apps
     from django.forms.models import model_to_dict
 
@@ -238,8 +292,8 @@ def test_route_log_detail_shows_the_candidates_as_a_table_with_the_winner_marked
 
     log = RouteLog.objects.filter(outcome=RouteLog.OUTCOME_ROUTED, task_type="coding").get()
     page = browser.get(_url(RouteLog, "change", log.pk)).content.decode()
-    table = page[page.index('<table class="candidates">'):]
-    table = table[:table.index("</table>")]
+    table = page[page.index('<table class="candidates">') :]
+    table = table[: table.index("</table>")]
     rows = table.split("<tr")[2:]  # after the header row
     assert len(rows) == 4
     winner = [row for row in rows if "candidate-winner" in row]

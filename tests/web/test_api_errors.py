@@ -1,5 +1,6 @@
 """Every error under /api/ is the wire protocol's error envelope: DRF's own errors,
 Django's 404 for an unknown path, and server errors (never Django's HTML page)."""
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,9 @@ async def test_unauthenticated_and_forbidden_are_envelopes(member, anonymous):
     async with asgi_client() as client:
         anon = await client.get("/api/providers/")
         bad_token = await client.get("/api/providers/", headers={"Authorization": "Token nope"})
-        write = await client.post("/api/providers/", content=body, headers={**member.headers,
-                                                                             "Content-Type": "application/json"})
+        write = await client.post(
+            "/api/providers/", content=body, headers={**member.headers, "Content-Type": "application/json"}
+        )
     assert_envelope(anon, 401, "UNAUTHORIZED")
     assert anon.headers["www-authenticate"].startswith("Token")
     assert_envelope(bad_token, 401, "UNAUTHORIZED")
@@ -65,12 +67,20 @@ async def test_unauthenticated_and_forbidden_are_envelopes(member, anonymous):
 
 
 def _post_provider(client: Any, staff: Any, body: dict[str, Any], content_type: str = "application/json") -> Any:
-    return client.post("/api/providers/", content=json.dumps(body),
-                       headers={**staff.headers, "Content-Type": content_type})
+    return client.post(
+        "/api/providers/", content=json.dumps(body), headers={**staff.headers, "Content-Type": content_type}
+    )
 
 
-PROVIDER = {"key": "mini", "name": "Mini", "cost_per_1m": "0.50", "context_window": 16000, "latency_ms": 300,
-            "quality": 0.6, "capabilities": ["coding"]}
+PROVIDER = {
+    "key": "mini",
+    "name": "Mini",
+    "cost_per_1m": "0.50",
+    "context_window": 16000,
+    "latency_ms": 300,
+    "quality": 0.6,
+    "capabilities": ["coding"],
+}
 
 
 @run_async
@@ -88,8 +98,9 @@ async def test_field_errors_duplicates_and_media_types_are_envelopes(staff):
     assert_envelope(form, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
-@pytest.mark.parametrize("field,value", [("enabled", 0), ("quality", False), ("name", 5), ("cost_per_1m", 0.5),
-                                         ("context_window", "16000")])
+@pytest.mark.parametrize(
+    "field,value", [("enabled", 0), ("quality", False), ("name", 5), ("cost_per_1m", 0.5), ("context_window", "16000")]
+)
 @run_async
 async def test_inputs_of_another_json_type_are_refused_not_coerced(staff, field, value):
     async with asgi_client() as client:
@@ -104,8 +115,9 @@ async def test_route_llm_fast_path_refuses_a_non_scalar_id_like_api_request(memb
     body = json.dumps({"token_count": 10, "id": rid})
     async with asgi_client() as client:
         routed = await client.post("/api/route-llm", content=body, headers=member.headers)
-        request = await client.post("/api/request", content=json.dumps({"agent": "naming", "action": "x", "id": rid}),
-                                    headers=member.headers)
+        request = await client.post(
+            "/api/request", content=json.dumps({"agent": "naming", "action": "x", "id": rid}), headers=member.headers
+        )
     frame = assert_envelope(routed, 400, "INVALID_REQUEST")
     assert frame["error"]["message"] == assert_envelope(request, 400, "INVALID_REQUEST")["error"]["message"]
 
@@ -113,8 +125,9 @@ async def test_route_llm_fast_path_refuses_a_non_scalar_id_like_api_request(memb
 def test_route_llm_drf_view_refuses_a_non_scalar_id(member):
     client = Client()
     client.force_login(member.user)  # a session: the DRF view, not the fast path
-    resp = client.post("/api/route-llm", data=json.dumps({"token_count": 10, "id": ["a"]}),
-                       content_type="application/json")
+    resp = client.post(
+        "/api/route-llm", data=json.dumps({"token_count": 10, "id": ["a"]}), content_type="application/json"
+    )
     assert_envelope(resp, 400, "INVALID_REQUEST")
 
 
@@ -135,10 +148,10 @@ def test_server_errors_on_api_are_json_envelopes_never_html(broken_daphne):
     auth = {"Authorization": "Token 0123456789abcdef0123456789abcdef01234567"}
     base = broken_daphne.url
     with httpx.Client(base_url=base, timeout=30) as client:
-        drf = client.get("/api/providers/", headers=auth)           # DRF view: the token lookup fails
+        drf = client.get("/api/providers/", headers=auth)  # DRF view: the token lookup fails
         fast_request = client.post("/api/request", headers=auth, json={"agent": "naming", "action": "x"})
         fast_route = client.post("/api/route-llm", json={"token_count": 10})
-        outside = client.get("/no-such-page")                       # not /api/: Django's page stays
+        outside = client.get("/no-such-page")  # not /api/: Django's page stays
     for resp in (drf, fast_request, fast_route):
         assert_envelope(resp, 500, "INTERNAL_ERROR")
         assert "Traceback" not in resp.text and "OperationalError" not in resp.text

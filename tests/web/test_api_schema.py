@@ -23,6 +23,7 @@ refusals, the usage report) and POST /api/request, from the fast paths and the
 DRF views, and check them field for field against the served schema
 (``answers_vs_schema``): a field added to an answer and not to its schema fails.
 """
+
 from __future__ import annotations
 
 import re
@@ -44,21 +45,28 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 GATEWAY_STATUSES = ["502", "503", "504"]
 ACCEPTED = ["2xx", "3xx", "401", "402", "403", "404", "409", "422", "429", *GATEWAY_STATUSES]
-CONFIG = SchemathesisConfig.from_dict({
-    "checks": {
-        "not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", *GATEWAY_STATUSES]},
-        "positive_data_acceptance": {"expected-statuses": ACCEPTED},
-    },
-    "operations": [
-        {"include-path": "/api/request",
-         "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTED, "400"]}}},
-        # A budget's timezone is an enum of every IANA name (~600): the coverage phase would send each
-        # one per write operation (2,000 requests, most of this test's time). The fuzzing phase still
-        # sends valid and invalid budgets, timezones among them.
-        {"include-path-regex": "^/api/budgets/", "include-method": ["POST", "PUT", "PATCH"],
-         "phases": {"coverage": {"enabled": False}}},
-    ],
-})
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "checks": {
+            "not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", *GATEWAY_STATUSES]},
+            "positive_data_acceptance": {"expected-statuses": ACCEPTED},
+        },
+        "operations": [
+            {
+                "include-path": "/api/request",
+                "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTED, "400"]}},
+            },
+            # A budget's timezone is an enum of every IANA name (~600): the coverage phase would send each
+            # one per write operation (2,000 requests, most of this test's time). The fuzzing phase still
+            # sends valid and invalid budgets, timezones among them.
+            {
+                "include-path-regex": "^/api/budgets/",
+                "include-method": ["POST", "PUT", "PATCH"],
+                "phases": {"coverage": {"enabled": False}},
+            },
+        ],
+    }
+)
 SCHEMA = SchemaGenerator().get_schema(request=None, public=True)
 schema = schemathesis.openapi.from_dict(SCHEMA, config=CONFIG)
 # Bounded so both runs stay within a minute or two on a busy two-core machine; derandomized so
@@ -118,21 +126,28 @@ def served(live: dict[str, Any]) -> dict[str, Any]:
 
 
 ROUTE = "/api/route-llm"
-WORKED = {"token_count": 5000, "task_type": "analysis", "priority": "high", "max_latency": 3000,
-          "interface": "schema-test", "id": "job-1"}
+WORKED = {
+    "token_count": 5000,
+    "task_type": "analysis",
+    "priority": "high",
+    "max_latency": 3000,
+    "interface": "schema-test",
+    "id": "job-1",
+}
 
 
-def test_real_route_llm_answers_are_what_the_served_schema_says(live: dict[str, Any],
-                                                                served: dict[str, Any]) -> None:
+def test_real_route_llm_answers_are_what_the_served_schema_says(live: dict[str, Any], served: dict[str, Any]) -> None:
     member = {"Authorization": f"Token {live['member']}"}
     with httpx.Client(base_url=live["url"], timeout=30) as client:
         decision = client.post(ROUTE, json=WORKED, headers=member)
         assert decision.status_code == 200, decision.text
         check_answer(served, ROUTE, "POST", 200, decision.json())
         assert decision.json()["id"] == "job-1" and decision.json()["candidates"]
-        refusals = [client.post(ROUTE, json={"token_count": 5, "task_type": "vision"}, headers=member),  # 422
-                    client.post(ROUTE, json={"token_count": -1}, headers=member),                         # 400
-                    client.post(ROUTE, json=WORKED, headers={"Authorization": "Token not-a-token"})]      # 401
+        refusals = [
+            client.post(ROUTE, json={"token_count": 5, "task_type": "vision"}, headers=member),  # 422
+            client.post(ROUTE, json={"token_count": -1}, headers=member),  # 400
+            client.post(ROUTE, json=WORKED, headers={"Authorization": "Token not-a-token"}),
+        ]  # 401
         assert [r.status_code for r in refusals] == [422, 400, 401], [r.text for r in refusals]
         for refusal in refusals:
             check_answer(served, ROUTE, "POST", refusal.status_code, refusal.json())
@@ -142,12 +157,14 @@ def test_real_route_llm_answers_are_what_the_served_schema_says(live: dict[str, 
         check_answer(served, usage_path, "POST", 200, usage.json(), template=ROUTE + "/{decision_id}/usage")
 
 
-def test_real_agent_request_answers_are_what_the_served_schema_says(live: dict[str, Any],
-                                                                    served: dict[str, Any]) -> None:
+def test_real_agent_request_answers_are_what_the_served_schema_says(
+    live: dict[str, Any], served: dict[str, Any]
+) -> None:
     member = {"Authorization": f"Token {live['member']}"}
     with httpx.Client(base_url=live["url"], timeout=30) as client:
-        status = client.post("/api/request", json={"id": 7, "agent": "orchestrator", "action": "status"},
-                             headers=member)
+        status = client.post(
+            "/api/request", json={"id": 7, "agent": "orchestrator", "action": "status"}, headers=member
+        )
         unknown = client.post("/api/request", json={"agent": "no-such-agent", "action": "x"}, headers=member)
     assert (status.status_code, unknown.status_code) == (200, 404), (status.text, unknown.text)
     check_answer(served, "/api/request", "POST", 200, status.json())
@@ -167,8 +184,9 @@ def test_real_answers_of_the_drf_views_are_what_the_schema_says(orchestrator: Sy
     browser.force_login(get_user_model().objects.create_user("schema-session"))
     decision = browser.post(ROUTE, WORKED, content_type="application/json")
     refusal = browser.post(ROUTE, {"token_count": 5, "task_type": "vision"}, content_type="application/json")
-    status = browser.post("/api/request", {"agent": "orchestrator", "action": "status"},
-                          content_type="application/json")
+    status = browser.post(
+        "/api/request", {"agent": "orchestrator", "action": "status"}, content_type="application/json"
+    )
     unknown = browser.post("/api/request", {"agent": "no-such-agent", "action": "x"}, content_type="application/json")
     assert [r.status_code for r in (decision, refusal, status, unknown)] == [200, 422, 200, 404]
     check_answer(SCHEMA, ROUTE, "POST", 200, decision.json())
@@ -178,9 +196,17 @@ def test_real_answers_of_the_drf_views_are_what_the_schema_says(orchestrator: Sy
 
 
 def test_the_check_fails_an_answer_with_a_field_its_schema_lacks() -> None:
-    answer = {"provider": "Local Llama", "reasoning": "r", "estimated_cost": 0.0, "confidence": 0.6,
-              "decision_id": "rt_1", "provider_key": "local-llama", "candidates": [], "status": "success",
-              "timestamp": "2026-01-01T00:00:00Z"}
+    answer = {
+        "provider": "Local Llama",
+        "reasoning": "r",
+        "estimated_cost": 0.0,
+        "confidence": 0.6,
+        "decision_id": "rt_1",
+        "provider_key": "local-llama",
+        "candidates": [],
+        "status": "success",
+        "timestamp": "2026-01-01T00:00:00Z",
+    }
     check_answer(SCHEMA, ROUTE, "POST", 200, answer)
     with pytest.raises(AssertionError, match="'latency_ms' was unexpected"):
         check_answer(SCHEMA, ROUTE, "POST", 200, {**answer, "latency_ms": 800})

@@ -1,5 +1,6 @@
 """End to end: a real Daphne, a real orchestrator and the real naming agent
 (started by tests/support/system.py), reached over TCP with HTTP and WebSocket."""
+
 from __future__ import annotations
 
 import asyncio
@@ -42,8 +43,12 @@ def post(stack: dict[str, Any], body: Any, token: str | None) -> httpx.Response:
 
 
 def test_allocate_namespace_over_http_then_collide(stack):
-    body = {"id": "e2e-1", "agent": "naming", "action": "allocate_namespace",
-            "data": {"project": "e2eproj", "environment": "test"}}
+    body = {
+        "id": "e2e-1",
+        "agent": "naming",
+        "action": "allocate_namespace",
+        "data": {"project": "e2eproj", "environment": "test"},
+    }
     first = post(stack, body, stack["member"])
     assert first.status_code == 200, first.text
     frame = first.json()
@@ -51,22 +56,33 @@ def test_allocate_namespace_over_http_then_collide(stack):
     name = frame["data"]["namespace"]
     assert name.startswith("e2eproj.test.ns")
     assert frame["data"]["cid"].startswith("cid:e2eproj:test:namespace:")
-    explicit = {"agent": "naming", "action": "allocate_namespace",
-                "data": {"project": "e2eproj", "environment": "test", "namespace": name}}
+    explicit = {
+        "agent": "naming",
+        "action": "allocate_namespace",
+        "data": {"project": "e2eproj", "environment": "test", "namespace": name},
+    }
     clash = post(stack, explicit, stack["member"])
     assert clash.status_code == 409
     assert clash.json()["error"]["code"] == "NAMESPACE_COLLISION"
     # The namespace is visible through the REST resource, from the same database.
-    listed = httpx.get(stack["daphne"].url + "/api/namespaces/", params={"project": "e2eproj"},
-                       headers={"Authorization": f"Token {stack['member']}"}, timeout=TIMEOUT)
+    listed = httpx.get(
+        stack["daphne"].url + "/api/namespaces/",
+        params={"project": "e2eproj"},
+        headers={"Authorization": f"Token {stack['member']}"},
+        timeout=TIMEOUT,
+    )
     assert listed.status_code == 200 and name in [n["name"] for n in listed.json()["results"]]
 
 
 def test_http_errors_and_auth_through_daphne(stack):
     assert post(stack, {"agent": "naming", "action": "echo"}, None).status_code == 401
     assert post(stack, {"agent": "naming", "action": "nope"}, stack["member"]).status_code == 404
-    bad = httpx.post(stack["daphne"].url + "/api/request", content=b"{oops",
-                     headers={"Authorization": f"Token {stack['member']}"}, timeout=TIMEOUT)
+    bad = httpx.post(
+        stack["daphne"].url + "/api/request",
+        content=b"{oops",
+        headers={"Authorization": f"Token {stack['member']}"},
+        timeout=TIMEOUT,
+    )
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "INVALID_JSON"
     assert post(stack, {"agent": "struct", "action": "echo"}, stack["member"]).status_code == 503
 
@@ -108,8 +124,9 @@ def test_a_websocket_frame_over_the_limit_gets_message_too_large_and_the_socket_
             answers = []
             for size in (limit + 10, 2 * limit):
                 pad = "x" * (size - 60)
-                await ws.send(json.dumps({"id": f"big-{size}", "agent": "naming", "action": "echo",
-                                          "data": {"pad": pad}}))
+                await ws.send(
+                    json.dumps({"id": f"big-{size}", "agent": "naming", "action": "echo", "data": {"pad": pad}})
+                )
                 answers.append(json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT)))
             await ws.send(json.dumps({"id": "after", "agent": "naming", "action": "echo", "data": {}}))
             answers.append(json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT)))
@@ -135,8 +152,9 @@ def test_websocket_rejects_a_foreign_origin(stack):
 
 def test_metrics_through_daphne_count_http_traffic(stack):
     assert post(stack, {"agent": "naming", "action": "echo"}, stack["staff"]).status_code == 200
-    resp = httpx.get(stack["daphne"].url + "/metrics", headers={"Authorization": f"Bearer {stack['staff']}"},
-                     timeout=TIMEOUT)
+    resp = httpx.get(
+        stack["daphne"].url + "/metrics", headers={"Authorization": f"Bearer {stack['staff']}"}, timeout=TIMEOUT
+    )
     assert resp.status_code == 200
     assert 'web_requests_total{action="echo",agent="naming",outcome="success",transport="http"}' in resp.text
     assert "orchestrator_requests_total" in resp.text
@@ -159,8 +177,12 @@ def test_two_daphne_processes_share_events_through_redis_once_each(stack):
                     await ws.send(json.dumps({"type": "subscribe", "events": ["web_e2e_event"]}))
                     assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "subscribed"
                 await asyncio.sleep(1.0)  # both relays subscribe to the orchestrator in the background
-                publish = {"id": "pub", "agent": "orchestrator", "action": "publish",
-                           "data": {"event": "web_e2e_event", "n": 1}}
+                publish = {
+                    "id": "pub",
+                    "agent": "orchestrator",
+                    "action": "publish",
+                    "data": {"event": "web_e2e_event", "n": 1},
+                }
                 await sockets[0].send(json.dumps(publish))
                 received: list[list[dict[str, Any]]] = [[] for _ in sockets]
                 deadline = asyncio.get_running_loop().time() + 3.0

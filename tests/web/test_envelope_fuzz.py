@@ -1,5 +1,6 @@
 """Whatever a client sends, the web side answers with an error envelope and a
 fitting status, never an exception (property test over arbitrary JSON)."""
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,21 @@ from orchestrator_site.web.status_codes import http_status_for
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=12)
-envelopes = st.fixed_dictionaries({}, optional={
-    "id": json_values, "agent": json_values, "action": json_values, "data": json_values, "params": json_values,
-    "timeout_ms": json_values, "idempotency_key": json_values, "interface": json_values})
+    max_leaves=12,
+)
+envelopes = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": json_values,
+        "agent": json_values,
+        "action": json_values,
+        "data": json_values,
+        "params": json_values,
+        "timeout_ms": json_values,
+        "idempotency_key": json_values,
+        "interface": json_values,
+    },
+)
 
 
 def _outcome(raw: Any) -> int:

@@ -1,5 +1,6 @@
 """The one guard every fast path runs in (orchestrator_site/fast_http.py): a handler's failure before its
 answer started is a 500 in the route's own error shape; after, nothing more is sent and nothing escapes."""
+
 from __future__ import annotations
 
 from functools import partial

@@ -1,4 +1,5 @@
 """The front page at /: public, the same facts as /health, a link to every surface."""
+
 from __future__ import annotations
 
 import re
@@ -13,8 +14,9 @@ def _text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-def test_front_page_shows_agents_spend_and_providers_to_anyone(orchestrator: System, transactional_db: Any,
-                                                               settings: Any) -> None:
+def test_front_page_shows_agents_spend_and_providers_to_anyone(
+    orchestrator: System, transactional_db: Any, settings: Any
+) -> None:
     from llmrouter import services
     from tests.llmrouter.conftest import load_seed
 
@@ -30,16 +32,23 @@ def test_front_page_shows_agents_spend_and_providers_to_anyone(orchestrator: Sys
     assert "$0.09 of $100.00 spent (0.09%), $99.91 left" in text
     for name in ("Claude Sonnet 4", "GPT-4 Turbo", "Gemini Pro", "Local Llama"):
         assert name in text
-    for href in ("/admin/", "/admin/dashboard/", "/admin/agents/agentinstance/live/", "/api/docs/", "/health",
-                 "/metrics"):
+    for href in (
+        "/admin/",
+        "/admin/dashboard/",
+        "/admin/agents/agentinstance/live/",
+        "/api/docs/",
+        "/health",
+        "/metrics",
+    ):
         assert f'href="{href}"' in html, href
     assert 'href="/admin/login/?next=/admin/"' in html  # anonymous: a way in
     assert "/static/admin/css/base." in html  # the admin's look
     assert str(orchestrator.socket_dir) not in html  # nothing /health would not tell
 
 
-def test_front_page_says_what_is_wrong_when_the_orchestrator_is_down(no_orchestrator: str, transactional_db: Any,
-                                                                     settings: Any) -> None:
+def test_front_page_says_what_is_wrong_when_the_orchestrator_is_down(
+    no_orchestrator: str, transactional_db: Any, settings: Any
+) -> None:
     text = _text(Client().get("/").content.decode())
     assert "degraded" in text and "not reachable" in text
     assert "orchestrator unreachable" in text

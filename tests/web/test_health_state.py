@@ -1,5 +1,6 @@
 """/health answers from state kept fresh in the background, through the real ASGI application
 (fast path) with a real orchestrator: one check a second however many requests, never stale for long."""
+
 from __future__ import annotations
 
 import asyncio

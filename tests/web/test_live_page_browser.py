@@ -5,6 +5,7 @@ when either is missing. A new agent instance must appear on the open page withou
 a reload (a marker set in the page's window survives), through the page's own
 polling or its WebSocket event.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -31,8 +32,13 @@ def _chrome() -> Any:
         pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
     options = Options()
     options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(driver), options=options)
 
@@ -40,8 +46,12 @@ def _chrome() -> Any:
 @pytest.fixture
 def site(system_factory: Any) -> Iterator[tuple[System, Daphne]]:
     system = system_factory()
-    made = system.manage("shell", "-c", "from django.contrib.auth import get_user_model; "
-                                        "get_user_model().objects.create_superuser('live', '', 'pw-live-1')")
+    made = system.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; "
+        "get_user_model().objects.create_superuser('live', '', 'pw-live-1')",
+    )
     assert made.returncode == 0, made.stderr
     with Daphne(system.env, system.root / "daphne.log").start() as daphne:
         yield system, daphne
@@ -70,8 +80,11 @@ def test_live_page_shows_a_new_instance_without_a_reload(site: tuple[System, Dap
         assert "LIVE-PROBE-9" not in browser.find_element(By.ID, "live-picture").text
         browser.execute_script("window.__notReloaded = true;")
         system.start_agent("probe", "LIVE-PROBE-9")
-        _wait(lambda: "LIVE-PROBE-9" in browser.find_element(By.ID, "live-picture").text, 60,
-              "the new instance on the open page")
+        _wait(
+            lambda: "LIVE-PROBE-9" in browser.find_element(By.ID, "live-picture").text,
+            60,
+            "the new instance on the open page",
+        )
         assert browser.execute_script("return window.__notReloaded === true;")
         assert "Updated" in browser.find_element(By.ID, "live-state").text
         severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
@@ -81,7 +94,8 @@ def test_live_page_shows_a_new_instance_without_a_reload(site: tuple[System, Dap
             browser.get(daphne.url + path)
             _wait(lambda: browser.execute_script("return document.readyState") == "complete", 30, path)
             icons = browser.execute_script(
-                "return Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])")
+                "return Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])"
+            )
             assert any("icon-yes" in src for src, _ in icons), (path, icons)
             assert all(ok for _, ok in icons), (path, icons)
     finally:

@@ -8,6 +8,7 @@ connection when it ends.
 
 Run with ``DATABASE_URL=postgres://... pytest -m postgres``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +38,9 @@ CONCURRENT = 500
 
 def backends(dsn: str, dbname: str) -> int:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                           [dbname]).fetchone()
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [dbname]
+        ).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -55,8 +57,10 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             while not self.stop.is_set():
-                row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                                   "AND pid <> pg_backend_pid()", [self.dbname]).fetchone()
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    [self.dbname],
+                ).fetchone()
                 assert row is not None
                 self.peak = max(self.peak, int(row[0]))
                 time.sleep(0.02)
@@ -66,9 +70,15 @@ def test_500_concurrent_usage_reports_get_no_500_and_connections_return_to_the_b
     load_seed()
     user = get_user_model().objects.create_user("pg-burst")
     token = Token.objects.create(user=user).key
-    decisions = [r.decision_id for r in services.route_requests(
-        [{"token_count": 1000, "task_type": "coding", "priority": "medium", "max_latency": 0.0, "interface": ""}
-         for _ in range(CONCURRENT)])]
+    decisions = [
+        r.decision_id
+        for r in services.route_requests(
+            [
+                {"token_count": 1000, "task_type": "coding", "priority": "medium", "max_latency": 0.0, "interface": ""}
+                for _ in range(CONCURRENT)
+            ]
+        )
+    ]
     db = connection.settings_dict
     dbname = db["NAME"]
     dsn = f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']} dbname={dbname}"
@@ -76,8 +86,13 @@ def test_500_concurrent_usage_reports_get_no_500_and_connections_return_to_the_b
         dsn += f" password={db['PASSWORD']}"
     url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{dbname}"
     root = Path(tempfile.mkdtemp(prefix="orch-pg-", dir="/tmp"))
-    env = {**os.environ, "DATABASE_URL": url, "ORCHESTRATOR_SOCKET_DIR": str(root / "s"),
-           "DB_CONN_MAX_AGE": "60", "API_RATE_ROUTE_LLM_USER": "1000000/min"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "ORCHESTRATOR_SOCKET_DIR": str(root / "s"),
+        "DB_CONN_MAX_AGE": "60",
+        "API_RATE_ROUTE_LLM_USER": "1000000/min",
+    }
     env.pop("ORCHESTRATOR_ASGI", None)
     connection.close()  # the test's own connection is not one of Daphne's
     with Daphne(env, root / "daphne.log").start() as daphne:
@@ -90,9 +105,16 @@ def test_500_concurrent_usage_reports_get_no_500_and_connections_return_to_the_b
         async def burst() -> list[httpx.Response]:
             limits = httpx.Limits(max_connections=CONCURRENT, max_keepalive_connections=0)
             async with httpx.AsyncClient(base_url=daphne.url, limits=limits, timeout=180) as client:
-                return await asyncio.gather(*(
-                    client.post(f"/api/route-llm/{d}/usage", headers=headers,
-                                json={"prompt_tokens": 600, "completion_tokens": 300}) for d in decisions))
+                return await asyncio.gather(
+                    *(
+                        client.post(
+                            f"/api/route-llm/{d}/usage",
+                            headers=headers,
+                            json={"prompt_tokens": 600, "completion_tokens": 300},
+                        )
+                        for d in decisions
+                    )
+                )
 
         try:
             responses = asyncio.run(burst())
@@ -102,17 +124,30 @@ def test_500_concurrent_usage_reports_get_no_500_and_connections_return_to_the_b
         statuses: dict[int, int] = {}
         for r in responses:
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-        print(f"\n{CONCURRENT} concurrent usage reports: statuses {statuses}, backends baseline {baseline}, "
-              f"peak {sampler.peak}")
-        assert statuses == {200: CONCURRENT}, (statuses, next((r.text[:300] for r in responses
-                                                               if r.status_code != 200), ""), daphne.log_tail())
+        print(
+            f"\n{CONCURRENT} concurrent usage reports: statuses {statuses}, backends baseline {baseline}, "
+            f"peak {sampler.peak}"
+        )
+        assert statuses == {200: CONCURRENT}, (
+            statuses,
+            next((r.text[:300] for r in responses if r.status_code != 200), ""),
+            daphne.log_tail(),
+        )
         concurrency = settings.WEB["DJANGO_CONCURRENCY"]
         # Django's bounded requests, plus the fast paths' and the token cache's worker threads.
         assert sampler.peak <= baseline + concurrency + 4, (sampler.peak, baseline)
-        wait_until(lambda: backends(dsn, dbname) <= baseline, 30, "the connections to return to the baseline",
-                   on_fail=lambda: f"{backends(dsn, dbname)} backends, baseline {baseline}")
+        wait_until(
+            lambda: backends(dsn, dbname) <= baseline,
+            30,
+            "the connections to return to the baseline",
+            on_fail=lambda: f"{backends(dsn, dbname)} backends, baseline {baseline}",
+        )
         # /health and the API still answer: nothing was left holding the server's connections.
         assert httpx.get(daphne.url + "/health", timeout=30).status_code == 200
-        settled: Any = httpx.post(daphne.url + f"/api/route-llm/{decisions[0]}/usage", headers=headers, timeout=30,
-                                  json={"prompt_tokens": 600, "completion_tokens": 300})
+        settled: Any = httpx.post(
+            daphne.url + f"/api/route-llm/{decisions[0]}/usage",
+            headers=headers,
+            timeout=30,
+            json={"prompt_tokens": 600, "completion_tokens": 300},
+        )
         assert settled.status_code == 200 and settled.json()["status"] == "success"

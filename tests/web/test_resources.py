@@ -1,5 +1,6 @@
 """REST resources (agents, namespaces), the schema and docs page, /metrics,
 the admin dashboard and the token command: auth matrix and bad input for each."""
+
 from __future__ import annotations
 
 import io
@@ -29,6 +30,7 @@ def get(caller: Any, url: str, **kwargs: Any) -> Any:
 
 
 # --- agents ----------------------------------------------------------------------------------------
+
 
 def test_agents_join_the_registry_with_the_live_view(orchestrator, member):
     types = factories.agent_types("probe", "naming", "probe2")
@@ -80,10 +82,16 @@ def test_read_only_resources_refuse_writes(orchestrator, member, staff, url):
 
 # --- namespaces ------------------------------------------------------------------------------------
 
+
 def _namespaces() -> None:
     for i, (project, env) in enumerate([("alpha", "test"), ("alpha", "prod"), ("beta", "test")], start=1):
-        Namespace.objects.create(name=f"{project}.{env}.ns{i}", project=project, environment=env, sequence=i,
-                                 cid=f"cid:{project}:{env}:namespace:{i:026d}")
+        Namespace.objects.create(
+            name=f"{project}.{env}.ns{i}",
+            project=project,
+            environment=env,
+            sequence=i,
+            cid=f"cid:{project}:{env}:namespace:{i:026d}",
+        )
 
 
 def test_namespaces_list_filter_and_detail(member):
@@ -99,8 +107,9 @@ def test_namespaces_list_filter_and_detail(member):
     assert future["count"] == 0
 
 
-@pytest.mark.parametrize("params", [{"since": "yesterday"}, {"until": "2026-01-01T00:00:00"}, {"page": "999"},
-                                    {"page": ""}, {"page": "x"}])
+@pytest.mark.parametrize(
+    "params", [{"since": "yesterday"}, {"until": "2026-01-01T00:00:00"}, {"page": "999"}, {"page": ""}, {"page": "x"}]
+)
 def test_namespaces_bad_query_parameters(member, params):
     _namespaces()
     resp = get(member, "/api/namespaces/", data=params)
@@ -109,6 +118,7 @@ def test_namespaces_bad_query_parameters(member, params):
 
 
 # --- schema and docs -----------------------------------------------------------------------------------
+
 
 def _api_routes() -> set[str]:
     """Every URL pattern under /api/ as an OpenAPI-style path (schema and docs pages excluded)."""
@@ -156,6 +166,7 @@ def test_docs_page_renders_every_operation_without_external_assets(anonymous):
 
 # --- metrics --------------------------------------------------------------------------------------------
 
+
 def test_metrics_auth_matrix(orchestrator, anonymous, member, staff, settings):
     assert get(anonymous, "/metrics").status_code == 401
     assert get(anonymous, "/metrics", headers={"Authorization": "Token bogus"}).status_code == 401
@@ -174,8 +185,9 @@ def test_metrics_join_web_orchestrator_and_database_series(orchestrator, member)
 
     async def one_request() -> int:
         async with asgi_client() as client:
-            resp = await client.post("/api/request", content=b'{"agent":"probe","action":"echo"}',
-                                     headers=member.headers)
+            resp = await client.post(
+                "/api/request", content=b'{"agent":"probe","action":"echo"}', headers=member.headers
+            )
             return resp.status_code
 
     assert async_to_sync(one_request)() == 200
@@ -206,8 +218,9 @@ def test_unknown_names_never_become_metric_labels(orchestrator, member):
 
     async def junk() -> None:
         async with asgi_client() as client:
-            await client.post("/api/request", content=b'{"agent":"zz-junk-agent","action":"echo"}',
-                              headers=member.headers)
+            await client.post(
+                "/api/request", content=b'{"agent":"zz-junk-agent","action":"echo"}', headers=member.headers
+            )
 
     async_to_sync(junk)()
     text = get(member, "/metrics").content.decode()
@@ -216,6 +229,7 @@ def test_unknown_names_never_become_metric_labels(orchestrator, member):
 
 
 # --- admin dashboard -----------------------------------------------------------------------------------
+
 
 def test_dashboard_is_staff_only_and_draws_spend_against_the_budget(member, staff):
     factories.router_rows()
@@ -238,6 +252,7 @@ def test_dashboard_is_staff_only_and_draws_spend_against_the_budget(member, staf
 
 
 # --- token command ------------------------------------------------------------------------------------
+
 
 def test_create_api_token_command(transactional_db):
     out = io.StringIO()

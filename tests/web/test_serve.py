@@ -1,4 +1,5 @@
 """``python -m orchestrator_site.serve``: Daphne's own command line, on uvloop, with Twisted's form parsing off."""
+
 from __future__ import annotations
 
 import sys
@@ -23,8 +24,10 @@ def test_serve_runs_daphne_on_uvloop_and_django_still_reads_form_posts(tmp_path:
         with httpx.Client(base_url=daphne.url, timeout=30) as http:
             page = http.get("/admin/login/")
             token = http.cookies.get("csrftoken")
-            answer = http.post("/admin/login/", data={"username": "nobody", "password": "x",
-                                                      "csrfmiddlewaretoken": token},
-                               headers={"Referer": daphne.url + "/admin/login/"})
+            answer = http.post(
+                "/admin/login/",
+                data={"username": "nobody", "password": "x", "csrfmiddlewaretoken": token},
+                headers={"Referer": daphne.url + "/admin/login/"},
+            )
         assert page.status_code == 200 and answer.status_code == 200
         assert "Please enter the correct username and password" in answer.text

@@ -1,5 +1,6 @@
 """Static files under a real Daphne: the admin's and DRF's CSS, JS and icons, hashed,
 long-cached and compressed, served by ServeStatic in front of the ASGI application."""
+
 from __future__ import annotations
 
 import re
@@ -54,8 +55,12 @@ def test_static_files_are_sent_compressed_when_the_client_accepts_it(daphne: Dap
 
 
 def test_drf_browsable_api_and_api_docs_assets_are_served(daphne: Daphne) -> None:
-    for asset in ("rest_framework/css/bootstrap.min.css", "rest_framework/js/jquery-3.7.1.min.js",
-                  "admin/img/icon-yes.svg", "admin/img/icon-no.svg"):
+    for asset in (
+        "rest_framework/css/bootstrap.min.css",
+        "rest_framework/js/jquery-3.7.1.min.js",
+        "admin/img/icon-yes.svg",
+        "admin/img/icon-no.svg",
+    ):
         answer = httpx.get(f"{daphne.url}/static/{asset}", timeout=TIMEOUT)
         assert answer.status_code == 200, asset
         assert "max-age=" in answer.headers["cache-control"]

@@ -1,4 +1,5 @@
 """The fixed-window rate limiter behind every API limit (time injected)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,8 +17,15 @@ def throttle_hit(**kwargs: Any) -> float | None:
 
 @pytest.fixture
 def rates(settings: Any) -> None:
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
-        "request_user": "3/min", "request_anon": None, "route_llm_user": "2/s", "route_llm_anon": "1/h"}}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            "request_user": "3/min",
+            "request_anon": None,
+            "route_llm_user": "2/s",
+            "route_llm_anon": "1/h",
+        },
+    }
     clear_local_cache()
 
 
@@ -49,8 +57,10 @@ def test_route_llm_admission_counts_tokens_and_anonymous_clients_apart(rates: No
         return async_to_sync(route_llm_admit)(principal=principal)
 
     # Hour-long windows: the real clock cannot roll into the next one between these hits.
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
-        "route_llm_user": "2/h", "route_llm_anon": "1/h"}}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"route_llm_user": "2/h", "route_llm_anon": "1/h"},
+    }
     settings.LLMROUTER = {**settings.LLMROUTER, "ROUTE_ALLOW_ANONYMOUS": True}
     member = Principal(user_id=5, username="member", is_staff=False, client_ip="10.0.0.1")
     assert admit(member) is None and admit(member) is None
@@ -81,11 +91,18 @@ def test_route_llm_is_rate_limited_with_an_envelope(rates: None, settings: Any, 
 
     from tests.web.conftest import asgi_client
 
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
-        "route_llm_user": "5/min", "route_llm_anon": "1/min", "request_user": None, "request_anon": None}}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            "route_llm_user": "5/min",
+            "route_llm_anon": "1/min",
+            "request_user": None,
+            "request_anon": None,
+        },
+    }
     # Invalid on purpose: refused by validation before any database work, so the
     # router's worker threads never open a connection this test would leave behind.
-    body = b'{}'
+    body = b"{}"
 
     async def via_asgi() -> list[Any]:
         async with asgi_client() as client:
@@ -118,8 +135,13 @@ def test_limits_are_shared_through_the_redis_cache(settings: Any) -> None:
     from orchestrator_site.web.throttling import throttle_hit_async
 
     prefix = f"test:{uuid.uuid4().hex[:8]}:cache"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": settings.REDIS_URL, "KEY_PREFIX": prefix}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": settings.REDIS_URL,
+            "KEY_PREFIX": prefix,
+        }
+    }
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"request_user": "2/min"}}
     assert isinstance(caches["default"], RedisCache)
     t0 = 12000.0
@@ -154,8 +176,13 @@ def redis_cache(settings: Any) -> Any:
     from django.core.cache import caches
 
     prefix = f"test:{uuid.uuid4().hex[:8]}:cache"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": settings.REDIS_URL, "KEY_PREFIX": prefix}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": settings.REDIS_URL,
+            "KEY_PREFIX": prefix,
+        }
+    }
     yield caches["default"]
     client = redis.Redis.from_url(settings.REDIS_URL)
     for key in client.scan_iter(f"{prefix}*"):
@@ -197,8 +224,9 @@ def test_many_concurrent_hits_on_the_loop_admit_exactly_the_limit(redis_cache: A
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"route_llm_anon": "50/min"}}
 
     async def burst(ident: str) -> list[float | None]:
-        return await asyncio.gather(*(throttle_hit_async(scope="route_llm_anon", ident=ident, now=600.0)
-                                      for _ in range(200)))
+        return await asyncio.gather(
+            *(throttle_hit_async(scope="route_llm_anon", ident=ident, now=600.0) for _ in range(200))
+        )
 
     async def two_clients() -> tuple[list[float | None], list[float | None]]:
         # Hits on two counters in the same loop ticks: coalesced per counter, counted apart.
@@ -220,8 +248,12 @@ def test_an_unreachable_redis_lets_requests_through_and_warns(settings: Any, cap
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         dead_port = probe.getsockname()[1]
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": f"redis://127.0.0.1:{dead_port}/0"}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{dead_port}/0",
+        }
+    }
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"request_user": "1/min"}}
     with caplog.at_level("WARNING", logger="orchestrator_site.web.redis_throttle"):
         for _ in range(3):
@@ -254,8 +286,12 @@ def test_a_hung_redis_costs_one_timeout_then_rests(settings: Any) -> None:
                 return
 
     threading.Thread(target=accept, daemon=True).start()
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": f"redis://127.0.0.1:{listener.getsockname()[1]}/0"}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{listener.getsockname()[1]}/0",
+        }
+    }
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"request_user": "1/min"}}
     try:
         assert async_to_sync(throttle_hit_async)(scope="request_user", ident="user:1", now=60.0) is None

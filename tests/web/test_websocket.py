@@ -1,4 +1,5 @@
 """The /ws/ consumer through the real ASGI application (Channels' communicator)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -42,6 +43,7 @@ async def still_open(comm: WebsocketCommunicator) -> None:
 
 # --- requests -------------------------------------------------------------------------------------
 
+
 @run_async
 async def test_request_frames_get_response_frames_by_id(orchestrator, member):
     comm = await connected(member)
@@ -58,8 +60,9 @@ async def test_many_requests_in_flight_come_back_as_they_finish(orchestrator, me
     comm = await connected(member)
     try:
         # The slow one goes first and must come back last.
-        await comm.send_to(text_data=json.dumps({"id": "slow", "agent": "probe", "action": "slow",
-                                                 "data": {"ms": 800}}))
+        await comm.send_to(
+            text_data=json.dumps({"id": "slow", "agent": "probe", "action": "slow", "data": {"ms": 800}})
+        )
         for i in range(30):
             await comm.send_to(text_data=json.dumps({"id": i, "agent": "probe", "action": "echo", "data": {"i": i}}))
         replies = [json.loads(await comm.receive_from(timeout=TIMEOUT)) for _ in range(31)]
@@ -75,26 +78,28 @@ async def test_agent_errors_come_back_as_error_frames(orchestrator, member):
     comm = await connected(member)
     try:
         assert (await ask(comm, {"id": 1, "agent": "ghost", "action": "echo"}))["error"]["code"] == "UNKNOWN_AGENT"
-        reply = await ask(comm, {"id": 2, "agent": "probe", "action": "slow", "data": {"ms": 2000},
-                                 "timeout_ms": 150})
+        reply = await ask(comm, {"id": 2, "agent": "probe", "action": "slow", "data": {"ms": 2000}, "timeout_ms": 150})
         assert reply["id"] == 2 and reply["error"]["code"] == "TIMEOUT"
         await still_open(comm)
     finally:
         await comm.disconnect()
 
 
-@pytest.mark.parametrize("raw,code", [
-    ("{broken", "INVALID_JSON"),
-    ("[1,2,3]", "INVALID_REQUEST"),
-    ('"just a string"', "INVALID_REQUEST"),
-    ('{"type": "warp"}', "INVALID_REQUEST"),
-    ('{"id": "x"}', "INVALID_REQUEST"),
-    ('{"agent": "probe", "action": "echo", "data": 5}', "INVALID_REQUEST"),
-    ('{"type": "subscribe", "events": "all"}', "INVALID_REQUEST"),
-    ('{"type": "subscribe", "events": [1, 2]}', "INVALID_REQUEST"),
-    ('{"type": "auth"}', "INVALID_REQUEST"),
-    ('{"agent": "orchestrator", "action": "subscribe"}', "INVALID_REQUEST"),
-])
+@pytest.mark.parametrize(
+    "raw,code",
+    [
+        ("{broken", "INVALID_JSON"),
+        ("[1,2,3]", "INVALID_REQUEST"),
+        ('"just a string"', "INVALID_REQUEST"),
+        ('{"type": "warp"}', "INVALID_REQUEST"),
+        ('{"id": "x"}', "INVALID_REQUEST"),
+        ('{"agent": "probe", "action": "echo", "data": 5}', "INVALID_REQUEST"),
+        ('{"type": "subscribe", "events": "all"}', "INVALID_REQUEST"),
+        ('{"type": "subscribe", "events": [1, 2]}', "INVALID_REQUEST"),
+        ('{"type": "auth"}', "INVALID_REQUEST"),
+        ('{"agent": "orchestrator", "action": "subscribe"}', "INVALID_REQUEST"),
+    ],
+)
 @run_async
 async def test_malformed_frames_get_error_frames_and_the_socket_stays_open(orchestrator, member, raw, code):
     comm = await connected(member)
@@ -123,6 +128,7 @@ async def test_binary_and_oversized_frames(orchestrator, member, settings):
 
 
 # --- authentication and origin -------------------------------------------------------------------
+
 
 @run_async
 async def test_token_in_query_string(orchestrator, member):
@@ -189,14 +195,17 @@ async def test_session_cookie_authenticates(orchestrator, member):
         await comm.disconnect()
 
 
-@pytest.mark.parametrize("origin,accepted", [
-    (None, True),
-    (b"http://localhost:8090", True),
-    (b"http://127.0.0.1", True),
-    (b"https://evil.example", False),
-    (b"null", False),
-    (b"http://localhost.evil.example", False),
-])
+@pytest.mark.parametrize(
+    "origin,accepted",
+    [
+        (None, True),
+        (b"http://localhost:8090", True),
+        (b"http://127.0.0.1", True),
+        (b"https://evil.example", False),
+        (b"null", False),
+        (b"http://localhost.evil.example", False),
+    ],
+)
 @run_async
 async def test_origin_is_checked(orchestrator, member, origin, accepted):
     headers = member.ws_headers + ([(b"origin", origin)] if origin else [])
@@ -209,8 +218,10 @@ async def test_origin_is_checked(orchestrator, member, origin, accepted):
 
 @run_async
 async def test_staff_only_actions_and_rate_limits_apply_to_frames(orchestrator, member, settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
-                               "DEFAULT_THROTTLE_RATES": {"request_user": "2/min", "request_anon": "1/min"}}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"request_user": "2/min", "request_anon": "1/min"},
+    }
     comm = await connected(member)
     try:
         forbidden = await ask(comm, {"id": 1, "agent": "orchestrator", "action": "publish", "data": {"event": "x"}})
@@ -225,6 +236,7 @@ async def test_staff_only_actions_and_rate_limits_apply_to_frames(orchestrator, 
 
 # --- events ----------------------------------------------------------------------------------------
 
+
 async def wait_relay_connected() -> None:
     assert relay.connected is not None
     await asyncio.wait_for(relay.connected.wait(), TIMEOUT)
@@ -238,11 +250,13 @@ async def test_subscribers_receive_orchestrator_events_filtered_by_name(orchestr
     try:
         assert (await ask(everything, {"type": "subscribe"}))["events"] == ["*"]
         assert (await ask(filtered, {"type": "subscribe", "events": ["budget_warning"]}))["events"] == [
-            "budget_warning"]
+            "budget_warning"
+        ]
         await wait_relay_connected()
         for name in ("provider_health_changed", "budget_warning"):
-            reply = await ask(publisher, {"agent": "orchestrator", "action": "publish",
-                                          "data": {"event": name, "provider": "p1"}})
+            reply = await ask(
+                publisher, {"agent": "orchestrator", "action": "publish", "data": {"event": name, "provider": "p1"}}
+            )
             assert reply["status"] == "success"
         got = [json.loads(await everything.receive_from(timeout=TIMEOUT)) for _ in range(2)]
         assert [g["event"] for g in got] == ["provider_health_changed", "budget_warning"]
@@ -266,8 +280,10 @@ async def test_events_keep_flowing_after_the_last_subscriber_left_and_a_new_one_
             try:
                 await ask(comm, {"type": "subscribe", "events": ["comeback"]})
                 await wait_relay_connected()
-                reply = await ask(publisher, {"agent": "orchestrator", "action": "publish",
-                                              "data": {"event": "comeback", "round": round_}})
+                reply = await ask(
+                    publisher,
+                    {"agent": "orchestrator", "action": "publish", "data": {"event": "comeback", "round": round_}},
+                )
                 assert reply["status"] == "success"
                 event = json.loads(await comm.receive_from(timeout=TIMEOUT))
                 assert event["event"] == "comeback" and event["round"] == round_
@@ -284,8 +300,11 @@ async def test_the_same_event_from_two_relays_is_delivered_once_and_unsubscribe_
     try:
         await ask(comm, {"type": "subscribe"})
         layer = get_channel_layer()
-        message = {"type": MESSAGE_TYPE, "event_id": "same-id",
-                   "frame": {"type": "event", "event": "agent_connected", "agent": "probe"}}
+        message = {
+            "type": MESSAGE_TYPE,
+            "event_id": "same-id",
+            "frame": {"type": "event", "event": "agent_connected", "agent": "probe"},
+        }
         await layer.group_send(EVENTS_GROUP, message)
         await layer.group_send(EVENTS_GROUP, dict(message))  # a second web process relaying the same event
         assert json.loads(await comm.receive_from(timeout=TIMEOUT))["event"] == "agent_connected"
@@ -324,8 +343,9 @@ def test_requests_and_events_survive_an_orchestrator_restart(system_factory, set
                     assert resp.json()["error"]["code"] == "AGENT_UNAVAILABLE"
                     resp = await http.post("/api/request", content=echo, headers=member.headers)
                 assert resp.status_code == 200
-                status = await http.post("/api/request", headers=member.headers,
-                                         content=b'{"agent": "orchestrator", "action": "status"}')
+                status = await http.post(
+                    "/api/request", headers=member.headers, content=b'{"agent": "orchestrator", "action": "status"}'
+                )
                 assert status.json()["data"]["pid"] == system.orchestrator.pid  # the new orchestrator answered
                 assert gateway.connects == connects  # the same pooled client, reconnected by itself
                 # Events published before the relay re-subscribed are lost; keep publishing until one arrives.

@@ -7,6 +7,7 @@ stored); ``--save`` also writes it to ``<AGENT_TOKEN_DIR>/<type>.token``
 connected stay connected; the orchestrator checks new hellos against the new
 hash after its next agent-type refresh (TYPES_REFRESH_S, 30 s) or restart.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,12 +26,16 @@ class Command(BaseCommand):
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--rotate", action="store_true", help="Generate a new token and print it once.")
         group.add_argument("--clear", action="store_true", help="Remove the token (any hello is accepted again).")
-        parser.add_argument("--save", action="store_true",
-                            help="With --rotate: also write the token to the agent token file (0600).")
+        parser.add_argument(
+            "--save", action="store_true", help="With --rotate: also write the token to the agent token file (0600)."
+        )
         parser.add_argument("--quiet", action="store_true", help="With --rotate: print only the token.")
-        parser.add_argument("--redis-acl", action="store_true",
-                            help="Also (re)create the type's Redis ACL user agent-<type> with the token as its "
-                                 "password (agents/redis_acl.py).")
+        parser.add_argument(
+            "--redis-acl",
+            action="store_true",
+            help="Also (re)create the type's Redis ACL user agent-<type> with the token as its "
+            "password (agents/redis_acl.py).",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         name = opts["agent_type"]
@@ -66,7 +71,11 @@ class Command(BaseCommand):
 
         from agents.redis_acl import redis_acl_apply
 
-        user = redis_acl_apply(agent_type=name, token_hash=token_hash, redis_url=settings.REDIS_URL,
-                               prefix=settings.REDIS_KEY_PREFIX,
-                               legacy_channel_prefix=settings.REDIS_TRANSPORT["LEGACY_CHANNEL_PREFIX"])
+        user = redis_acl_apply(
+            agent_type=name,
+            token_hash=token_hash,
+            redis_url=settings.REDIS_URL,
+            prefix=settings.REDIS_KEY_PREFIX,
+            legacy_channel_prefix=settings.REDIS_TRANSPORT["LEGACY_CHANNEL_PREFIX"],
+        )
         self.stderr.write(f"Redis ACL user {user} set (password: the agent token).")

@@ -10,6 +10,7 @@ Values are parsed as JSON when they parse (``count=3``, ``tags='["a","b"]'``,
 
 so a script can tell "the request failed" from "I called it wrong" from "nothing is running".
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,8 +47,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("agent", help="Agent type, or 'orchestrator' for status/metrics.")
         parser.add_argument("action")
-        parser.add_argument("pairs", nargs="*", metavar="key=value",
-                            help="Data fields; values parsed as JSON if they parse.")
+        parser.add_argument(
+            "pairs", nargs="*", metavar="key=value", help="Data fields; values parsed as JSON if they parse."
+        )
         parser.add_argument("--socket", type=Path, help="Client socket (default: <socket dir>/orchestrator.sock).")
         parser.add_argument("--timeout", type=int, dest="timeout_ms", help="Request timeout in milliseconds.")
         parser.add_argument("--idempotency-key", help="Idempotency key for a safely repeatable request.")
@@ -58,8 +60,14 @@ class Command(BaseCommand):
         path = opts["socket"] or socket_path("client", settings.ORCHESTRATOR["SOCKET_DIR"])
         try:
             with Client(path) as client:
-                frame = client.request(opts["agent"], opts["action"], data, timeout_ms=opts["timeout_ms"],
-                                       idempotency_key=opts["idempotency_key"], interface="cli")
+                frame = client.request(
+                    opts["agent"],
+                    opts["action"],
+                    data,
+                    timeout_ms=opts["timeout_ms"],
+                    idempotency_key=opts["idempotency_key"],
+                    interface="cli",
+                )
         except (ConnectionError, FileNotFoundError, ClientTimeout, OSError) as exc:
             self.stderr.write(f"Cannot reach the orchestrator at {path}: {exc}")
             raise SystemExit(EXIT_UNREACHABLE) from exc

@@ -5,32 +5,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('agents', '0002_default_agent_types'),
+        ("agents", "0002_default_agent_types"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HeartbeatClaim',
+            name="HeartbeatClaim",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('instance_id', models.CharField(max_length=100)),
-                ('host', models.CharField(blank=True, max_length=255)),
-                ('pid', models.IntegerField()),
-                ('transports', models.JSONField(blank=True, default=list)),
-                ('first_seen', models.DateTimeField()),
-                ('last_seen', models.DateTimeField()),
-                ('agent_type', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE,
-                                                 related_name='heartbeat_claims', to='agents.agenttype')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("instance_id", models.CharField(max_length=100)),
+                ("host", models.CharField(blank=True, max_length=255)),
+                ("pid", models.IntegerField()),
+                ("transports", models.JSONField(blank=True, default=list)),
+                ("first_seen", models.DateTimeField()),
+                ("last_seen", models.DateTimeField()),
+                (
+                    "agent_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="heartbeat_claims",
+                        to="agents.agenttype",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['agent_type__name', 'instance_id', '-last_seen'],
-                'indexes': [models.Index(fields=['last_seen'], name='manager_claim_last_seen')],
-                'constraints': [models.UniqueConstraint(fields=('agent_type', 'instance_id', 'host', 'pid'),
-                                                        name='manager_claim_unique_per_process')],
+                "ordering": ["agent_type__name", "instance_id", "-last_seen"],
+                "indexes": [models.Index(fields=["last_seen"], name="manager_claim_last_seen")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("agent_type", "instance_id", "host", "pid"), name="manager_claim_unique_per_process"
+                    )
+                ],
             },
         ),
     ]

@@ -5,50 +5,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ConceptChange',
+            name="ConceptChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.BigIntegerField(unique=True)),
-                ('concept_id', models.BigIntegerField()),
-                ('op', models.CharField(choices=[('add', 'add'), ('delete', 'delete')], max_length=6)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("version", models.BigIntegerField(unique=True)),
+                ("concept_id", models.BigIntegerField()),
+                ("op", models.CharField(choices=[("add", "add"), ("delete", "delete")], max_length=6)),
             ],
             options={
-                'ordering': ['version'],
+                "ordering": ["version"],
             },
         ),
         migrations.CreateModel(
-            name='CorpusState',
+            name="CorpusState",
             fields=[
-                ('id', models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False)),
-                ('epoch', models.CharField(max_length=32)),
-                ('version', models.BigIntegerField(default=0)),
+                ("id", models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False)),
+                ("epoch", models.CharField(max_length=32)),
+                ("version", models.BigIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='Concept',
+            name="Concept",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cid', models.CharField(max_length=200, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('name_key', models.CharField(db_index=True, editable=False, max_length=200)),
-                ('domain', models.CharField(db_index=True, max_length=64)),
-                ('description', models.TextField(blank=True, default='')),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("cid", models.CharField(max_length=200, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("name_key", models.CharField(db_index=True, editable=False, max_length=200)),
+                ("domain", models.CharField(db_index=True, max_length=64)),
+                ("description", models.TextField(blank=True, default="")),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['created_at', 'id'],
-                'indexes': [models.Index(fields=['domain', 'created_at', 'id'], name='semantic_domain_created_idx')],
-                'constraints': [models.UniqueConstraint(fields=('domain', 'name_key'),
-                                                        name='semantic_concept_name_unique_per_domain')],
+                "ordering": ["created_at", "id"],
+                "indexes": [models.Index(fields=["domain", "created_at", "id"], name="semantic_domain_created_idx")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("domain", "name_key"), name="semantic_concept_name_unique_per_domain"
+                    )
+                ],
             },
         ),
     ]

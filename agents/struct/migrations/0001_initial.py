@@ -4,45 +4,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Structure',
+            name="Structure",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cid', models.CharField(max_length=200)),
-                ('name', models.CharField(max_length=100)),
-                ('slug', models.CharField(max_length=64)),
-                ('workspace_root', models.CharField(max_length=1024)),
-                ('parent', models.CharField(blank=True, default='', max_length=255)),
-                ('directory', models.CharField(max_length=100)),
-                ('template', models.CharField(max_length=64)),
-                ('purpose', models.TextField(blank=True, default='')),
-                ('owner', models.CharField(blank=True, default='', max_length=100)),
-                ('files', models.JSONField(blank=True, default=list,
-                                           help_text='Relative paths of the files it wrote.')),
-                ('status', models.CharField(choices=[('creating', 'creating'), ('ready', 'ready'), ('removed',
-                                                                                                    'removed')],
-                                            default='creating', max_length=10)),
-                ('created_at', models.DateTimeField()),
-                ('removed_at', models.DateTimeField(blank=True, null=True)),
-                ('instance_id', models.CharField(blank=True, default='', help_text='Agent instance that made it.',
-                                                 max_length=100)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("cid", models.CharField(max_length=200)),
+                ("name", models.CharField(max_length=100)),
+                ("slug", models.CharField(max_length=64)),
+                ("workspace_root", models.CharField(max_length=1024)),
+                ("parent", models.CharField(blank=True, default="", max_length=255)),
+                ("directory", models.CharField(max_length=100)),
+                ("template", models.CharField(max_length=64)),
+                ("purpose", models.TextField(blank=True, default="")),
+                ("owner", models.CharField(blank=True, default="", max_length=100)),
+                (
+                    "files",
+                    models.JSONField(blank=True, default=list, help_text="Relative paths of the files it wrote."),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("creating", "creating"), ("ready", "ready"), ("removed", "removed")],
+                        default="creating",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("removed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "instance_id",
+                    models.CharField(blank=True, default="", help_text="Agent instance that made it.", max_length=100),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['workspace_root', 'directory'], name='struct_root_dir_idx')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('removed_at__isnull', True)),
-                                                        fields=('workspace_root', 'slug'),
-                                                        name='struct_live_slug_unique_per_root'),
-                                models.UniqueConstraint(condition=models.Q(('removed_at__isnull', True)), fields=('cid',
-                                                                                                                  ),
-                                                        name='struct_live_cid_unique')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["workspace_root", "directory"], name="struct_root_dir_idx")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("removed_at__isnull", True)),
+                        fields=("workspace_root", "slug"),
+                        name="struct_live_slug_unique_per_root",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("removed_at__isnull", True)), fields=("cid",), name="struct_live_cid_unique"
+                    ),
+                ],
             },
         ),
     ]

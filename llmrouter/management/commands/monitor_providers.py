@@ -6,6 +6,7 @@ ORCHESTRATOR["MONITOR_INTERVAL_S"]) until SIGTERM/SIGINT. The orchestrator
 normally runs the same pass itself; this is for cron, debugging and setups
 without the orchestrator.
 """
+
 from __future__ import annotations
 
 import json

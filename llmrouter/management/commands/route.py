@@ -4,6 +4,7 @@ Routes one request through the real service (it reserves and logs like any
 other caller, with interface "cli") and prints the decision and the table of
 candidates. --dry-run scores without touching the database's money or logs.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,9 +29,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
-            kwargs = validation.parse_route_request({
-                "token_count": opts["tokens"], "task_type": opts["task"], "priority": opts["priority"],
-                "max_latency": opts["max_latency"], "interface": opts["interface"]})
+            kwargs = validation.parse_route_request(
+                {
+                    "token_count": opts["tokens"],
+                    "task_type": opts["task"],
+                    "priority": opts["priority"],
+                    "max_latency": opts["max_latency"],
+                    "interface": opts["interface"],
+                }
+            )
         except ProtocolError as exc:
             raise CommandError(exc.message) from None
         if opts["dry_run"]:
@@ -57,8 +64,10 @@ class Command(BaseCommand):
         decision = scoring.decide(
             [p.to_spec() for p in Provider.objects.order_by("display_order", "key")],
             scoring.Query(kwargs["token_count"], kwargs["task_type"], kwargs["priority"], kwargs["max_latency"]),
-            remaining_budget=remaining, hard_cap_remaining=hard,
-            weights=row.to_weights() if row else scoring.DEFAULT_WEIGHTS)
+            remaining_budget=remaining,
+            hard_cap_remaining=hard,
+            weights=row.to_weights() if row else scoring.DEFAULT_WEIGHTS,
+        )
         chosen = decision.chosen
         if chosen is None:
             self.stdout.write(self.style.ERROR(f"{decision.error_code} (dry run)"))
@@ -69,17 +78,22 @@ class Command(BaseCommand):
         self._table(decision.candidates_as_dicts(), chosen=chosen.key if chosen else None)
 
     def _table(self, candidates: list[dict[str, Any]], *, chosen: str | None) -> None:
-        header = (f"  {'provider':<18}{'quality':>8}{'q*prio':>8}{'cost f':>8}{'lat f':>8}{'score':>9}"
-                  f"{'cost $':>11}  note")
+        header = (
+            f"  {'provider':<18}{'quality':>8}{'q*prio':>8}{'cost f':>8}{'lat f':>8}{'score':>9}{'cost $':>11}  note"
+        )
         self.stdout.write("")
         self.stdout.write(header)
         self.stdout.write("  " + "-" * (len(header) - 2))
         for c in candidates:
             mark = "*" if c["provider"] == chosen else " "
             if c.get("excluded"):
-                self.stdout.write(f"{mark} {c['provider']:<18}{'':>8}{'':>8}{'':>8}{'':>8}{'-':>9}"
-                                  f"{c['request_cost']:>11.6f}  excluded: {c['reason']}")
+                self.stdout.write(
+                    f"{mark} {c['provider']:<18}{'':>8}{'':>8}{'':>8}{'':>8}{'-':>9}"
+                    f"{c['request_cost']:>11.6f}  excluded: {c['reason']}"
+                )
                 continue
-            self.stdout.write(f"{mark} {c['provider']:<18}{c['quality']:>8.3f}{c['quality_factor']:>8.3f}"
-                              f"{c['cost_factor']:>8.3f}{c['latency_factor']:>8.3f}{c['score']:>9.4f}"
-                              f"{c['request_cost']:>11.6f}")
+            self.stdout.write(
+                f"{mark} {c['provider']:<18}{c['quality']:>8.3f}{c['quality_factor']:>8.3f}"
+                f"{c['cost_factor']:>8.3f}{c['latency_factor']:>8.3f}{c['score']:>9.4f}"
+                f"{c['request_cost']:>11.6f}"
+            )

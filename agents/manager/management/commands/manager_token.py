@@ -1,8 +1,9 @@
 """Create or revoke the manager agent's process-control tokens.
 
-    manage.py manager_token            # prints a new token once; only its hash is stored
-    manage.py manager_token --revoke-all
+manage.py manager_token            # prints a new token once; only its hash is stored
+manage.py manager_token --revoke-all
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,5 +26,6 @@ class Command(BaseCommand):
             return
         token = control_token_create()
         self.stdout.write(token)
-        self.stderr.write("Shown once; only its hash is stored. Pass it as data.token to "
-                          "start_agent / stop_agent / restart_agent.")
+        self.stderr.write(
+            "Shown once; only its hash is stored. Pass it as data.token to start_agent / stop_agent / restart_agent."
+        )

@@ -1,4 +1,5 @@
 """``manage.py orchestrator_paths``: where the sockets are (for nc, scripts and supervisor)."""
+
 from __future__ import annotations
 
 from pathlib import Path

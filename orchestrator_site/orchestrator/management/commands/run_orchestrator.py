@@ -1,4 +1,5 @@
 """``manage.py run_orchestrator``: the socket orchestrator, in the foreground until SIGTERM."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,19 +18,27 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--socket-dir", type=Path, help="Socket directory (default: ORCHESTRATOR_SOCKET_DIR).")
-        parser.add_argument("--no-redis", action="store_true",
-                            help="No Redis fallback: a type without a socket instance answers AGENT_UNAVAILABLE.")
+        parser.add_argument(
+            "--no-redis",
+            action="store_true",
+            help="No Redis fallback: a type without a socket instance answers AGENT_UNAVAILABLE.",
+        )
         parser.add_argument("--no-monitor", action="store_true", help="Do not run the periodic provider monitor.")
         parser.add_argument("--monitor-interval", type=float, help="Seconds between provider monitor passes.")
         parser.add_argument("--drain-timeout", type=float, help="Seconds to let in-flight requests finish on SIGTERM.")
         parser.add_argument("--types-refresh", type=float, help="Seconds between re-reads of the agent types.")
         parser.add_argument("--request-timeout-ms", type=int, help="Default per-request timeout.")
-        parser.add_argument("--client-idle-timeout", type=float,
-                            help="Close idle connections on orchestrator.sock after this many seconds "
-                                 "(default 0: never).")
-        parser.add_argument("--type-client-idle-timeout", type=float,
-                            help="Close idle client connections on agent-type sockets after this many seconds "
-                                 "(default 2, so `echo ... | nc -U` exits).")
+        parser.add_argument(
+            "--client-idle-timeout",
+            type=float,
+            help="Close idle connections on orchestrator.sock after this many seconds (default 0: never).",
+        )
+        parser.add_argument(
+            "--type-client-idle-timeout",
+            type=float,
+            help="Close idle client connections on agent-type sockets after this many seconds "
+            "(default 2, so `echo ... | nc -U` exits).",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         from orchestrator_site.orchestrator.server import run
@@ -56,8 +65,9 @@ class Command(BaseCommand):
         except (SocketInUse, SocketDirError) as exc:
             raise CommandError(str(exc)) from None
         except DatabaseError as exc:
-            raise CommandError(f"Cannot read the agent types from the database ({exc}); "
-                               "run 'manage.py migrate' first") from None
+            raise CommandError(
+                f"Cannot read the agent types from the database ({exc}); run 'manage.py migrate' first"
+            ) from None
         except KeyboardInterrupt:
             pass
 

@@ -1,4 +1,5 @@
 """manage.py create_api_token <username> [--create] [--staff] [--rotate]: print a user's API token."""
+
 from __future__ import annotations
 
 from typing import Any
