@@ -51,7 +51,8 @@ def start(root: Path, module: str, env: dict[str, str], log: Path, stack: contex
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    stack.callback(lambda: (proc.terminate(), proc.wait(15)))
+    stack.callback(proc.wait, 15)  # callbacks run last-in first-out: terminate, then wait
+    stack.callback(proc.terminate)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
