@@ -54,6 +54,15 @@ class Attempt:
         self.outcome, self.error, self.retryable, self.health = outcome, error, retryable, health
         self.usage_source = settlement.NONE  # nothing was generated
 
+    def interrupt(self, chat: ChatRequest) -> None:
+        """The call was cancelled before it came to an end of its own (the server stopping): whatever the provider
+        generated is unknown, so it is settled at the reservation's worst case, marked estimated."""
+        if self.usage is not None or self.usage_source != settlement.REPORTED:
+            return  # it had concluded (an answer, a failure) before the cancellation reached it
+        self.outcome, self.health, self.retryable = Outcome.INTERRUPTED, "neutral", False
+        self.error = "interrupted before the call finished (the gateway was stopping)"
+        self.usage, self.usage_source = self.worst_case(chat), settlement.ESTIMATED
+
     def mark_first_byte(self) -> None:
         self.ttfb_ms = (time.perf_counter() - self.started) * 1000
         ttfb.record(self.provider_key, self.ttfb_ms)

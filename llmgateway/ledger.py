@@ -11,24 +11,23 @@ up to GATEWAY_SETTLE_LINGER_S (5 ms) for the next decision of this process and r
 On SQLite a commit costs about 0.2 ms of CPU whatever it holds, and at one client the settlement's own
 transaction would run just as the next request wants the database thread; sharing it takes one of the
 two transactions per call away (bench/gateway.md). The reservation holds the worst case meanwhile, so
-the budget is never short of what was spent. Lingering settlements are written before the server shuts
-down (a Twisted "before shutdown" trigger under Daphne).
+the budget is never short of what was spent. When the server stops, settlements are written at once and the
+lingering ones before it exits (``shutdown.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sys
-import weakref
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from llmgateway import conf, events
+from llmgateway import conf, events, shutdown
 from llmrouter import services
 from llmrouter.dbthread import batched
 from llmrouter.settlement import GatewaySettlement
+from orchestrator_common.per_loop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -105,11 +104,13 @@ class _Lingering:
         self.loop = loop
         self.waiting: list[GatewaySettlement] = []
         self.timer: asyncio.TimerHandle | None = None
-        _flush_before_shutdown(self)
+        shutdown.on_server_stop(self.flush_and_wait)
 
     def add(self, settlement: GatewaySettlement) -> None:
         self.waiting.append(settlement)
-        if self.timer is None:
+        if shutdown.stopping():  # no next decision is coming
+            self.flush()
+        elif self.timer is None:
             # The default 5 ms: long enough for the next request of a busy client (about 1.5 ms apart at one
             # client), short enough that the ledger is never more than a moment behind.
             self.timer = self.loop.call_later(float(conf.get("SETTLE_LINGER_S")), self.flush)
@@ -126,49 +127,23 @@ class _Lingering:
         taken = self.take()
         return _submit(Op(settlements=taken)) if taken else None
 
-
-def _flush_before_shutdown(lingering: _Lingering) -> None:
-    reactor = sys.modules.get("twisted.internet.reactor")
-    if reactor is None or not getattr(reactor, "running", False):
-        return  # not under Daphne (a test's own loop, another server): the timer alone writes them
-
-    def flush() -> Any:
-        job = lingering.flush()
-        if job is None:
-            return None
-        from twisted.internet.defer import Deferred
-
-        return Deferred.fromFuture(asyncio.ensure_future(_quietly(job)))  # Twisted waits for it
-
-    reactor.addSystemEventTrigger("before", "shutdown", flush)
+    async def flush_and_wait(self) -> None:
+        job = self.flush()
+        if job is not None:
+            await job  # a failed settlement is logged in the batch; the batch's own failure by _written
 
 
-async def _quietly(job: asyncio.Future) -> None:
-    try:
-        await job
-    except Exception:  # noqa: BLE001 - logged where it failed
-        pass
-
-
-_lingering: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lingering] = weakref.WeakKeyDictionary()
-
-
-def _this_loop() -> _Lingering:
-    loop = asyncio.get_running_loop()
-    lingering = _lingering.get(loop)
-    if lingering is None:
-        lingering = _lingering[loop] = _Lingering(loop)
-    return lingering
+_lingering: PerLoop[_Lingering] = PerLoop(_Lingering)
 
 
 async def decide(route: dict[str, Any], *, settle: GatewaySettlement | None = None) -> services.RouteResult:
     """The next attempt's decision, written after the lingering settlements and ``settle`` (a failed attempt of
     this request) in one transaction; raises the ProtocolError that refuses it."""
-    settlements = _this_loop().take() + ((settle,) if settle is not None else ())
+    settlements = _lingering.get().take() + ((settle,) if settle is not None else ())
     return await _submit(Op(route=route, settlements=settlements))
 
 
 def settle(settlement: GatewaySettlement) -> None:
     """Queue a finished attempt's settlement: it rides with this process's next decision, or is written on its
     own within GATEWAY_SETTLE_LINGER_S. Failures are logged with the decision id (the reservation still holds)."""
-    _this_loop().add(settlement)
+    _lingering.get().add(settlement)

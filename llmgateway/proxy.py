@@ -61,20 +61,23 @@ async def serve(chat: ChatRequest, receive: Any, send: Any) -> None:
         done = False
         while True:
             previous = ctx.attempts[-1] if ctx.attempts else None
-            pending = previous.settlement(chat) if previous is not None else None
+            pending = None
+            if previous is not None:
+                # Handed to the ledger with the next decision: its batch writes it (or logs why it could not),
+                # refusal or not, so it is never queued a second time.
+                pending, previous.settled = previous.settlement(chat), True
             try:
                 decision = await ledger.decide(ctx.route(), settle=pending)
             except ProtocolError as exc:
-                if previous is not None:
-                    previous.settled = True  # written by that batch: a refusal still commits the settlement
                 await _refused(ctx, exc)
                 return
-            if previous is not None:
-                previous.settled = True
             att = Attempt(decision=decision, number=len(ctx.attempts) + 1, started=time.perf_counter())
             ctx.attempts.append(att)
             try:
                 done = await (_stream(ctx, att) if chat.stream else _whole(ctx, att))
+            except asyncio.CancelledError:
+                att.interrupt(chat)  # settled (in the finally below) at the worst case, not as a free call
+                raise
             finally:
                 att.finish()
             if done or not att.retryable or len(ctx.attempts) >= ctx.max_attempts or time.monotonic() >= ctx.deadline:

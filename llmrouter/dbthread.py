@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -29,6 +28,7 @@ from django.db import connections
 
 from agents.runtime.db_hygiene import run_with_db_hygiene
 from llmrouter import conf, services
+from orchestrator_common.per_loop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -131,18 +131,16 @@ class _Batcher:
             self._launch()
 
 
-_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Callable, _Batcher]] = weakref.WeakKeyDictionary()
+# This loop's batcher of each batch function.
+_batchers: PerLoop[dict[Callable, _Batcher]] = PerLoop(lambda loop: {})
 
 
 def batched(item: Any, batch_fn: Callable[[list[Any]], list[Any]] = _route_batch) -> asyncio.Future:
     """Queue one item for ``batch_fn`` on this loop's batcher of it; await its outcome (or exception)."""
-    loop = asyncio.get_running_loop()
-    per_loop = _batchers.get(loop)
-    if per_loop is None:
-        per_loop = _batchers[loop] = {}
+    per_loop = _batchers.get()
     batcher = per_loop.get(batch_fn)
     if batcher is None:
-        batcher = per_loop[batch_fn] = _Batcher(loop, batch_fn)
+        batcher = per_loop[batch_fn] = _Batcher(asyncio.get_running_loop(), batch_fn)
     return batcher.submit(item)
 
 

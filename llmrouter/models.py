@@ -298,6 +298,7 @@ class RouteAttempt(models.Model):
         RATE_LIMITED = "rate_limited", "429 from the provider"
         UPSTREAM_ERROR = "upstream_error", "error status from the provider"
         BAD_RESPONSE = "bad_response", "unreadable answer"
+        INTERRUPTED = "interrupted", "interrupted (the gateway stopped or the request was cancelled)"
 
     route = models.OneToOneField(RouteLog, on_delete=models.PROTECT, related_name="attempt_record")
     request_id = models.CharField(max_length=40, db_index=True)

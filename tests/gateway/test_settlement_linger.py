@@ -1,4 +1,5 @@
-"""A settlement rides in the next decision's transaction; one left waiting is written before Daphne stops.
+"""A settlement rides in the next decision's transaction; one left waiting is written before Daphne stops, and a
+call Daphne cancels as it stops is settled at its worst case, not as a free call.
 
 With GATEWAY_SETTLE_LINGER_S long (60 s) nothing but the next decision, or the server's shutdown, writes it:
 the tests see both paths, on a real Daphne, read back through the REST API.
@@ -6,6 +7,7 @@ the tests see both paths, on a real Daphne, read back through the REST API.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
@@ -39,6 +41,12 @@ def call(gw: GatewayStack) -> str:
     return r.headers["x-route-decision-id"]
 
 
+def restart(gw: GatewayStack) -> None:
+    gw.daphne.stop()  # SIGTERM: Daphne cancels the requests in flight, then the gateway's shutdown steps run
+    gw.daphne = Daphne(gw.system.env, gw.system.root / "daphne-2.log").start()
+    gw.url = gw.daphne.url
+
+
 def kinds(gw: GatewayStack, decision: str) -> dict[str, dict]:
     return {e["kind"]: e for e in gw.ledger(decision_id=decision)}
 
@@ -58,8 +66,29 @@ def test_a_waiting_settlement_is_written_before_the_server_stops(gw):
     decision = call(gw)
     time.sleep(0.3)
     assert set(kinds(gw, decision)) == {"reservation"}
-    gw.daphne.stop()  # SIGTERM: Twisted's "before shutdown" trigger writes it
-    gw.daphne = Daphne(gw.system.env, gw.system.root / "daphne-2.log").start()
-    gw.url = gw.daphne.url
+    restart(gw)
     entries = kinds(gw, decision)
     assert set(entries) == {"reservation", "settlement"} and entries["settlement"]["usage_source"] == "reported"
+
+
+def test_a_stream_cut_by_the_server_stopping_is_settled_at_its_worst_case(gw):
+    gw.fakes["a"].set(mode="slow", text="x" * 300, chunks=100, chunk_delay_s=0.05)  # 5 s of stream
+    with httpx.stream(
+        "POST",
+        gw.url + "/v1/chat/completions",
+        json={"model": "auto", "messages": HI, "max_tokens": 20, "stream": True},
+        headers={"Authorization": f"Bearer {gw.member}"},
+        timeout=TIMEOUT,
+    ) as r:
+        assert r.status_code == 200
+        decision = r.headers["x-route-decision-id"]
+        next(r.iter_bytes())  # the answer has started
+        with contextlib.suppress(httpx.HTTPError):
+            restart(gw)
+    entries = kinds(gw, decision)
+    # Settled at the reservation (a net settlement of 0), estimated: the provider's bill for the cut stream
+    # is unknown, and a zero "reported" usage would have charged nothing.
+    assert entries["settlement"]["usage_source"] == "estimated"
+    assert entries["settlement"]["amount_nanos"] == 0 and entries["reservation"]["amount_nanos"] > 0
+    attempt = gw.api("GET", f"/api/route-logs/{decision}/").json()["attempt_record"]
+    assert attempt["outcome"] == "interrupted" and attempt["usage_source"] == "estimated"
