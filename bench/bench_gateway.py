@@ -541,7 +541,14 @@ def run(args: argparse.Namespace, tmp: Path, stack: contextlib.ExitStack) -> Non
         print_bookkeeping()
 
 
+def exit_on_sigterm() -> None:
+    """A SIGTERM (``kill``, ``timeout``) unwinds like Ctrl-C: the fakes and Daphne run in sessions of their own,
+    so they outlive a script killed outright and keep their ports and CPU."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def main() -> None:
+    exit_on_sigterm()
     args = parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     try:

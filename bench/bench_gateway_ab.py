@@ -63,6 +63,7 @@ def start(root: Path, module: str, env: dict[str, str], log: Path, stack: contex
 
 
 def main() -> None:
+    bg.exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--old", type=Path, required=True)
     parser.add_argument("--old-module", default="daphne")
