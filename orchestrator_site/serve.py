@@ -1,5 +1,7 @@
 """Daphne on uvloop: ``python -m orchestrator_site.serve <daphne's arguments>``, what supervisor runs.
 
+Once the server runs, the heap start-up built is frozen out of the garbage collector's walks (gc_tuning.py).
+
 Daphne runs Twisted's asyncio reactor on a loop it creates when ``daphne.server`` is imported, from the
 event loop policy in force then; with uvloop's policy installed first, that loop is uvloop's (Twisted's
 reactor only needs ``add_reader``/``add_writer`` and timers, which uvloop has). The asyncio layer under
@@ -17,8 +19,17 @@ import uvloop
 def main() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     from daphne.cli import CommandLineInterface  # imported after the policy: Daphne makes its loop at import
+    from twisted.internet import reactor  # Daphne's asyncio reactor, installed by that import
 
+    # When the reactor starts, Daphne has loaded the application (Django set up, the apps imported).
+    reactor.callWhenRunning(_freeze_startup_heap)
     CommandLineInterface.entrypoint()
+
+
+def _freeze_startup_heap() -> None:
+    from orchestrator_site.gc_tuning import freeze_startup_heap
+
+    freeze_startup_heap()
 
 
 if __name__ == "__main__":
