@@ -1,6 +1,7 @@
 """Daphne on uvloop: ``python -m orchestrator_site.serve <daphne's arguments>``, what supervisor runs.
 
-Once the server runs, the heap start-up built is frozen out of the garbage collector's walks (gc_tuning.py).
+Once the server runs, the garbage collector is tuned as in the other serving processes: the start-up heap
+frozen out of its walks, young collections less often (orchestrator_common/gc_tuning.py).
 
 Daphne runs Twisted's asyncio reactor on a loop it creates when ``daphne.server`` is imported, from the
 event loop policy in force then; with uvloop's policy installed first, that loop is uvloop's (Twisted's
@@ -15,6 +16,8 @@ import asyncio
 
 import uvloop
 
+from orchestrator_common.gc_tuning import gc_tune_for_serving
+
 
 def main() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
@@ -22,14 +25,8 @@ def main() -> None:
     from twisted.internet import reactor  # Daphne's asyncio reactor, installed by that import
 
     # When the reactor starts, Daphne has loaded the application (Django set up, the apps imported).
-    reactor.callWhenRunning(_freeze_startup_heap)
+    reactor.callWhenRunning(gc_tune_for_serving)
     CommandLineInterface.entrypoint()
-
-
-def _freeze_startup_heap() -> None:
-    from orchestrator_site.gc_tuning import freeze_startup_heap
-
-    freeze_startup_heap()
 
 
 if __name__ == "__main__":

@@ -328,9 +328,6 @@ WEB: dict[str, Any] = {
     "HEALTH_REFRESH_S": env_float("WEB_HEALTH_REFRESH_S", 1.0, minimum=0.05),
     # /metrics without a token (for scrapers on a trusted network).
     "METRICS_PUBLIC": env_bool("METRICS_PUBLIC", False),
-    # Freeze the start-up heap once the server runs, so the garbage collector's full passes skip it
-    # (orchestrator_site/gc_tuning.py: they were 56-103 ms each under load).
-    "GC_FREEZE": env_bool("WEB_GC_FREEZE", True),
 }
 
 # --- LLM router (read through llmrouter/conf.py; these are the only defaults) ----------

@@ -207,7 +207,7 @@ def run_agent(
             if hasattr(handle, "close"):
                 await handle.close()
 
-    from agents.runtime.gc_tuning import gc_tune_for_serving
+    from orchestrator_common.gc_tuning import gc_tune_for_serving
 
     gc_tune_for_serving()  # fewer, cheaper GC passes on the hot path (see the module)
     asyncio.run(main())

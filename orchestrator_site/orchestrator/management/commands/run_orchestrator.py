@@ -57,7 +57,7 @@ class Command(BaseCommand):
         if opts["no_monitor"]:
             options = _replace(options, monitor_interval_s=None)
         _install_uvloop()
-        from agents.runtime.gc_tuning import gc_tune_for_serving
+        from orchestrator_common.gc_tuning import gc_tune_for_serving
 
         gc_tune_for_serving()  # fewer, cheaper GC passes on the hot path (see the module)
         try:
