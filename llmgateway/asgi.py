@@ -18,7 +18,7 @@ from llmgateway import conf, proxy
 from llmgateway.errors import GatewayError, from_protocol
 from llmgateway.response import send_error, send_json_bytes
 from llmrouter.dbthread import batched
-from llmrouter.gateway import AUTO
+from llmrouter.models import AUTO
 from orchestrator_site.fast_http import BodyTooLarge, FastHttpDispatcher, read_body
 from orchestrator_site.web.admission import principal_from_scope, rate_limit
 from orchestrator_site.web.principals import AuthenticationFailed

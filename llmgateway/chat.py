@@ -13,7 +13,7 @@ from agents.protocol import ProtocolError
 from llmgateway import conf, tokens
 from llmgateway.errors import GatewayError, from_protocol, invalid
 from llmrouter import validation
-from llmrouter.gateway import AUTO
+from llmrouter.models import AUTO
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # The routing hints a caller may put in the body's "route" object (unknown ones are refused).
