@@ -83,6 +83,23 @@ def test_models_lists_auto_and_the_enabled_providers(gw):
     assert httpx.get(gw.url + "/v1/models", timeout=TIMEOUT).status_code == 401
 
 
+def test_one_model_is_retrieved_and_unknown_v1_paths_get_an_openai_404_not_an_html_page(gw):
+    gw.providers({"key": "fa", "fake": "a"})
+    oai = client(gw)
+    assert oai.models.retrieve("fa").id == "fa"  # OpenAI's models.retrieve: GET /v1/models/<id>
+    assert oai.models.retrieve("auto").owned_by == "router"
+    with pytest.raises(openai.NotFoundError) as missing:
+        oai.models.retrieve("nope")
+    assert missing.value.body["code"] == "model_not_found"
+    assert httpx.get(gw.url + "/v1/models/fa", timeout=TIMEOUT).status_code == 401
+    with pytest.raises(openai.NotFoundError) as unknown:
+        oai.embeddings.create(model="auto", input="hi")  # a path this gateway does not serve
+    assert unknown.value.body["code"] == "unknown_url"
+    assert "POST /v1/embeddings" in unknown.value.body["message"]
+    page = httpx.get(gw.url + "/v1/models/fa/extra", timeout=TIMEOUT)
+    assert page.status_code == 404 and page.headers["content-type"] == "application/json"
+
+
 def test_anonymous_and_bad_tokens_get_401_and_nothing_is_logged(gw):
     gw.providers({"key": "fa", "fake": "a"})
     before = len(gw.route_logs())
