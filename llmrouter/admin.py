@@ -184,22 +184,35 @@ class RouteAttemptInline(admin.StackedInline):
         return False
 
 
+class CallOutcomeFilter(admin.ChoicesFieldListFilter):
+    """The attempt's outcome, titled "call": Django would title it "outcome", like the decision's own filter."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "call"
+
+
 @admin.register(RouteLog)
 class RouteLogAdmin(ReadOnlyAdmin):
     inlines = [RouteAttemptInline]
+    # The provider, the decision and what the call did come first: at a laptop's width the columns after
+    # the decision id scroll out of sight, and a failover's first attempt is "routed" like a served one.
     list_display = [
         "created_at",
         "decision_id",
+        "provider_key",
+        "call",
+        "attempt",
+        "outcome",
         "interface",
         "task_type",
         "priority",
         "token_count",
-        "provider_key",
-        "outcome",
         "estimated_cost",
         "shown_confidence",
     ]
-    list_filter = ["outcome", "priority", "interface", "provider_key"]
+    list_select_related = ["attempt_record"]
+    list_filter = ["outcome", ("attempt_record__outcome", CallOutcomeFilter), "priority", "interface", "provider_key"]
     search_fields = ["decision_id", "request_id", "reasoning"]
     date_hierarchy = "created_at"
     fieldsets = [
@@ -239,6 +252,14 @@ class RouteLogAdmin(ReadOnlyAdmin):
         ),
         ("Candidates", {"fields": ["candidates_table"]}),
     ]
+
+    @admin.display(description="call", ordering="attempt_record__outcome")
+    def call(self, obj: RouteLog) -> str:
+        """What the gateway's call of this decision did (ok, upstream_error, ...); "-" for a decision only."""
+        try:
+            return obj.attempt_record.outcome  # the short code: the labels wrap and hide the next columns
+        except RouteAttempt.DoesNotExist:
+            return "-"
 
     @admin.display(description="confidence", ordering="confidence")
     def shown_confidence(self, obj: RouteLog) -> float:
