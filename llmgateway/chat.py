@@ -47,7 +47,7 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     except UnicodeDecodeError as exc:
         raise invalid(f"The body is not UTF-8: {exc.reason} at byte {exc.start}", code="invalid_encoding") from None
     try:
-        body = protocol.decode(raw)
+        body = protocol.decode(raw, what="The body")
     except ProtocolError as exc:
         raise from_protocol(exc) from None
     model = body.get("model")

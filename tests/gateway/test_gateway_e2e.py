@@ -420,6 +420,15 @@ def test_bad_input_gets_an_openai_error_and_touches_nothing(gw, name, raw, statu
     assert gw.fakes["a"].requests == []
 
 
+def test_a_body_that_is_not_a_json_object_is_called_the_body_not_a_frame(gw):
+    for raw, message in (
+        (b'{"model": "auto", "messages": [', "The body is not valid JSON: "),
+        (b"[1, 2]", "The body must be a JSON object, got list"),
+    ):
+        error = chat(gw, None, raw=raw).json()["error"]
+        assert error["message"].startswith(message), error  # an OpenAI client never sent a "frame"
+
+
 def test_a_body_over_the_limit_is_413(gw):
     gw.providers({"key": "fa", "fake": "a"})
     huge = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "x" * (5 * 1024 * 1024)}]})
