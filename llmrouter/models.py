@@ -126,7 +126,7 @@ class Provider(models.Model):
         help_text="e.g. https://api.openai.com/v1 (openai) or https://api.anthropic.com "
         "(anthropic); empty: the gateway never calls this provider.",
     )
-    api_format = models.CharField(max_length=10, choices=ApiFormat.choices, default=ApiFormat.OPENAI)
+    api_format = models.CharField("API format", max_length=10, choices=ApiFormat.choices, default=ApiFormat.OPENAI)
     upstream_model = models.CharField(
         max_length=200, blank=True, help_text="The model name sent upstream; empty: the provider's key."
     )

@@ -374,3 +374,9 @@ def test_a_second_api_token_for_one_user_is_a_form_error(browser: Client, rows: 
     response = browser.post(reverse("admin:authtoken_tokenproxy_add"), {"user": str(rows["superuser"].pk)})
     assert response.status_code == 200
     assert "already exists" in response.content.decode()
+
+
+def test_the_provider_form_spells_api_as_api(browser: Client) -> None:
+    page = browser.get(reverse("admin:llmrouter_provider_add")).content.decode()
+    # Django capitalises only the first letter of a field's name: "Api format" next to "API base URL".
+    assert ">API format:</label>" in page and ">API base URL:</label>" in page and "Api format" not in page
