@@ -223,6 +223,7 @@ class RouteLogAdmin(ReadOnlyAdmin):
                     "decision_id",
                     "request_id",
                     "attempt",
+                    "request_attempts",
                     "created_at",
                     "interface",
                     "task_type",
@@ -260,6 +261,27 @@ class RouteLogAdmin(ReadOnlyAdmin):
             return obj.attempt_record.outcome  # the short code: the labels wrap and hide the next columns
         except RouteAttempt.DoesNotExist:
             return "-"
+
+    @admin.display(description="attempts of this request")
+    def request_attempts(self, obj: RouteLog) -> str:
+        """Every decision of the request (a failover's are one page each): each, with what its call did."""
+        if not obj.request_id:
+            return "-"
+        rows = RouteLog.objects.filter(request_id=obj.request_id).select_related("attempt_record")
+        return format_html_join(
+            mark_safe("<br>"),
+            '{}<a href="{}">#{} {}</a>: {}',
+            (
+                (
+                    "" if r.pk != obj.pk else mark_safe("&#9656; "),
+                    reverse("admin:llmrouter_routelog_change", args=(r.pk,)),
+                    r.attempt,
+                    r.provider_key or r.outcome,
+                    self.call(r),
+                )
+                for r in rows.order_by("attempt", "id")
+            ),
+        )
 
     @admin.display(description="confidence", ordering="confidence")
     def shown_confidence(self, obj: RouteLog) -> float:

@@ -169,3 +169,14 @@ def test_the_route_log_list_shows_each_decisions_provider_attempt_and_what_its_c
     failed_only = browser.get("/admin/llmrouter/routelog/?attempt_record__outcome=upstream_error").content.decode()
     assert "By call" in failed_only  # not a second "By outcome"
     assert first.decision_id in failed_only and second.decision_id not in failed_only
+    # Each attempt's page lists every attempt of the request, linked, with what its call did.
+    detail = browser.get(f"/admin/llmrouter/routelog/{first.route_pk}/change/").content.decode()
+    attempts = _text_of(detail[detail.index("Attempts of this request") :])
+    assert re.search(r"#1 gpt-4-turbo : upstream_error #2 gpt-4-turbo : -", attempts), attempts[:300]
+    assert f'href="/admin/llmrouter/routelog/{second.route_pk}/change/"' in detail
+
+
+def _text_of(html: str) -> str:
+    import re
+
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
