@@ -449,6 +449,9 @@ def test_no_money_is_402_and_no_capable_provider_is_422_with_the_reasons(gw):
     nokey = chat(gw, {"model": "auto", "messages": HI})
     assert nokey.status_code == 422
     assert "NO_SUCH_KEY_VARIABLE" in nokey.json()["error"]["details"]["excluded"]["fa"]
+    # As README.md and docs/gateway.md say: the reason in words under excluded, the code under candidates.
+    codes = {c["provider"]: c.get("excluded") for c in nokey.json()["error"]["details"]["candidates"]}
+    assert codes["fa"] == "no_credentials"
     assert gw.provider("fa")["api_key_set"] is False and "NO_SUCH" not in str(gw.fakes["a"].requests)
     assert gw.fakes["a"].requests == []
 
