@@ -436,6 +436,28 @@ def test_a_body_over_the_limit_is_413(gw):
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
 
 
+def test_closing_a_breaker_by_hand_is_an_event_too(gw):
+    gw.providers({"key": "fa", "fake": "a"}, {"key": "fb", "fake": "b"})
+    gw.fakes["a"].set(mode="error_500")
+    for _ in range(2):  # LLMROUTER_BREAKER_FAILURES is 2 in this stack
+        assert client(gw).chat.completions.with_raw_response.create(model="auto", messages=HI).status_code == 200
+    deadline = time.monotonic() + TIMEOUT
+    while gw.provider("fa")["breaker_state"] != "open" and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    async def reset_and_listen() -> dict[str, Any]:
+        async with websockets.connect(gw.url.replace("http", "ws") + f"/ws/?token={gw.member}") as ws:
+            await ws.send(json.dumps({"type": "subscribe", "events": ["provider_breaker_changed"]}))
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+            reset = await asyncio.to_thread(gw.api, "POST", "/api/providers/fa/reset-breaker/")
+            assert reset.status_code == 200 and reset.json()["breaker_state"] == "closed"
+            return json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+
+    event = asyncio.run(reset_and_listen())
+    assert (event["provider"], event["previous"], event["breaker"]) == ("fa", "open", "closed")
+    assert "by hand" in event["error"]
+
+
 def test_no_money_is_402_and_no_capable_provider_is_422_with_the_reasons(gw):
     gw.providers({"key": "fa", "fake": "a"}, budget="0.0001")
     poor = chat(gw, {"model": "auto", "messages": HI})
