@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from llmrouter import scoring
+from llmrouter import breaker, scoring
 from llmrouter.models import Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteAttempt, RouteLog, RouterWeights
 from orchestrator_common.admin_readonly import ReadOnlyAdmin
 
@@ -40,6 +40,7 @@ class ProviderAdmin(admin.ModelAdmin):
     ]
     list_editable = ["enabled", "display_order"]
     list_filter = ["enabled", "health_state", "breaker_state", "api_format"]
+    actions = ["close_breaker"]
     search_fields = ["key", "name"]
     readonly_fields = [
         "consecutive_failures",
@@ -90,6 +91,17 @@ class ProviderAdmin(admin.ModelAdmin):
         ),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
+
+    @admin.action(description="Close the circuit breaker (the provider is fixed)", permissions=["change"])
+    def close_breaker(self, request: HttpRequest, queryset: Any) -> None:
+        # What POST /api/providers/<key>/reset-breaker/ does: the admin's operators had no way to do it.
+        from llmgateway import events
+
+        closed = [p.key for p in queryset if p.breaker_state != breaker.CLOSED]
+        for key in closed:
+            events.reset_breaker(key, by=f"admin, {request.user.get_username()}")
+        done = f"Closed: {', '.join(closed)}." if closed else "Every selected breaker was already closed."
+        self.message_user(request, done)
 
     @admin.display(boolean=True, description="key variable set")
     def key_variable_set(self, obj: Provider) -> bool:

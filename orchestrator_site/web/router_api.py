@@ -150,17 +150,10 @@ class ProviderViewSet(viewsets.ModelViewSet):
     def reset_breaker(self, request: Request, key: str) -> Response:
         """Close the gateway's circuit breaker of this provider (staff)."""
         from llmgateway import events
-        from llmrouter import breaker
-        from llmrouter.settlement import breaker_event
 
         provider = self.get_object()
-        previous = provider.breaker_state
-        services.provider_reset_breaker(key=provider.key)
+        events.reset_breaker(provider.key, by=f"reset-breaker, {request.user.get_username()}")
         provider.refresh_from_db()
-        if previous != breaker.CLOSED:
-            # Subscribers were told it opened; they hear it close, as after a probe, or they would show it open.
-            note = f"closed by hand (reset-breaker, {request.user.get_username()})"
-            async_to_sync(events.publish)([breaker_event(provider, previous, note)])
         return Response(self.get_serializer(provider).data)
 
 

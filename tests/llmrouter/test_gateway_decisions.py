@@ -180,3 +180,24 @@ def _text_of(html: str) -> str:
     import re
 
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_the_admin_closes_a_providers_breaker_as_the_rest_api_does(seed):
+    from datetime import UTC, datetime
+
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    until = datetime.now(UTC) + timedelta(minutes=5)
+    Provider.objects.filter(key="gpt-4-turbo").update(breaker_state="open", breaker_failures=3, breaker_until=until)
+    browser = Client()
+    browser.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw-walk-1"))
+    picked = Provider.objects.filter(key__in=["gpt-4-turbo", "local-llama"]).values_list("pk", flat=True)
+    page = browser.post(
+        "/admin/llmrouter/provider/",
+        {"action": "close_breaker", "_selected_action": [str(pk) for pk in picked]},
+        follow=True,
+    )
+    assert page.status_code == 200 and "Closed: gpt-4-turbo." in page.content.decode()
+    closed = Provider.objects.get(key="gpt-4-turbo")
+    assert (closed.breaker_state, closed.breaker_failures, closed.breaker_until) == ("closed", 0, None)
