@@ -113,21 +113,23 @@ def encode(frame: dict[str, Any]) -> bytes:
         raise ProtocolError(ErrorCode.INVALID_REQUEST, f"Frame cannot be encoded as JSON: {exc}") from None
 
 
-def decode(line: bytes | str) -> dict[str, Any]:
-    """Parse one frame; raise ProtocolError(INVALID_JSON / INVALID_REQUEST)."""
+def decode(line: bytes | str, *, what: str = "Frame") -> dict[str, Any]:
+    """Parse one frame; raise ProtocolError(INVALID_JSON / INVALID_REQUEST).
+
+    ``what`` names the thing in the messages: an OpenAI client's body is not a frame to its sender."""
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        raise ProtocolError(ErrorCode.INVALID_JSON, f"Frame is not valid JSON: {exc}") from None
+        raise ProtocolError(ErrorCode.INVALID_JSON, f"{what} is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ProtocolError(
             ErrorCode.INVALID_REQUEST,
-            f"Frame must be a JSON object, got {type(obj).__name__}",
+            f"{what} must be a JSON object, got {type(obj).__name__}",
         )
     # Counting brackets is a C-speed scan; the walk runs only for frames that could be too deep.
     brackets = line.count("[") + line.count("{") if isinstance(line, str) else line.count(b"[") + line.count(b"{")
     if brackets > MAX_NESTING and nesting_depth(obj) > MAX_NESTING:
-        raise ProtocolError(ErrorCode.INVALID_REQUEST, f"Frame is nested deeper than {MAX_NESTING} levels")
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, f"{what} is nested deeper than {MAX_NESTING} levels")
     return obj
 
 

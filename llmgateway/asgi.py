@@ -1,4 +1,4 @@
-"""The ASGI handlers of /v1/chat/completions and /v1/models, on the fast path in front of Django.
+"""The ASGI handlers of /v1/ (chat completions, the models), on the fast path in front of Django.
 
 No Django middleware: token auth (the same tokens and cache as the REST API; anonymous callers get 401
 here whatever the router's decision-only setting says, because this spends money), the route_llm rate
@@ -18,13 +18,15 @@ from llmgateway import conf, proxy
 from llmgateway.errors import GatewayError, from_protocol
 from llmgateway.response import send_error, send_json_bytes
 from llmrouter.dbthread import batched
-from llmrouter.gateway import AUTO
+from llmrouter.models import AUTO
 from orchestrator_site.fast_http import BodyTooLarge, FastHttpDispatcher, read_body
 from orchestrator_site.web.admission import principal_from_scope, rate_limit
 from orchestrator_site.web.principals import AuthenticationFailed
 
+PREFIX = "/v1/"
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
+MODEL_PREFIX = MODELS_PATH + "/"  # GET /v1/models/<id>: OpenAI's models.retrieve
 
 
 async def admit(scope: dict[str, Any]) -> GatewayError | None:
@@ -124,7 +126,34 @@ async def models(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send_json_bytes(send, 200, orjson.dumps({"object": "list", "data": data}))
 
 
+async def other_path(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Every other path under /v1/: one model (GET /v1/models/<id>), else a 404 in OpenAI's shape, so an
+    OpenAI client says what is wrong instead of failing on Django's HTML page."""
+    path = scope["path"]
+    model_id = path[len(MODEL_PREFIX) :] if path.startswith(MODEL_PREFIX) else ""
+    if model_id and "/" not in model_id:
+        if await _refused(scope, send, "GET"):
+            return
+        data = await batched(None, _models_batch)
+        found = next((m for m in data if m["id"] == model_id), None)
+        if found is None:
+            error = GatewayError(
+                404,
+                f"The model {model_id!r} does not exist; GET /v1/models lists them",
+                code="model_not_found",
+                param="model",
+            )
+            await send_error(send, error)
+            return
+        await send_json_bytes(send, 200, orjson.dumps(found))
+        return
+    message = f"Unknown path {scope['method']} {path}: this gateway serves POST {CHAT_PATH} and GET {MODELS_PATH}"
+    await send_error(send, GatewayError(404, message, code="unknown_url"))
+
+
 def register_fast_paths(dispatcher: FastHttpDispatcher) -> None:
-    """/v1/ is served here only (Django has no such URLs): every method, so a wrong one gets an OpenAI error."""
+    """/v1/ is served here only (Django has no such URLs): every method, so a wrong one gets an OpenAI error,
+    and every path, so an unknown one does too."""
     dispatcher.register(CHAT_PATH, chat_completions, methods=None, error_body=_internal_error)
     dispatcher.register(MODELS_PATH, models, methods=None, error_body=_internal_error)
+    dispatcher.register_prefix(PREFIX, other_path, error_body=_internal_error)

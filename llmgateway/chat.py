@@ -13,7 +13,7 @@ from agents.protocol import ProtocolError
 from llmgateway import conf, tokens
 from llmgateway.errors import GatewayError, from_protocol, invalid
 from llmrouter import validation
-from llmrouter.gateway import AUTO
+from llmrouter.models import AUTO
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # The routing hints a caller may put in the body's "route" object (unknown ones are refused).
@@ -47,7 +47,7 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     except UnicodeDecodeError as exc:
         raise invalid(f"The body is not UTF-8: {exc.reason} at byte {exc.start}", code="invalid_encoding") from None
     try:
-        body = protocol.decode(raw)
+        body = protocol.decode(raw, what="The body")
     except ProtocolError as exc:
         raise from_protocol(exc) from None
     model = body.get("model")

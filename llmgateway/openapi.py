@@ -91,25 +91,23 @@ _SCHEMAS: dict[str, Any] = {
             "usage": {"type": "object", "additionalProperties": True},
         },
     },
+    "Model": {
+        "type": "object",
+        "required": ["id", "object"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string"},
+            "created": {"type": "integer"},
+            "owned_by": {"type": "string"},
+        },
+        "additionalProperties": True,
+    },
     "ModelList": {
         "type": "object",
         "required": ["object", "data"],
         "properties": {
             "object": {"type": "string", "enum": ["list"]},
-            "data": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["id", "object"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "object": {"type": "string"},
-                        "created": {"type": "integer"},
-                        "owned_by": {"type": "string"},
-                    },
-                    "additionalProperties": True,
-                },
-            },
+            "data": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}},
         },
     },
 }
@@ -174,6 +172,27 @@ def _paths() -> dict[str, Any]:
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ModelList"}}},
                     },
                     "401": chat_errors["401"],
+                    "405": chat_errors["405"],
+                    "429": chat_errors["429"],
+                },
+            }
+        },
+        "/v1/models/{model}": {
+            "get": {
+                "operationId": "v1_model",
+                "tags": ["gateway"],
+                "security": security,
+                "summary": "One entry of GET /v1/models (OpenAI's models.retrieve)",
+                "parameters": [
+                    {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The model",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Model"}}},
+                    },
+                    "401": chat_errors["401"],
+                    "404": _error("Neither auto nor an enabled provider's key"),
                     "405": chat_errors["405"],
                     "429": chat_errors["429"],
                 },

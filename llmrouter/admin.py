@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from llmrouter import scoring
+from llmrouter import breaker, scoring
 from llmrouter.models import Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteAttempt, RouteLog, RouterWeights
 from orchestrator_common.admin_readonly import ReadOnlyAdmin
 
@@ -40,6 +40,7 @@ class ProviderAdmin(admin.ModelAdmin):
     ]
     list_editable = ["enabled", "display_order"]
     list_filter = ["enabled", "health_state", "breaker_state", "api_format"]
+    actions = ["close_breaker"]
     search_fields = ["key", "name"]
     readonly_fields = [
         "consecutive_failures",
@@ -90,6 +91,17 @@ class ProviderAdmin(admin.ModelAdmin):
         ),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
+
+    @admin.action(description="Close the circuit breaker (the provider is fixed)", permissions=["change"])
+    def close_breaker(self, request: HttpRequest, queryset: Any) -> None:
+        # What POST /api/providers/<key>/reset-breaker/ does: the admin's operators had no way to do it.
+        from llmgateway import events
+
+        closed = [p.key for p in queryset if p.breaker_state != breaker.CLOSED]
+        for key in closed:
+            events.reset_breaker(key, by=f"admin, {request.user.get_username()}")
+        done = f"Closed: {', '.join(closed)}." if closed else "Every selected breaker was already closed."
+        self.message_user(request, done)
 
     @admin.display(boolean=True, description="key variable set")
     def key_variable_set(self, obj: Provider) -> bool:
@@ -184,22 +196,35 @@ class RouteAttemptInline(admin.StackedInline):
         return False
 
 
+class CallOutcomeFilter(admin.ChoicesFieldListFilter):
+    """The attempt's outcome, titled "call": Django would title it "outcome", like the decision's own filter."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "call"
+
+
 @admin.register(RouteLog)
 class RouteLogAdmin(ReadOnlyAdmin):
     inlines = [RouteAttemptInline]
+    # The provider, the decision and what the call did come first: at a laptop's width the columns after
+    # the decision id scroll out of sight, and a failover's first attempt is "routed" like a served one.
     list_display = [
         "created_at",
         "decision_id",
+        "provider_key",
+        "call",
+        "attempt",
+        "outcome",
         "interface",
         "task_type",
         "priority",
         "token_count",
-        "provider_key",
-        "outcome",
         "estimated_cost",
         "shown_confidence",
     ]
-    list_filter = ["outcome", "priority", "interface", "provider_key"]
+    list_select_related = ["attempt_record"]
+    list_filter = ["outcome", ("attempt_record__outcome", CallOutcomeFilter), "priority", "interface", "provider_key"]
     search_fields = ["decision_id", "request_id", "reasoning"]
     date_hierarchy = "created_at"
     fieldsets = [
@@ -210,6 +235,7 @@ class RouteLogAdmin(ReadOnlyAdmin):
                     "decision_id",
                     "request_id",
                     "attempt",
+                    "request_attempts",
                     "created_at",
                     "interface",
                     "task_type",
@@ -239,6 +265,35 @@ class RouteLogAdmin(ReadOnlyAdmin):
         ),
         ("Candidates", {"fields": ["candidates_table"]}),
     ]
+
+    @admin.display(description="call", ordering="attempt_record__outcome")
+    def call(self, obj: RouteLog) -> str:
+        """What the gateway's call of this decision did (ok, upstream_error, ...); "-" for a decision only."""
+        try:
+            return obj.attempt_record.outcome  # the short code: the labels wrap and hide the next columns
+        except RouteAttempt.DoesNotExist:
+            return "-"
+
+    @admin.display(description="attempts of this request")
+    def request_attempts(self, obj: RouteLog) -> str:
+        """Every decision of the request (a failover's are one page each): each, with what its call did."""
+        if not obj.request_id:
+            return "-"
+        rows = RouteLog.objects.filter(request_id=obj.request_id).select_related("attempt_record")
+        return format_html_join(
+            mark_safe("<br>"),
+            '{}<a href="{}">#{} {}</a>: {}',
+            (
+                (
+                    "" if r.pk != obj.pk else mark_safe("&#9656; "),
+                    reverse("admin:llmrouter_routelog_change", args=(r.pk,)),
+                    r.attempt,
+                    r.provider_key or r.outcome,
+                    self.call(r),
+                )
+                for r in rows.order_by("attempt", "id")
+            ),
+        )
 
     @admin.display(description="confidence", ordering="confidence")
     def shown_confidence(self, obj: RouteLog) -> float:

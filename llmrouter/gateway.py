@@ -23,8 +23,6 @@ from llmrouter.models import Provider
 from llmrouter.settlement import Prices, breaker_policy, usage_cost_nanos
 from llmrouter.store import ProviderRow
 
-AUTO = "auto"
-
 
 @dataclass(frozen=True, slots=True)
 class GatewayQuery:

@@ -42,6 +42,39 @@ def validate_env_name(value: str) -> None:
         raise ValidationError(f"{value!r} is not an environment variable name (letters, digits, _).")
 
 
+# A pattern JSON Schema and Python's re read alike, so the REST schema says exactly what is accepted
+# (Django's URLValidator has rules no schema can state, and takes ftp://, which nothing here can call).
+# No \s: Python's and ECMA's differ (\x1c-\x1f, \x85, \ufeff), so the space class is spelt out.
+_NOT_SPACE = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+HTTP_URL_PATTERN = rf"^https?://[^{_NOT_SPACE}/?#]+([/?#][^{_NOT_SPACE}]*)?$"
+_HTTP_URL_RE = re.compile(HTTP_URL_PATTERN)
+
+
+def _check_http_url(value: str, message: str) -> None:
+    # fullmatch, not RegexValidator's search: Python's $ also matches before a final newline.
+    if value and not _HTTP_URL_RE.fullmatch(value):
+        raise ValidationError(message)
+
+
+# On the model fields, so the admin's forms refuse what the REST API refuses (they used to save any text).
+def validate_health_url(value: str) -> None:
+    _check_http_url(value, "Enter an http:// or https:// URL (or nothing: no check).")
+
+
+def validate_api_base(value: str) -> None:
+    _check_http_url(value, "Enter an http:// or https:// URL (or nothing: not called).")
+
+
+# The gateway's model name for "the router picks" (/v1/ model "auto"); no provider may take it as its key,
+# or it could never be pinned and GET /v1/models would list "auto" twice.
+AUTO = "auto"
+
+
+def validate_provider_key(value: str) -> None:
+    if value == AUTO:
+        raise ValidationError(f"{AUTO!r} is reserved: it is the gateway's model for letting the router choose.")
+
+
 def validate_capabilities(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ValidationError('Capabilities must be a list of non-empty strings, e.g. ["coding", "reasoning"].')
@@ -61,7 +94,7 @@ class Provider(models.Model):
         OPEN = "open", "open (cooling down)"
         HALF_OPEN = "half_open", "half-open (probing)"
 
-    key = models.SlugField(max_length=64, unique=True)
+    key = models.SlugField(max_length=64, unique=True, validators=[validate_provider_key])
     name = models.CharField(max_length=100)
     cost_per_1m = models.DecimalField(
         "cost per 1M tokens (USD)", max_digits=12, decimal_places=4, validators=[MinValueValidator(Decimal(0))]
@@ -77,7 +110,9 @@ class Provider(models.Model):
     )
     enabled = models.BooleanField(default=True)
     display_order = models.IntegerField(default=0, help_text="Ties in score go to the lower number.")
-    health_url = models.URLField(blank=True, help_text="Checked by the monitor; empty: no check.")
+    health_url = models.URLField(
+        blank=True, validators=[validate_health_url], help_text="Checked by the monitor; empty: no check."
+    )
     health_state = models.CharField(max_length=10, choices=Health.choices, default=Health.HEALTHY)
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_check_at = models.DateTimeField(null=True, blank=True)
@@ -87,10 +122,11 @@ class Provider(models.Model):
         "API base URL",
         max_length=300,
         blank=True,
+        validators=[validate_api_base],
         help_text="e.g. https://api.openai.com/v1 (openai) or https://api.anthropic.com "
         "(anthropic); empty: the gateway never calls this provider.",
     )
-    api_format = models.CharField(max_length=10, choices=ApiFormat.choices, default=ApiFormat.OPENAI)
+    api_format = models.CharField("API format", max_length=10, choices=ApiFormat.choices, default=ApiFormat.OPENAI)
     upstream_model = models.CharField(
         max_length=200, blank=True, help_text="The model name sent upstream; empty: the provider's key."
     )

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from llmrouter import scoring
 from llmrouter.models import (
     ENV_NAME_RE,
+    HTTP_URL_PATTERN,
     Budget,
     LedgerEntry,
     Provider,
     RouteAttempt,
     RouteLog,
+    validate_api_base,
     validate_capabilities,
     validate_env_name,
+    validate_health_url,
     validate_zone,
 )
 from llmrouter.validation import MAX_INTERFACE, MAX_TASK_TYPE, MAX_TOKENS
@@ -58,43 +59,26 @@ class ZoneField(serializers.CharField):
     """An IANA time zone name (the model's validate_zone)."""
 
 
-# A pattern JSON Schema and Python's re read alike, so the schema says exactly what is accepted
-# (Django's URLValidator has rules no schema can state).
-# No \s: Python's and ECMA's differ (\x1c-\x1f, \x85, \ufeff), so the space class is spelt out.
-_NOT_SPACE = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-HEALTH_URL_PATTERN = rf"^https?://[^{_NOT_SPACE}/?#]+([/?#][^{_NOT_SPACE}]*)?$"
-_URL_RE = re.compile(HEALTH_URL_PATTERN)
-
-
-def _url_validator(message: str) -> Any:
-    # fullmatch, not RegexValidator's search: Python's $ also matches before a final newline.
-    def validate(value: str) -> None:
-        if value and not _URL_RE.fullmatch(value):
-            raise ValidationError(message)
-
-    return validate
-
-
-@extend_schema_field({"type": "string", "maxLength": 200, "pattern": HEALTH_URL_PATTERN})
+@extend_schema_field({"type": "string", "maxLength": 200, "pattern": HTTP_URL_PATTERN})
 class HealthUrlField(serializers.CharField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
             max_length=200,
             allow_blank=True,
             required=False,
-            validators=[_url_validator("Enter an http:// or https:// URL (or nothing: no check).")],
+            validators=[validate_health_url],
             **kwargs,
         )
 
 
-@extend_schema_field({"type": "string", "maxLength": 300, "pattern": HEALTH_URL_PATTERN})
+@extend_schema_field({"type": "string", "maxLength": 300, "pattern": HTTP_URL_PATTERN})
 class ApiBaseField(serializers.CharField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
             max_length=300,
             allow_blank=True,
             required=False,
-            validators=[_url_validator("Enter an http:// or https:// URL (or nothing: not called).")],
+            validators=[validate_api_base],
             **kwargs,
         )
 

@@ -57,6 +57,8 @@ class FastHttpDispatcher:
         self.fallback = fallback
         # Methods None: every method, including ones no list can foresee (QUERY, extension methods).
         self._routes: dict[str, tuple[ASGIApp, frozenset[str] | None, Callable[[Scope], bool] | None, ErrorBody]] = {}
+        # Path prefixes whose every other path is answered here too (never by Django), longest first.
+        self._prefixes: list[tuple[str, ASGIApp, ErrorBody]] = []
         self._allowed_hosts: list[str] | None = None
 
     def register(
@@ -74,21 +76,41 @@ class FastHttpDispatcher:
         allowed = None if methods is None else frozenset(m.upper() for m in methods)
         self._routes[path] = (handler, allowed, when, error_body)
 
+    def register_prefix(
+        self, prefix: str, handler: ASGIApp, *, error_body: ErrorBody = internal_error_envelope
+    ) -> None:
+        """Serve every path under ``prefix`` that no exact route takes, with every method: for an API
+        whose unknown paths must get its own error shape rather than Django's HTML 404 (e.g. /v1/)."""
+        self._prefixes.append((prefix, handler, error_body))
+        self._prefixes.sort(key=lambda item: -len(item[0]))
+
     def routes(self) -> dict[str, frozenset[str] | None]:
         return {path: methods for path, (_, methods, _, _) in self._routes.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            route = self._routes.get(scope["path"])
-            if route is not None and (route[1] is None or scope["method"] in route[1]):
+            served = self._handler_for(scope)
+            if served is not None:
                 if not self._host_allowed(scope):
                     await send_json(send, 400, protocol.error(None, ErrorCode.INVALID_REQUEST, "Host not allowed"))
                     return
-                handler, _, when, error_body = route
-                if when is None or when(scope):
-                    await guarded(handler, scope, receive, send, error_body)
-                    return
+                handler, error_body = served
+                await guarded(handler, scope, receive, send, error_body)
+                return
         await self.fallback(scope, receive, send)
+
+    def _handler_for(self, scope: Scope) -> tuple[ASGIApp, ErrorBody] | None:
+        """The handler serving this request, or None for Django."""
+        route = self._routes.get(scope["path"])
+        if route is not None:
+            handler, methods, when, error_body = route
+            if (methods is None or scope["method"] in methods) and (when is None or when(scope)):
+                return handler, error_body
+            return None  # a registered path's other methods (or requests ``when`` refuses) are Django's
+        for prefix, handler, error_body in self._prefixes:
+            if scope["path"].startswith(prefix):
+                return handler, error_body
+        return None
 
     def _host_allowed(self, scope: Scope) -> bool:
         if self._allowed_hosts is None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from html import escape
 
+# Roughly the width of one character of the axis labels (font-size 10, the admin's sans-serif), in pixels.
+CHAR_W = 6.0
+LINE_H = 12
+
 
 def _fmt(value: float) -> str:
     return f"{value:,.2f}" if value < 1000 else f"{value:,.0f}"
@@ -33,6 +37,13 @@ def bar_chart_svg(
     n = max(len(bars), 1)
     step = plot_w / n
     bar_w = max(step * 0.7, 1.0)
+    # Labels wider than their bar's slot ran into their neighbours ("llama-cpp(NO_SUITABLE_PROVIDER)local-llama"):
+    # then every other one goes a line lower, and one wider than two slots is shortened (the bar's <title>
+    # keeps it whole).
+    shown = [(i, label) for i, (label, _) in enumerate(bars) if i % max(label_every, 1) == 0]
+    slot = step * max(label_every, 1)
+    stagger = any(len(label) * CHAR_W > slot for _, label in shown)
+    room = max(int(2 * slot / CHAR_W) - 1, 1) if stagger else None
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" class="chart">'
@@ -54,9 +65,11 @@ def bar_chart_svg(
             f'fill="{color}"><title>{escape(label)}: {escape(unit)}{_fmt(value)}</title></rect>'
         )
         if i % max(label_every, 1) == 0:
+            lower = stagger and (i // max(label_every, 1)) % 2 == 1
+            text = label if room is None or len(label) <= room else label[: room - 1] + "…"
             out.append(
-                f'<text x="{x + bar_w / 2:.1f}" y="{height - bottom + 14}" font-size="10" '
-                f'text-anchor="middle">{escape(label)}</text>'
+                f'<text x="{x + bar_w / 2:.1f}" y="{height - bottom + 14 + (LINE_H if lower else 0)}" font-size="10" '
+                f'text-anchor="middle">{escape(text)}</text>'
             )
     if reference is not None and scale > 0:
         y = top + plot_h - reference * scale

@@ -149,8 +149,10 @@ class ProviderViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], url_path="reset-breaker")
     def reset_breaker(self, request: Request, key: str) -> Response:
         """Close the gateway's circuit breaker of this provider (staff)."""
+        from llmgateway import events
+
         provider = self.get_object()
-        services.provider_reset_breaker(key=provider.key)
+        events.reset_breaker(provider.key, by=f"reset-breaker, {request.user.get_username()}")
         provider.refresh_from_db()
         return Response(self.get_serializer(provider).data)
 

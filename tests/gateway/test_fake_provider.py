@@ -567,3 +567,12 @@ def test_runs_as_a_process_until_sigterm() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
+
+
+def test_the_process_help_lists_the_modes_and_a_bad_mode_is_a_usage_error() -> None:
+    command = [sys.executable, "-m", "tests.support.fake_provider"]
+    shown = subprocess.run([*command, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0
+    assert "error_500" in shown.stdout and "stream_error" in shown.stdout
+    bad = subprocess.run([*command, "--mode", "eror_500"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr and "Traceback" not in bad.stderr

@@ -83,6 +83,23 @@ def test_models_lists_auto_and_the_enabled_providers(gw):
     assert httpx.get(gw.url + "/v1/models", timeout=TIMEOUT).status_code == 401
 
 
+def test_one_model_is_retrieved_and_unknown_v1_paths_get_an_openai_404_not_an_html_page(gw):
+    gw.providers({"key": "fa", "fake": "a"})
+    oai = client(gw)
+    assert oai.models.retrieve("fa").id == "fa"  # OpenAI's models.retrieve: GET /v1/models/<id>
+    assert oai.models.retrieve("auto").owned_by == "router"
+    with pytest.raises(openai.NotFoundError) as missing:
+        oai.models.retrieve("nope")
+    assert missing.value.body["code"] == "model_not_found"
+    assert httpx.get(gw.url + "/v1/models/fa", timeout=TIMEOUT).status_code == 401
+    with pytest.raises(openai.NotFoundError) as unknown:
+        oai.embeddings.create(model="auto", input="hi")  # a path this gateway does not serve
+    assert unknown.value.body["code"] == "unknown_url"
+    assert "POST /v1/embeddings" in unknown.value.body["message"]
+    page = httpx.get(gw.url + "/v1/models/fa/extra", timeout=TIMEOUT)
+    assert page.status_code == 404 and page.headers["content-type"] == "application/json"
+
+
 def test_anonymous_and_bad_tokens_get_401_and_nothing_is_logged(gw):
     gw.providers({"key": "fa", "fake": "a"})
     before = len(gw.route_logs())
@@ -403,11 +420,42 @@ def test_bad_input_gets_an_openai_error_and_touches_nothing(gw, name, raw, statu
     assert gw.fakes["a"].requests == []
 
 
+def test_a_body_that_is_not_a_json_object_is_called_the_body_not_a_frame(gw):
+    for raw, message in (
+        (b'{"model": "auto", "messages": [', "The body is not valid JSON: "),
+        (b"[1, 2]", "The body must be a JSON object, got list"),
+    ):
+        error = chat(gw, None, raw=raw).json()["error"]
+        assert error["message"].startswith(message), error  # an OpenAI client never sent a "frame"
+
+
 def test_a_body_over_the_limit_is_413(gw):
     gw.providers({"key": "fa", "fake": "a"})
     huge = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "x" * (5 * 1024 * 1024)}]})
     r = chat(gw, None, raw=huge.encode())
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+
+
+def test_closing_a_breaker_by_hand_is_an_event_too(gw):
+    gw.providers({"key": "fa", "fake": "a"}, {"key": "fb", "fake": "b"})
+    gw.fakes["a"].set(mode="error_500")
+    for _ in range(2):  # LLMROUTER_BREAKER_FAILURES is 2 in this stack
+        assert client(gw).chat.completions.with_raw_response.create(model="auto", messages=HI).status_code == 200
+    deadline = time.monotonic() + TIMEOUT
+    while gw.provider("fa")["breaker_state"] != "open" and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    async def reset_and_listen() -> dict[str, Any]:
+        async with websockets.connect(gw.url.replace("http", "ws") + f"/ws/?token={gw.member}") as ws:
+            await ws.send(json.dumps({"type": "subscribe", "events": ["provider_breaker_changed"]}))
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+            reset = await asyncio.to_thread(gw.api, "POST", "/api/providers/fa/reset-breaker/")
+            assert reset.status_code == 200 and reset.json()["breaker_state"] == "closed"
+            return json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+
+    event = asyncio.run(reset_and_listen())
+    assert (event["provider"], event["previous"], event["breaker"]) == ("fa", "open", "closed")
+    assert "by hand" in event["error"]
 
 
 def test_no_money_is_402_and_no_capable_provider_is_422_with_the_reasons(gw):
@@ -423,6 +471,9 @@ def test_no_money_is_402_and_no_capable_provider_is_422_with_the_reasons(gw):
     nokey = chat(gw, {"model": "auto", "messages": HI})
     assert nokey.status_code == 422
     assert "NO_SUCH_KEY_VARIABLE" in nokey.json()["error"]["details"]["excluded"]["fa"]
+    # As README.md and docs/gateway.md say: the reason in words under excluded, the code under candidates.
+    codes = {c["provider"]: c.get("excluded") for c in nokey.json()["error"]["details"]["candidates"]}
+    assert codes["fa"] == "no_credentials"
     assert gw.provider("fa")["api_key_set"] is False and "NO_SUCH" not in str(gw.fakes["a"].requests)
     assert gw.fakes["a"].requests == []
 

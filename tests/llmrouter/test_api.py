@@ -161,6 +161,14 @@ def test_provider_reads_need_auth_and_writes_need_staff(seed_router, anon, user_
     )
 
 
+def test_provider_key_auto_is_refused_it_is_the_gateways_router_picks_model(seed_router, staff_client):
+    body = {"key": "auto", "name": "A", "cost_per_1m": "1", "context_window": 10, "latency_ms": 1, "quality": 0.5}
+    refused = staff_client.post("/api/providers/", body, format="json")
+    assert refused.status_code == 400, refused.content
+    assert "reserved" in refused.json()["error"]["details"]["fields"]["key"][0]
+    assert not Provider.objects.filter(key="auto").exists()
+
+
 def test_budgets_are_editable_by_staff_and_report_status(seed_router, user_client, staff_client):
     budget = Budget.objects.get()
     assert user_client.patch(f"/api/budgets/{budget.pk}/", {"amount": "5"}, format="json").status_code == 403

@@ -124,3 +124,80 @@ def test_a_settlement_in_the_batch_frees_its_money_before_the_next_decision(seed
         and RouteLog.objects.get(decision_id=first.decision_id).attempt_record.outcome == "upstream_error"
     )
     assert Provider.objects.get(key="gpt-4-turbo").breaker_failures == 1
+
+
+def test_the_route_log_list_shows_each_decisions_provider_attempt_and_what_its_call_did(seed):
+    import re
+
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    load_seed(budget="0.02")
+    Provider.objects.exclude(key="gpt-4-turbo").update(enabled=False)
+    q = gateway.GatewayQuery(prompt_tokens=1000, completion_tokens=1000)
+    first = route(q)
+    failed = GatewaySettlement(
+        route_pk=first.route_pk,
+        decision_id=first.decision_id,
+        request_id=first.request_id,
+        attempt=1,
+        provider_pk=first.provider_pk,
+        provider_key=first.provider_key,
+        reserved_nanos=first.estimated_cost_nanos,
+        reserved_at=first.created_at,
+        prices=Prices(Decimal("10")),
+        outcome="upstream_error",
+        usage_source="none",
+        health="failure",
+    )
+    retry = gateway.GatewayQuery(prompt_tokens=1000, completion_tokens=1000, request_id=first.decision_id, attempt=2)
+    [second] = services.route_requests(
+        [gateway.route_kwargs(retry, task_type="", priority="medium", max_latency=0, interface="gateway")],
+        settlements=[failed],
+    )
+    browser = Client()
+    browser.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw-walk-1"))
+    page = browser.get(f"/admin/llmrouter/routelog/?q={first.decision_id}")
+    assert page.status_code == 200
+    body = page.content.decode()
+    table = body[body.index("<tbody>") : body.index("</tbody>")]
+    texts = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)) for row in table.split("<tr")[1:]]
+    rows = {found.group(0): text for text in texts if (found := re.search(r"rt_[0-9A-Z]+", text))}
+    # decision id, provider, the call's outcome, attempt and the decision's outcome: the columns a narrow screen shows
+    assert re.search(r"gpt-4-turbo upstream_error 1 routed gateway", rows[first.decision_id])
+    assert re.search(r"gpt-4-turbo - 2 routed gateway", rows[second.decision_id])  # not settled yet: no call record
+    failed_only = browser.get("/admin/llmrouter/routelog/?attempt_record__outcome=upstream_error").content.decode()
+    assert "By call" in failed_only  # not a second "By outcome"
+    assert first.decision_id in failed_only and second.decision_id not in failed_only
+    # Each attempt's page lists every attempt of the request, linked, with what its call did.
+    detail = browser.get(f"/admin/llmrouter/routelog/{first.route_pk}/change/").content.decode()
+    attempts = _text_of(detail[detail.index("Attempts of this request") :])
+    assert re.search(r"#1 gpt-4-turbo : upstream_error #2 gpt-4-turbo : -", attempts), attempts[:300]
+    assert f'href="/admin/llmrouter/routelog/{second.route_pk}/change/"' in detail
+
+
+def _text_of(html: str) -> str:
+    import re
+
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_the_admin_closes_a_providers_breaker_as_the_rest_api_does(seed):
+    from datetime import UTC, datetime
+
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    until = datetime.now(UTC) + timedelta(minutes=5)
+    Provider.objects.filter(key="gpt-4-turbo").update(breaker_state="open", breaker_failures=3, breaker_until=until)
+    browser = Client()
+    browser.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw-walk-1"))
+    picked = Provider.objects.filter(key__in=["gpt-4-turbo", "local-llama"]).values_list("pk", flat=True)
+    page = browser.post(
+        "/admin/llmrouter/provider/",
+        {"action": "close_breaker", "_selected_action": [str(pk) for pk in picked]},
+        follow=True,
+    )
+    assert page.status_code == 200 and "Closed: gpt-4-turbo." in page.content.decode()
+    closed = Provider.objects.get(key="gpt-4-turbo")
+    assert (closed.breaker_state, closed.breaker_failures, closed.breaker_until) == ("closed", 0, None)

@@ -66,7 +66,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from tests.support.provider_formats import FORMATS, Behaviour, Format, Rejection, Stream
+from tests.support.provider_formats import FORMATS, MODES, Behaviour, Format, Rejection, Stream
 
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 32 * 1024 * 1024
@@ -677,7 +677,11 @@ def main(argv: list[str] | None = None) -> None:
     defaults = Behaviour()
     for f in fields(Behaviour):  # --mode, --chunks, --chunk-delay-s, ...: the keywords of FakeProvider.set()
         kind = int if f.name in _INT_FIELDS else float if f.name.endswith("_s") else str
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=getattr(defaults, f.name))
+        # The modes are listed, so --help says what the switches are and a typo is a usage error, not a traceback.
+        choices = MODES if f.name == "mode" else None
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}", type=kind, default=getattr(defaults, f.name), choices=choices
+        )
     args = parser.parse_args(argv)
     behaviour = Behaviour(**{f.name: getattr(args, f.name) for f in fields(Behaviour)})
     fake = _FakeServer(

@@ -194,6 +194,58 @@ def test_every_add_form_renders_and_an_empty_post_shows_errors_not_a_500(browser
             },
             "already exists",
         ),
+        # The admin refuses what the REST API refuses: an API base the gateway cannot call (it used to be saved,
+        # and every call to the provider then failed), and the key "auto", the gateway's "router picks" model.
+        (
+            "llmrouter_provider_add",
+            {
+                "key": "walk-x",
+                "name": "X",
+                "cost_per_1m": "1",
+                "context_window": "10",
+                "latency_ms": "5",
+                "quality": "0.5",
+                "capabilities": '["coding"]',
+                "display_order": "0",
+                "health_state": "healthy",
+                "api_format": "openai",
+                "api_base": "not a url",
+            },
+            "Enter an http:// or https:// URL (or nothing: not called).",
+        ),
+        (
+            "llmrouter_provider_add",
+            {
+                "key": "walk-y",
+                "name": "Y",
+                "cost_per_1m": "1",
+                "context_window": "10",
+                "latency_ms": "5",
+                "quality": "0.5",
+                "capabilities": '["coding"]',
+                "display_order": "0",
+                "health_state": "healthy",
+                "api_format": "openai",
+                "health_url": "ftp://example.com/health",
+            },
+            "Enter an http:// or https:// URL (or nothing: no check).",
+        ),
+        (
+            "llmrouter_provider_add",
+            {
+                "key": "auto",
+                "name": "Auto",
+                "cost_per_1m": "1",
+                "context_window": "10",
+                "latency_ms": "5",
+                "quality": "0.5",
+                "capabilities": '["coding"]',
+                "display_order": "0",
+                "health_state": "healthy",
+                "api_format": "openai",
+            },
+            "is reserved",
+        ),
         (
             "llmrouter_budget_add",
             {"name": "b2", "amount": "-3", "period": "daily", "timezone": "Mars/Olympus", "warning_threshold": "2"},
@@ -322,3 +374,9 @@ def test_a_second_api_token_for_one_user_is_a_form_error(browser: Client, rows: 
     response = browser.post(reverse("admin:authtoken_tokenproxy_add"), {"user": str(rows["superuser"].pk)})
     assert response.status_code == 200
     assert "already exists" in response.content.decode()
+
+
+def test_the_provider_form_spells_api_as_api(browser: Client) -> None:
+    page = browser.get(reverse("admin:llmrouter_provider_add")).content.decode()
+    # Django capitalises only the first letter of a field's name: "Api format" next to "API base URL".
+    assert ">API format:</label>" in page and ">API base URL:</label>" in page and "Api format" not in page

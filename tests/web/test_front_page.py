@@ -46,6 +46,24 @@ def test_front_page_shows_agents_spend_and_providers_to_anyone(
     assert str(orchestrator.socket_dir) not in html  # nothing /health would not tell
 
 
+def test_front_page_shows_a_providers_open_circuit_next_to_its_health(
+    orchestrator: System, transactional_db: Any, settings: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from llmrouter.models import Provider
+    from tests.llmrouter.conftest import load_seed
+
+    load_seed()
+    until = datetime.now(UTC) + timedelta(minutes=5)
+    Provider.objects.filter(key="local-llama").update(breaker_state="open", breaker_failures=3, breaker_until=until)
+    html = Client().get("/").content.decode()
+    providers = _text(html[html.index('id="front-providers"') : html.index('id="front-links"')])
+    # The URL check says healthy (there is none); the gateway is not calling it: both are on the row.
+    assert "Local Llama healthy no check URL open (cooling down)" in providers, providers
+    assert "GPT-4 Turbo healthy no check URL closed" in providers, providers
+
+
 def test_front_page_says_what_is_wrong_when_the_orchestrator_is_down(
     no_orchestrator: str, transactional_db: Any, settings: Any
 ) -> None:
