@@ -40,11 +40,13 @@ class GatewayError(Exception):
         param: str | None = None,
         details: dict[str, Any] | None = None,
         retry_after_s: float | None = None,
+        retried: bool = False,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.code, self.param = status, message, type, code, param
         self.details = details
         self.retry_after_s = retry_after_s
+        self.retried = retried  # the gateway already failed over: tell the client not to repeat it
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code, "param": self.param}
@@ -69,10 +71,12 @@ def from_protocol(exc: ProtocolError) -> GatewayError:
 
 
 def upstream_failed(message: str, *, timeout: bool, details: dict[str, Any]) -> GatewayError:
-    """Every attempt failed before its first byte: 504 when the last one timed out, else 502."""
+    """Every attempt failed before its first byte: 504 when the last one timed out, else 502. Marked ``retried``:
+    the gateway has already tried every candidate it may, so a client's own retries (the openai package makes
+    two on a 5xx) would only call the failing providers again and push their breakers open."""
     if timeout:
-        return GatewayError(504, message, type="timeout_error", code="upstream_timeout", details=details)
-    return GatewayError(502, message, type="upstream_error", code="upstream_error", details=details)
+        return GatewayError(504, message, type="timeout_error", code="upstream_timeout", details=details, retried=True)
+    return GatewayError(502, message, type="upstream_error", code="upstream_error", details=details, retried=True)
 
 
 def upstream_rate_limited(message: str, *, details: dict[str, Any], retry_after_s: float | None) -> GatewayError:

@@ -51,4 +51,7 @@ async def send_error(send: Any, error: GatewayError, *, headers: Sequence[tuple[
         extra.append((b"www-authenticate", b'Bearer realm="gateway"'))
     if error.retry_after_s is not None:
         extra.append((b"retry-after", str(max(1, int(error.retry_after_s + 0.999))).encode()))
+    if error.retried:
+        # Read by OpenAI's and Anthropic's SDKs before their own retry rules (openai-python _should_retry).
+        extra.append((b"x-should-retry", b"false"))
     await send_json_bytes(send, error.status, orjson.dumps(error.body(), default=str), headers=extra)

@@ -41,14 +41,17 @@ def on_server_stop(step: Callable[[], Awaitable[Any]]) -> None:
 
 
 def _trigger() -> Any:
+    global _stopping
     from twisted.internet.defer import Deferred
 
+    # Set here, not in _stop: Twisted calls Daphne's trigger (it cancels every request's task) and then this one
+    # in the same turn of the loop, and the cancelled tasks' cleanup runs on the next turn, before _stop's first
+    # step would. Set now, every cleanup sees it.
+    _stopping = True
     return Deferred.fromFuture(asyncio.ensure_future(_stop()))  # Twisted waits for it
 
 
 async def _stop() -> None:
-    global _stopping
-    _stopping = True
     # The cancelled requests run their cleanup on the next turns of the loop (a stream's relay awaits its own
     # tasks' ends first); settlements queued after this point are written at once, so none can be left behind.
     for _ in range(3):

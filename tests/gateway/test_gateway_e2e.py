@@ -257,6 +257,20 @@ def test_every_attempt_failing_is_a_502_that_names_them(gw):
     assert r.headers["x-route-provider"] == "fb"
 
 
+def test_the_openai_client_does_not_repeat_a_failover_that_failed(gw):
+    # The openai package retries a 5xx twice by default; the gateway already tried every candidate, so it says
+    # x-should-retry: false and each provider is called once, not three times (which also opened its breaker).
+    gw.providers({"key": "fa", "fake": "a"}, {"key": "fb", "fake": "b"})
+    gw.fakes["a"].set(mode="error_500")
+    gw.fakes["b"].set(mode="error_500")
+    retrying = OpenAI(base_url=gw.url + "/v1", api_key=gw.member, max_retries=2, timeout=TIMEOUT)
+    with pytest.raises(openai.InternalServerError) as failed:
+        retrying.chat.completions.create(model="auto", messages=HI)
+    assert failed.value.status_code == 502
+    assert failed.value.response.headers["x-should-retry"] == "false"
+    assert len(gw.fakes["a"].requests) == 1 and len(gw.fakes["b"].requests) == 1
+
+
 def test_a_stream_cut_midway_ends_with_an_error_event_and_no_done(gw):
     gw.providers({"key": "fa", "fake": "a"}, {"key": "fb", "fake": "b"})
     gw.fakes["a"].set(mode="cut", chunks=6, cut_after=2, chunk_delay_s=0.05)

@@ -91,4 +91,7 @@ def test_a_stream_cut_by_the_server_stopping_is_settled_at_its_worst_case(gw):
     assert entries["settlement"]["usage_source"] == "estimated"
     assert entries["settlement"]["amount_nanos"] == 0 and entries["reservation"]["amount_nanos"] > 0
     attempt = gw.api("GET", f"/api/route-logs/{decision}/").json()["attempt_record"]
-    assert attempt["outcome"] == "interrupted" and attempt["usage_source"] == "estimated"
+    # interrupted: Daphne cancelled the call as it stopped. On a loaded machine the connection is sometimes seen
+    # closing before the reactor has even begun to stop (its own flag still down), and the gateway cannot tell
+    # that from a client leaving: client_closed, settled the same way.
+    assert attempt["outcome"] in ("interrupted", "client_closed") and attempt["usage_source"] == "estimated"
