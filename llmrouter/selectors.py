@@ -1,4 +1,4 @@
-"""Reads: spend per window, budget status, provider health."""
+"""Reads: spend per window, budget status, provider health, the gateway's attempts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from llmrouter import store, windows
-from llmrouter.models import Budget, Provider
+from llmrouter.models import Budget, Provider, RouteAttempt
 
 
 def spend_nanos(*, start: datetime, end: datetime) -> int:
@@ -71,6 +71,25 @@ def provider_health(*, providers: list[Provider] | None = None) -> list[dict[str
         }
         for p in rows
     ]
+
+
+def gateway_attempt_totals() -> list[dict[str, Any]]:
+    """Every gateway attempt so far, by provider and outcome: how many, their tokens, what they cost (nano-dollars),
+    and how many streamed."""
+    from django.db.models import Count, Q, Sum
+
+    rows = (
+        RouteAttempt.objects.values("provider_key", "outcome")
+        .annotate(
+            attempts=Count("id"),
+            streamed=Count("id", filter=Q(stream=True)),
+            prompt_tokens=Sum("prompt_tokens"),
+            completion_tokens=Sum("completion_tokens"),
+            cost_nanos=Sum("cost_nanos"),
+        )
+        .order_by("provider_key", "outcome")
+    )
+    return [{**row, **{k: row[k] or 0 for k in ("prompt_tokens", "completion_tokens", "cost_nanos")}} for row in rows]
 
 
 def router_health(*, now: datetime | None = None) -> dict[str, Any]:

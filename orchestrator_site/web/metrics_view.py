@@ -6,8 +6,10 @@
 * this web process's registry (``webmetrics``): what came in over HTTP and
   WebSocket, including requests refused before the orchestrator;
 * gauges read from the database now: routing decisions by provider, spend and
-  remaining money per budget window, provider health (the database is shared,
-  so any web process gives the same answer).
+  remaining money per budget window, provider health, the gateway's attempts
+  (by provider and outcome, with their tokens and cost), each provider's
+  circuit breaker and observed time to first byte (the database is shared,
+  so any web process gives the same answer, and no restart loses a count).
 
 Several daphne processes each expose their own ``web_*`` series; scrape each
 (or sum them by ``instance`` in Prometheus). No multiprocess directory is needed.
@@ -25,6 +27,7 @@ from django.http import HttpRequest, HttpResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from llmrouter import breaker as breaker_module
 from orchestrator_site.web import webmetrics
 from orchestrator_site.web.gateway import gateway
 from orchestrator_site.web.principals import AuthenticationFailed, principal_for_token, token_from_headers
@@ -75,11 +78,75 @@ def database_families() -> list[Any]:
     failures = GaugeMetricFamily(
         "llm_provider_consecutive_failures", "Failed health checks in a row", labels=["provider"]
     )
+    breaker = GaugeMetricFamily(
+        "llm_provider_breaker_state",
+        "The gateway's circuit breaker of the provider: 1 for its current state (closed, open, half_open), 0 else",
+        labels=["provider", "state"],
+    )
+    breaker_failures = GaugeMetricFamily(
+        "llm_provider_breaker_failures", "Gateway calls to the provider that failed in a row", labels=["provider"]
+    )
+    ttfb = GaugeMetricFamily(
+        "llm_provider_observed_ttfb_seconds",
+        "The gateway's observed time to first byte of the provider, p50 over its recent window",
+        labels=["provider"],
+    )
     for p in selectors.provider_health():
         healthy.add_metric([p["key"]], 1.0 if p["health"] == Provider.Health.HEALTHY else 0.0)
         enabled.add_metric([p["key"]], 1.0 if p["enabled"] else 0.0)
         failures.add_metric([p["key"]], p["consecutive_failures"])
-    return [decisions, spent, remaining, amount, healthy, enabled, failures]
+        for state in (breaker_module.CLOSED, breaker_module.OPEN, breaker_module.HALF_OPEN):
+            breaker.add_metric([p["key"], state], 1.0 if p["breaker"] == state else 0.0)
+        breaker_failures.add_metric([p["key"]], p["breaker_failures"])
+        if p["observed_ttfb_ms"] is not None:
+            ttfb.add_metric([p["key"]], p["observed_ttfb_ms"] / 1000)
+    return [
+        decisions,
+        spent,
+        remaining,
+        amount,
+        healthy,
+        enabled,
+        failures,
+        breaker,
+        breaker_failures,
+        ttfb,
+        *gateway_families(),
+    ]
+
+
+def gateway_families() -> list[Any]:
+    """The gateway's attempts (/v1/), from the route log's attempt records."""
+    from llmrouter import selectors
+
+    labels = ["provider", "outcome"]
+    attempts = CounterMetricFamily(
+        "llm_gateway_attempts", "Gateway calls to providers (attempts), by provider and outcome", labels=labels
+    )
+    streamed = CounterMetricFamily(
+        "llm_gateway_streamed_attempts", "Gateway attempts that were streamed, by provider and outcome", labels=labels
+    )
+    tokens = CounterMetricFamily(
+        "llm_gateway_tokens",
+        "Tokens of gateway attempts as settled (reported by the provider, or estimated), by provider and kind",
+        labels=["provider", "kind"],
+    )
+    cost = CounterMetricFamily(
+        "llm_gateway_cost_dollars", "Money settled for gateway attempts, by provider and outcome", labels=labels
+    )
+    by_provider: dict[str, list[int]] = {}
+    for row in selectors.gateway_attempt_totals():
+        key = [row["provider_key"], row["outcome"]]
+        attempts.add_metric(key, row["attempts"])
+        streamed.add_metric(key, row["streamed"])
+        cost.add_metric(key, row["cost_nanos"] / 1e9)
+        sums = by_provider.setdefault(row["provider_key"], [0, 0])
+        sums[0] += row["prompt_tokens"]
+        sums[1] += row["completion_tokens"]
+    for provider, (prompt, completion) in by_provider.items():
+        tokens.add_metric([provider, "prompt"], prompt)
+        tokens.add_metric([provider, "completion"], completion)
+    return [attempts, streamed, tokens, cost]
 
 
 def database_text() -> str:

@@ -235,6 +235,43 @@ def test_failover_tries_the_next_ranked_candidates_in_order(gw):
         assert sum(e["amount_nanos"] for e in gw.ledger(decision_id=log["decision_id"])) == 0
 
 
+def gateway_metrics(gw: GatewayStack) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """/metrics parsed by prometheus_client's own parser (so the exposition format is checked too)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    answer = gw.api("GET", "/metrics")
+    assert answer.status_code == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+        if sample.name.startswith(("llm_gateway_", "llm_provider_breaker", "llm_provider_observed"))
+    }
+
+
+def test_metrics_count_each_attempt_with_its_tokens_cost_and_the_breakers(gw):
+    gw.providers({"key": "fa", "fake": "a"}, {"key": "fb", "fake": "b"})
+    before = gateway_metrics(gw)
+    gw.fakes["a"].set(mode="error_500")
+    raw = client(gw).chat.completions.with_raw_response.create(model="auto", messages=HI)
+    served = gw.settled(raw.headers["x-route-decision-id"])["attempt_record"]
+    after = gateway_metrics(gw)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert delta("llm_gateway_attempts_total", provider="fa", outcome="upstream_error") == 1
+    assert delta("llm_gateway_attempts_total", provider="fb", outcome="ok") == 1
+    assert delta("llm_gateway_tokens_total", provider="fb", kind="prompt") == served["prompt_tokens"] > 0
+    assert delta("llm_gateway_tokens_total", provider="fb", kind="completion") == served["completion_tokens"] > 0
+    assert delta("llm_gateway_cost_dollars_total", provider="fb", outcome="ok") == pytest.approx(
+        served["cost_nanos"] / 1e9
+    )
+    assert after[("llm_provider_breaker_state", (("provider", "fb"), ("state", "closed")))] == 1
+    assert after[("llm_provider_breaker_failures", (("provider", "fa"),))] >= 1
+
+
 def test_a_stall_before_the_first_byte_fails_over_within_the_timeout(gw):
     gw.providers({"key": "fa", "fake": "a"}, {"key": "fb", "fake": "b"})
     gw.fakes["a"].set(mode="stall")
