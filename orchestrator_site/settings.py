@@ -377,6 +377,9 @@ GATEWAY = {
     # Observed time to first byte: p50 over this many recent calls per provider, published at most this often.
     "TTFB_WINDOW": env_int("GATEWAY_TTFB_WINDOW", 200, minimum=1),
     "TTFB_PUBLISH_S": env_float("GATEWAY_TTFB_PUBLISH_S", 5.0, minimum=0),
+    # Provider keys (NAME=value lines) the web process reads at each start (llmgateway/keys_file.py), so that
+    # `supervisorctl restart web` applies a new or rotated key. Must be private (mode 600).
+    "KEYS_FILE": Path(env_str("GATEWAY_KEYS_FILE", "") or VAR_DIR / "provider-keys.env").expanduser(),
 }
 
 SPECTACULAR_SETTINGS: dict[str, Any] = {
