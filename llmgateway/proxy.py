@@ -128,6 +128,7 @@ def _failure(ctx: _Context) -> GatewayError:
             type="invalid_request_error" if client_status < 500 else "upstream_error",
             code="upstream_refused",
             details=details,
+            retried=True,  # the provider refused this very request (a wrong key, a bad model): again is no better
         )
     if last.outcome == Outcome.RATE_LIMITED:
         return upstream_rate_limited(last.error, details=details, retry_after_s=last.retry_after_s)

@@ -308,6 +308,15 @@ def test_the_openai_client_does_not_repeat_a_failover_that_failed(gw):
     assert len(gw.fakes["a"].requests) == 1 and len(gw.fakes["b"].requests) == 1
 
 
+def test_a_provider_refusing_our_key_is_a_502_the_client_does_not_repeat(gw):
+    gw.providers({"key": "fa", "fake": "a", "api_key_env": "FAKE_KEY_B"})  # b's key: a answers 401
+    retrying = OpenAI(base_url=gw.url + "/v1", api_key=gw.member, max_retries=2, timeout=TIMEOUT)
+    with pytest.raises(openai.InternalServerError) as failed:
+        retrying.chat.completions.create(model="auto", messages=HI)
+    assert failed.value.status_code == 502 and failed.value.response.headers["x-should-retry"] == "false"
+    assert len(gw.fakes["a"].requests) == 1
+
+
 def test_a_stream_cut_midway_ends_with_an_error_event_and_no_done(gw):
     gw.providers({"key": "fa", "fake": "a"}, {"key": "fb", "fake": "b"})
     gw.fakes["a"].set(mode="cut", chunks=6, cut_after=2, chunk_delay_s=0.05)
