@@ -93,12 +93,9 @@ def test_an_open_breaker_cools_down_then_one_request_probes(seed):
     )
 
 
-def test_a_settlement_in_the_batch_frees_its_money_before_the_next_decision(seed):
-    load_seed(budget="0.02")
-    Provider.objects.exclude(key="gpt-4-turbo").update(enabled=False)
-    q = gateway.GatewayQuery(prompt_tokens=1000, completion_tokens=1000)  # $0.02 at $10/1M: the whole budget
-    first = route(q)
-    assert route(q).code == ErrorCode.BUDGET_EXCEEDED
+def fail_over_from(first):
+    """The second attempt's decision, with the first attempt's failure settled in its transaction (as the gateway
+    does on a 5xx)."""
     failed = GatewaySettlement(
         route_pk=first.route_pk,
         decision_id=first.decision_id,
@@ -118,6 +115,16 @@ def test_a_settlement_in_the_batch_frees_its_money_before_the_next_decision(seed
         [gateway.route_kwargs(retry, task_type="", priority="medium", max_latency=0, interface="gateway")],
         settlements=[failed],
     )
+    return second
+
+
+def test_a_settlement_in_the_batch_frees_its_money_before_the_next_decision(seed):
+    load_seed(budget="0.02")
+    Provider.objects.exclude(key="gpt-4-turbo").update(enabled=False)
+    q = gateway.GatewayQuery(prompt_tokens=1000, completion_tokens=1000)  # $0.02 at $10/1M: the whole budget
+    first = route(q)
+    assert route(q).code == ErrorCode.BUDGET_EXCEEDED
+    second = fail_over_from(first)
     assert second.provider_key == "gpt-4-turbo" and second.request_id == first.decision_id
     assert (
         first.route_pk
@@ -136,25 +143,7 @@ def test_the_route_log_list_shows_each_decisions_provider_attempt_and_what_its_c
     Provider.objects.exclude(key="gpt-4-turbo").update(enabled=False)
     q = gateway.GatewayQuery(prompt_tokens=1000, completion_tokens=1000)
     first = route(q)
-    failed = GatewaySettlement(
-        route_pk=first.route_pk,
-        decision_id=first.decision_id,
-        request_id=first.request_id,
-        attempt=1,
-        provider_pk=first.provider_pk,
-        provider_key=first.provider_key,
-        reserved_nanos=first.estimated_cost_nanos,
-        reserved_at=first.created_at,
-        prices=Prices(Decimal("10")),
-        outcome="upstream_error",
-        usage_source="none",
-        health="failure",
-    )
-    retry = gateway.GatewayQuery(prompt_tokens=1000, completion_tokens=1000, request_id=first.decision_id, attempt=2)
-    [second] = services.route_requests(
-        [gateway.route_kwargs(retry, task_type="", priority="medium", max_latency=0, interface="gateway")],
-        settlements=[failed],
-    )
+    second = fail_over_from(first)
     browser = Client()
     browser.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw-walk-1"))
     page = browser.get(f"/admin/llmrouter/routelog/?q={first.decision_id}")

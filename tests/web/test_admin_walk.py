@@ -161,6 +161,18 @@ def test_every_add_form_renders_and_an_empty_post_shows_errors_not_a_500(browser
     assert {"llmrouter.provider", "llmrouter.budget", "agents.agenttype", "auth.user"} <= set(checked)
 
 
+# A provider add form that is valid as it stands (each case below changes what it tests).
+PROVIDER_FORM = {
+    "cost_per_1m": "1",
+    "context_window": "10",
+    "latency_ms": "5",
+    "quality": "0.5",
+    "capabilities": '["coding"]',
+    "display_order": "0",
+    "health_state": "healthy",
+}
+
+
 @pytest.mark.parametrize(
     ("view", "data", "message"),
     [
@@ -181,50 +193,22 @@ def test_every_add_form_renders_and_an_empty_post_shows_errors_not_a_500(browser
         ),
         (
             "llmrouter_provider_add",
-            {
-                "key": "claude-sonnet-4",
-                "name": "Dup",
-                "cost_per_1m": "1",
-                "context_window": "10",
-                "latency_ms": "5",
-                "quality": "0.5",
-                "capabilities": '["coding"]',
-                "display_order": "0",
-                "health_state": "healthy",
-            },
+            {**PROVIDER_FORM, "key": "claude-sonnet-4", "name": "Dup"},
             "already exists",
         ),
         # The admin refuses what the REST API refuses: an API base the gateway cannot call (it used to be saved,
         # and every call to the provider then failed), and the key "auto", the gateway's "router picks" model.
         (
             "llmrouter_provider_add",
-            {
-                "key": "walk-x",
-                "name": "X",
-                "cost_per_1m": "1",
-                "context_window": "10",
-                "latency_ms": "5",
-                "quality": "0.5",
-                "capabilities": '["coding"]',
-                "display_order": "0",
-                "health_state": "healthy",
-                "api_format": "openai",
-                "api_base": "not a url",
-            },
+            {**PROVIDER_FORM, "key": "walk-x", "name": "X", "api_format": "openai", "api_base": "not a url"},
             "Enter an http:// or https:// URL (or nothing: not called).",
         ),
         (
             "llmrouter_provider_add",
             {
+                **PROVIDER_FORM,
                 "key": "walk-y",
                 "name": "Y",
-                "cost_per_1m": "1",
-                "context_window": "10",
-                "latency_ms": "5",
-                "quality": "0.5",
-                "capabilities": '["coding"]',
-                "display_order": "0",
-                "health_state": "healthy",
                 "api_format": "openai",
                 "health_url": "ftp://example.com/health",
             },
@@ -232,18 +216,7 @@ def test_every_add_form_renders_and_an_empty_post_shows_errors_not_a_500(browser
         ),
         (
             "llmrouter_provider_add",
-            {
-                "key": "auto",
-                "name": "Auto",
-                "cost_per_1m": "1",
-                "context_window": "10",
-                "latency_ms": "5",
-                "quality": "0.5",
-                "capabilities": '["coding"]',
-                "display_order": "0",
-                "health_state": "healthy",
-                "api_format": "openai",
-            },
+            {**PROVIDER_FORM, "key": "auto", "name": "Auto", "api_format": "openai"},
             "is reserved",
         ),
         (
