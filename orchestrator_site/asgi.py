@@ -14,13 +14,14 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 from llmgateway.asgi import register_fast_paths as register_gateway_fast_paths  # noqa: E402
 from orchestrator_site import health  # noqa: E402
 from orchestrator_site.concurrency import ConcurrencyLimit  # noqa: E402
-from orchestrator_site.daphne_tuning import skip_twisted_form_parsing  # noqa: E402
+from orchestrator_site.daphne_tuning import skip_twisted_form_parsing, standard_reason_phrases  # noqa: E402
 from orchestrator_site.fast_http import FastHttpDispatcher  # noqa: E402
 from orchestrator_site.static_files import static_application  # noqa: E402
 from orchestrator_site.web import fast_request, fast_route  # noqa: E402
 from orchestrator_site.web.routing import websocket_application  # noqa: E402
 
 skip_twisted_form_parsing()  # Daphne reads the raw body itself (daphne_tuning.py says what it saves)
+standard_reason_phrases()  # "422 Unprocessable Entity", not Twisted's "422 Unknown Status"
 
 # Exact hot paths answered by small async handlers, everything else by Django.
 http_app = FastHttpDispatcher(fallback=ConcurrencyLimit(django_asgi_app))

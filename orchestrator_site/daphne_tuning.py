@@ -1,5 +1,10 @@
 """What this site changes in Daphne's Twisted request, and why; applied once, when the ASGI app is imported.
 
+Reason phrases: Twisted's table (``twisted.web.http.RESPONSES``) lacks codes this site answers with, 422 and
+429 among them, and wrote them as ``HTTP/1.1 422 Unknown Status``. ``standard_reason_phrases`` fills the gaps
+from Python's own ``http.HTTPStatus`` (codes Twisted knows keep its phrase).
+
+Form parsing:
 Twisted's ``http.Request`` parses every POST body with a form content type into ``request.args``
 (``parsePOSTFormSubmission``, a documented constructor argument, on by default), and to find out
 whether the body is a form it parses each POST's Content-Type header with ``email.message``. Daphne
@@ -12,6 +17,15 @@ from __future__ import annotations
 
 import functools
 from typing import Any
+
+
+def standard_reason_phrases() -> None:
+    from http import HTTPStatus
+
+    from twisted.web import http
+
+    for status in HTTPStatus:
+        http.RESPONSES.setdefault(status.value, status.phrase.encode("ascii"))
 
 
 def skip_twisted_form_parsing() -> None:

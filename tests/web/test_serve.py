@@ -33,6 +33,9 @@ def test_serve_runs_daphne_on_uvloop_and_django_still_reads_form_posts(tmp_path:
             )
         assert page.status_code == 200 and answer.status_code == 200
         assert "Please enter the correct username and password" in answer.text
+        # Codes Twisted has no phrase for are sent with the standard one ("422 Unknown Status" before).
+        refused = httpx.post(daphne.url + "/api/route-llm", json={"token_count": 5, "task_type": "vision"})
+        assert refused.status_code == 422 and refused.reason_phrase == "Unprocessable Entity"
     # The garbage collector tuned as in the orchestrator and the agents, once the reactor ran, after Django and
     # the apps were loaded: far more frozen than a bare interpreter's few thousand objects.
     frozen = re.search(r"tuned for serving: (\d+) start-up objects frozen", daphne.log_path.read_text())
