@@ -16,6 +16,7 @@ from llmrouter import validation
 from llmrouter.models import AUTO
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+CONTENT_REQUIRED = frozenset({"system", "developer", "user", "tool"})
 # The routing hints a caller may put in the body's "route" object (unknown ones are refused).
 ROUTE_FIELDS = frozenset({"task_type", "priority", "max_latency", "interface"})
 MAX_TOKENS_LIMIT = 10_000_000
@@ -89,6 +90,10 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
         content = m.get("content")
         if content is not None and not isinstance(content, (str, list)):
             raise invalid(f"messages[{i}].content must be a string or a list of parts", param=f"messages[{i}].content")
+        # As OpenAI's API: only an assistant message that calls a tool (or the old function) may go without content;
+        # forwarded, the provider would refuse it after a reservation was made for nothing.
+        if content is None and role in CONTENT_REQUIRED:
+            raise invalid(f"messages[{i}].content is required in a {role} message", param=f"messages[{i}].content")
     return messages
 
 

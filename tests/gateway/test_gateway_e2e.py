@@ -434,6 +434,7 @@ BAD = [
     ("empty messages", b'{"model": "auto", "messages": []}', 400, "invalid_value"),
     ("bad role", b'{"model": "auto", "messages": [{"role": "robot", "content": "x"}]}', 400, "invalid_value"),
     ("missing model", b'{"messages": [{"role": "user", "content": "hi"}]}', 400, "invalid_value"),
+    ("user message without content", b'{"model": "auto", "messages": [{"role": "user"}]}', 400, "invalid_value"),
     ("unknown model", b'{"model": "nope", "messages": [{"role": "user", "content": "hi"}]}', 404, "model_not_found"),
     (
         "max_tokens over every context window",
@@ -443,7 +444,7 @@ BAD = [
     ),
     (
         "max_tokens not an integer",
-        b'{"model": "auto", "max_tokens": "lots", "messages": [{"role": "user"}]}',
+        b'{"model": "auto", "max_tokens": "lots", "messages": [{"role": "user", "content": "hi"}]}',
         400,
         "invalid_value",
     ),
@@ -461,7 +462,7 @@ BAD = [
     ),
     (
         "stream not a boolean",
-        b'{"model": "auto", "stream": "yes", "messages": [{"role": "user"}]}',
+        b'{"model": "auto", "stream": "yes", "messages": [{"role": "user", "content": "hi"}]}',
         400,
         "invalid_value",
     ),

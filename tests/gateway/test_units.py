@@ -119,6 +119,10 @@ def test_the_breaker_opens_cools_down_probes_and_closes():
     "raw, param",
     [
         (b'{"model": "auto", "messages": [{"role": "user", "content": 5}]}', "messages[0].content"),
+        (
+            b'{"model": "auto", "messages": [{"role": "system", "content": ""}, {"role": "user"}]}',
+            "messages[1].content",
+        ),
         (b'{"model": "auto", "n": 2, "messages": [{"role": "user", "content": "x"}]}', "n"),
         (
             b'{"model": "auto", "route": {"max_latency": -1}, "messages": [{"role": "user", "content": "x"}]}',
@@ -134,6 +138,16 @@ def test_bad_fields_name_their_param(raw, param):
     with pytest.raises(GatewayError) as caught:
         parse_chat_request(raw)
     assert caught.value.status == 400 and caught.value.param == param
+
+
+def test_an_assistant_message_that_calls_a_tool_needs_no_content():
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    messages = [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "42"},
+    ]
+    assert parse_chat_request(orjson.dumps({"model": "auto", "messages": messages})).body["messages"] == messages
 
 
 def test_a_good_request_keeps_its_body_less_route(settings):
