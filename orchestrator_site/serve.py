@@ -29,7 +29,14 @@ def main() -> None:
     # request has been served yet.
     reactor.callWhenRunning(_provider_keys)
     reactor.callWhenRunning(gc_tune_for_serving)
+    reactor.callWhenRunning(reactor.callLater, 0, _orphan_sweep)  # on the next turn: the loop is running then
     CommandLineInterface.entrypoint()
+
+
+def _orphan_sweep() -> None:
+    from llmgateway import orphan_sweep
+
+    orphan_sweep.start()
 
 
 def _provider_keys() -> None:

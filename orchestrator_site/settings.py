@@ -377,6 +377,11 @@ GATEWAY = {
     # Observed time to first byte: p50 over this many recent calls per provider, published at most this often.
     "TTFB_WINDOW": env_int("GATEWAY_TTFB_WINDOW", 200, minimum=1),
     "TTFB_PUBLISH_S": env_float("GATEWAY_TTFB_PUBLISH_S", 5.0, minimum=0),
+    # Gateway calls a dead process left unsettled (llmgateway/orphan_sweep.py): looked for this often (0: never),
+    # once older than TOTAL_TIMEOUT_S plus the grace, and at a start as far back as the lookback.
+    "ORPHAN_SWEEP_S": env_float("GATEWAY_ORPHAN_SWEEP_S", 60.0, minimum=0),
+    "ORPHAN_GRACE_S": env_float("GATEWAY_ORPHAN_GRACE_S", 60.0, minimum=0),
+    "ORPHAN_LOOKBACK_S": env_float("GATEWAY_ORPHAN_LOOKBACK_S", 86400.0, minimum=0),
     # Provider keys (NAME=value lines) the web process reads at each start (llmgateway/keys_file.py), so that
     # `supervisorctl restart web` applies a new or rotated key. Must be private (mode 600).
     "KEYS_FILE": Path(env_str("GATEWAY_KEYS_FILE", "") or VAR_DIR / "provider-keys.env").expanduser(),
