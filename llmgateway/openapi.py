@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmgateway.chat import MAX_TOKENS_LIMIT, ROLES
+from llmgateway.chat import CONTENT_REQUIRED, MAX_TOKENS_LIMIT, ROLES
 
 _ERROR = {"$ref": "#/components/schemas/GatewayError"}
 _HEADERS = {
@@ -21,6 +21,8 @@ _HEADERS = {
         ("x-route-cost", "The settled cost in dollars (non-streamed calls)."),
     )
 }
+
+_CONTENT: dict[str, Any] = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}
 
 _SCHEMAS: dict[str, Any] = {
     "GatewayError": {
@@ -40,18 +42,31 @@ _SCHEMAS: dict[str, Any] = {
             }
         },
     },
+    # Two shapes, by role, as parse_chat_request checks them: only an assistant (or the old function) message may
+    # go without content.
     "ChatMessage": {
-        "type": "object",
-        "required": ["role"],
-        "additionalProperties": True,
-        "properties": {
-            "role": {"type": "string", "enum": sorted(ROLES)},
-            "content": {
-                "nullable": True,
-                "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}],
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["role", "content"],
+                "additionalProperties": True,
+                "properties": {
+                    "role": {"type": "string", "enum": sorted(CONTENT_REQUIRED)},
+                    "content": _CONTENT,
+                    "name": {"type": "string"},
+                },
             },
-            "name": {"type": "string"},
-        },
+            {
+                "type": "object",
+                "required": ["role"],
+                "additionalProperties": True,
+                "properties": {
+                    "role": {"type": "string", "enum": sorted(ROLES - CONTENT_REQUIRED)},
+                    "content": {**_CONTENT, "nullable": True},
+                    "name": {"type": "string"},
+                },
+            },
+        ]
     },
     "RouteHints": {
         "type": "object",
