@@ -1,8 +1,9 @@
 """The web process's sweep for gateway calls that a dead process left unsettled (``llmrouter/orphans.py``).
 
-Started when the server runs, it looks every GATEWAY_ORPHAN_SWEEP_S (60 s) at the decisions older than any
-call can live (GATEWAY_TOTAL_TIMEOUT_S plus GATEWAY_ORPHAN_GRACE_S), each window once: the first sweep
-reaches back GATEWAY_ORPHAN_LOOKBACK_S (a day), so a restart after a crash settles what the crash left.
+Started when the server runs, it looks every GATEWAY_ORPHAN_SWEEP_S (60 s, the first time that long after
+the start) at the decisions older than any call can live (GATEWAY_TOTAL_TIMEOUT_S plus
+GATEWAY_ORPHAN_GRACE_S), each window once: the first sweep reaches back GATEWAY_ORPHAN_LOOKBACK_S (a day),
+so a restart after a crash settles what the crash left.
 The scan runs on a thread of its own (no lock), the settlement on the router's database thread, so routing
 never waits for a scan. A restarted process and its siblings may sweep the same window: ``orphans.settle``
 checks each call again under the budget lock.
@@ -57,6 +58,9 @@ async def sweep(*, after: datetime, before: datetime) -> list[str]:
 async def _run(every_s: float) -> None:
     last: datetime | None = None
     while True:
+        # First wait, then sweep: nothing a crash left can be old enough yet in a process's first moments, and a
+        # start's own work (and a burst of clients arriving with it) goes first.
+        await asyncio.sleep(every_s)
         before = windows.utc_now() - timedelta(
             seconds=float(conf.get("TOTAL_TIMEOUT_S")) + float(conf.get("ORPHAN_GRACE_S"))
         )
@@ -66,7 +70,6 @@ async def _run(every_s: float) -> None:
             last = before
         except Exception:  # noqa: BLE001 - a failed sweep is tried again (same window) next time
             logger.exception("gateway orphan sweep failed")
-        await asyncio.sleep(every_s)
 
 
 def start() -> Any:
