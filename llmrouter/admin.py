@@ -6,7 +6,6 @@ factors rounded by scoring.shown() and the costs as exact decimals.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin
@@ -16,7 +15,16 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from llmrouter import breaker, scoring
-from llmrouter.models import Budget, LedgerCheckpoint, LedgerEntry, Provider, RouteAttempt, RouteLog, RouterWeights
+from llmrouter.models import (
+    Budget,
+    LedgerCheckpoint,
+    LedgerEntry,
+    Provider,
+    RouteAttempt,
+    RouteLog,
+    RouterWeights,
+    exact_dollars,
+)
 from orchestrator_common.admin_readonly import ReadOnlyAdmin
 
 
@@ -169,7 +177,7 @@ _ATTEMPT_FIELDS = (
     "prompt_tokens",
     "completion_tokens",
     "cached_tokens",
-    "cost",
+    "cost_usd",
     "usage_source",
 )
 
@@ -188,6 +196,10 @@ class RouteAttemptInline(admin.StackedInline):
     @admin.display(description="total time")
     def total_time(self, obj: RouteAttempt) -> str:
         return _ms(obj.total_ms)
+
+    @admin.display(description="cost")
+    def cost_usd(self, obj: RouteAttempt) -> str:
+        return _usd(obj.cost)
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -381,12 +393,7 @@ def _ms(value: float | None) -> str:
 
 
 def _usd(value: Any) -> str:
-    """A cost (Decimal, or a float from the JSON log) as the exact dollars it stands for: $0.075, $0, -$0.002
-    (a settlement gives back part of its reservation)."""
-    if value is None:
-        return "-"
-    exact = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
-    return f"{'-' if exact < 0 else ''}${format(abs(exact).normalize(), 'f')}"
+    return "-" if value is None else exact_dollars(value)
 
 
 @admin.register(LedgerCheckpoint)

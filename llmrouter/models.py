@@ -29,6 +29,13 @@ def dollars_to_nanos(dollars: Decimal) -> int:
     return int(Decimal(dollars) * NANOS_PER_DOLLAR)
 
 
+def exact_dollars(value: Decimal | float | int) -> str:
+    """A cost as the exact dollars it stands for: $0.075, $0, -$0.002 (a settlement gives back part of its
+    reservation); a float (from a JSON log) by its shortest repr, so 0.1 is $0.1, not its binary expansion."""
+    exact = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+    return f"{'-' if exact < 0 else ''}${format(abs(exact).normalize(), 'f')}"
+
+
 def validate_zone(value: str) -> None:
     if not windows.is_valid_zone(value):
         raise ValidationError(f"Unknown time zone {value!r} (use an IANA name such as Europe/Berlin).")

@@ -163,6 +163,8 @@ def test_the_route_log_list_shows_each_decisions_provider_attempt_and_what_its_c
     attempts = _text_of(detail[detail.index("Attempts of this request") :])
     assert re.search(r"#1 gpt-4-turbo : upstream_error #2 gpt-4-turbo : -", attempts), attempts[:300]
     assert f'href="/admin/llmrouter/routelog/{second.route_pk}/change/"' in detail
+    # The attempt's cost in dollars, as the ledger lines above it are (a failed attempt cost nothing).
+    assert re.search(r"Cost: \$0 ", _text_of(detail[detail.index("Route attempt") :])), "attempt cost not in dollars"
 
 
 def _text_of(html: str) -> str:

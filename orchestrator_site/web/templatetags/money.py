@@ -7,6 +7,8 @@ from typing import Any
 
 from django import template
 
+from llmrouter.models import exact_dollars
+
 register = template.Library()
 
 
@@ -18,7 +20,6 @@ def dollars(value: Any) -> str:
         amount = Decimal(str(value))
     except (InvalidOperation, ValueError):
         return ""
-    sign, size = ("-" if amount < 0 else ""), abs(amount)
-    if size == 0 or size >= Decimal("0.01"):
-        return f"{sign}${size:,.2f}"
-    return f"{sign}${size.quantize(Decimal('1e-9')).normalize():f}"
+    if amount == 0 or abs(amount) >= Decimal("0.01"):
+        return f"{'-' if amount < 0 else ''}${abs(amount):,.2f}"
+    return exact_dollars(amount.quantize(Decimal("1e-9")))  # to the nano-dollar, the ledger's unit
