@@ -48,6 +48,17 @@ def seed_router(db):
     return load_seed
 
 
+@pytest.fixture
+def gateway_seed(monkeypatch):
+    """The seed, every provider callable by the gateway (an API base and a key variable that is set)."""
+    from llmrouter.models import Provider
+
+    load_seed()
+    monkeypatch.setenv("TEST_GW_KEY", "secret")
+    Provider.objects.update(api_base="http://127.0.0.1:9/v1", api_key_env="TEST_GW_KEY")
+    return load_seed
+
+
 @pytest.fixture(autouse=True)
 def no_route_rate_limit(settings):
     # These tests are about routing; the web layer's rate limits and the anonymous callers' share of the

@@ -16,14 +16,6 @@ from tests.llmrouter.conftest import load_seed
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def seed(monkeypatch):
-    load_seed()
-    monkeypatch.setenv("TEST_GW_KEY", "secret")
-    Provider.objects.update(api_base="http://127.0.0.1:9/v1", api_key_env="TEST_GW_KEY")
-    return load_seed
-
-
 def route(q: gateway.GatewayQuery, **kwargs):
     [outcome] = services.route_requests(
         [
@@ -35,7 +27,7 @@ def route(q: gateway.GatewayQuery, **kwargs):
     return outcome
 
 
-def test_a_missing_key_variable_excludes_the_provider_for_the_gateway_only(seed, monkeypatch):
+def test_a_missing_key_variable_excludes_the_provider_for_the_gateway_only(gateway_seed, monkeypatch):
     Provider.objects.filter(key="local-llama").update(api_key_env="TEST_GW_UNSET")
     monkeypatch.delenv("TEST_GW_UNSET", raising=False)
     result = route(gateway.GatewayQuery(prompt_tokens=100, completion_tokens=4900))
@@ -50,7 +42,7 @@ def test_a_missing_key_variable_excludes_the_provider_for_the_gateway_only(seed,
     )
 
 
-def test_the_worst_case_is_reserved_at_the_input_and_output_prices(seed):
+def test_the_worst_case_is_reserved_at_the_input_and_output_prices(gateway_seed):
     Provider.objects.filter(key="local-llama").update(enabled=False)
     Provider.objects.filter(key="gpt-4-turbo").update(
         input_cost_per_1m=Decimal("2.00"), output_cost_per_1m=Decimal("8.00")
@@ -63,7 +55,7 @@ def test_the_worst_case_is_reserved_at_the_input_and_output_prices(seed):
     assert log.input_cost_per_1m == Decimal("2.00") and log.request_id == result.decision_id
 
 
-def test_refusals_before_routing_log_nothing(seed):
+def test_refusals_before_routing_log_nothing(gateway_seed):
     with_pin = gateway.GatewayQuery(prompt_tokens=10, completion_tokens=10, pin="no-such-provider")
     assert route(with_pin).code == ErrorCode.NOT_FOUND
     too_big = gateway.GatewayQuery(prompt_tokens=10, completion_tokens=300_000)
@@ -72,7 +64,7 @@ def test_refusals_before_routing_log_nothing(seed):
     assert RouteLog.objects.count() == 0 and LedgerEntry.objects.count() == 0
 
 
-def test_an_open_breaker_cools_down_then_one_request_probes(seed):
+def test_an_open_breaker_cools_down_then_one_request_probes(gateway_seed):
     now = windows.utc_now()
     Provider.objects.filter(key="local-llama").update(
         breaker_state="open", breaker_failures=3, breaker_until=now + timedelta(seconds=30)
@@ -118,7 +110,7 @@ def fail_over_from(first):
     return second
 
 
-def test_a_settlement_in_the_batch_frees_its_money_before_the_next_decision(seed):
+def test_a_settlement_in_the_batch_frees_its_money_before_the_next_decision(gateway_seed):
     load_seed(budget="0.02")
     Provider.objects.exclude(key="gpt-4-turbo").update(enabled=False)
     q = gateway.GatewayQuery(prompt_tokens=1000, completion_tokens=1000)  # $0.02 at $10/1M: the whole budget
@@ -133,7 +125,7 @@ def test_a_settlement_in_the_batch_frees_its_money_before_the_next_decision(seed
     assert Provider.objects.get(key="gpt-4-turbo").breaker_failures == 1
 
 
-def test_the_route_log_list_shows_each_decisions_provider_attempt_and_what_its_call_did(seed):
+def test_the_route_log_list_shows_each_decisions_provider_attempt_and_what_its_call_did(gateway_seed):
     import re
 
     from django.contrib.auth import get_user_model
@@ -173,7 +165,7 @@ def _text_of(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-def test_the_admin_closes_a_providers_breaker_as_the_rest_api_does(seed):
+def test_the_admin_closes_a_providers_breaker_as_the_rest_api_does(gateway_seed):
     from datetime import UTC, datetime
 
     from django.contrib.auth import get_user_model

@@ -8,20 +8,12 @@ import pytest
 
 from llmrouter import gateway, orphans, services, windows
 from llmrouter.models import LedgerEntry, Provider, RouteLog
-from tests.llmrouter.conftest import load_seed
 from tests.llmrouter.test_gateway_decisions import fail_over_from, route
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def seed(monkeypatch):
-    load_seed()
-    monkeypatch.setenv("TEST_GW_KEY", "secret")
-    Provider.objects.update(api_base="http://127.0.0.1:9/v1", api_key_env="TEST_GW_KEY")
-
-
-def test_an_unsettled_gateway_call_is_settled_once_as_interrupted_at_its_reservation(seed):
+def test_an_unsettled_gateway_call_is_settled_once_as_interrupted_at_its_reservation(gateway_seed):
     Provider.objects.exclude(key="gpt-4-turbo").update(enabled=False)  # a priced one: the call reserves money
     q = gateway.GatewayQuery(prompt_tokens=100, completion_tokens=200)
     lost = route(q)  # its process "died": never settled
@@ -49,7 +41,7 @@ def test_an_unsettled_gateway_call_is_settled_once_as_interrupted_at_its_reserva
     assert orphans.candidates(after=earlier, before=later) == []
 
 
-def test_a_free_providers_unsettled_call_is_settled_at_zero(seed):
+def test_a_free_providers_unsettled_call_is_settled_at_zero(gateway_seed):
     Provider.objects.exclude(key="local-llama").update(enabled=False)  # $0: nothing is reserved
     lost = route(gateway.GatewayQuery(prompt_tokens=100, completion_tokens=200))
     later = windows.utc_now() + timedelta(seconds=1)
