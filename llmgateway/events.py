@@ -36,8 +36,8 @@ def reset_breaker(key: str, *, by: str) -> bool:
     from llmrouter.models import Provider
     from llmrouter.settlement import breaker_event
 
-    previous = Provider.objects.filter(key=key).values_list("breaker_state", flat=True).first()
-    if previous is None or not services.provider_reset_breaker(key=key):
+    previous = services.provider_reset_breaker(key=key)
+    if previous is None:
         return False
     if previous != breaker.CLOSED:
         provider = Provider.objects.get(key=key)

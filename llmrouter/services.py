@@ -611,15 +611,16 @@ def budget_mark_warned(*, budget_id: int, window_start: datetime) -> bool:
     return updated == 1
 
 
-def provider_reset_breaker(*, key: str) -> bool:
-    """Close a provider's gateway circuit breaker by hand (an operator who knows it is fixed); False: no such key."""
+def provider_reset_breaker(*, key: str) -> str | None:
+    """Close a provider's gateway circuit breaker by hand (an operator who knows it is fixed); the state it was
+    in (read under the same lock), or None for no such key."""
     from llmrouter import breaker
 
     with transaction.atomic():
         store.lock_active_budgets()  # breaker moves are serialised with the decisions that read them
-        return (
+        previous = Provider.objects.filter(key=key).values_list("breaker_state", flat=True).first()
+        if previous is not None:
             Provider.objects.filter(key=key).update(
                 breaker_state=breaker.CLOSED, breaker_failures=0, breaker_until=None
             )
-            == 1
-        )
+        return previous

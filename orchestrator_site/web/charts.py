@@ -40,9 +40,9 @@ def bar_chart_svg(
     # Labels wider than their bar's slot ran into their neighbours ("llama-cpp(NO_SUITABLE_PROVIDER)local-llama"):
     # then every other one goes a line lower, and one wider than two slots is shortened (the bar's <title>
     # keeps it whole).
-    shown = [(i, label) for i, (label, _) in enumerate(bars) if i % max(label_every, 1) == 0]
-    slot = step * max(label_every, 1)
-    stagger = any(len(label) * CHAR_W > slot for _, label in shown)
+    every = max(label_every, 1)
+    slot = step * every
+    stagger = any(len(label) * CHAR_W > slot for i, (label, _) in enumerate(bars) if i % every == 0)
     room = max(int(2 * slot / CHAR_W) - 1, 1) if stagger else None
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -64,8 +64,8 @@ def bar_chart_svg(
             f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
             f'fill="{color}"><title>{escape(label)}: {escape(unit)}{_fmt(value)}</title></rect>'
         )
-        if i % max(label_every, 1) == 0:
-            lower = stagger and (i // max(label_every, 1)) % 2 == 1
+        if i % every == 0:
+            lower = stagger and (i // every) % 2 == 1
             text = label if room is None or len(label) <= room else label[: room - 1] + "…"
             out.append(
                 f'<text x="{x + bar_w / 2:.1f}" y="{height - bottom + 14 + (LINE_H if lower else 0)}" font-size="10" '
