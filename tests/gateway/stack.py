@@ -7,7 +7,7 @@ it too (route logs with their attempts, the ledger), so the tests run unchanged 
 from __future__ import annotations
 
 import time
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
 import httpx
@@ -62,6 +62,16 @@ class GatewayStack:
         self._stack.close()
 
     # --- the REST API, as staff ------------------------------------------------------------------
+    def stream_chat(self, body: dict[str, Any]) -> AbstractContextManager[httpx.Response]:
+        """POST /v1/chat/completions as the member, the answer read as it comes: ``with gw.stream_chat(...) as r``."""
+        return httpx.stream(
+            "POST",
+            self.url + "/v1/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {self.member}"},
+            timeout=TIMEOUT,
+        )
+
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Token {self.staff}"}
         return httpx.request(method, self.url + path, headers=headers, timeout=TIMEOUT, **kwargs)

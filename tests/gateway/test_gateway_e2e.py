@@ -156,13 +156,7 @@ def test_a_completion_is_forwarded_and_settled_to_the_nano_dollar(gw):
 def test_a_stream_is_relayed_chunk_by_chunk_and_settled_with_the_reported_usage(gw):
     gw.providers({"key": "fa", "fake": "a"})
     gw.fakes["a"].set(mode="ok", text="one two three four", chunks=4, prompt_tokens=20, completion_tokens=4)
-    with httpx.stream(
-        "POST",
-        gw.url + "/v1/chat/completions",
-        timeout=TIMEOUT,
-        json={"model": "fa", "messages": HI, "stream": True},
-        headers={"Authorization": f"Bearer {gw.member}"},
-    ) as r:
+    with gw.stream_chat({"model": "fa", "messages": HI, "stream": True}) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         decision = r.headers["x-route-decision-id"]
         text = r.read().decode()
@@ -320,13 +314,7 @@ def test_a_provider_refusing_our_key_is_a_502_the_client_does_not_repeat(gw):
 def test_a_stream_cut_midway_ends_with_an_error_event_and_no_done(gw):
     gw.providers({"key": "fa", "fake": "a"}, {"key": "fb", "fake": "b"})
     gw.fakes["a"].set(mode="cut", chunks=6, cut_after=2, chunk_delay_s=0.05)
-    with httpx.stream(
-        "POST",
-        gw.url + "/v1/chat/completions",
-        json={"model": "auto", "messages": HI, "stream": True},
-        headers={"Authorization": f"Bearer {gw.member}"},
-        timeout=TIMEOUT,
-    ) as r:
+    with gw.stream_chat({"model": "auto", "messages": HI, "stream": True}) as r:
         assert r.status_code == 200
         decision = r.headers["x-route-decision-id"]
         events = sse_events(r.read().decode())
@@ -356,13 +344,7 @@ def test_missing_usage_settles_the_estimate(gw):
 def test_a_client_that_disconnects_mid_stream_closes_the_upstream_call(gw):
     gw.providers({"key": "fa", "fake": "a"})
     gw.fakes["a"].set(mode="slow", text="x" * 300, chunks=100, chunk_delay_s=0.05)
-    with httpx.stream(
-        "POST",
-        gw.url + "/v1/chat/completions",
-        json={"model": "auto", "messages": HI, "stream": True},
-        headers={"Authorization": f"Bearer {gw.member}"},
-        timeout=TIMEOUT,
-    ) as r:
+    with gw.stream_chat({"model": "auto", "messages": HI, "stream": True}) as r:
         decision = r.headers["x-route-decision-id"]
         lines = r.iter_lines()
         got = [next(lines) for _ in range(6)]

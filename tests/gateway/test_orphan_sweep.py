@@ -8,10 +8,9 @@ import signal
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from tests.gateway.stack import TIMEOUT, GatewayStack
+from tests.gateway.stack import GatewayStack
 from tests.web.daphne_proc import Daphne
 
 HI = [{"role": "user", "content": "hi"}]
@@ -32,13 +31,7 @@ def gw() -> Iterator[GatewayStack]:
 def test_a_call_cut_by_a_killed_process_is_settled_by_the_next_one(gw):
     gw.providers({"key": "fa", "fake": "a"})
     gw.fakes["a"].set(mode="slow", chunks=40, chunk_delay_s=0.05)
-    with httpx.stream(
-        "POST",
-        gw.url + "/v1/chat/completions",
-        json={"model": "auto", "messages": HI, "max_tokens": 20, "stream": True},
-        headers={"Authorization": f"Bearer {gw.member}"},
-        timeout=TIMEOUT,
-    ) as r:
+    with gw.stream_chat({"model": "auto", "messages": HI, "max_tokens": 20, "stream": True}) as r:
         assert r.status_code == 200
         decision = r.headers["x-route-decision-id"]
         next(r.iter_bytes())  # the call is under way

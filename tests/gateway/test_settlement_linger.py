@@ -73,13 +73,7 @@ def test_a_waiting_settlement_is_written_before_the_server_stops(gw):
 
 def test_a_stream_cut_by_the_server_stopping_is_settled_at_its_worst_case(gw):
     gw.fakes["a"].set(mode="slow", text="x" * 300, chunks=100, chunk_delay_s=0.05)  # 5 s of stream
-    with httpx.stream(
-        "POST",
-        gw.url + "/v1/chat/completions",
-        json={"model": "auto", "messages": HI, "max_tokens": 20, "stream": True},
-        headers={"Authorization": f"Bearer {gw.member}"},
-        timeout=TIMEOUT,
-    ) as r:
+    with gw.stream_chat({"model": "auto", "messages": HI, "max_tokens": 20, "stream": True}) as r:
         assert r.status_code == 200
         decision = r.headers["x-route-decision-id"]
         next(r.iter_bytes())  # the answer has started
