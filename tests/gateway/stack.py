@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from contextlib import AbstractContextManager, ExitStack
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -56,6 +57,15 @@ class GatewayStack:
         proc = self.system.manage("create_api_token", name, "--create", *flags)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.strip()
+
+    def restart(self) -> Path:
+        """Stop Daphne (SIGTERM, so its shutdown steps run; nothing if it is gone already) and start another on
+        the same database and fakes; returns the new one's log."""
+        self.daphne.stop()
+        log = self.system.root / "daphne-2.log"
+        self.daphne = Daphne(self.system.env, log).start()
+        self.url = self.daphne.url
+        return log
 
     def close(self) -> None:
         self.daphne.stop()

@@ -12,7 +12,6 @@ import pytest
 
 from llmgateway.keys_file import KeysFileError, load, parse
 from tests.gateway.stack import TIMEOUT, GatewayStack
-from tests.web.daphne_proc import Daphne
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -64,13 +63,11 @@ def test_a_key_written_to_the_file_is_used_after_a_restart_of_the_web_process(ke
 
     keys.write_text(f"# written by hand\nFILE_KEY_A={stack.fakes['a'].api_key}\n")
     keys.chmod(0o644)  # an editor's usual mode: made private when read
-    stack.daphne.stop()
-    stack.daphne = Daphne(stack.system.env, stack.system.root / "daphne-2.log").start()
-    stack.url = stack.daphne.url
+    log = stack.restart()
     after = call(stack)
     assert after.status_code == 200, after.text
     assert after.headers["x-route-provider"] == "fk"
     assert stack.fakes["a"].requests[-1].headers.get("authorization") == f"Bearer {stack.fakes['a'].api_key}"
     assert stat.S_IMODE(keys.stat().st_mode) == 0o600
-    log = (stack.system.root / "daphne-2.log").read_text()
-    assert "read FILE_KEY_A" in log and stack.fakes["a"].api_key not in log  # names, never values
+    text = log.read_text()
+    assert "read FILE_KEY_A" in text and stack.fakes["a"].api_key not in text  # names, never values

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import pytest
 
 from tests.gateway.stack import GatewayStack
-from tests.web.daphne_proc import Daphne
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -38,8 +37,7 @@ def test_a_call_cut_by_a_killed_process_is_settled_by_the_next_one(gw):
         assert gw.daphne.proc is not None
         os.killpg(gw.daphne.proc.pid, signal.SIGKILL)  # no shutdown trigger, nothing settled
         gw.daphne.proc.wait(10)
-    gw.daphne = Daphne(gw.system.env, gw.system.root / "daphne-2.log").start()
-    gw.url = gw.daphne.url
+    log = gw.restart()
     deadline = time.monotonic() + 20
     while (record := gw.api("GET", f"/api/route-logs/{decision}/").json()["attempt_record"]) is None:
         assert time.monotonic() < deadline, "the sweep never settled the lost call"
@@ -47,4 +45,4 @@ def test_a_call_cut_by_a_killed_process_is_settled_by_the_next_one(gw):
     assert record["outcome"] == "interrupted" and record["usage_source"] == "estimated"
     entries = {e["kind"]: e for e in gw.ledger(decision_id=decision)}
     assert entries["settlement"]["amount_nanos"] == 0 and entries["reservation"]["amount_nanos"] > 0
-    assert "settled 1 gateway call(s) a stopped process left unsettled" in (gw.system.root / "daphne-2.log").read_text()
+    assert "settled 1 gateway call(s) a stopped process left unsettled" in log.read_text()

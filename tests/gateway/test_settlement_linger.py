@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from tests.gateway.stack import TIMEOUT, GatewayStack
-from tests.web.daphne_proc import Daphne
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -41,12 +40,6 @@ def call(gw: GatewayStack) -> str:
     return r.headers["x-route-decision-id"]
 
 
-def restart(gw: GatewayStack) -> None:
-    gw.daphne.stop()  # SIGTERM: Daphne cancels the requests in flight, then the gateway's shutdown steps run
-    gw.daphne = Daphne(gw.system.env, gw.system.root / "daphne-2.log").start()
-    gw.url = gw.daphne.url
-
-
 def kinds(gw: GatewayStack, decision: str) -> dict[str, dict]:
     return {e["kind"]: e for e in gw.ledger(decision_id=decision)}
 
@@ -66,7 +59,7 @@ def test_a_waiting_settlement_is_written_before_the_server_stops(gw):
     decision = call(gw)
     time.sleep(0.3)
     assert set(kinds(gw, decision)) == {"reservation"}
-    restart(gw)
+    gw.restart()  # SIGTERM: Daphne cancels the requests in flight, then the gateway's shutdown steps run
     entries = kinds(gw, decision)
     assert set(entries) == {"reservation", "settlement"} and entries["settlement"]["usage_source"] == "reported"
 
@@ -78,7 +71,7 @@ def test_a_stream_cut_by_the_server_stopping_is_settled_at_its_worst_case(gw):
         decision = r.headers["x-route-decision-id"]
         next(r.iter_bytes())  # the answer has started
         with contextlib.suppress(httpx.HTTPError):
-            restart(gw)
+            gw.restart()
     entries = kinds(gw, decision)
     # Settled at the reservation (a net settlement of 0), estimated: the provider's bill for the cut stream
     # is unknown, and a zero "reported" usage would have charged nothing.
